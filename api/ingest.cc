@@ -1,0 +1,202 @@
+#include "api/ingest.h"
+
+#include <string>
+
+#include "api/crypto.h"
+#include "api/json.h"
+#include "api/problem.h"
+
+namespace hookvault::api {
+namespace {
+
+// Returns true for application/json and any application/...+json, parameters allowed.
+bool IsJsonContentType(std::string_view value) {
+  std::string type;
+  for (char c : value.substr(0, value.find(';'))) {
+    if (c != ' ' && c != '\t') type += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (type == "application/json") return true;
+  return type.starts_with("application/") && type.ends_with("+json");
+}
+
+std::string_view ReasonFor(const ApiResponse& response) {
+  // The problem type slug names the reason in the request log.
+  static constexpr std::string_view kPrefix = "urn:hookvault:problem:";
+  size_t at = response.body.find(kPrefix);
+  if (at == std::string::npos) return "rejected";
+  std::string_view rest = std::string_view(response.body).substr(at + kPrefix.size());
+  return rest.substr(0, rest.find('"'));
+}
+
+// Returns the string (or the text of a number) at `pointer`, or nullopt.
+std::optional<std::string> ScalarAt(const rapidjson::Document& doc,
+                                    const rapidjson::Pointer& pointer) {
+  const rapidjson::Value* v = pointer.Get(doc);
+  if (!v) return std::nullopt;
+  if (v->IsString()) return std::string(v->GetString(), v->GetStringLength());
+  if (v->IsInt64()) return std::to_string(v->GetInt64());
+  if (v->IsUint64()) return std::to_string(v->GetUint64());
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool GlobMatches(std::string_view pattern, std::string_view value) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    return value.starts_with(pattern.substr(0, pattern.size() - 1));
+  }
+  return pattern == value;
+}
+
+bool DestinationFilter::Matches(std::string_view source, std::string_view event_type) const {
+  auto any = [](const std::vector<std::string>& patterns, std::string_view value) {
+    if (patterns.empty()) return true;
+    for (const std::string& p : patterns) {
+      if (GlobMatches(p, value)) return true;
+    }
+    return false;
+  };
+  return any(sources, source) && any(events, event_type);
+}
+
+IngestHandler::IngestHandler(IngestOptions options, storage::EventWriter& writer)
+    : options_(std::move(options)), writer_(writer) {}
+
+const SourcePolicy* IngestHandler::FindSource(std::string_view name) const {
+  for (const SourcePolicy& s : options_.sources) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+void IngestHandler::Handle(const ApiRequest& request, std::string_view source_name,
+                           Responder respond) {
+  storage::RequestLogEntry log;
+  log.received_at = request.received_at;
+  log.source = std::string(source_name);
+  log.remote_addr =
+      ClientAddress(request.peer_addr, request.Header("x-forwarded-for"), options_.trusted_proxies);
+  log.body_bytes = static_cast<int64_t>(request.body.size());
+
+  auto reject = [&](ApiResponse response) {
+    response.source = log.source;
+    log.status = response.status;
+    log.reason = std::string(ReasonFor(response));
+    (void)writer_.SubmitLog(std::move(log));  // refused only under overload; counted there
+    respond(std::move(response));
+  };
+  const std::string& path = request.path;
+
+  if (!accepting_.load()) {
+    return reject(Problem(ProblemKind::kUnavailable, "hookvault is shutting down", path));
+  }
+  const SourcePolicy* source = FindSource(source_name);
+  if (!source) {
+    return reject(Problem(ProblemKind::kUnknownSource,
+                          "no source named \"" + std::string(source_name) + "\" is configured",
+                          path));
+  }
+  if (!source->allow_ips.empty()) {
+    auto ip = IpAddress::Parse(log.remote_addr);
+    if (!ip || !AnyContains(source->allow_ips, *ip)) {
+      return reject(Problem(ProblemKind::kForbidden,
+                            "remote address " + log.remote_addr + " is not allowed for source \"" +
+                                source->name + "\"",
+                            path));
+    }
+  }
+  const std::string* token = request.Header("x-auth-token");
+  bool token_ok = false;
+  if (token) {
+    // Compare against every token so the time taken does not tell which one matched.
+    for (const std::string& t : source->tokens) token_ok |= SecretsEqual(*token, t);
+  }
+  if (!token_ok) {
+    return reject(Problem(ProblemKind::kUnauthenticated,
+                          token ? "x-auth-token does not match" : "x-auth-token header missing",
+                          path));
+  }
+  if (request.body.size() > options_.max_body_bytes) {
+    return reject(Problem(ProblemKind::kPayloadTooLarge,
+                          "body is " + std::to_string(request.body.size()) +
+                              " bytes; the limit is " + std::to_string(options_.max_body_bytes),
+                          path));
+  }
+  const std::string* content_type = request.Header("content-type");
+  if (!content_type || !IsJsonContentType(*content_type)) {
+    return reject(Problem(ProblemKind::kUnsupportedMediaType,
+                          content_type ? "content type \"" + *content_type + "\" is not JSON"
+                                       : "Content-Type header missing; send application/json",
+                          path));
+  }
+  rapidjson::Document doc;
+  if (storage::Status parsed = ParseJson(request.body, doc); !parsed.ok()) {
+    return reject(Problem(ProblemKind::kMalformedJson, parsed.message(), path));
+  }
+  for (size_t i = 0; i < source->required_pointers.size(); ++i) {
+    if (!source->required_pointers[i].Get(doc)) {
+      return reject(Problem(ProblemKind::kMissingField,
+                            "required field " + source->required[i] + " is missing", path));
+    }
+  }
+
+  storage::NewEvent event;
+  if (source->event_type) {
+    const rapidjson::Value* v = source->event_type->Get(doc);
+    if (v && v->IsString()) event.event_type.assign(v->GetString(), v->GetStringLength());
+  }
+  const std::string* header_key =
+      source->idempotency_header.empty() ? nullptr : request.Header(source->idempotency_header);
+  if (header_key && !header_key->empty()) {
+    event.idempotency_key = *header_key;
+  } else if (auto key = source->idempotency_pointer ? ScalarAt(doc, *source->idempotency_pointer)
+                                                   : std::nullopt;
+             key && !key->empty()) {
+    event.idempotency_key = std::move(*key);
+  } else {
+    event.idempotency_key = Sha256Hex(request.body);
+  }
+  if (event.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return reject(Problem(ProblemKind::kBadRequest,
+                          "idempotency key is longer than " +
+                              std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
+                          path));
+  }
+  for (const DestinationFilter& d : options_.destinations) {
+    if (d.Matches(source->name, event.event_type)) event.destinations.push_back(d.name);
+  }
+  event.source = source->name;
+  event.received_at = request.received_at;
+  event.remote_addr = log.remote_addr;
+  event.headers_json = HeadersToJson(request.headers);
+  event.body = request.body;
+
+  log.status = 200;
+  log.reason = "stored";
+  storage::IngestRecord record{std::move(event), log};
+  storage::Status queued = writer_.SubmitEvent(
+      std::move(record),
+      [this, respond, log, path](const storage::Status& status,
+                                 const storage::AppendResult& result) mutable {
+        if (!status.ok()) {
+          ApiResponse response = ProblemFromStatus(status, path);
+          log.status = response.status;
+          log.reason = "commit failed";
+          response.source = log.source;
+          (void)writer_.SubmitLog(std::move(log));
+          return respond(std::move(response));
+        }
+        ApiResponse response = JsonOk("{\"id\":" + JsonQuote(result.id) + ",\"seq\":" +
+                                      std::to_string(result.seq) + ",\"duplicate\":" +
+                                      (result.duplicate ? "true" : "false") + "}");
+        response.source = log.source;
+        response.event_id = result.id;
+        respond(std::move(response));
+      });
+  if (!queued.ok()) {
+    return reject(
+        Problem(ProblemKind::kUnavailable, "too many webhooks waiting to be stored", path));
+  }
+}
+
+}  // namespace hookvault::api

@@ -1,0 +1,83 @@
+// IngestHandler: POST /webhooks/{source}. Verifies a webhook, derives its idempotency key and
+// hands it to the writer; answers 200 only from the writer's commit callback.
+#ifndef HOOKVAULT_API_INGEST_H_
+#define HOOKVAULT_API_INGEST_H_
+
+#include <rapidjson/pointer.h>
+
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/cidr.h"
+#include "api/http.h"
+#include "storage/event_writer.h"
+
+namespace hookvault::api {
+
+// How one source's webhooks are verified and keyed (the config's "sources" entries).
+struct SourcePolicy {
+  std::string name;
+  std::vector<std::string> tokens;  // any one is accepted (rotation)
+  std::vector<Cidr> allow_ips;      // empty: any address
+  std::optional<rapidjson::Pointer> event_type;  // absent or not a string: type ""
+  std::string idempotency_header;                // lower case; empty: none
+  std::optional<rapidjson::Pointer> idempotency_pointer;
+  std::vector<std::string> required;  // JSON pointers that must be present (as written)
+  std::vector<rapidjson::Pointer> required_pointers;  // the same, parsed
+};
+
+// Which events a destination receives: exact names or a trailing-'*' glob; empty means all.
+struct DestinationFilter {
+  std::string name;
+  std::vector<std::string> sources;
+  std::vector<std::string> events;
+
+  bool Matches(std::string_view source, std::string_view event_type) const;
+};
+
+// Returns true if `pattern` (exact, or ending in '*' for a prefix) matches `value`.
+bool GlobMatches(std::string_view pattern, std::string_view value);
+
+struct IngestOptions {
+  size_t max_body_bytes = 1 << 20;
+  std::vector<Cidr> trusted_proxies;
+  std::vector<SourcePolicy> sources;
+  std::vector<DestinationFilter> destinations;
+};
+
+// Longest idempotency key accepted from a header or the payload.
+inline constexpr size_t kMaxIdempotencyKeyBytes = 512;
+
+// Thread-safety: Handle() may be called from many threads at once; the options are read-only
+// after construction.
+class IngestHandler {
+ public:
+  // `writer` must outlive the handler.
+  IngestHandler(IngestOptions options, storage::EventWriter& writer);
+  IngestHandler(const IngestHandler&) = delete;
+  IngestHandler& operator=(const IngestHandler&) = delete;
+
+  // Handles a webhook for `source`. Calls `respond` exactly once: at once for a rejected
+  // request (4xx, or 503 when the writer cannot take it), or later on the writer's thread with
+  // 200 after the commit or 503 when the commit failed. Every request gets a request-log row
+  // (best effort for rejected ones when the writer is saturated).
+  void Handle(const ApiRequest& request, std::string_view source, Responder respond);
+
+  // Answers every later request 503 (used while shutting down).
+  void StopAccepting() { accepting_.store(false); }
+
+ private:
+  const SourcePolicy* FindSource(std::string_view name) const;
+
+  const IngestOptions options_;
+  storage::EventWriter& writer_;
+  std::atomic<bool> accepting_{true};
+};
+
+}  // namespace hookvault::api
+
+#endif  // HOOKVAULT_API_INGEST_H_

@@ -1,0 +1,114 @@
+#include "api/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/reader.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <map>
+
+namespace hookvault::api {
+namespace {
+
+// Forwards SAX events to a Document while counting depth; stops the parse past max_depth.
+class DepthLimitedHandler {
+ public:
+  DepthLimitedHandler(rapidjson::Document& doc, int max_depth) : doc_(doc), max_(max_depth) {}
+
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(int64_t i) { return doc_.Int64(i); }
+  bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.RawNumber(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool StartObject() { return Enter() && doc_.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndObject(n);
+  }
+  bool StartArray() { return Enter() && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndArray(n);
+  }
+
+  bool too_deep() const { return too_deep_; }
+
+ private:
+  bool Enter() {
+    if (++depth_ > max_) too_deep_ = true;
+    return !too_deep_;
+  }
+
+  rapidjson::Document& doc_;
+  const int max_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+};
+
+}  // namespace
+
+storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int max_depth) {
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  rapidjson::MemoryStream stream(text.data(), text.size());
+  rapidjson::Reader reader;
+  rapidjson::ParseResult result;
+  bool too_deep = false;
+  auto generate = [&](rapidjson::Document& d) {
+    DepthLimitedHandler handler(d, max_depth);
+    result = reader.Parse<kFlags>(stream, handler);
+    too_deep = handler.too_deep();
+    return !result.IsError();
+  };
+  doc.Populate(generate);
+  if (too_deep) {
+    return storage::Status::InvalidArgument("JSON nested deeper than " +
+                                            std::to_string(max_depth) + " levels");
+  }
+  if (result.IsError()) {
+    return storage::Status::InvalidArgument(
+        std::string("invalid JSON at byte ") + std::to_string(result.Offset()) + ": " +
+        rapidjson::GetParseError_En(result.Code()));
+  }
+  return storage::Status::Ok();
+}
+
+std::string JsonQuote(std::string_view s) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string HeadersToJson(const HeaderList& headers) {
+  std::map<std::string, std::string> merged;
+  for (const auto& [name, value] : headers) {
+    if (name == "x-auth-token" || name == "authorization") continue;
+    auto [it, inserted] = merged.emplace(name, value);
+    if (!inserted) it->second += ", " + value;
+  }
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  for (const auto& [name, value] : merged) {
+    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+const std::string* ApiRequest::Header(std::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return &value;
+  }
+  return nullptr;
+}
+
+}  // namespace hookvault::api

@@ -1,0 +1,33 @@
+// JSON helpers on RapidJSON: bounded-depth parsing and small writers.
+#ifndef HOOKVAULT_API_JSON_H_
+#define HOOKVAULT_API_JSON_H_
+
+#include <rapidjson/document.h>
+
+#include <string>
+#include <string_view>
+
+#include "api/http.h"
+#include "storage/status.h"
+
+namespace hookvault::api {
+
+// Deepest nesting of arrays and objects a webhook body may have.
+inline constexpr int kMaxJsonDepth = 128;
+
+// Parses `text` into `doc` with RapidJSON's iterative parser (no recursion, so no stack
+// overflow), UTF-8 validated, refusing nesting deeper than `max_depth`. Returns
+// kInvalidArgument naming the problem and its byte offset.
+storage::Status ParseJson(std::string_view text, rapidjson::Document& doc,
+                          int max_depth = kMaxJsonDepth);
+
+// Returns `s` as a JSON string literal, quotes included.
+std::string JsonQuote(std::string_view s);
+
+// Returns the headers as a JSON object (names as given; a repeated name keeps every value
+// joined with ", "), leaving out x-auth-token and authorization.
+std::string HeadersToJson(const HeaderList& headers);
+
+}  // namespace hookvault::api
+
+#endif  // HOOKVAULT_API_JSON_H_

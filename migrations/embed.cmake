@@ -1,0 +1,23 @@
+# Writes OUT, a C++ file defining hookvault::storage::EmbeddedMigrations() from FILES (sorted
+# NNNN_verb_noun.sql paths). Run by the build; see CMakeLists.txt.
+set(body "")
+foreach(f IN LISTS FILES)
+  get_filename_component(name ${f} NAME)
+  file(READ ${f} sql)
+  string(APPEND body "    {\"${name}\", R\"hvsql(${sql})hvsql\"},\n")
+endforeach()
+file(WRITE ${OUT}.tmp
+"// Generated from migrations/*.sql by migrations/embed.cmake. Do not edit.
+#include \"storage/migrations.h\"
+
+namespace hookvault::storage {
+
+const std::vector<Migration>& EmbeddedMigrations() {
+  static const std::vector<Migration> kMigrations = {
+${body}  };
+  return kMigrations;
+}
+
+}  // namespace hookvault::storage
+")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,354 @@
+#include "server/config.h"
+
+#include <rapidjson/document.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "api/json.h"
+
+namespace hookvault::server {
+namespace {
+
+// Thrown inside this file only; ParseConfig turns it into a Status.
+struct ConfigError {
+  std::string message;
+};
+
+[[noreturn]] void Fail(const std::string& path, const std::string& why) {
+  throw ConfigError{path + ": " + why};
+}
+
+// Replaces every ${NAME} in `value` from the environment.
+std::string Substitute(const std::string& value, const std::string& path, const EnvLookup& env) {
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t start = value.find("${", pos);
+    if (start == std::string::npos) break;
+    size_t end = value.find('}', start + 2);
+    if (end == std::string::npos) Fail(path, "unterminated ${ in value");
+    std::string name = value.substr(start + 2, end - start - 2);
+    if (name.empty()) Fail(path, "empty variable name in ${}");
+    std::optional<std::string> replacement = env(name);
+    if (!replacement) Fail(path, "environment variable " + name + " is not set");
+    out += value.substr(pos, start - pos);
+    out += *replacement;
+    pos = end + 1;
+  }
+  out += value.substr(pos);
+  return out;
+}
+
+// A JSON object being read: remembers which keys were read so that the rest can be refused.
+class Object {
+ public:
+  Object(const rapidjson::Value& value, std::string path, const EnvLookup& env)
+      : value_(value), path_(std::move(path)), env_(env) {
+    if (!value.IsObject()) Fail(path_.empty() ? "(top level)" : path_, "must be an object");
+  }
+
+  const rapidjson::Value* Get(const char* key) {
+    seen_.insert(key);
+    auto it = value_.FindMember(key);
+    return it == value_.MemberEnd() ? nullptr : &it->value;
+  }
+  std::string Path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  std::optional<std::string> String(const char* key) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->IsString()) Fail(Path(key), "must be a string");
+    return Substitute(std::string(v->GetString(), v->GetStringLength()), Path(key), env_);
+  }
+  std::optional<int64_t> Int(const char* key, int64_t min, int64_t max) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->IsInt64()) Fail(Path(key), "must be an integer");
+    int64_t n = v->GetInt64();
+    if (n < min || n > max) {
+      Fail(Path(key), "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    return n;
+  }
+  std::optional<double> Number(const char* key, double min) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->IsNumber()) Fail(Path(key), "must be a number");
+    double d = v->GetDouble();
+    if (!std::isfinite(d) || d < min) Fail(Path(key), "must be at least " + std::to_string(min));
+    return d;
+  }
+  std::optional<std::vector<std::string>> Strings(const char* key) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->IsArray()) Fail(Path(key), "must be an array of strings");
+    std::vector<std::string> out;
+    for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
+      std::string p = Path(key) + "[" + std::to_string(i) + "]";
+      if (!(*v)[i].IsString()) Fail(p, "must be a string");
+      out.push_back(Substitute((*v)[i].GetString(), p, env_));
+    }
+    return out;
+  }
+  std::optional<Object> Child(const char* key) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    return Object(*v, Path(key), env_);
+  }
+  // Calls fn(Object) for each element of the array at `key`.
+  template <typename Fn>
+  void EachObject(const char* key, Fn fn) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return;
+    if (!v->IsArray()) Fail(Path(key), "must be an array");
+    for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
+      fn(Object((*v)[i], Path(key) + "[" + std::to_string(i) + "]", env_));
+    }
+  }
+  // Refuses every key that was not read.
+  void Finish() const {
+    for (auto it = value_.MemberBegin(); it != value_.MemberEnd(); ++it) {
+      std::string key(it->name.GetString(), it->name.GetStringLength());
+      if (!seen_.count(key)) Fail(Path(key.c_str()), "unknown key");
+    }
+  }
+
+ private:
+  const rapidjson::Value& value_;
+  std::string path_;
+  const EnvLookup& env_;
+  std::set<std::string> seen_;
+};
+
+std::vector<api::Cidr> ParseCidrs(const std::vector<std::string>& texts, const std::string& path) {
+  std::vector<api::Cidr> out;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    auto c = api::Cidr::Parse(texts[i]);
+    if (!c.ok()) Fail(path + "[" + std::to_string(i) + "]", c.status().message());
+    out.push_back(*c);
+  }
+  return out;
+}
+
+rapidjson::Pointer ParsePointer(const std::string& text, const std::string& path) {
+  rapidjson::Pointer p(text.c_str(), text.size());
+  if (!p.IsValid() || (!text.empty() && text[0] != '/')) {
+    Fail(path, "\"" + text + "\" is not a JSON pointer (RFC 6901, e.g. \"/event\")");
+  }
+  return p;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+api::SourcePolicy ParseSource(Object o) {
+  api::SourcePolicy s;
+  s.name = o.String("name").value_or("");
+  if (s.name.empty()) Fail(o.Path("name"), "is required");
+  for (char c : s.name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      Fail(o.Path("name"), "may hold only letters, digits, '-', '_' and '.'");
+    }
+  }
+  s.tokens = o.Strings("tokens").value_or(std::vector<std::string>{});
+  if (s.tokens.empty()) Fail(o.Path("tokens"), "needs at least one token");
+  for (size_t i = 0; i < s.tokens.size(); ++i) {
+    if (s.tokens[i].size() < 16) {
+      Fail(o.Path("tokens") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
+    }
+  }
+  s.allow_ips = ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}),
+                           o.Path("allow_ips"));
+  if (auto t = o.String("event_type")) s.event_type = ParsePointer(*t, o.Path("event_type"));
+  if (auto idem = o.Child("idempotency")) {
+    s.idempotency_header = Lower(idem->String("header").value_or(""));
+    if (auto p = idem->String("pointer")) {
+      s.idempotency_pointer = ParsePointer(*p, idem->Path("pointer"));
+    }
+    idem->Finish();
+  } else {
+    s.idempotency_header = "idempotency-key";
+  }
+  s.required = o.Strings("required").value_or(std::vector<std::string>{});
+  for (size_t i = 0; i < s.required.size(); ++i) {
+    s.required_pointers.push_back(
+        ParsePointer(s.required[i], o.Path("required") + "[" + std::to_string(i) + "]"));
+  }
+  o.Finish();
+  return s;
+}
+
+DestinationConfig ParseDestination(Object o) {
+  DestinationConfig d;
+  d.filter.name = o.String("name").value_or("");
+  if (d.filter.name.empty()) Fail(o.Path("name"), "is required");
+  d.url = o.String("url").value_or("");
+  if (!(d.url.starts_with("http://") || d.url.starts_with("https://")) ||
+      d.url.find("://") + 3 >= d.url.size()) {
+    Fail(o.Path("url"), "must be an http:// or https:// URL");
+  }
+  d.filter.sources = o.Strings("sources").value_or(std::vector<std::string>{});
+  d.filter.events = o.Strings("events").value_or(std::vector<std::string>{});
+  d.timeout_ms = o.Int("timeout_ms", 1, 600000).value_or(d.timeout_ms);
+  d.max_attempts = static_cast<int>(o.Int("max_attempts", 1, 1000).value_or(d.max_attempts));
+  if (auto b = o.Child("backoff")) {
+    d.backoff.initial_ms = b->Int("initial_ms", 1, 86400000).value_or(d.backoff.initial_ms);
+    d.backoff.max_ms = b->Int("max_ms", 1, 7 * 86400000LL).value_or(d.backoff.max_ms);
+    d.backoff.multiplier = b->Number("multiplier", 1.0).value_or(d.backoff.multiplier);
+    if (d.backoff.max_ms < d.backoff.initial_ms) {
+      Fail(b->Path("max_ms"), "must not be less than initial_ms");
+    }
+    b->Finish();
+  }
+  d.concurrency = static_cast<int>(o.Int("concurrency", 1, 1024).value_or(d.concurrency));
+  d.signing_secret = o.String("signing_secret").value_or("");
+  o.Finish();
+  return d;
+}
+
+Config ParseRoot(Object root) {
+  Config c;
+  c.listen = root.String("listen").value_or(c.listen);
+  if (auto hp = SplitHostPort(c.listen); !hp.ok()) Fail("listen", hp.status().message());
+  c.threads = static_cast<int>(root.Int("threads", 1, 64).value_or(c.threads));
+  c.data_dir = root.String("data_dir").value_or(c.data_dir);
+  if (c.data_dir.empty()) Fail("data_dir", "must not be empty");
+  c.max_body_bytes = root.Int("max_body_bytes", 1, 64 << 20).value_or(c.max_body_bytes);
+  c.max_db_bytes = root.Int("max_db_bytes", 0, INT64_MAX).value_or(c.max_db_bytes);
+  if (auto log = root.Child("log")) {
+    c.log.level = log->String("level").value_or(c.log.level);
+    static const std::set<std::string> kLevels = {"trace", "debug", "info",   "warn",
+                                                  "error", "critical", "off"};
+    if (!kLevels.count(c.log.level)) Fail("log.level", "must be one of trace..critical, off");
+    c.log.format = log->String("format").value_or(c.log.format);
+    if (c.log.format != "text" && c.log.format != "json") Fail("log.format", "text or json");
+    log->Finish();
+  }
+  if (auto w = root.Child("writer")) {
+    c.writer_max_batch = static_cast<int>(w->Int("max_batch", 1, 100000).value_or(512));
+    c.writer_max_queue = static_cast<int>(w->Int("max_queue", 1, 10000000).value_or(8192));
+    w->Finish();
+  }
+  c.trusted_proxies = ParseCidrs(root.Strings("trusted_proxies").value_or(std::vector<std::string>{}),
+                                 "trusted_proxies");
+  if (auto r = root.Child("retention")) {
+    c.retention.delivered_days = static_cast<int>(r->Int("delivered_days", 1, 36500).value_or(30));
+    c.retention.failed_days = static_cast<int>(r->Int("failed_days", 1, 36500).value_or(90));
+    c.retention.request_log_days =
+        static_cast<int>(r->Int("request_log_days", 1, 36500).value_or(14));
+    c.retention.idempotency_days =
+        static_cast<int>(r->Int("idempotency_days", 1, 36500).value_or(37));
+    r->Finish();
+  }
+  root.EachObject("sources", [&](Object o) { c.sources.push_back(ParseSource(std::move(o))); });
+  root.EachObject("destinations",
+                  [&](Object o) { c.destinations.push_back(ParseDestination(std::move(o))); });
+  root.EachObject("api_tokens", [&](Object o) {
+    ApiTokenConfig t;
+    t.name = o.String("name").value_or("");
+    t.token = o.String("token").value_or("");
+    t.role = o.String("role").value_or("");
+    if (t.name.empty()) Fail(o.Path("name"), "is required");
+    if (t.token.size() < 16) Fail(o.Path("token"), "must be at least 16 characters");
+    if (t.role != "auditor" && t.role != "operator" && t.role != "consumer" && t.role != "admin") {
+      Fail(o.Path("role"), "must be auditor, operator, consumer or admin");
+    }
+    o.Finish();
+    c.api_tokens.push_back(std::move(t));
+  });
+  root.Finish();
+
+  std::set<std::string> names;
+  for (size_t i = 0; i < c.sources.size(); ++i) {
+    if (!names.insert(c.sources[i].name).second) {
+      Fail("sources[" + std::to_string(i) + "].name", "duplicate source " + c.sources[i].name);
+    }
+  }
+  names.clear();
+  for (size_t i = 0; i < c.destinations.size(); ++i) {
+    if (!names.insert(c.destinations[i].filter.name).second) {
+      Fail("destinations[" + std::to_string(i) + "].name", "duplicate destination name");
+    }
+  }
+  if (c.sources.empty()) Fail("sources", "at least one source is required");
+  return c;
+}
+
+}  // namespace
+
+EnvLookup ProcessEnv() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  };
+}
+
+storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
+  rapidjson::Document doc;
+  if (storage::Status s = api::ParseJson(json, doc); !s.ok()) {
+    return storage::Status::InvalidArgument("config is not valid JSON: " + s.message());
+  }
+  try {
+    return ParseRoot(Object(doc, "", env));
+  } catch (const ConfigError& e) {
+    return storage::Status::InvalidArgument(e.message);
+  }
+}
+
+storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return storage::Status::InvalidArgument("cannot read config file " + path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto config = ParseConfig(buf.str(), env);
+  if (!config.ok()) {
+    return storage::Status::InvalidArgument(path + ": " + config.status().message());
+  }
+  return config;
+}
+
+Config DefaultConfig(const std::string& default_token) {
+  Config c;
+  api::SourcePolicy s;
+  s.name = "default";
+  s.tokens = {default_token};
+  s.event_type = rapidjson::Pointer("/event");
+  s.idempotency_header = "idempotency-key";
+  s.idempotency_pointer = rapidjson::Pointer("/id");
+  c.sources.push_back(std::move(s));
+  return c;
+}
+
+storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen) {
+  auto bad = [&] {
+    return storage::Status::InvalidArgument("\"" + std::string(listen) +
+                                            "\" is not HOST:PORT (use [::1]:PORT for IPv6)");
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  std::string host(listen.substr(0, colon));
+  std::string_view port_text = listen.substr(colon + 1);
+  if (host.front() == '[') {
+    if (host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return bad();
+  }
+  if (port_text.empty() || port_text.size() > 5) return bad();
+  int port = 0;
+  for (char ch : port_text) {
+    if (!std::isdigit(static_cast<unsigned char>(ch))) return bad();
+    port = port * 10 + (ch - '0');
+  }
+  if (port > 65535 || host.empty()) return bad();
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+}  // namespace hookvault::server

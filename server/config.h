@@ -1,0 +1,92 @@
+// Config: the JSON config file of ../shared/contract.md, loaded and validated.
+#ifndef HOOKVAULT_SERVER_CONFIG_H_
+#define HOOKVAULT_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/cidr.h"
+#include "api/ingest.h"
+#include "storage/status.h"
+
+namespace hookvault::server {
+
+struct LogConfig {
+  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string format = "text";  // text or json
+};
+
+struct RetentionConfig {
+  int delivered_days = 30;
+  int failed_days = 90;
+  int request_log_days = 14;
+  int idempotency_days = 37;
+};
+
+struct BackoffConfig {
+  int64_t initial_ms = 1000;
+  int64_t max_ms = 3600000;
+  double multiplier = 2.0;
+};
+
+struct DestinationConfig {
+  api::DestinationFilter filter;  // name, sources, events
+  std::string url;
+  int64_t timeout_ms = 5000;
+  int max_attempts = 10;
+  BackoffConfig backoff;
+  int concurrency = 8;
+  std::string signing_secret;  // empty: requests are not signed
+};
+
+struct ApiTokenConfig {
+  std::string name;
+  std::string token;
+  std::string role;  // auditor, operator, consumer or admin
+};
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  int threads = 2;
+  std::string data_dir = "./data";
+  int64_t max_body_bytes = 1048576;
+  int64_t max_db_bytes = 0;  // 0: unlimited; else writes past it fail like a full disk (503)
+  LogConfig log;
+  int writer_max_batch = 512;
+  int writer_max_queue = 8192;
+  std::vector<api::Cidr> trusted_proxies;
+  RetentionConfig retention;
+  std::vector<api::SourcePolicy> sources;
+  std::vector<DestinationConfig> destinations;
+  std::vector<ApiTokenConfig> api_tokens;
+};
+
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+// Returns the process environment as an EnvLookup.
+EnvLookup ProcessEnv();
+
+// Parses and validates a config document. "${NAME}" in any string value is replaced from `env`.
+// Returns kInvalidArgument with a message naming the key path ("sources[0].tokens: ...") for
+// an unknown key, a wrong type, an invalid value or an unset variable. Secret values never
+// appear in messages.
+storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env);
+
+// Reads and parses a config file. Returns kInvalidArgument if it cannot be read.
+storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
+
+// Returns the embedded default: 127.0.0.1:8080, data in ./data, one source "default" whose only
+// token is `default_token`, no destinations.
+Config DefaultConfig(const std::string& default_token);
+
+// Splits "host:port" or "[v6]:port". Returns kInvalidArgument if malformed.
+storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen);
+
+}  // namespace hookvault::server
+
+#endif  // HOOKVAULT_SERVER_CONFIG_H_

@@ -1,0 +1,66 @@
+// HttpEndpoint: the Pistache 0.0.5 HTTP server, adapting its requests to api::ApiRequest and
+// the Router. Every Pistache-specific guard lives here (see ../shared/design.md).
+#ifndef HOOKVAULT_SERVER_HTTP_ENDPOINT_H_
+#define HOOKVAULT_SERVER_HTTP_ENDPOINT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "server/router.h"
+#include "storage/clock.h"
+#include "storage/status.h"
+
+namespace Pistache::Http {
+class Endpoint;
+}
+
+namespace hookvault::server {
+
+struct EndpointOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: any free port (see port())
+  int threads = 2;
+  // Pistache counts headers and body together against this limit.
+  size_t max_request_bytes = (1 << 20) + (16 << 10);
+  // Both stay far above the worst commit time: a request that outlives them gets Pistache's
+  // 408 although its event may still commit.
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds body_timeout{30000};
+  // Pistache keeps sockets of clients that did not ask for keep-alive open this long.
+  std::chrono::milliseconds keepalive_timeout{10000};
+};
+
+// Thread-safety: Start() and Shutdown() from one controlling thread. Requests are handled on
+// Pistache's reactor threads; responses may be sent from any thread.
+class HttpEndpoint {
+ public:
+  // `router` and `clock` must outlive the endpoint.
+  HttpEndpoint(EndpointOptions options, const Router& router, const storage::Clock& clock);
+  HttpEndpoint(const HttpEndpoint&) = delete;
+  HttpEndpoint& operator=(const HttpEndpoint&) = delete;
+  ~HttpEndpoint();
+
+  // Binds and starts serving on background threads. Returns kUnavailable if the address
+  // cannot be bound.
+  storage::Status Start();
+
+  // Returns the bound port (useful after binding port 0).
+  uint16_t port() const;
+
+  // Stops serving and joins the reactor threads. Responses queued before are flushed first
+  // only if they reached the reactor; the caller lets them settle before calling this.
+  void Shutdown();
+
+ private:
+  const EndpointOptions options_;
+  const Router& router_;
+  const storage::Clock& clock_;
+  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
+  bool running_ = false;
+};
+
+}  // namespace hookvault::server
+
+#endif  // HOOKVAULT_SERVER_HTTP_ENDPOINT_H_

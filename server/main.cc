@@ -1,0 +1,245 @@
+// hookvault: the one place where the pieces are wired together.
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "api/crypto.h"
+#include "api/ingest.h"
+#include "api/problem.h"
+#include "server/config.h"
+#include "server/http_endpoint.h"
+#include "server/logging.h"
+#include "server/router.h"
+#include "storage/clock.h"
+#include "storage/group_commit_writer.h"
+#include "storage/sqlite_database.h"
+#include "storage/sqlite_event_log.h"
+
+#include <SQLiteCpp/Database.h>
+
+namespace hookvault::server {
+namespace {
+
+// Room for the request line and headers on top of the body in Pistache's request limit.
+constexpr size_t kHeaderAllowance = 16 << 10;
+
+storage::Status EnsureDataDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return storage::Status::Unavailable("cannot create data dir " + dir + ": " + ec.message());
+  return storage::Status::Ok();
+}
+
+// Returns the token of the embedded default source: $HOOKVAULT_TOKEN, else the one kept in
+// <data_dir>/default-token (created with mode 0600 on first start).
+storage::StatusOr<std::string> DefaultToken(const std::string& data_dir) {
+  if (const char* env = std::getenv("HOOKVAULT_TOKEN"); env && *env) return std::string(env);
+  std::string path = data_dir + "/default-token";
+  std::ifstream existing(path);
+  std::string token;
+  if (existing && std::getline(existing, token) && !token.empty()) {
+    spdlog::info("default source token: read from {}", path);
+    return token;
+  }
+  token = api::RandomHex(24);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return storage::Status::Unavailable("cannot write " + path + ": " + strerror(errno));
+  std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ok = (::fsync(fd) == 0) && ok;
+  ::close(fd);
+  if (!ok) return storage::Status::Unavailable("cannot write " + path);
+  spdlog::info("default source token: generated and written to {} (mode 0600)", path);
+  return token;
+}
+
+storage::Status Migrate(const std::string& data_dir) {
+  if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
+  auto db = storage::OpenDatabase({.path = storage::DatabasePath(data_dir)});
+  if (!db.ok()) return db.status();
+  auto applied = storage::ApplyMigrations(**db, storage::EmbeddedMigrations());
+  if (!applied.ok()) return applied.status();
+  for (const std::string& name : *applied) spdlog::info("applied migration {}", name);
+  return storage::Status::Ok();
+}
+
+int Serve(const std::string& config_path, const std::string& listen_override,
+          const std::string& data_dir_override) {
+  // Block the stop signals in every thread; this one waits for them with sigwait().
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Config config;
+  if (!config_path.empty()) {
+    auto loaded = LoadConfigFile(config_path, ProcessEnv());
+    if (!loaded.ok()) {
+      std::cerr << "hookvault: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    config = std::move(loaded).value();
+  }
+  if (!data_dir_override.empty()) config.data_dir = data_dir_override;
+  if (!listen_override.empty()) config.listen = listen_override;
+  auto host_port = SplitHostPort(config.listen);
+  if (!host_port.ok()) {
+    std::cerr << "hookvault: --listen: " << host_port.status().message() << "\n";
+    return 2;
+  }
+  InitLogging(config.log);
+
+  if (auto s = Migrate(config.data_dir); !s.ok()) {
+    spdlog::critical("migrate: {}", s.ToString());
+    return 1;
+  }
+  if (config_path.empty()) {
+    auto token = DefaultToken(config.data_dir);
+    if (!token.ok()) {
+      spdlog::critical("{}", token.status().ToString());
+      return 1;
+    }
+    Config defaults = DefaultConfig(*token);
+    defaults.listen = config.listen;
+    defaults.data_dir = config.data_dir;
+    config = std::move(defaults);
+  }
+
+  storage::SystemClock clock;
+  auto event_log = storage::SqliteEventLog::Open(
+      {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes},
+      clock);
+  if (!event_log.ok()) {
+    spdlog::critical("open database: {}", event_log.status().ToString());
+    return 1;
+  }
+  storage::GroupCommitWriter writer(
+      **event_log, {.max_batch = static_cast<size_t>(config.writer_max_batch),
+                    .max_queue = static_cast<size_t>(config.writer_max_queue)});
+
+  api::IngestOptions ingest_options;
+  ingest_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
+  ingest_options.trusted_proxies = config.trusted_proxies;
+  ingest_options.sources = config.sources;
+  for (const DestinationConfig& d : config.destinations) {
+    ingest_options.destinations.push_back(d.filter);
+  }
+  api::IngestHandler ingest(std::move(ingest_options), writer);
+
+  Router router;
+  router.Add("POST", "/webhooks/:source",
+             [&ingest](const api::ApiRequest& req, const PathParams& params,
+                       api::Responder respond) { ingest.Handle(req, params[0], std::move(respond)); });
+  router.Add("GET", "/healthz", [](const api::ApiRequest&, const PathParams&, api::Responder respond) {
+    respond(api::JsonOk("{\"status\":\"ok\"}"));
+  });
+  router.Add("GET", "/readyz",
+             [&writer](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
+               std::string path = req.path;
+               auto answer = [respond, path](const storage::Status& s) {
+                 if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
+                 respond(api::Problem(api::ProblemKind::kUnavailable,
+                                      "database is not writable: " + s.message(), path));
+               };
+               if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
+             });
+
+  EndpointOptions endpoint_options;
+  endpoint_options.host = host_port->first;
+  endpoint_options.port = host_port->second;
+  endpoint_options.threads = config.threads;
+  endpoint_options.max_request_bytes = static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
+  HttpEndpoint endpoint(endpoint_options, router, clock);
+  if (auto s = endpoint.Start(); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  std::string shown_host = host_port->first.find(':') != std::string::npos
+                               ? "[" + host_port->first + "]"
+                               : host_port->first;
+  spdlog::info("listening on http://{}:{} (data in {})", shown_host, endpoint.port(),
+               config.data_dir);
+  spdlog::default_logger()->flush();
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("received {}, draining", strsignal(sig));
+  // Order matters (design.md): refuse new ingest, write and answer everything queued, let the
+  // queued responses reach the reactors, then stop the endpoint.
+  ingest.StopAccepting();
+  writer.Stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  endpoint.Shutdown();
+  storage::WriterStats stats = writer.stats();
+  spdlog::info("stopped: {} commits, {} records, {:.1f} records per commit, {} failed batches",
+               stats.commits, stats.records,
+               stats.commits ? static_cast<double>(stats.records) / stats.commits : 0.0,
+               stats.failed_batches);
+  return 0;
+}
+
+}  // namespace
+}  // namespace hookvault::server
+
+int main(int argc, char** argv) {
+  using namespace hookvault::server;
+  CLI::App app{"hookvault: a self-hosted webhook gateway that stores every webhook before it "
+               "answers 200"};
+  app.set_version_flag("--version", std::string("hookvault ") + HOOKVAULT_VERSION);
+  app.require_subcommand(0, 1);
+
+  std::string config_path, listen, data_dir;
+  auto add_serve_options = [&](CLI::App* cmd) {
+    cmd->add_option("--config", config_path, "JSON config file (default: the embedded default)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--listen", listen, "HOST:PORT to listen on (overrides the config)");
+    cmd->add_option("--data-dir", data_dir, "directory of the database (overrides the config)");
+  };
+  add_serve_options(&app);
+  CLI::App* serve = app.add_subcommand("serve", "run the server (the default command)");
+  add_serve_options(serve);
+
+  CLI::App* migrate = app.add_subcommand("migrate", "apply pending migrations and exit");
+  std::string migrate_dir;
+  migrate->add_option("--data-dir", migrate_dir, "directory of the database")->required();
+
+  CLI::App* check = app.add_subcommand("check-config", "validate a config file and exit");
+  std::string check_path;
+  check->add_option("--config", check_path, "JSON config file")->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*migrate) {
+    InitLogging(LogConfig{});
+    auto s = hookvault::server::Migrate(migrate_dir);
+    if (!s.ok()) {
+      std::cerr << "hookvault migrate: " << s.ToString() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  if (*check) {
+    auto config = LoadConfigFile(check_path, ProcessEnv());
+    if (!config.ok()) {
+      std::cerr << "hookvault: " << config.status().message() << "\n";
+      return 1;
+    }
+    std::cout << check_path << ": ok (" << config->sources.size() << " sources, "
+              << config->destinations.size() << " destinations)\n";
+    return 0;
+  }
+  return Serve(config_path, listen, data_dir);
+}

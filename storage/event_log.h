@@ -1,0 +1,39 @@
+// EventLog: the durable store that ingest writes through. The SQLite implementation lives in
+// sqlite_event_log.h; a second backend implements this same interface.
+#ifndef HOOKVAULT_STORAGE_EVENT_LOG_H_
+#define HOOKVAULT_STORAGE_EVENT_LOG_H_
+
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "storage/event.h"
+#include "storage/status.h"
+
+namespace hookvault::storage {
+
+// Thread-safety: not thread-safe; owned and called by one writer thread.
+class EventLog {
+ public:
+  EventLog() = default;
+  EventLog(const EventLog&) = delete;
+  EventLog& operator=(const EventLog&) = delete;
+  virtual ~EventLog() = default;
+
+  // Writes every record in one transaction and returns after it is durable. Returns one
+  // entry per record, in order: an AppendResult for a record with an event, nullopt for a
+  // log-only record. A record whose idempotency key is already stored for its source (also by
+  // an earlier record of the same batch) stores nothing and returns the original's id and seq
+  // with duplicate = true. Returns kUnavailable when the storage cannot commit (disk full, I/O
+  // error, locked); then nothing of the batch is stored.
+  virtual StatusOr<std::vector<std::optional<AppendResult>>> Append(
+      std::span<const IngestRecord> records) = 0;
+
+  // Performs a small durable write to prove the store is writable. Returns kUnavailable when
+  // it is not.
+  virtual Status Probe() = 0;
+};
+
+}  // namespace hookvault::storage
+
+#endif  // HOOKVAULT_STORAGE_EVENT_LOG_H_
