@@ -29,8 +29,8 @@ class EventLog {
   virtual StatusOr<std::vector<std::optional<AppendResult>>> Append(
       std::span<const IngestRecord> records) = 0;
 
-  // Performs a small durable write to prove the store is writable. Returns kUnavailable when
-  // it is not.
+  // Performs a durable write as large as a big batch (and undoes it) to prove the store can
+  // take events now. Returns kUnavailable when it cannot.
   virtual Status Probe() = 0;
 };
 

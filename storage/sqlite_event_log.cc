@@ -32,9 +32,15 @@ INSERT INTO request_log (received_at, source, remote_addr, status, reason, event
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
 )sql";
 
+// The probe allocates as much room as a large batch needs and frees it again in the same
+// transaction: a database too full for events is then also too full for the probe.
+constexpr int kProbeBytes = 64 << 10;
 constexpr std::string_view kUpsertProbe = R"sql(
-INSERT INTO service_state (key, value) VALUES ('last_write_probe', ?1)
+INSERT INTO service_state (key, value) VALUES ('write_probe', zeroblob(?1))
 ON CONFLICT (key) DO UPDATE SET value = excluded.value
+)sql";
+constexpr std::string_view kDeleteProbe = R"sql(
+DELETE FROM service_state WHERE key = 'write_probe'
 )sql";
 
 }  // namespace
@@ -46,12 +52,13 @@ struct SqliteEventLog::Statements {
         insert_key(db, std::string(kInsertKey)),
         insert_delivery(db, std::string(kInsertDelivery)),
         insert_request_log(db, std::string(kInsertRequestLog)),
-        upsert_probe(db, std::string(kUpsertProbe)) {}
+        upsert_probe(db, std::string(kUpsertProbe)),
+        delete_probe(db, std::string(kDeleteProbe)) {}
 
   // Makes every statement ready for the next batch, also after a failed one.
   void ResetAll() {
     for (SQLite::Statement* s : {&select_key, &insert_event, &insert_key, &insert_delivery,
-                                 &insert_request_log, &upsert_probe}) {
+                                 &insert_request_log, &upsert_probe, &delete_probe}) {
       s->tryReset();
       s->clearBindings();
     }
@@ -63,6 +70,7 @@ struct SqliteEventLog::Statements {
   SQLite::Statement insert_delivery;
   SQLite::Statement insert_request_log;
   SQLite::Statement upsert_probe;
+  SQLite::Statement delete_probe;
 };
 
 StatusOr<std::unique_ptr<SqliteEventLog>> SqliteEventLog::Open(const DatabaseOptions& options,
@@ -178,8 +186,10 @@ Status SqliteEventLog::Probe() {
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     stmts_->upsert_probe.reset();
-    stmts_->upsert_probe.bind(1, FormatRfc3339(clock_.NowMicros()));
+    stmts_->upsert_probe.bind(1, kProbeBytes);
     stmts_->upsert_probe.exec();
+    stmts_->delete_probe.reset();
+    stmts_->delete_probe.exec();
     txn.commit();
   } catch (const SQLite::Exception& e) {
     stmts_->ResetAll();

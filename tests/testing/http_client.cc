@@ -1,0 +1,73 @@
+#include "tests/testing/http_client.h"
+
+#include <curl/curl.h>
+
+#include <cctype>
+
+namespace hookvault::testing {
+namespace {
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<HttpResult*>(user)->body.append(data, size * n);
+  return size * n;
+}
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  std::string line(data, size * n);
+  size_t colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
+    static_cast<HttpResult*>(user)->headers[name] = value;
+  }
+  return size * n;
+}
+
+}  // namespace
+
+HttpClient::HttpClient() : curl_(curl_easy_init()) {}
+HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+HttpResult HttpClient::Request(const std::string& method, const std::string& url,
+                               const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& body, long timeout_ms) {
+  CURL* c = static_cast<CURL*>(curl_);
+  HttpResult result;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (method == "GET") {
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  struct curl_slist* list = nullptr;
+  // Pistache 0.0.5 closes connections unless the client asks for keep-alive.
+  list = curl_slist_append(list, "Connection: keep-alive");
+  list = curl_slist_append(list, "Expect:");
+  for (const auto& [name, value] : headers) {
+    list = curl_slist_append(list, (name + ": " + value).c_str());
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &result);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &result);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(list);
+  if (rc != CURLE_OK) {
+    result.error = curl_easy_strerror(rc);
+    return result;
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  result.status = static_cast<int>(status);
+  return result;
+}
+
+}  // namespace hookvault::testing
