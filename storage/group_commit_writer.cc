@@ -12,12 +12,12 @@ GroupCommitWriter::GroupCommitWriter(EventLog& log, WriterOptions options)
 
 GroupCommitWriter::~GroupCommitWriter() { Stop(); }
 
-Status GroupCommitWriter::Enqueue(Item item, bool log_only) {
+Status GroupCommitWriter::Enqueue(Item item) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("writer is shutting down");
     if (queue_.size() >= options_.max_queue) return Status::Unavailable("write queue is full");
-    if (log_only) {
+    if (item.log_only) {
       if (queued_logs_ >= options_.max_queue / 2) {
         ++stats_.dropped_logs;
         return Status::Unavailable("request log queue is full");
@@ -31,17 +31,17 @@ Status GroupCommitWriter::Enqueue(Item item, bool log_only) {
 }
 
 Status GroupCommitWriter::SubmitEvent(IngestRecord record, WriteCallback done) {
-  return Enqueue(Item{std::move(record), std::move(done), nullptr}, /*log_only=*/false);
+  return Enqueue(Item{std::move(record), std::move(done), nullptr, /*log_only=*/false});
 }
 
 Status GroupCommitWriter::SubmitLog(RequestLogEntry entry) {
   IngestRecord record;
   record.log = std::move(entry);
-  return Enqueue(Item{std::move(record), nullptr, nullptr}, /*log_only=*/true);
+  return Enqueue(Item{std::move(record), nullptr, nullptr, /*log_only=*/true});
 }
 
 Status GroupCommitWriter::SubmitProbe(std::function<void(const Status&)> done) {
-  return Enqueue(Item{IngestRecord{}, nullptr, std::move(done)}, /*log_only=*/false);
+  return Enqueue(Item{IngestRecord{}, nullptr, std::move(done), /*log_only=*/false});
 }
 
 WriterStats GroupCommitWriter::stats() const {
@@ -68,7 +68,7 @@ void GroupCommitWriter::Run() {
       if (queue_.empty()) return;  // stopping, and everything queued is written
       size_t n = std::min(queue_.size(), std::max<size_t>(options_.max_batch, 1));
       for (size_t i = 0; i < n; ++i) {
-        if (!queue_.front().done && !queue_.front().probe) --queued_logs_;
+        if (queue_.front().log_only) --queued_logs_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

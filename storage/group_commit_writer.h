@@ -77,9 +77,10 @@ class GroupCommitWriter final : public EventWriter {
     IngestRecord record;
     WriteCallback done;                       // set for events
     std::function<void(const Status&)> probe;  // set for probes
+    bool log_only = false;                     // a rejected request's log row
   };
 
-  Status Enqueue(Item item, bool log_only);
+  Status Enqueue(Item item);
   void Run();
   void WriteBatch(std::vector<Item>& batch);
 

@@ -1,0 +1,247 @@
+// The writer's invariants (storage/group_commit_writer.h), on a real SQLite file where it
+// matters and on small fake EventLogs where a failure or a stall must be forced.
+#include "storage/group_commit_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "storage/sqlite_event_log.h"
+#include "tests/testing/db.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/temp_dir.h"
+
+namespace hookvault::storage {
+namespace {
+
+using hookvault::testing::QueryInt;
+
+IngestRecord Event(const std::string& key) {
+  NewEvent e;
+  e.source = "s";
+  e.idempotency_key = key;
+  e.body = "{\"k\":\"" + key + "\"}";
+  e.headers_json = "{}";
+  RequestLogEntry log;
+  log.source = "s";
+  log.status = 200;
+  log.reason = "stored";
+  return IngestRecord{std::move(e), std::move(log)};
+}
+
+class RealLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = OpenDatabase({.path = path_});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(ApplyMigrations(**db, EmbeddedMigrations()).ok());
+    auto log = SqliteEventLog::Open({.path = path_}, clock_);
+    ASSERT_TRUE(log.ok());
+    log_ = std::move(log).value();
+  }
+
+  hookvault::testing::TempDir dir_;
+  std::string path_ = dir_.File("hookvault.db");
+  hookvault::testing::FakeClock clock_;
+  std::unique_ptr<SqliteEventLog> log_;
+};
+
+// Invariant 1: a callback reports OK only once the event is committed — another connection
+// already sees it when the callback runs.
+TEST_F(RealLogTest, CallbackRunsOnlyAfterTheEventIsCommittedAndVisible) {
+  GroupCommitWriter writer(*log_, {.max_batch = 512, .max_queue = 100000});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 300;
+  std::atomic<int> ok{0};
+  std::atomic<int> not_visible{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string key = std::to_string(t) + "-" + std::to_string(i);
+        Status s = writer.SubmitEvent(Event(key), [&, key](const Status& st, const AppendResult& r) {
+          if (!st.ok() || r.id.empty()) return;
+          ++ok;
+          // Only sample some, to keep the test fast; a reader on its own connection.
+          if (r.seq % 100 == 0 &&
+              QueryInt(path_, "SELECT count(*) FROM events WHERE id = ?", r.id) != 1) {
+            ++not_visible;
+          }
+        });
+        ASSERT_TRUE(s.ok()) << s.ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  writer.Stop();
+  EXPECT_EQ(ok.load(), kThreads * kPerThread);
+  EXPECT_EQ(not_visible.load(), 0);
+  WriterStats stats = writer.stats();
+  EXPECT_EQ(stats.records, static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_LT(stats.commits, stats.records) << "group commit never batched";
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events"), kThreads * kPerThread);
+}
+
+TEST_F(RealLogTest, MaxBatchOneCommitsEveryRecordAlone) {
+  GroupCommitWriter writer(*log_, {.max_batch = 1, .max_queue = 1000});
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(writer.SubmitEvent(Event("k" + std::to_string(i)), nullptr).ok());
+  }
+  writer.Stop();
+  EXPECT_EQ(writer.stats().commits, 50u);
+  EXPECT_EQ(writer.stats().records, 50u);
+}
+
+// Invariant 4: of two records with one key, the first submitted is the original.
+TEST_F(RealLogTest, FirstSubmittedOfOneKeyIsTheOriginal) {
+  GroupCommitWriter writer(*log_, {});
+  AppendResult first, second;
+  ASSERT_TRUE(writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { first = r; }).ok());
+  ASSERT_TRUE(writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { second = r; }).ok());
+  writer.Stop();
+  EXPECT_FALSE(first.duplicate);
+  EXPECT_TRUE(second.duplicate);
+  EXPECT_EQ(first.id, second.id);
+}
+
+// Stop() writes and answers everything accepted before it.
+TEST_F(RealLogTest, StopDrainsTheQueue) {
+  GroupCommitWriter writer(*log_, {.max_batch = 16, .max_queue = 10000});
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_TRUE(writer.SubmitEvent(Event("d" + std::to_string(i)),
+                                   [&](const Status& s, const AppendResult&) {
+                                     if (s.ok()) ++answered;
+                                   }).ok());
+  }
+  writer.Stop();
+  EXPECT_EQ(answered.load(), 1000);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events"), 1000);
+  EXPECT_EQ(writer.SubmitEvent(Event("late"), nullptr).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(writer.SubmitProbe([](const Status&) {}).code(), StatusCode::kUnavailable);
+}
+
+// An EventLog whose Append blocks until released, then succeeds or fails as told.
+class ControlledLog final : public EventLog {
+ public:
+  StatusOr<std::vector<std::optional<AppendResult>>> Append(
+      std::span<const IngestRecord> records) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++calls_;
+    cv_.notify_all();
+    cv_.wait(lock, [this] { return !blocked_; });
+    if (!fail_.ok()) return fail_;
+    std::vector<std::optional<AppendResult>> out;
+    for (const IngestRecord& r : records) {
+      if (r.event) {
+        out.push_back(AppendResult{"id-" + r.event->idempotency_key, ++seq_, false});
+      } else {
+        out.push_back(std::nullopt);
+        ++logs_;
+      }
+    }
+    return out;
+  }
+  Status Probe() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return fail_;
+  }
+
+  void Block() { std::lock_guard<std::mutex> l(mu_); blocked_ = true; }
+  void Release() { { std::lock_guard<std::mutex> l(mu_); blocked_ = false; } cv_.notify_all(); }
+  void Fail(Status s) { std::lock_guard<std::mutex> l(mu_); fail_ = std::move(s); }
+  void WaitForCalls(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return calls_ >= n; });
+  }
+  int logs() { std::lock_guard<std::mutex> l(mu_); return logs_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool blocked_ = false;
+  int calls_ = 0;
+  int logs_ = 0;
+  int64_t seq_ = 0;
+  Status fail_;
+};
+
+// Invariant 3: a full queue refuses at once, and a refused submission is never called back.
+TEST(GroupCommitWriterTest, FullQueueRefusesWithoutBlocking) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 4, .max_queue = 8});
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("first"), nullptr).ok());
+  log.WaitForCalls(1);  // the writer holds "first" inside Append; the queue is empty again
+  std::atomic<int> called{0};
+  auto count = [&](const Status&, const AppendResult&) { ++called; };
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(writer.SubmitEvent(Event(std::to_string(i)), count).ok());
+  Status refused = writer.SubmitEvent(Event("overflow"), [&](const Status&, const AppendResult&) {
+    ADD_FAILURE() << "a refused submission was called back";
+  });
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  log.Release();
+  writer.Stop();
+  EXPECT_EQ(called.load(), 8);
+}
+
+TEST(GroupCommitWriterTest, LogOnlyRowsMayFillOnlyHalfTheQueue) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 10});
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  int accepted = 0;
+  for (int i = 0; i < 10; ++i) accepted += writer.SubmitLog(RequestLogEntry{}).ok() ? 1 : 0;
+  EXPECT_EQ(accepted, 5);
+  EXPECT_EQ(writer.stats().dropped_logs, 5u);
+  // Events still get in.
+  EXPECT_TRUE(writer.SubmitEvent(Event("event"), nullptr).ok());
+  log.Release();
+  writer.Stop();
+  EXPECT_EQ(log.logs(), 5);
+}
+
+// Invariant 2: a failed batch answers every one of its submissions with the error; health
+// follows the last transaction.
+TEST(GroupCommitWriterTest, FailedCommitAnswersEverySubmissionWithTheError) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 100});
+  log.Fail(Status::Unavailable("disk full"));
+  log.Block();
+  std::atomic<int> failed{0};
+  auto expect_failure = [&](const Status& s, const AppendResult& r) {
+    if (s.code() == StatusCode::kUnavailable && r.id.empty()) ++failed;
+  };
+  ASSERT_TRUE(writer.SubmitEvent(Event("a"), expect_failure).ok());
+  log.WaitForCalls(1);
+  ASSERT_TRUE(writer.SubmitEvent(Event("b"), expect_failure).ok());
+  ASSERT_TRUE(writer.SubmitEvent(Event("c"), expect_failure).ok());
+  std::atomic<int> probe_failed{0};
+  ASSERT_TRUE(writer.SubmitProbe([&](const Status& s) { probe_failed += s.ok() ? 0 : 1; }).ok());
+  log.Release();
+  log.WaitForCalls(2);
+  // Wait until the callbacks ran.
+  for (int i = 0; i < 500 && failed.load() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(failed.load(), 3);
+  EXPECT_EQ(probe_failed.load(), 1);
+  EXPECT_FALSE(writer.healthy());
+
+  log.Fail(Status::Ok());
+  std::atomic<bool> ok{false};
+  ASSERT_TRUE(writer.SubmitEvent(Event("d"), [&](const Status& s, const AppendResult& r) {
+    ok = s.ok() && r.id == "id-d";
+  }).ok());
+  writer.Stop();
+  EXPECT_TRUE(ok.load());
+  EXPECT_TRUE(writer.healthy());
+  EXPECT_EQ(writer.stats().failed_batches, 2u);  // [a], then [b, c, probe]
+}
+
+}  // namespace
+}  // namespace hookvault::storage
