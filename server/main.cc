@@ -170,9 +170,9 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   std::string shown_host = host_port->first.find(':') != std::string::npos
                                ? "[" + host_port->first + "]"
                                : host_port->first;
-  spdlog::info("listening on http://{}:{} (data in {})", shown_host, endpoint.port(),
-               config.data_dir);
-  spdlog::default_logger()->flush();
+  // Printed whatever the log level: scripts and tests wait for this line to learn the port.
+  std::cout << "hookvault listening on http://" << shown_host << ":" << endpoint.port()
+            << " (data in " << config.data_dir << ")" << std::endl;
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
