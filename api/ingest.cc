@@ -179,7 +179,10 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
       [this, respond, log, path](const storage::Status& status,
                                  const storage::AppendResult& result) mutable {
         if (!status.ok()) {
-          ApiResponse response = ProblemFromStatus(status, path);
+          // Whatever the cause (full disk, I/O error, or a bug), nothing was stored: the
+          // provider must send it again.
+          ApiResponse response = Problem(ProblemKind::kUnavailable,
+                                         "the webhook could not be stored; retry later", path);
           log.status = response.status;
           log.reason = "commit failed";
           response.source = log.source;

@@ -76,13 +76,41 @@ storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int m
         std::string("invalid JSON at byte ") + std::to_string(result.Offset()) + ": " +
         rapidjson::GetParseError_En(result.Code()));
   }
+  // RapidJSON's MemoryStream reads a NUL byte as the end of input: refuse anything after it.
+  if (stream.Tell() != text.size()) {
+    return storage::Status::InvalidArgument("invalid JSON at byte " +
+                                            std::to_string(stream.Tell()) + ": NUL byte");
+  }
   return storage::Status::Ok();
 }
 
+std::string ValidUtf8(std::string_view s) {
+  bool ascii = true;
+  for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
+  if (ascii) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  rapidjson::StringBuffer valid;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    rapidjson::MemoryStream in(s.data() + pos, s.size() - pos);
+    valid.Clear();
+    if (rapidjson::UTF8<>::Validate(in, valid)) {
+      out.append(valid.GetString(), valid.GetSize());
+      pos += in.Tell();
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER for the bad byte
+      pos += 1;
+    }
+  }
+  return out;
+}
+
 std::string JsonQuote(std::string_view s) {
+  std::string text = ValidUtf8(s);
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  w.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
   return std::string(buf.GetString(), buf.GetSize());
 }
 
@@ -97,8 +125,10 @@ std::string HeadersToJson(const HeaderList& headers) {
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
   for (const auto& [name, value] : merged) {
-    w.Key(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-    w.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    std::string n = ValidUtf8(name);
+    std::string v = ValidUtf8(value);
+    w.Key(n.data(), static_cast<rapidjson::SizeType>(n.size()));
+    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

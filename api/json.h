@@ -21,11 +21,14 @@ inline constexpr int kMaxJsonDepth = 128;
 storage::Status ParseJson(std::string_view text, rapidjson::Document& doc,
                           int max_depth = kMaxJsonDepth);
 
-// Returns `s` as a JSON string literal, quotes included.
+// Returns `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
+std::string ValidUtf8(std::string_view s);
+
+// Returns `s` as a JSON string literal, quotes included (invalid UTF-8 replaced by U+FFFD).
 std::string JsonQuote(std::string_view s);
 
 // Returns the headers as a JSON object (names as given; a repeated name keeps every value
-// joined with ", "), leaving out x-auth-token and authorization.
+// joined with ", "), leaving out x-auth-token and authorization. Invalid UTF-8 is replaced.
 std::string HeadersToJson(const HeaderList& headers);
 
 }  // namespace hookvault::api

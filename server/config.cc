@@ -49,6 +49,11 @@ class Object {
   Object(const rapidjson::Value& value, std::string path, const EnvLookup& env)
       : value_(value), path_(std::move(path)), env_(env) {
     if (!value.IsObject()) Fail(path_.empty() ? "(top level)" : path_, "must be an object");
+    std::set<std::string> names;
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
+      std::string key(it->name.GetString(), it->name.GetStringLength());
+      if (!names.insert(key).second) Fail(Path(key.c_str()), "key appears twice");
+    }
   }
 
   const rapidjson::Value* Get(const char* key) {

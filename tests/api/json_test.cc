@@ -252,5 +252,14 @@ TEST(ApiRequestHeaderTest, ReturnsFirstMatchOrNull) {
   EXPECT_EQ(request.Header("x-c"), nullptr);
 }
 
+TEST(JsonQuoteTest, InvalidUtf8BecomesReplacementCharacterAndStaysValidJson) {
+  std::string quoted = JsonQuote("a\xff\xc3(b\xc3\xa9");
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(quoted, doc).ok()) << quoted;
+  EXPECT_EQ(std::string(doc.GetString()), "a\xEF\xBF\xBD\xEF\xBF\xBD(b\xc3\xa9");
+  std::string headers = HeadersToJson({{"x-bin", "\x80\x81"}});
+  EXPECT_TRUE(ParseJson(headers, doc).ok()) << headers;
+}
+
 }  // namespace
 }  // namespace hookvault::api
