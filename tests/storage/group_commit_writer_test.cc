@@ -32,6 +32,13 @@ IngestRecord Event(const std::string& key) {
   return IngestRecord{std::move(e), std::move(log)};
 }
 
+// Builds "<prefix><i>" by appending (GCC 12 warns falsely, -Wrestrict, on "k" + to_string(i)).
+std::string Key(const char* prefix, int i) {
+  std::string key(prefix);
+  key += std::to_string(i);
+  return key;
+}
+
 class RealLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -88,7 +95,7 @@ TEST_F(RealLogTest, CallbackRunsOnlyAfterTheEventIsCommittedAndVisible) {
 TEST_F(RealLogTest, MaxBatchOneCommitsEveryRecordAlone) {
   GroupCommitWriter writer(*log_, {.max_batch = 1, .max_queue = 1000});
   for (int i = 0; i < 50; ++i) {
-    ASSERT_TRUE(writer.SubmitEvent(Event("k" + std::to_string(i)), nullptr).ok());
+    ASSERT_TRUE(writer.SubmitEvent(Event(Key("k", i)), nullptr).ok());
   }
   writer.Stop();
   EXPECT_EQ(writer.stats().commits, 50u);
@@ -112,7 +119,7 @@ TEST_F(RealLogTest, StopDrainsTheQueue) {
   GroupCommitWriter writer(*log_, {.max_batch = 16, .max_queue = 10000});
   std::atomic<int> answered{0};
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_TRUE(writer.SubmitEvent(Event("d" + std::to_string(i)),
+    ASSERT_TRUE(writer.SubmitEvent(Event(Key("d", i)),
                                    [&](const Status& s, const AppendResult&) {
                                      if (s.ok()) ++answered;
                                    }).ok());
