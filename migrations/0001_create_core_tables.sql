@@ -47,7 +47,7 @@ CREATE TABLE deliveries (
   updated_at       INTEGER NOT NULL,
   UNIQUE (event_seq, destination)
 );
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_due ON deliveries (destination, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_destination_status ON deliveries (destination, status, id);
 CREATE INDEX deliveries_status ON deliveries (status, id);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "api/json.h"
+#include "server/webhook_signature.h"
 
 namespace hookvault::server {
 namespace {
@@ -213,6 +214,10 @@ DestinationConfig ParseDestination(Object o) {
   }
   d.concurrency = static_cast<int>(o.Int("concurrency", 1, 1024).value_or(d.concurrency));
   d.signing_secret = o.String("signing_secret").value_or("");
+  if (!d.signing_secret.empty()) {
+    auto key = DecodeSigningSecret(d.signing_secret);
+    if (!key.ok()) Fail(o.Path("signing_secret"), key.status().message());
+  }
   o.Finish();
   return d;
 }

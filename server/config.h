@@ -11,6 +11,7 @@
 
 #include "api/cidr.h"
 #include "api/ingest.h"
+#include "server/backoff.h"
 #include "storage/status.h"
 
 namespace hookvault::server {
@@ -27,11 +28,7 @@ struct RetentionConfig {
   int idempotency_days = 37;
 };
 
-struct BackoffConfig {
-  int64_t initial_ms = 1000;
-  int64_t max_ms = 3600000;
-  double multiplier = 2.0;
-};
+using BackoffConfig = BackoffPolicy;
 
 struct DestinationConfig {
   api::DestinationFilter filter;  // name, sources, events

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <iostream>
 #include <thread>
 
@@ -18,13 +19,15 @@
 #include "api/ingest.h"
 #include "api/problem.h"
 #include "server/config.h"
+#include "server/curl_http_client.h"
 #include "server/http_endpoint.h"
 #include "server/logging.h"
 #include "server/router.h"
+#include "server/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
 #include "storage/sqlite_database.h"
-#include "storage/sqlite_event_log.h"
+#include "storage/sqlite_store.h"
 
 #include <SQLiteCpp/Database.h>
 
@@ -119,16 +122,25 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
 
   storage::SystemClock clock;
-  auto event_log = storage::SqliteEventLog::Open(
+  auto store = storage::SqliteStore::Open(
       {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes},
       clock);
-  if (!event_log.ok()) {
-    spdlog::critical("open database: {}", event_log.status().ToString());
+  if (!store.ok()) {
+    spdlog::critical("open database: {}", store.status().ToString());
     return 1;
   }
   storage::GroupCommitWriter writer(
-      **event_log, {.max_batch = static_cast<size_t>(config.writer_max_batch),
+      **store, {.max_batch = static_cast<size_t>(config.writer_max_batch),
                     .max_queue = static_cast<size_t>(config.writer_max_queue)});
+
+  auto http_client = std::make_unique<CurlHttpClient>();
+  Scheduler scheduler(config.destinations, writer, **store, *http_client, clock,
+                      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); });
+  writer.set_commit_listener([&scheduler] { scheduler.Wake(); });
+  if (auto s = scheduler.Start(); !s.ok()) {
+    spdlog::critical("start forwarding: {}", s.ToString());
+    return 1;
+  }
 
   api::IngestOptions ingest_options;
   ingest_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
@@ -163,8 +175,20 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   endpoint_options.threads = config.threads;
   endpoint_options.max_request_bytes = static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
   HttpEndpoint endpoint(endpoint_options, router, clock);
+  // Order matters (design.md): refuse new ingest, stop forwarding (it records through the
+  // writer), write and answer everything queued, let the queued responses reach the reactors,
+  // then stop the endpoint and the HTTP client.
+  auto shut_down = [&] {
+    ingest.StopAccepting();
+    scheduler.Stop();
+    writer.Stop();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    endpoint.Shutdown();
+    http_client.reset();
+  };
   if (auto s = endpoint.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
+    shut_down();
     return 1;
   }
   std::string shown_host = host_port->first.find(':') != std::string::npos
@@ -177,12 +201,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, draining", strsignal(sig));
-  // Order matters (design.md): refuse new ingest, write and answer everything queued, let the
-  // queued responses reach the reactors, then stop the endpoint.
-  ingest.StopAccepting();
-  writer.Stop();
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  endpoint.Shutdown();
+  shut_down();
   storage::WriterStats stats = writer.stats();
   spdlog::info("stopped: {} commits, {} records, {:.1f} records per commit, {} failed batches",
                stats.commits, stats.records,

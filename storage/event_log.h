@@ -1,5 +1,5 @@
 // EventLog: the durable store that ingest writes through. The SQLite implementation lives in
-// sqlite_event_log.h; a second backend implements this same interface.
+// sqlite_store.h; a second backend implements this same interface.
 #ifndef HOOKVAULT_STORAGE_EVENT_LOG_H_
 #define HOOKVAULT_STORAGE_EVENT_LOG_H_
 

@@ -21,7 +21,9 @@ Status GroupCommitWriter::Enqueue(Item item) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("writer is shutting down");
-    if (queue_.size() >= options_.max_queue) return Status::Unavailable("write queue is full");
+    if (!item.task && queue_.size() >= options_.max_queue) {
+      return Status::Unavailable("write queue is full");
+    }
     if (item.log_only) {
       if (queued_logs_ >= options_.max_queue / 2) {
         ++stats_.dropped_logs;
@@ -36,17 +38,21 @@ Status GroupCommitWriter::Enqueue(Item item) {
 }
 
 Status GroupCommitWriter::SubmitEvent(IngestRecord record, WriteCallback done) {
-  return Enqueue(Item{std::move(record), std::move(done), nullptr, /*log_only=*/false});
+  return Enqueue(Item{std::move(record), std::move(done), nullptr, /*log_only=*/false, nullptr});
 }
 
 Status GroupCommitWriter::SubmitLog(RequestLogEntry entry) {
   IngestRecord record;
   record.log = std::move(entry);
-  return Enqueue(Item{std::move(record), nullptr, nullptr, /*log_only=*/true});
+  return Enqueue(Item{std::move(record), nullptr, nullptr, /*log_only=*/true, nullptr});
 }
 
 Status GroupCommitWriter::SubmitProbe(std::function<void(const Status&)> done) {
-  return Enqueue(Item{IngestRecord{}, nullptr, std::move(done), /*log_only=*/false});
+  return Enqueue(Item{IngestRecord{}, nullptr, std::move(done), /*log_only=*/false, nullptr});
+}
+
+Status GroupCommitWriter::SubmitTask(std::function<void()> task) {
+  return Enqueue(Item{IngestRecord{}, nullptr, nullptr, /*log_only=*/false, std::move(task)});
 }
 
 WriterStats GroupCommitWriter::stats() const {
@@ -87,11 +93,17 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
   std::vector<IngestRecord> records;
   records.reserve(batch.size());
   for (Item& item : batch) {
-    if (!item.probe) records.push_back(std::move(item.record));
+    if (!item.probe && !item.task) records.push_back(std::move(item.record));
   }
 
   Status status;
   std::vector<std::optional<AppendResult>> results;
+  bool only_tasks = records.empty() && std::all_of(batch.begin(), batch.end(),
+                                                   [](const Item& i) { return i.task != nullptr; });
+  if (only_tasks) {
+    for (Item& item : batch) item.task();
+    return;
+  }
   if (!records.empty()) {
     auto appended = log_.Append(records);
     status = appended.status();
@@ -110,10 +122,19 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
     }
   }
 
-  // Answer in submission order; results[i] belongs to the i-th non-probe item.
+  bool new_deliveries = false;
+  for (size_t i = 0; i < results.size(); ++i) {
+    new_deliveries |= results[i] && !results[i]->duplicate && records[i].event &&
+                      !records[i].event->destinations.empty();
+  }
+  if (new_deliveries && commit_listener_) commit_listener_();
+
+  // Answer in submission order; results[i] belongs to the i-th item that is neither a probe
+  // nor a task. Tasks run after the batch's answers.
   static const AppendResult kNone;
   size_t r = 0;
   for (Item& item : batch) {
+    if (item.task) continue;
     if (item.probe) {
       item.probe(status);
       continue;
@@ -121,6 +142,9 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
     const std::optional<AppendResult>* result = status.ok() ? &results[r] : nullptr;
     ++r;
     if (item.done) item.done(status, (result && *result) ? **result : kNone);
+  }
+  for (Item& item : batch) {
+    if (item.task) item.task();
   }
 }
 

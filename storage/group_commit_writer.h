@@ -66,6 +66,16 @@ class GroupCommitWriter final : public EventWriter {
   Status SubmitProbe(std::function<void(const Status&)> done) override;
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
 
+  // Queues `task` to run on the writer thread right after the batch it is queued behind. Tasks
+  // use the store directly (the forwarding scheduler's claims and attempt records), so they
+  // share the one write connection without locking. Tasks do not count against max_queue
+  // (their submitters wait for them, so they are few). Returns kUnavailable when stopping.
+  Status SubmitTask(std::function<void()> task);
+
+  // Sets what to call, on the writer thread, after a commit that stored at least one new event
+  // with deliveries (the scheduler wakes on it). Call before the first submission.
+  void set_commit_listener(std::function<void()> listener) { commit_listener_ = std::move(listener); }
+
   WriterStats stats() const;
 
   // Refuses new submissions, writes everything already queued, and joins the writer thread.
@@ -78,6 +88,7 @@ class GroupCommitWriter final : public EventWriter {
     WriteCallback done;                       // set for events
     std::function<void(const Status&)> probe;  // set for probes
     bool log_only = false;                     // a rejected request's log row
+    std::function<void()> task;                // set for tasks
   };
 
   Status Enqueue(Item item);
@@ -86,6 +97,7 @@ class GroupCommitWriter final : public EventWriter {
 
   EventLog& log_;
   const WriterOptions options_;
+  std::function<void()> commit_listener_;  // set before the first submission
   std::atomic<bool> healthy_{true};
 
   mutable std::mutex mu_;

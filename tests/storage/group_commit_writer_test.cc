@@ -9,7 +9,7 @@
 #include <mutex>
 #include <thread>
 
-#include "storage/sqlite_event_log.h"
+#include "storage/sqlite_store.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -45,7 +45,7 @@ class RealLogTest : public ::testing::Test {
     auto db = OpenDatabase({.path = path_});
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE(ApplyMigrations(**db, EmbeddedMigrations()).ok());
-    auto log = SqliteEventLog::Open({.path = path_}, clock_);
+    auto log = SqliteStore::Open({.path = path_}, clock_);
     ASSERT_TRUE(log.ok());
     log_ = std::move(log).value();
   }
@@ -53,7 +53,7 @@ class RealLogTest : public ::testing::Test {
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_;
-  std::unique_ptr<SqliteEventLog> log_;
+  std::unique_ptr<SqliteStore> log_;
 };
 
 // Invariant 1: a callback reports OK only once the event is committed — another connection

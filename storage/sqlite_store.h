@@ -1,15 +1,16 @@
-// SqliteEventLog: the EventLog on one SQLite write connection.
+// SqliteStore: the EventLog and the DeliveryStore on one SQLite write connection.
 //
 // Durability: Append returns only after COMMIT returned with synchronous=FULL in WAL mode, so a
 // returned AppendResult names an event that survives a process crash and power loss. If any
 // statement or the COMMIT fails, the transaction is rolled back and no record of the batch is
 // stored.
-#ifndef HOOKVAULT_STORAGE_SQLITE_EVENT_LOG_H_
-#define HOOKVAULT_STORAGE_SQLITE_EVENT_LOG_H_
+#ifndef HOOKVAULT_STORAGE_SQLITE_STORE_H_
+#define HOOKVAULT_STORAGE_SQLITE_STORE_H_
 
 #include <memory>
 
 #include "storage/clock.h"
+#include "storage/delivery_store.h"
 #include "storage/event_log.h"
 #include "storage/id_generator.h"
 #include "storage/sqlite_database.h"
@@ -21,21 +22,27 @@ class Statement;
 namespace hookvault::storage {
 
 // Thread-safety: not thread-safe; owned and called by the writer thread.
-class SqliteEventLog final : public EventLog {
+class SqliteStore final : public EventLog, public DeliveryStore {
  public:
   // Opens the database at options.path (migrations must have been applied). Returns
   // kUnavailable if it cannot be opened or its statements cannot be prepared.
-  static StatusOr<std::unique_ptr<SqliteEventLog>> Open(const DatabaseOptions& options,
+  static StatusOr<std::unique_ptr<SqliteStore>> Open(const DatabaseOptions& options,
                                                         const Clock& clock);
-  ~SqliteEventLog() override;
+  ~SqliteStore() override;
 
   StatusOr<std::vector<std::optional<AppendResult>>> Append(
       std::span<const IngestRecord> records) override;
   Status Probe() override;
 
+  StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
+                                             int64_t now, int64_t lease_until) override;
+  StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) override;
+  Status RecordAttempts(std::span<const AttemptRecord> attempts) override;
+  StatusOr<int> ReleaseAllLeases() override;
+
  private:
   struct Statements;
-  SqliteEventLog(std::unique_ptr<SQLite::Database> db, const Clock& clock);
+  SqliteStore(std::unique_ptr<SQLite::Database> db, const Clock& clock);
 
   // Stores one event (or finds its original) inside the open transaction.
   AppendResult AppendEvent(const NewEvent& event, int64_t now);
@@ -51,4 +58,4 @@ class SqliteEventLog final : public EventLog {
 
 }  // namespace hookvault::storage
 
-#endif  // HOOKVAULT_STORAGE_SQLITE_EVENT_LOG_H_
+#endif  // HOOKVAULT_STORAGE_SQLITE_STORE_H_

@@ -1,5 +1,5 @@
-// SqliteEventLog on a real SQLite file with the real migrations.
-#include "storage/sqlite_event_log.h"
+// SqliteStore on a real SQLite file with the real migrations.
+#include "storage/sqlite_store.h"
 
 #include <gtest/gtest.h>
 
@@ -37,7 +37,7 @@ IngestRecord Event(const std::string& source, const std::string& key,
   return IngestRecord{std::move(e), std::move(log)};
 }
 
-class SqliteEventLogTest : public ::testing::Test {
+class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(0); }
   void Open(int64_t max_db_bytes) {
@@ -46,7 +46,7 @@ class SqliteEventLogTest : public ::testing::Test {
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     auto applied = ApplyMigrations(**db, EmbeddedMigrations());
     ASSERT_TRUE(applied.ok()) << applied.status().ToString();
-    auto log = SqliteEventLog::Open({.path = path_, .max_db_bytes = max_db_bytes}, clock_);
+    auto log = SqliteStore::Open({.path = path_, .max_db_bytes = max_db_bytes}, clock_);
     ASSERT_TRUE(log.ok()) << log.status().ToString();
     log_ = std::move(log).value();
   }
@@ -54,7 +54,7 @@ class SqliteEventLogTest : public ::testing::Test {
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_;
-  std::unique_ptr<SqliteEventLog> log_;
+  std::unique_ptr<SqliteStore> log_;
 };
 
 TEST(MigrationsTest, ApplyEveryMigrationOnceAndRecordIt) {
@@ -88,7 +88,7 @@ TEST(MigrationsTest, AFailingMigrationIsRolledBackAndReported) {
   EXPECT_EQ(QueryInt(dir.File("m.db"), "SELECT count(*) FROM schema_migrations"), 1);
 }
 
-TEST_F(SqliteEventLogTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
+TEST_F(SqliteStoreTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
   std::vector<IngestRecord> batch = {Event("s", "k1", {"billing", "crm"}),
                                      Event("s", "k2"), Event("t", "k1")};
   auto results = log_->Append(batch);
@@ -109,7 +109,7 @@ TEST_F(SqliteEventLogTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE event_id IS NOT NULL"), 3);
 }
 
-TEST_F(SqliteEventLogTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
+TEST_F(SqliteStoreTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
   std::vector<IngestRecord> batch = {Event("s", "same", {"billing"}), Event("s", "same", {"billing"})};
   auto results = log_->Append(batch);
   ASSERT_TRUE(results.ok());
@@ -128,7 +128,7 @@ TEST_F(SqliteEventLogTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent)
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE reason = 'duplicate'"), 2);
 }
 
-TEST_F(SqliteEventLogTest, RawBodyBytesAreKeptExactly) {
+TEST_F(SqliteStoreTest, RawBodyBytesAreKeptExactly) {
   std::string body("{\"a\": \"\xc3\xa9\" ,\n\t\"b\":[1 ,2]}\0tail", 30);
   std::vector<IngestRecord> batch = {Event("s", "raw", {}, body)};
   auto results = log_->Append(batch);
@@ -141,7 +141,7 @@ TEST_F(SqliteEventLogTest, RawBodyBytesAreKeptExactly) {
   EXPECT_EQ(std::string(static_cast<const char*>(c.getBlob()), c.getBytes()), body);
 }
 
-TEST_F(SqliteEventLogTest, LogOnlyRecordsAreWrittenWithoutEvents) {
+TEST_F(SqliteStoreTest, LogOnlyRecordsAreWrittenWithoutEvents) {
   IngestRecord rejected;
   rejected.log = RequestLogEntry{1, "s", "10.0.0.1", 401, "unauthenticated", std::nullopt, 12};
   std::vector<IngestRecord> batch = {rejected};
@@ -152,7 +152,7 @@ TEST_F(SqliteEventLogTest, LogOnlyRecordsAreWrittenWithoutEvents) {
   EXPECT_EQ(QueryInt(path_, "SELECT status FROM request_log WHERE reason = 'unauthenticated'"), 401);
 }
 
-TEST_F(SqliteEventLogTest, AFullDatabaseFailsTheWholeBatchWithUnavailable) {
+TEST_F(SqliteStoreTest, AFullDatabaseFailsTheWholeBatchWithUnavailable) {
   Open(256 << 10);
   std::string pad(2000, 'x');
   int stored = 0;

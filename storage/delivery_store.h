@@ -1,0 +1,75 @@
+// DeliveryStore: what the forwarding scheduler reads and writes. Implemented by SqliteStore on
+// the writer's connection, so it is called on the writer thread only (see
+// GroupCommitWriter::SubmitTask); a second backend implements the same interface.
+#ifndef HOOKVAULT_STORAGE_DELIVERY_STORE_H_
+#define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace hookvault::storage {
+
+// A delivery claimed for an attempt, with what the request needs.
+struct DueDelivery {
+  int64_t delivery_id = 0;
+  int attempt = 0;  // the number of this attempt: 1 + attempts since creation or reprocessing
+  std::string destination;
+  std::string event_id;
+  std::string source;
+  std::string event_type;
+  std::string body;  // the raw stored body
+  int64_t received_at = 0;
+};
+
+// How an attempt ended and what happens to its delivery next.
+struct AttemptRecord {
+  enum class Next { kSucceeded, kRetry, kFailed };
+
+  int64_t delivery_id = 0;
+  int number = 0;
+  int64_t started_at = 0;  // microseconds since the epoch
+  int64_t duration_us = 0;
+  int http_status = 0;     // 0: no response
+  std::string error;       // set when no response arrived
+  std::string response_excerpt;
+  Next next = Next::kRetry;
+  int64_t next_attempt_at = 0;  // for kRetry
+};
+
+// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
+class DeliveryStore {
+ public:
+  DeliveryStore() = default;
+  DeliveryStore(const DeliveryStore&) = delete;
+  DeliveryStore& operator=(const DeliveryStore&) = delete;
+  virtual ~DeliveryStore() = default;
+
+  // Claims up to `limit` pending deliveries of `destination` that are due at `now` (next
+  // attempt due, and no lease or an expired one), oldest due first, and leases them until
+  // `lease_until` in one transaction. Returns kUnavailable if the store cannot commit.
+  virtual StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
+                                                     int64_t now, int64_t lease_until) = 0;
+
+  // Returns when the next delivery of `destination` falls due (its next attempt, or the end
+  // of its lease while it is in flight), or nullopt when none is pending.
+  virtual StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) = 0;
+
+  // Records the attempts and applies their outcomes in one transaction: the attempt rows, the
+  // delivery's status, count, next attempt and lease, and the status of each event touched
+  // ("failed" when any of its deliveries failed, else "delivered" when all succeeded, else
+  // "pending"). Returns kUnavailable if the store cannot commit; then nothing is recorded.
+  virtual Status RecordAttempts(std::span<const AttemptRecord> attempts) = 0;
+
+  // Releases every lease (the process that held them is gone): run once at start, before the
+  // scheduler claims. Returns the number of deliveries released.
+  virtual StatusOr<int> ReleaseAllLeases() = 0;
+};
+
+}  // namespace hookvault::storage
+
+#endif  // HOOKVAULT_STORAGE_DELIVERY_STORE_H_

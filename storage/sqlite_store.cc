@@ -1,0 +1,382 @@
+#include "storage/sqlite_store.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <string_view>
+
+namespace hookvault::storage {
+namespace {
+
+constexpr std::string_view kSelectKey = R"sql(
+SELECT event_id, event_seq FROM idempotency_keys WHERE source = ?1 AND key = ?2
+)sql";
+
+constexpr std::string_view kInsertEvent = R"sql(
+INSERT INTO events (id, source, event_type, idempotency_key, received_at, remote_addr, headers,
+                    body, status)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+)sql";
+
+constexpr std::string_view kInsertKey = R"sql(
+INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+)sql";
+
+constexpr std::string_view kInsertDelivery = R"sql(
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?3, ?3)
+)sql";
+
+constexpr std::string_view kInsertRequestLog = R"sql(
+INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+)sql";
+
+// The probe allocates as much room as a large batch needs and frees it again in the same
+// transaction: a database too full for events is then also too full for the probe.
+constexpr int kProbeBytes = 64 << 10;
+constexpr std::string_view kUpsertProbe = R"sql(
+INSERT INTO service_state (key, value) VALUES ('write_probe', zeroblob(?1))
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+)sql";
+constexpr std::string_view kDeleteProbe = R"sql(
+DELETE FROM service_state WHERE key = 'write_probe'
+)sql";
+
+constexpr std::string_view kSelectDue = R"sql(
+SELECT d.id, d.attempts, e.id, e.source, e.event_type, e.body, e.received_at
+FROM deliveries d JOIN events e ON e.seq = d.event_seq
+WHERE d.destination = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ?2)
+ORDER BY d.next_attempt_at, d.id
+LIMIT ?3
+)sql";
+
+constexpr std::string_view kLeaseDelivery = R"sql(
+UPDATE deliveries SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1
+)sql";
+
+// Leased deliveries are in flight in this process; their outcome reschedules them.
+constexpr std::string_view kNextDue = R"sql(
+SELECT next_attempt_at FROM deliveries
+WHERE destination = ?1 AND status = 'pending' AND lease_expires_at IS NULL
+ORDER BY next_attempt_at
+LIMIT 1
+)sql";
+
+constexpr std::string_view kInsertAttempt = R"sql(
+INSERT INTO attempts (delivery_id, number, started_at, duration_us, http_status, error,
+                      response_excerpt, outcome)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+)sql";
+
+constexpr std::string_view kUpdateDelivery = R"sql(
+UPDATE deliveries
+SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_expires_at = NULL,
+    last_error = ?4, updated_at = ?5
+WHERE id = ?1
+)sql";
+
+constexpr std::string_view kRefreshEventStatus = R"sql(
+UPDATE events SET status = CASE
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND status = 'failed')
+    THEN 'failed'
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND status = 'pending')
+    THEN 'pending'
+  ELSE 'delivered' END
+WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)
+)sql";
+
+constexpr std::string_view kReleaseLeases = R"sql(
+UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
+)sql";
+
+}  // namespace
+
+struct SqliteStore::Statements {
+  explicit Statements(SQLite::Database& db)
+      : select_key(db, std::string(kSelectKey)),
+        insert_event(db, std::string(kInsertEvent)),
+        insert_key(db, std::string(kInsertKey)),
+        insert_delivery(db, std::string(kInsertDelivery)),
+        insert_request_log(db, std::string(kInsertRequestLog)),
+        upsert_probe(db, std::string(kUpsertProbe)),
+        delete_probe(db, std::string(kDeleteProbe)),
+        select_due(db, std::string(kSelectDue)),
+        lease_delivery(db, std::string(kLeaseDelivery)),
+        next_due(db, std::string(kNextDue)),
+        insert_attempt(db, std::string(kInsertAttempt)),
+        update_delivery(db, std::string(kUpdateDelivery)),
+        refresh_event_status(db, std::string(kRefreshEventStatus)) {}
+
+  // Makes every statement ready for the next batch, also after a failed one.
+  void ResetAll() {
+    for (SQLite::Statement* s : {&select_key, &insert_event, &insert_key, &insert_delivery,
+                                 &insert_request_log, &upsert_probe, &delete_probe, &select_due,
+                                 &lease_delivery, &next_due, &insert_attempt, &update_delivery,
+                                 &refresh_event_status}) {
+      s->tryReset();
+      s->clearBindings();
+    }
+  }
+
+  SQLite::Statement select_key;
+  SQLite::Statement insert_event;
+  SQLite::Statement insert_key;
+  SQLite::Statement insert_delivery;
+  SQLite::Statement insert_request_log;
+  SQLite::Statement upsert_probe;
+  SQLite::Statement delete_probe;
+  SQLite::Statement select_due;
+  SQLite::Statement lease_delivery;
+  SQLite::Statement next_due;
+  SQLite::Statement insert_attempt;
+  SQLite::Statement update_delivery;
+  SQLite::Statement refresh_event_status;
+};
+
+StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const DatabaseOptions& options,
+                                                               const Clock& clock) {
+  auto db = OpenDatabase(options);
+  if (!db.ok()) return db.status();
+  try {
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db).value(), clock));
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "prepare event log statements");
+  }
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db, const Clock& clock)
+    : db_(std::move(db)),
+      clock_(clock),
+      ids_(clock),
+      stmts_(std::make_unique<Statements>(*db_)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+AppendResult SqliteStore::AppendEvent(const NewEvent& event, int64_t now) {
+  SQLite::Statement& select_key = stmts_->select_key;
+  select_key.reset();
+  select_key.bindNoCopy(1, event.source);
+  select_key.bindNoCopy(2, event.idempotency_key);
+  if (select_key.executeStep()) {
+    return AppendResult{select_key.getColumn(0).getString(), select_key.getColumn(1).getInt64(),
+                        /*duplicate=*/true};
+  }
+
+  AppendResult result{ids_.Next(), 0, false};
+  SQLite::Statement& insert = stmts_->insert_event;
+  insert.reset();
+  insert.bindNoCopy(1, result.id);
+  insert.bindNoCopy(2, event.source);
+  insert.bindNoCopy(3, event.event_type);
+  insert.bindNoCopy(4, event.idempotency_key);
+  insert.bind(5, static_cast<int64_t>(event.received_at));
+  insert.bindNoCopy(6, event.remote_addr);
+  insert.bindNoCopy(7, event.headers_json);
+  insert.bindNoCopy(8, event.body.data(), static_cast<int>(event.body.size()));
+  insert.bind(9, event.destinations.empty() ? "delivered" : "pending");
+  insert.exec();
+  result.seq = db_->getLastInsertRowid();
+
+  SQLite::Statement& key = stmts_->insert_key;
+  key.reset();
+  key.bindNoCopy(1, event.source);
+  key.bindNoCopy(2, event.idempotency_key);
+  key.bindNoCopy(3, result.id);
+  key.bind(4, static_cast<int64_t>(result.seq));
+  key.bind(5, static_cast<int64_t>(now));
+  key.exec();
+
+  SQLite::Statement& delivery = stmts_->insert_delivery;
+  for (const std::string& destination : event.destinations) {
+    delivery.reset();
+    delivery.bind(1, static_cast<int64_t>(result.seq));
+    delivery.bindNoCopy(2, destination);
+    delivery.bind(3, static_cast<int64_t>(now));
+    delivery.exec();
+  }
+  return result;
+}
+
+void SqliteStore::AppendLog(const RequestLogEntry& log,
+                               const std::optional<std::string>& event_id,
+                               const std::string& reason) {
+  SQLite::Statement& s = stmts_->insert_request_log;
+  s.reset();
+  s.bind(1, static_cast<int64_t>(log.received_at));
+  s.bindNoCopy(2, log.source);
+  s.bindNoCopy(3, log.remote_addr);
+  s.bind(4, log.status);
+  s.bindNoCopy(5, reason);
+  if (event_id) {
+    s.bindNoCopy(6, *event_id);
+  } else {
+    s.bind(6);  // NULL
+  }
+  s.bind(7, static_cast<int64_t>(log.body_bytes));
+  s.exec();
+}
+
+StatusOr<std::vector<std::optional<AppendResult>>> SqliteStore::Append(
+    std::span<const IngestRecord> records) {
+  std::vector<std::optional<AppendResult>> results;
+  results.reserve(records.size());
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int64_t now = clock_.NowMicros();
+    for (const IngestRecord& record : records) {
+      std::optional<AppendResult> result;
+      if (record.event) result = AppendEvent(*record.event, now);
+      if (record.log && result) {
+        static const std::string kDuplicate = "duplicate";
+        AppendLog(*record.log, result->id, result->duplicate ? kDuplicate : record.log->reason);
+      } else if (record.log) {
+        AppendLog(*record.log, record.log->event_id, record.log->reason);
+      }
+      results.push_back(std::move(result));
+    }
+    txn.commit();
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "append batch");
+  }
+  return results;
+}
+
+Status SqliteStore::Probe() {
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    stmts_->upsert_probe.reset();
+    stmts_->upsert_probe.bind(1, kProbeBytes);
+    stmts_->upsert_probe.exec();
+    stmts_->delete_probe.reset();
+    stmts_->delete_probe.exec();
+    txn.commit();
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "write probe");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::vector<DueDelivery>> SqliteStore::ClaimDue(const std::string& destination,
+                                                        int limit, int64_t now,
+                                                        int64_t lease_until) {
+  std::vector<DueDelivery> due;
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement& select = stmts_->select_due;
+    select.reset();
+    select.bindNoCopy(1, destination);
+    select.bind(2, static_cast<int64_t>(now));
+    select.bind(3, limit);
+    while (select.executeStep()) {
+      DueDelivery d;
+      d.delivery_id = select.getColumn(0).getInt64();
+      d.attempt = select.getColumn(1).getInt() + 1;
+      d.destination = destination;
+      d.event_id = select.getColumn(2).getString();
+      d.source = select.getColumn(3).getString();
+      d.event_type = select.getColumn(4).getString();
+      SQLite::Column body = select.getColumn(5);
+      d.body.assign(static_cast<const char*>(body.getBlob()), body.getBytes());
+      d.received_at = select.getColumn(6).getInt64();
+      due.push_back(std::move(d));
+    }
+    SQLite::Statement& lease = stmts_->lease_delivery;
+    for (const DueDelivery& d : due) {
+      lease.reset();
+      lease.bind(1, static_cast<int64_t>(d.delivery_id));
+      lease.bind(2, static_cast<int64_t>(lease_until));
+      lease.bind(3, static_cast<int64_t>(now));
+      lease.exec();
+    }
+    txn.commit();
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "claim deliveries");
+  }
+  return due;
+}
+
+StatusOr<std::optional<int64_t>> SqliteStore::NextDue(const std::string& destination) {
+  try {
+    SQLite::Statement& q = stmts_->next_due;
+    q.reset();
+    q.bindNoCopy(1, destination);
+    std::optional<int64_t> next;
+    if (q.executeStep()) next = q.getColumn(0).getInt64();
+    q.reset();
+    return next;
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "next due delivery");
+  }
+}
+
+Status SqliteStore::RecordAttempts(std::span<const AttemptRecord> attempts) {
+  static const std::string kStatusNames[] = {"succeeded", "pending", "failed"};
+  try {
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int64_t now = clock_.NowMicros();
+    for (const AttemptRecord& a : attempts) {
+      bool success = a.next == AttemptRecord::Next::kSucceeded;
+      SQLite::Statement& insert = stmts_->insert_attempt;
+      insert.reset();
+      insert.bind(1, static_cast<int64_t>(a.delivery_id));
+      insert.bind(2, a.number);
+      insert.bind(3, static_cast<int64_t>(a.started_at));
+      insert.bind(4, static_cast<int64_t>(a.duration_us));
+      if (a.http_status > 0) {
+        insert.bind(5, a.http_status);
+      } else {
+        insert.bind(5);
+      }
+      if (!a.error.empty()) {
+        insert.bindNoCopy(6, a.error);
+      } else {
+        insert.bind(6);
+      }
+      insert.bindNoCopy(7, a.response_excerpt.data(), static_cast<int>(a.response_excerpt.size()));
+      insert.bind(8, success ? "success" : "failure");
+      insert.exec();
+
+      const std::string& status = kStatusNames[static_cast<int>(a.next)];
+      std::string last_error =
+          success ? std::string() : (a.error.empty() ? "HTTP " + std::to_string(a.http_status) : a.error);
+      SQLite::Statement& update = stmts_->update_delivery;
+      update.reset();
+      update.bind(1, static_cast<int64_t>(a.delivery_id));
+      update.bindNoCopy(2, status);
+      update.bind(3, static_cast<int64_t>(a.next == AttemptRecord::Next::kRetry ? a.next_attempt_at : now));
+      if (success) {
+        update.bind(4);
+      } else {
+        update.bindNoCopy(4, last_error);
+      }
+      update.bind(5, static_cast<int64_t>(now));
+      update.exec();
+
+      SQLite::Statement& refresh = stmts_->refresh_event_status;
+      refresh.reset();
+      refresh.bind(1, static_cast<int64_t>(a.delivery_id));
+      refresh.exec();
+    }
+    txn.commit();
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "record attempts");
+  }
+  return Status::Ok();
+}
+
+StatusOr<int> SqliteStore::ReleaseAllLeases() {
+  try {
+    return db_->exec(std::string(kReleaseLeases));
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "release leases");
+  }
+}
+
+}  // namespace hookvault::storage
