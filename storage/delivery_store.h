@@ -41,6 +41,12 @@ struct AttemptRecord {
   int64_t next_attempt_at = 0;  // for kRetry
 };
 
+// The backlog of deliveries not yet succeeded or failed, for /metrics.
+struct PendingSummary {
+  int64_t count = 0;
+  std::optional<int64_t> oldest_created_at;  // microseconds since the epoch; none when empty
+};
+
 // Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
 class DeliveryStore {
  public:
@@ -64,6 +70,9 @@ class DeliveryStore {
   // ("failed" when any of its deliveries failed, else "delivered" when all succeeded, else
   // "pending"). Returns kUnavailable if the store cannot commit; then nothing is recorded.
   virtual Status RecordAttempts(std::span<const AttemptRecord> attempts) = 0;
+
+  // Returns how many deliveries are pending and when the oldest of them was created.
+  virtual StatusOr<PendingSummary> Pending() = 0;
 
   // Releases every lease (the process that held them is gone): run once at start, before the
   // scheduler claims. Returns the number of deliveries released.

@@ -87,6 +87,14 @@ UPDATE events SET status = CASE
 WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)
 )sql";
 
+// Both use the index on (status, id); ids grow with time, so the first is the oldest.
+constexpr std::string_view kCountPending = R"sql(
+SELECT count(*) FROM deliveries WHERE status = 'pending'
+)sql";
+constexpr std::string_view kOldestPending = R"sql(
+SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1
+)sql";
+
 constexpr std::string_view kReleaseLeases = R"sql(
 UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
 )sql";
@@ -369,6 +377,19 @@ Status SqliteStore::RecordAttempts(std::span<const AttemptRecord> attempts) {
     return StatusFromSqlite(e, "record attempts");
   }
   return Status::Ok();
+}
+
+StatusOr<PendingSummary> SqliteStore::Pending() {
+  try {
+    PendingSummary summary;
+    SQLite::Statement count(*db_, std::string(kCountPending));
+    if (count.executeStep()) summary.count = count.getColumn(0).getInt64();
+    SQLite::Statement oldest(*db_, std::string(kOldestPending));
+    if (oldest.executeStep()) summary.oldest_created_at = oldest.getColumn(0).getInt64();
+    return summary;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "pending deliveries");
+  }
 }
 
 StatusOr<int> SqliteStore::ReleaseAllLeases() {

@@ -38,6 +38,7 @@ class SqliteStore final : public EventLog, public DeliveryStore {
                                              int64_t now, int64_t lease_until) override;
   StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) override;
   Status RecordAttempts(std::span<const AttemptRecord> attempts) override;
+  StatusOr<PendingSummary> Pending() override;
   StatusOr<int> ReleaseAllLeases() override;
 
  private:

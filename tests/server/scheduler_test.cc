@@ -323,6 +323,24 @@ TEST_F(SchedulerTest, PerDestinationAndGlobalConcurrencyCapsHold) {
   }));
   EXPECT_LE(http_.max_in_flight(), 5u);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events WHERE status = 'delivered'"), 20);
+  std::map<std::string, DestinationStats> stats = scheduler_->stats();
+  EXPECT_EQ(stats["a"].succeeded, 20u);
+  EXPECT_EQ(stats["b"].attempts, 20u);
+  EXPECT_EQ(stats["a"].in_flight, 0);
+  EXPECT_EQ(stats["a"].latency_buckets[0], 20u);  // the fake answers in 1.5 ms
+}
+
+TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
+  int64_t first = clock_.NowMicros();
+  Ingest("k1", {"a", "b"});
+  clock_.Advance(5'000'000);
+  Ingest("k2", {"a"});
+  std::promise<storage::StatusOr<storage::PendingSummary>> summary;
+  ASSERT_TRUE(writer_->SubmitTask([&] { summary.set_value(store_->Pending()); }).ok());
+  auto s = summary.get_future().get();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->count, 3);
+  EXPECT_EQ(s->oldest_created_at, first);
 }
 
 TEST_F(SchedulerTest, ASlowDestinationDoesNotHoldBackTheOthers) {
