@@ -2,6 +2,7 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -287,6 +288,18 @@ Config ParseRoot(Object root) {
     }
   }
   if (c.sources.empty()) Fail("sources", "at least one source is required");
+  for (size_t i = 0; i < c.destinations.size(); ++i) {
+    const std::vector<std::string>& wanted = c.destinations[i].filter.sources;
+    for (size_t j = 0; j < wanted.size(); ++j) {
+      bool known = std::any_of(c.sources.begin(), c.sources.end(), [&](const api::SourcePolicy& s) {
+        return api::GlobMatches(wanted[j], s.name);
+      });
+      if (!known) {
+        Fail("destinations[" + std::to_string(i) + "].sources[" + std::to_string(j) + "]",
+             "no configured source matches \"" + wanted[j] + "\"");
+      }
+    }
+  }
   return c;
 }
 

@@ -600,5 +600,16 @@ TEST(ParseConfigTest, KeyThatAppearsTwiceIsRefused) {
               "sources[0].name");
 }
 
+TEST(ParseConfigTest, DestinationSourcesMustMatchAConfiguredSource) {
+  std::string json = With(kExample, "/destinations/0/sources", R"(["harmonics", "nope"])");
+  ExpectError(json, "destinations[0].sources[1]");
+  EXPECT_TRUE(ParseConfig(With(kExample, "/destinations/0/sources", R"(["harm*"])"), Env()).ok());
+}
+
+TEST(ParseConfigTest, SigningSecretMustDecode) {
+  ExpectError(With(kExample, "/destinations/0/signing_secret", R"("whsec_not base64!")"),
+              "destinations[0].signing_secret");
+}
+
 }  // namespace
 }  // namespace hookvault::server
