@@ -34,6 +34,7 @@ struct Transfer {
   size_t body_bytes = 0;  // all response body bytes seen, kept or not
   bool cut_off = false;   // we stopped reading a body longer than kMaxDrainBytes
   Clock::time_point start;
+  std::string host;  // HostKey() of the URL, when per-host caps apply
   char error_buffer[CURL_ERROR_SIZE] = {};
 
   ~Transfer() { curl_slist_free_all(headers); }
@@ -104,6 +105,29 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
     t->response.retry_after = std::string(Trim(line.substr(12)));
   }
   return size * count;
+}
+
+// Returns "host:port" of `url` (lower case), or "" if it does not parse.
+std::string HostKey(const std::string& url) {
+  std::string key;
+  CURLU* u = curl_url();
+  if (u == nullptr) return key;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    key = host;
+    for (char& c : key) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    key += ":";
+    key += port;
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return key;
 }
 
 // Calls `done` once; nothing it throws reaches the client's thread.
@@ -263,6 +287,18 @@ void CurlHttpClient::Run() {
   std::vector<CURL*> free_easy;
   std::unordered_map<CURL*, std::unique_ptr<Transfer>> in_flight;
   std::deque<Pending> batch;
+  // Requests wait here, not inside libcurl, for a connection under the caps: libcurl does
+  // not time out a transfer that waits for a connection (CURLMOPT_MAX_*_CONNECTIONS), and
+  // fails it with a bogus "Connection timed out after 0 milliseconds" once one frees up if
+  // its timeout passed meanwhile. Here the timeout and duration_us cover the request only.
+  struct Waiting {
+    Pending pending;
+    std::string host;
+  };
+  std::deque<Waiting> waiting;
+  std::unordered_map<std::string, long> per_host;  // transfers in flight per HostKey()
+  const long max_total = options_.max_total_connections;
+  const long max_host = options_.max_host_connections;
 
   auto release_easy = [&free_easy](CURL* easy) {
     curl_easy_reset(easy);
@@ -273,11 +309,12 @@ void CurlHttpClient::Run() {
     }
   };
 
-  auto start = [&](Pending& p) {
+  auto start = [&](Pending& p, std::string host) {
     auto t = std::make_unique<Transfer>();
     t->request = std::move(p.request);
     t->done = std::move(p.done);
     t->start = Clock::now();
+    t->host = std::move(host);
     if (multi == nullptr) {
       Complete(t->done, ErrorResponse("curl_multi_init failed"));
       return;
@@ -302,8 +339,31 @@ void CurlHttpClient::Run() {
       Complete(t->done, ErrorResponse(std::move(*error), MicrosSince(t->start)));
       return;
     }
+    if (!t->host.empty()) ++per_host[t->host];
     CURL* easy = t->easy;
     in_flight.emplace(easy, std::move(t));
+  };
+
+  auto admit = [&] {
+    std::deque<Waiting> blocked;
+    while (!waiting.empty()) {
+      if (max_total > 0 && static_cast<long>(in_flight.size()) >= max_total) break;
+      Waiting w = std::move(waiting.front());
+      waiting.pop_front();
+      if (max_host > 0 && !w.host.empty()) {
+        auto it = per_host.find(w.host);
+        if (it != per_host.end() && it->second >= max_host) {
+          blocked.push_back(std::move(w));  // its host is full; later ones may go
+          continue;
+        }
+      }
+      start(w.pending, std::move(w.host));
+    }
+    // Keeps arrival order among the ones still waiting.
+    while (!blocked.empty()) {
+      waiting.push_front(std::move(blocked.back()));
+      blocked.pop_back();
+    }
   };
 
   auto reap = [&] {
@@ -316,6 +376,10 @@ void CurlHttpClient::Run() {
       if (it == in_flight.end()) continue;
       std::unique_ptr<Transfer> t = std::move(it->second);
       in_flight.erase(it);
+      if (!t->host.empty()) {
+        auto host = per_host.find(t->host);
+        if (host != per_host.end() && --host->second <= 0) per_host.erase(host);
+      }
       OutboundResponse response = Finish(t.get(), result);
       curl_multi_remove_handle(multi, easy);
       release_easy(easy);
@@ -330,8 +394,12 @@ void CurlHttpClient::Run() {
       if (stopping_) break;
       batch.swap(queue_);
     }
-    for (Pending& p : batch) start(p);
+    for (Pending& p : batch) {
+      std::string host = max_host > 0 ? HostKey(p.request.url) : std::string();
+      waiting.push_back(Waiting{std::move(p), std::move(host)});
+    }
     batch.clear();
+    admit();
     if (multi == nullptr) {
       // Nothing can be sent; wait for Post() or the destructor. Rare enough (out of memory at
       // construction) that polling is fine.
@@ -340,10 +408,13 @@ void CurlHttpClient::Run() {
     }
     int running = 0;
     CURLMcode mc = curl_multi_perform(multi, &running);
-    if (mc != CURLM_OK)
+    if (mc != CURLM_OK) {
       spdlog::error("http client: curl_multi_perform: {}", curl_multi_strerror(mc));
+    }
     reap();
-    // Returns early on socket activity, on a libcurl timer (request timeouts) or on wakeup.
+    admit();  // into the slots that completions freed
+    // Returns early on socket activity, on a libcurl timer (request timeouts; a newly added
+    // transfer has one due at once) or on wakeup.
     mc = curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
     if (mc != CURLM_OK) {
       spdlog::error("http client: curl_multi_poll: {}", curl_multi_strerror(mc));
@@ -360,6 +431,10 @@ void CurlHttpClient::Run() {
     Complete(t->done, ErrorResponse(std::string(kShuttingDown), MicrosSince(t->start)));
   }
   in_flight.clear();
+  for (Waiting& w : waiting) {
+    Complete(w.pending.done, ErrorResponse(std::string(kShuttingDown)));
+  }
+  waiting.clear();
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -14,10 +14,11 @@
 namespace hookvault::server {
 
 struct CurlHttpClientOptions {
-  // Most connections open at once (CURLMOPT_MAX_TOTAL_CONNECTIONS); transfers beyond it wait
-  // inside libcurl for a free connection. 0 = unlimited.
+  // Most transfers in flight at once, and most connections open (also set as
+  // CURLMOPT_MAX_TOTAL_CONNECTIONS). Requests beyond it wait in the client's queue; their
+  // timeout_ms and duration_us start when they leave it. 0 = unlimited.
   long max_total_connections = 64;
-  // Most connections to one host (CURLMOPT_MAX_HOST_CONNECTIONS). 0 = unlimited.
+  // The same for one host:port (CURLMOPT_MAX_HOST_CONNECTIONS). 0 = unlimited.
   long max_host_connections = 0;
 };
 
@@ -30,6 +31,8 @@ struct CurlHttpClientOptions {
 // The response body: the first kResponseExcerptBytes bytes are kept. Up to kMaxDrainBytes of
 // body are read and dropped after that, so the connection stays reusable; a body longer than
 // that is cut off (the connection is closed) and the status already received is reported.
+// Any other failure after the status line (a timeout or reset mid-body) is no answer:
+// status 0, with the status that came named in `error`.
 //
 // Thread-safety: Post() may be called from any thread, including from inside a `done`
 // callback. Every `done` is called exactly once, on the client's thread, outside any lock of

@@ -391,6 +391,55 @@ TEST(CurlHttpClientTest, RespectsTheConnectionCaps) {
   EXPECT_LE(sink.Connections(), 3u);
 }
 
+// libcurl alone would fail the second request with "Connection timed out after 0
+// milliseconds" when the first one frees the connection: it does not time out a transfer
+// waiting for a connection under its caps, then finds the deadline long gone.
+TEST(CurlHttpClientTest, WaitingForAConnectionDoesNotCountAgainstTheTimeout) {
+  for (CurlHttpClientOptions options :
+       {CurlHttpClientOptions{.max_total_connections = 1, .max_host_connections = 0},
+        CurlHttpClientOptions{.max_total_connections = 64, .max_host_connections = 1}}) {
+    SinkServer sink;
+    sink.SetHandler(
+        [](const SinkRequest &r) { return Reply(200, r.path, {}, r.path == "/slow" ? 600 : 0); });
+    CurlHttpClient client(options);
+    DoneCounter counter(2);
+    OutboundRequest slow = Request(sink.Url("/slow"));
+    slow.timeout_ms = 5000;
+    OutboundRequest quick = Request(sink.Url("/quick"));
+    quick.timeout_ms = 300;
+    client.Post(slow, counter.Callback(0));
+    client.Post(quick, counter.Callback(1));
+    ASSERT_TRUE(counter.WaitAll(10s));
+    std::vector<OutboundResponse> responses = counter.Responses();
+    ASSERT_EQ(responses.size(), 2u);
+    EXPECT_EQ(responses[0].body_excerpt, "/slow");
+    EXPECT_EQ(responses[1].status, 200) << responses[1].error;
+    EXPECT_EQ(responses[1].body_excerpt, "/quick");
+    EXPECT_LT(responses[1].duration_us, 300'000);  // the wait is not the request's
+    EXPECT_EQ(sink.Connections(), 1u);
+  }
+}
+
+TEST(CurlHttpClientTest, PerHostCapLetsOtherHostsThrough) {
+  SinkServer a, b;
+  a.SetHandler([](const SinkRequest &) { return Reply(200, "a", {}, 500); });
+  CurlHttpClient client(
+      CurlHttpClientOptions{.max_total_connections = 64, .max_host_connections = 1});
+  DoneCounter counter(4);
+  client.Post(Request(a.Url("/")), counter.Callback(0));
+  client.Post(Request(a.Url("/")), counter.Callback(1));
+  client.Post(Request(a.Url("/")), counter.Callback(2));
+  ASSERT_TRUE(a.WaitForCount(1, 5s));
+  OutboundResponse other = Send(client, Request(b.Url("/")));
+  EXPECT_EQ(other.status, 200);
+  EXPECT_LT(other.duration_us, 400'000);
+  EXPECT_EQ(a.Count(), 1u);  // the other two wait for a's one connection
+  counter.Callback(3)(other);
+  ASSERT_TRUE(counter.WaitAll(10s));
+  EXPECT_EQ(a.Count(), 3u);
+  EXPECT_EQ(a.Connections(), 1u);
+}
+
 TEST(CurlHttpClientTest, CallsDoneOnItsOwnThreadAndAcceptsPostsFromDone) {
   SinkServer sink;
   CurlHttpClient client;
@@ -438,6 +487,29 @@ TEST(CurlHttpClientTest, DestructorCompletesEverythingInFlightOnce) {
     }
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  ASSERT_TRUE(counter.WaitAll(0ms));
+  for (int calls : counter.Calls()) EXPECT_EQ(calls, 1);
+  for (const OutboundResponse &r : counter.Responses()) {
+    EXPECT_EQ(r.status, 0);
+    EXPECT_EQ(r.error, "client shutting down");
+  }
+}
+
+TEST(CurlHttpClientTest, DestructorCompletesRequestsWaitingForAConnection) {
+  SinkServer sink;
+  sink.SetHandler([](const SinkRequest &) { return NeverAnswer(); });
+  constexpr size_t kRequests = 10;
+  DoneCounter counter(kRequests);
+  {
+    CurlHttpClient client(
+        CurlHttpClientOptions{.max_total_connections = 3, .max_host_connections = 0});
+    for (size_t i = 0; i < kRequests; ++i) {
+      client.Post(Request(sink.Url("/")), counter.Callback(i));
+    }
+    ASSERT_TRUE(sink.WaitForCount(3, 5s));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(sink.Count(), 3u);
+  }
   ASSERT_TRUE(counter.WaitAll(0ms));
   for (int calls : counter.Calls()) EXPECT_EQ(calls, 1);
   for (const OutboundResponse &r : counter.Responses()) {
