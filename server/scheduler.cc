@@ -16,6 +16,16 @@ namespace {
 // How long to wait before trying the store again after it failed (disk full, I/O error).
 constexpr int64_t kStoreRetryMicros = 1'000'000;
 
+// Returns `value` fit for a header: the event type comes from the provider's payload, and a
+// control character (CR, LF, NUL) would make the client refuse the request on every attempt.
+std::string HeaderValue(std::string value) {
+  for (char& c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';
+  }
+  return value;
+}
+
 }  // namespace
 
 Scheduler::Scheduler(std::vector<DestinationConfig> destinations,
@@ -208,7 +218,7 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
       {"webhook-id", delivery.event_id},
       {"webhook-timestamp", std::to_string(timestamp)},
       {"X-Hookvault-Source", delivery.source},
-      {"X-Hookvault-Event-Type", delivery.event_type},
+      {"X-Hookvault-Event-Type", HeaderValue(delivery.event_type)},
       {"X-Hookvault-Attempt", std::to_string(delivery.attempt)},
   };
   if (!d.signing_key.empty()) {

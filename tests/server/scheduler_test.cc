@@ -146,10 +146,11 @@ class SchedulerTest : public ::testing::Test {
   }
 
   // Stores an event with one delivery per destination and returns its id.
-  std::string Ingest(const std::string& key, std::vector<std::string> destinations) {
+  std::string Ingest(const std::string& key, std::vector<std::string> destinations,
+                     const std::string& event_type = "payment.received") {
     storage::NewEvent e;
     e.source = "src";
-    e.event_type = "payment.received";
+    e.event_type = event_type;
     e.idempotency_key = key;
     e.headers_json = "{}";
     e.body = R"({"k":")" + key + R"("})";
@@ -218,6 +219,16 @@ TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
             SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})"));
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(path_, "SELECT http_status FROM attempts"), 200);
+}
+
+TEST_F(SchedulerTest, ControlCharactersInTheEventTypeCannotBreakTheRequest) {
+  StartScheduler({Destination("a")});
+  Ingest("k1", {"a"}, "evil\r\nX-Injected: 1");
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  OutboundRequest sent = http_.answered().at(0);
+  std::map<std::string, std::string> h(sent.headers.begin(), sent.headers.end());
+  EXPECT_EQ(h["X-Hookvault-Event-Type"], "evil  X-Injected: 1");
 }
 
 TEST_F(SchedulerTest, FailedAttemptIsRescheduledAtTheExactJitteredTime) {
