@@ -18,6 +18,7 @@
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_store.h"
 
 namespace hookvault::server {
 namespace {
@@ -120,12 +121,8 @@ DestinationConfig Destination(const std::string& name, int concurrency = 8, int 
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = storage::OpenDatabase({.path = path_});
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(storage::ApplyMigrations(**db, storage::EmbeddedMigrations()).ok());
-    auto store = storage::SqliteStore::Open({.path = path_}, clock_);
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(store).value();
+    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(store_, nullptr);
     writer_ = std::make_unique<storage::GroupCommitWriter>(*store_, storage::WriterOptions{});
   }
   void TearDown() override {

@@ -13,6 +13,7 @@
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_store.h"
 
 namespace hookvault::storage {
 namespace {
@@ -42,12 +43,8 @@ std::string Key(const char* prefix, int i) {
 class RealLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto db = OpenDatabase({.path = path_});
-    ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(ApplyMigrations(**db, EmbeddedMigrations()).ok());
-    auto log = SqliteStore::Open({.path = path_}, clock_);
-    ASSERT_TRUE(log.ok());
-    log_ = std::move(log).value();
+    log_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(log_, nullptr);
   }
 
   hookvault::testing::TempDir dir_;

@@ -9,6 +9,7 @@
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/testing/test_store.h"
 
 namespace hookvault::storage {
 namespace {
@@ -42,13 +43,8 @@ class SqliteStoreTest : public ::testing::Test {
   void SetUp() override { Open(0); }
   void Open(int64_t max_db_bytes) {
     log_.reset();
-    auto db = OpenDatabase({.path = path_});
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    auto applied = ApplyMigrations(**db, EmbeddedMigrations());
-    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
-    auto log = SqliteStore::Open({.path = path_, .max_db_bytes = max_db_bytes}, clock_);
-    ASSERT_TRUE(log.ok()) << log.status().ToString();
-    log_ = std::move(log).value();
+    log_ = hookvault::testing::OpenMigratedStore(path_, clock_, max_db_bytes);
+    ASSERT_NE(log_, nullptr);
   }
 
   hookvault::testing::TempDir dir_;
