@@ -1,0 +1,107 @@
+// The SQL of SqliteStore, as named constants with bound parameters. In a header of its own so
+// that tests can check every statement's query plan (tests/storage/query_plan_test.cc).
+#ifndef HOOKVAULT_STORAGE_SQLITE_SQL_H_
+#define HOOKVAULT_STORAGE_SQLITE_SQL_H_
+
+#include <string_view>
+
+namespace hookvault::storage::sql {
+
+inline constexpr std::string_view kSelectKey = R"sql(
+SELECT event_id, event_seq FROM idempotency_keys WHERE source = ?1 AND key = ?2
+)sql";
+
+inline constexpr std::string_view kInsertEvent = R"sql(
+INSERT INTO events (id, source, event_type, idempotency_key, received_at, remote_addr, headers,
+                    body, status)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+)sql";
+
+inline constexpr std::string_view kInsertKey = R"sql(
+INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+)sql";
+
+inline constexpr std::string_view kInsertDelivery = R"sql(
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?3, ?3)
+)sql";
+
+inline constexpr std::string_view kInsertRequestLog = R"sql(
+INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+)sql";
+
+// The probe allocates as much room as a large batch needs and frees it again in the same
+// transaction: a database too full for events is then also too full for the probe.
+inline constexpr int kProbeBytes = 64 << 10;
+inline constexpr std::string_view kUpsertProbe = R"sql(
+INSERT INTO service_state (key, value) VALUES ('write_probe', zeroblob(?1))
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+)sql";
+inline constexpr std::string_view kDeleteProbe = R"sql(
+DELETE FROM service_state WHERE key = 'write_probe'
+)sql";
+
+inline constexpr std::string_view kSelectDue = R"sql(
+SELECT d.id, d.attempts, e.id, e.source, e.event_type, e.body, e.received_at
+FROM deliveries d JOIN events e ON e.seq = d.event_seq
+WHERE d.destination = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+  AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ?2)
+ORDER BY d.next_attempt_at, d.id
+LIMIT ?3
+)sql";
+
+inline constexpr std::string_view kLeaseDelivery = R"sql(
+UPDATE deliveries SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1
+)sql";
+
+// Leased deliveries are in flight in this process; their outcome reschedules them.
+inline constexpr std::string_view kNextDue = R"sql(
+SELECT next_attempt_at FROM deliveries
+WHERE destination = ?1 AND status = 'pending' AND lease_expires_at IS NULL
+ORDER BY next_attempt_at
+LIMIT 1
+)sql";
+
+inline constexpr std::string_view kInsertAttempt = R"sql(
+INSERT INTO attempts (delivery_id, number, started_at, duration_us, http_status, error,
+                      response_excerpt, outcome)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+)sql";
+
+inline constexpr std::string_view kUpdateDelivery = R"sql(
+UPDATE deliveries
+SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_expires_at = NULL,
+    last_error = ?4, updated_at = ?5
+WHERE id = ?1
+)sql";
+
+// The unary + keeps SQLite off the (status, id) index, which would walk every pending
+// delivery of the database for each attempt; the event's own deliveries are found through
+// UNIQUE (event_seq, destination). tests/storage/sqlite_store_test.cc checks the plan.
+inline constexpr std::string_view kRefreshEventStatus = R"sql(
+UPDATE events SET status = CASE
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +status = 'failed')
+    THEN 'failed'
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +status = 'pending')
+    THEN 'pending'
+  ELSE 'delivered' END
+WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)
+)sql";
+
+// Both use the index on (status, id); ids grow with time, so the first is the oldest.
+inline constexpr std::string_view kCountPending = R"sql(
+SELECT count(*) FROM deliveries WHERE status = 'pending'
+)sql";
+inline constexpr std::string_view kOldestPending = R"sql(
+SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1
+)sql";
+
+inline constexpr std::string_view kReleaseLeases = R"sql(
+UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
+)sql";
+
+}  // namespace hookvault::storage::sql
+
+#endif  // HOOKVAULT_STORAGE_SQLITE_SQL_H_
