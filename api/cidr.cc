@@ -44,8 +44,8 @@ std::string IpAddress::ToString() const {
 
 storage::StatusOr<Cidr> Cidr::Parse(std::string_view text) {
   auto bad = [&](std::string_view why) {
-    return storage::Status::InvalidArgument("invalid CIDR \"" + std::string(text) + "\": " +
-                                            std::string(why));
+    return storage::Status::InvalidArgument("invalid CIDR \"" + std::string(text) +
+                                            "\": " + std::string(why));
   };
   std::string_view addr = text;
   std::optional<int> prefix;

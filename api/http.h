@@ -14,12 +14,12 @@ namespace hookvault::api {
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct ApiRequest {
-  std::string method;      // "POST"
-  std::string path;        // "/webhooks/harmonics", without the query
-  HeaderList headers;      // names in lower case, in arrival order
-  HeaderList query;        // decoded query parameters
-  std::string body;        // raw bytes
-  std::string peer_addr;   // the socket peer's IP address
+  std::string method;       // "POST"
+  std::string path;         // "/webhooks/harmonics", without the query
+  HeaderList headers;       // names in lower case, in arrival order
+  HeaderList query;         // decoded query parameters
+  std::string body;         // raw bytes
+  std::string peer_addr;    // the socket peer's IP address
   int64_t received_at = 0;  // microseconds since the epoch
 
   // Returns the first header with this lower-case name, or nullptr.
@@ -30,7 +30,7 @@ struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
-  HeaderList headers;    // extra headers, e.g. Retry-After
+  HeaderList headers;  // extra headers, e.g. Retry-After
   // For the access log only: the source and event this request concerned, when any.
   std::string source;
   std::string event_id;

@@ -1,5 +1,7 @@
 #include "api/ingest.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 
 #include "api/crypto.h"
@@ -13,7 +15,8 @@ namespace {
 bool IsJsonContentType(std::string_view value) {
   std::string type;
   for (char c : value.substr(0, value.find(';'))) {
-    if (c != ' ' && c != '\t') type += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c != ' ' && c != '\t')
+      type += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   if (type == "application/json") return true;
   return type.starts_with("application/") && type.ends_with("+json");
@@ -150,17 +153,17 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   if (header_key && !header_key->empty()) {
     event.idempotency_key = *header_key;
   } else if (auto key = source->idempotency_pointer ? ScalarAt(doc, *source->idempotency_pointer)
-                                                   : std::nullopt;
+                                                    : std::nullopt;
              key && !key->empty()) {
     event.idempotency_key = std::move(*key);
   } else {
     event.idempotency_key = Sha256Hex(request.body);
   }
   if (event.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return reject(Problem(ProblemKind::kBadRequest,
-                          "idempotency key is longer than " +
-                              std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
-                          path));
+    return reject(Problem(
+        ProblemKind::kBadRequest,
+        "idempotency key is longer than " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
+        path));
   }
   for (const DestinationFilter& d : options_.destinations) {
     if (d.Matches(source->name, event.event_type)) event.destinations.push_back(d.name);
@@ -175,10 +178,11 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   log.reason = "stored";
   storage::IngestRecord record{std::move(event), log};
   storage::Status queued = writer_.SubmitEvent(
-      std::move(record),
-      [this, respond, log, path](const storage::Status& status,
-                                 const storage::AppendResult& result) mutable {
+      std::move(record), [this, respond, log, path](const storage::Status& status,
+                                                    const storage::AppendResult& result) mutable {
         if (!status.ok()) {
+          spdlog::warn("storing a webhook for source {} failed: {}", log.source,
+                       status.ToString());
           // Whatever the cause (full disk, I/O error, or a bug), nothing was stored: the
           // provider must send it again.
           ApiResponse response = Problem(ProblemKind::kUnavailable,
@@ -189,9 +193,9 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
           (void)writer_.SubmitLog(std::move(log));
           return respond(std::move(response));
         }
-        ApiResponse response = JsonOk("{\"id\":" + JsonQuote(result.id) + ",\"seq\":" +
-                                      std::to_string(result.seq) + ",\"duplicate\":" +
-                                      (result.duplicate ? "true" : "false") + "}");
+        ApiResponse response =
+            JsonOk("{\"id\":" + JsonQuote(result.id) + ",\"seq\":" + std::to_string(result.seq) +
+                   ",\"duplicate\":" + (result.duplicate ? "true" : "false") + "}");
         response.source = log.source;
         response.event_id = result.id;
         respond(std::move(response));

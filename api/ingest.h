@@ -21,8 +21,8 @@ namespace hookvault::api {
 // How one source's webhooks are verified and keyed (the config's "sources" entries).
 struct SourcePolicy {
   std::string name;
-  std::vector<std::string> tokens;  // any one is accepted (rotation)
-  std::vector<Cidr> allow_ips;      // empty: any address
+  std::vector<std::string> tokens;               // any one is accepted (rotation)
+  std::vector<Cidr> allow_ips;                   // empty: any address
   std::optional<rapidjson::Pointer> event_type;  // absent or not a string: type ""
   std::string idempotency_header;                // lower case; empty: none
   std::optional<rapidjson::Pointer> idempotency_pointer;

@@ -55,7 +55,8 @@ class DepthLimitedHandler {
 }  // namespace
 
 storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int max_depth) {
-  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+  constexpr unsigned kFlags =
+      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
   rapidjson::MemoryStream stream(text.data(), text.size());
   rapidjson::Reader reader;
   rapidjson::ParseResult result;
@@ -68,13 +69,13 @@ storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int m
   };
   doc.Populate(generate);
   if (too_deep) {
-    return storage::Status::InvalidArgument("JSON nested deeper than " +
-                                            std::to_string(max_depth) + " levels");
+    return storage::Status::InvalidArgument("JSON nested deeper than " + std::to_string(max_depth) +
+                                            " levels");
   }
   if (result.IsError()) {
-    return storage::Status::InvalidArgument(
-        std::string("invalid JSON at byte ") + std::to_string(result.Offset()) + ": " +
-        rapidjson::GetParseError_En(result.Code()));
+    return storage::Status::InvalidArgument(std::string("invalid JSON at byte ") +
+                                            std::to_string(result.Offset()) + ": " +
+                                            rapidjson::GetParseError_En(result.Code()));
   }
   // RapidJSON's MemoryStream reads a NUL byte as the end of input: refuse anything after it.
   if (stream.Tell() != text.size()) {

@@ -24,8 +24,7 @@ constexpr ProblemSpec kProblems[] = {
     {ProblemKind::kMethodNotAllowed, 405, "method-not-allowed", "Method not allowed"},
     {ProblemKind::kConflict, 409, "conflict", "Conflict"},
     {ProblemKind::kPayloadTooLarge, 413, "payload-too-large", "Payload too large"},
-    {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type",
-     "Unsupported media type"},
+    {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"},
     {ProblemKind::kMissingField, 422, "missing-field", "Required field missing"},
     {ProblemKind::kInternal, 500, "internal", "Internal error"},
     {ProblemKind::kUnavailable, 503, "unavailable", "Service unavailable"},
@@ -40,14 +39,21 @@ const ProblemSpec& SpecFor(ProblemKind kind) {
 
 ProblemKind KindFor(storage::StatusCode code) {
   switch (code) {
-    case storage::StatusCode::kInvalidArgument: return ProblemKind::kBadRequest;
-    case storage::StatusCode::kNotFound: return ProblemKind::kNotFound;
-    case storage::StatusCode::kAlreadyExists: return ProblemKind::kConflict;
-    case storage::StatusCode::kUnauthenticated: return ProblemKind::kUnauthenticated;
-    case storage::StatusCode::kPermissionDenied: return ProblemKind::kForbidden;
-    case storage::StatusCode::kUnavailable: return ProblemKind::kUnavailable;
+    case storage::StatusCode::kInvalidArgument:
+      return ProblemKind::kBadRequest;
+    case storage::StatusCode::kNotFound:
+      return ProblemKind::kNotFound;
+    case storage::StatusCode::kAlreadyExists:
+      return ProblemKind::kConflict;
+    case storage::StatusCode::kUnauthenticated:
+      return ProblemKind::kUnauthenticated;
+    case storage::StatusCode::kPermissionDenied:
+      return ProblemKind::kForbidden;
+    case storage::StatusCode::kUnavailable:
+      return ProblemKind::kUnavailable;
     case storage::StatusCode::kOk:
-    case storage::StatusCode::kInternal: return ProblemKind::kInternal;
+    case storage::StatusCode::kInternal:
+      return ProblemKind::kInternal;
   }
   return ProblemKind::kInternal;
 }

@@ -170,8 +170,8 @@ api::SourcePolicy ParseSource(Object o) {
       Fail(o.Path("tokens") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
     }
   }
-  s.allow_ips = ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}),
-                           o.Path("allow_ips"));
+  s.allow_ips =
+      ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}), o.Path("allow_ips"));
   if (auto t = o.String("event_type")) s.event_type = ParsePointer(*t, o.Path("event_type"));
   if (auto idem = o.Child("idempotency")) {
     s.idempotency_header = Lower(idem->String("header").value_or(""));
@@ -234,7 +234,7 @@ Config ParseRoot(Object root) {
   c.max_db_bytes = root.Int("max_db_bytes", 0, INT64_MAX).value_or(c.max_db_bytes);
   if (auto log = root.Child("log")) {
     c.log.level = log->String("level").value_or(c.log.level);
-    static const std::set<std::string> kLevels = {"trace", "debug", "info",   "warn",
+    static const std::set<std::string> kLevels = {"trace", "debug",    "info", "warn",
                                                   "error", "critical", "off"};
     if (!kLevels.count(c.log.level)) Fail("log.level", "must be one of trace..critical, off");
     c.log.format = log->String("format").value_or(c.log.format);
@@ -246,8 +246,8 @@ Config ParseRoot(Object root) {
     c.writer_max_queue = static_cast<int>(w->Int("max_queue", 1, 10000000).value_or(8192));
     w->Finish();
   }
-  c.trusted_proxies = ParseCidrs(root.Strings("trusted_proxies").value_or(std::vector<std::string>{}),
-                                 "trusted_proxies");
+  c.trusted_proxies = ParseCidrs(
+      root.Strings("trusted_proxies").value_or(std::vector<std::string>{}), "trusted_proxies");
   if (auto r = root.Child("retention")) {
     c.retention.delivered_days = static_cast<int>(r->Int("delivered_days", 1, 36500).value_or(30));
     c.retention.failed_days = static_cast<int>(r->Int("failed_days", 1, 36500).value_or(90));

@@ -17,7 +17,7 @@
 namespace hookvault::server {
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  std::string level = "info";   // trace, debug, info, warn, error, critical, off
   std::string format = "text";  // text or json
 };
 

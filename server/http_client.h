@@ -27,7 +27,7 @@ struct OutboundResponse {
   std::string error;         // why no response arrived (timeout, refused, DNS, ...); else empty
   std::string body_excerpt;  // the first kResponseExcerptBytes bytes of the body
   std::optional<std::string> retry_after;  // the Retry-After header, verbatim
-  int64_t duration_us = 0;   // from the start of the request to the end (or the failure)
+  int64_t duration_us = 0;  // from the start of the request to the end (or the failure)
 };
 
 // Thread-safety: Post() may be called from any thread. `done` is called exactly once, on a

@@ -100,8 +100,8 @@ class Adapter final : public Pistache::Http::Handler {
       router_->Dispatch(ToApiRequest(req, start), respond);
     } catch (const std::exception& e) {
       spdlog::error("unhandled exception on {} {}: {}", method, path, e.what());
-      respond(api::Problem(api::ProblemKind::kInternal, "internal error; see the server log",
-                           path));
+      respond(
+          api::Problem(api::ProblemKind::kInternal, "internal error; see the server log", path));
     }
   }
 

@@ -25,8 +25,8 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
 }  // namespace
 
 void InitLogging(const LogConfig& config) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "hookvault", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("hookvault",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (config.format == "json") {
     auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
     formatter->add_flag<JsonMessageFlag>('*').set_pattern(

@@ -1,4 +1,5 @@
 // hookvault: the one place where the pieces are wired together.
+#include <SQLiteCpp/Database.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -11,8 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include "api/crypto.h"
@@ -29,8 +30,6 @@
 #include "storage/sqlite_database.h"
 #include "storage/sqlite_store.h"
 
-#include <SQLiteCpp/Database.h>
-
 namespace hookvault::server {
 namespace {
 
@@ -40,7 +39,8 @@ constexpr size_t kHeaderAllowance = 16 << 10;
 storage::Status EnsureDataDir(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return storage::Status::Unavailable("cannot create data dir " + dir + ": " + ec.message());
+  if (ec)
+    return storage::Status::Unavailable("cannot create data dir " + dir + ": " + ec.message());
   return storage::Status::Ok();
 }
 
@@ -123,15 +123,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
 
   storage::SystemClock clock;
   auto store = storage::SqliteStore::Open(
-      {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes},
-      clock);
+      {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes}, clock);
   if (!store.ok()) {
     spdlog::critical("open database: {}", store.status().ToString());
     return 1;
   }
-  storage::GroupCommitWriter writer(
-      **store, {.max_batch = static_cast<size_t>(config.writer_max_batch),
-                    .max_queue = static_cast<size_t>(config.writer_max_queue)});
+  storage::GroupCommitWriter writer(**store,
+                                    {.max_batch = static_cast<size_t>(config.writer_max_batch),
+                                     .max_queue = static_cast<size_t>(config.writer_max_queue)});
 
   auto http_client = std::make_unique<CurlHttpClient>();
   Scheduler scheduler(config.destinations, writer, **store, *http_client, clock,
@@ -152,12 +151,15 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   api::IngestHandler ingest(std::move(ingest_options), writer);
 
   Router router;
-  router.Add("POST", "/webhooks/:source",
-             [&ingest](const api::ApiRequest& req, const PathParams& params,
-                       api::Responder respond) { ingest.Handle(req, params[0], std::move(respond)); });
-  router.Add("GET", "/healthz", [](const api::ApiRequest&, const PathParams&, api::Responder respond) {
-    respond(api::JsonOk("{\"status\":\"ok\"}"));
-  });
+  router.Add(
+      "POST", "/webhooks/:source",
+      [&ingest](const api::ApiRequest& req, const PathParams& params, api::Responder respond) {
+        ingest.Handle(req, params[0], std::move(respond));
+      });
+  router.Add("GET", "/healthz",
+             [](const api::ApiRequest&, const PathParams&, api::Responder respond) {
+               respond(api::JsonOk("{\"status\":\"ok\"}"));
+             });
   router.Add("GET", "/readyz",
              [&writer](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
                std::string path = req.path;
@@ -173,7 +175,8 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   endpoint_options.host = host_port->first;
   endpoint_options.port = host_port->second;
   endpoint_options.threads = config.threads;
-  endpoint_options.max_request_bytes = static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
+  endpoint_options.max_request_bytes =
+      static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
   HttpEndpoint endpoint(endpoint_options, router, clock);
   // Order matters (design.md): refuse new ingest, stop forwarding (it records through the
   // writer), write and answer everything queued, let the queued responses reach the reactors,
@@ -215,8 +218,9 @@ int Serve(const std::string& config_path, const std::string& listen_override,
 
 int main(int argc, char** argv) {
   using namespace hookvault::server;
-  CLI::App app{"hookvault: a self-hosted webhook gateway that stores every webhook before it "
-               "answers 200"};
+  CLI::App app{
+      "hookvault: a self-hosted webhook gateway that stores every webhook before it "
+      "answers 200"};
   app.set_version_flag("--version", std::string("hookvault ") + HOOKVAULT_VERSION);
   app.require_subcommand(0, 1);
 

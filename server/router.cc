@@ -55,8 +55,8 @@ void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) co
     }
   }
   if (allowed.empty()) {
-    return respond(api::Problem(api::ProblemKind::kNotFound,
-                                "no route for " + request.path, request.path));
+    return respond(
+        api::Problem(api::ProblemKind::kNotFound, "no route for " + request.path, request.path));
   }
   api::ApiResponse response =
       api::Problem(api::ProblemKind::kMethodNotAllowed,

@@ -14,8 +14,7 @@ namespace hookvault::server {
 
 // Path parameters in the order they appear in the pattern.
 using PathParams = std::vector<std::string>;
-using RouteHandler =
-    std::function<void(const api::ApiRequest&, const PathParams&, api::Responder)>;
+using RouteHandler = std::function<void(const api::ApiRequest&, const PathParams&, api::Responder)>;
 
 // Thread-safety: Add() only before serving; Dispatch() from any number of threads after.
 class Router {

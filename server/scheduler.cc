@@ -71,8 +71,7 @@ storage::Status Scheduler::Start() {
                                                    storage::Status::Unavailable("writer stopped"));
   if (!released.ok()) return released.status();
   if (*released > 0) {
-    spdlog::warn("released {} delivery leases of a previous run: attempting them again",
-                 *released);
+    spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
   }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-scheduler");
@@ -145,8 +144,11 @@ void Scheduler::Run() {
     } else {
       wake_at = store_retry_at;
     }
+    if (!finished_.empty() && flush_retry_at_ > 0) {
+      wake_at = std::min(wake_at.value_or(flush_retry_at_), flush_retry_at_);
+    }
     if (again || stopping_) continue;
-    auto ready = [this] { return stopping_ || woken_ || !finished_.empty(); };
+    auto ready = [this] { return stopping_ || woken_ || FlushReady(); };
     if (wake_at) {
       int64_t wait_us = std::max<int64_t>(0, *wake_at - clock_.NowMicros());
       cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
@@ -157,9 +159,10 @@ void Scheduler::Run() {
   // Stopping: give attempts in flight a grace period, then record what finished.
   auto deadline = std::chrono::steady_clock::now() + options_.stop_grace;
   while (total_in_flight_ > 0 &&
-         cv_.wait_until(lock, deadline, [this] { return !finished_.empty() || total_in_flight_ == 0; })) {
+         cv_.wait_until(lock, deadline, [this] { return FlushReady() || total_in_flight_ == 0; })) {
     Flush(lock);
   }
+  flush_retry_at_ = 0;  // one last try, whatever failed before
   Flush(lock);
   if (total_in_flight_ > 0) {
     spdlog::warn("stopping with {} delivery attempts in flight; they will be attempted again",
@@ -222,8 +225,8 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
       {"X-Hookvault-Attempt", std::to_string(delivery.attempt)},
   };
   if (!d.signing_key.empty()) {
-    request.headers.emplace_back(
-        "webhook-signature", SignWebhook(d.signing_key, delivery.event_id, timestamp, delivery.body));
+    request.headers.emplace_back("webhook-signature", SignWebhook(d.signing_key, delivery.event_id,
+                                                                  timestamp, delivery.body));
   }
   request.body = delivery.body;
   Destination* dest = &d;
@@ -242,9 +245,15 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
     }
     ++s.latency_buckets[bucket];
     switch (record.next) {
-      case storage::AttemptRecord::Next::kSucceeded: ++s.succeeded; break;
-      case storage::AttemptRecord::Next::kFailed: ++s.failed; break;
-      case storage::AttemptRecord::Next::kRetry: ++s.retried; break;
+      case storage::AttemptRecord::Next::kSucceeded:
+        ++s.succeeded;
+        break;
+      case storage::AttemptRecord::Next::kFailed:
+        ++s.failed;
+        break;
+      case storage::AttemptRecord::Next::kRetry:
+        ++s.retried;
+        break;
     }
     finished_.push_back(Finished{dest, std::move(record)});
     --dest->in_flight;
@@ -253,8 +262,7 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
   });
 }
 
-storage::AttemptRecord Scheduler::Decide(const Destination& d,
-                                         const storage::DueDelivery& delivery,
+storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::DueDelivery& delivery,
                                          int64_t started_at, const OutboundResponse& response) {
   storage::AttemptRecord r;
   r.delivery_id = delivery.delivery_id;
@@ -284,27 +292,31 @@ storage::AttemptRecord Scheduler::Decide(const Destination& d,
 
 void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
   if (finished_.empty()) return;
+  if (flush_retry_at_ > clock_.NowMicros()) return;
   std::vector<Finished> batch;
   batch.swap(finished_);
   std::vector<storage::AttemptRecord> records;
   records.reserve(batch.size());
   for (const Finished& f : batch) records.push_back(f.record);
   lock.unlock();
-  storage::Status written = OnWriter<storage::Status>(
-      [&] { return store_.RecordAttempts(records); },
-      storage::Status::Unavailable("writer stopped"));
+  storage::Status written =
+      OnWriter<storage::Status>([&] { return store_.RecordAttempts(records); },
+                                storage::Status::Unavailable("writer stopped"));
   lock.lock();
   if (!written.ok()) {
     // Keep them (their leases hold the deliveries) and try again; a crash meanwhile only means
     // the attempts are made once more.
     spdlog::error("recording {} delivery attempts failed: {}", batch.size(), written.ToString());
     finished_.insert(finished_.begin(), batch.begin(), batch.end());
+    flush_retry_at_ = clock_.NowMicros() + kStoreRetryMicros;
     return;
   }
+  flush_retry_at_ = 0;
   for (const Finished& f : batch) {
     if (f.record.next != storage::AttemptRecord::Next::kRetry) continue;
     Destination& d = *f.destination;
-    if (!d.next_due || *d.next_due > f.record.next_attempt_at) d.next_due = f.record.next_attempt_at;
+    if (!d.next_due || *d.next_due > f.record.next_attempt_at)
+      d.next_due = f.record.next_attempt_at;
   }
 }
 

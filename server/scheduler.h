@@ -31,14 +31,14 @@
 namespace hookvault::server {
 
 struct SchedulerOptions {
-  int global_concurrency = 64;       // attempts in flight over all destinations
-  int64_t lease_margin_ms = 30000;   // a lease lasts the destination's timeout plus this
+  int global_concurrency = 64;                 // attempts in flight over all destinations
+  int64_t lease_margin_ms = 30000;             // a lease lasts the destination's timeout plus this
   std::chrono::milliseconds stop_grace{5000};  // Stop() waits this long for attempts in flight
   std::string user_agent = "hookvault";
 };
 
 // Upper bounds (ms) of the attempt latency histogram; the last bucket is +Inf.
-inline constexpr std::array<double, 10> kAttemptLatencyBucketsMs = {5,   10,   25,   50,   100,
+inline constexpr std::array<double, 10> kAttemptLatencyBucketsMs = {5,   10,  25,   50,   100,
                                                                     250, 500, 1000, 2500, 5000};
 
 // Counters of one destination, for /metrics.
@@ -83,11 +83,11 @@ class Scheduler {
  private:
   struct Destination {
     DestinationConfig config;
-    std::string signing_key;  // decoded; empty: unsigned
-    int in_flight = 0;        // guarded by mu_
-    bool dirty = true;        // the store may hold due deliveries we have not looked at
+    std::string signing_key;          // decoded; empty: unsigned
+    int in_flight = 0;                // guarded by mu_
+    bool dirty = true;                // the store may hold due deliveries we have not looked at
     std::optional<int64_t> next_due;  // when not dirty: the earliest due time, if any
-    DestinationStats stats;   // guarded by mu_
+    DestinationStats stats;           // guarded by mu_
   };
 
   void Run();
@@ -98,8 +98,11 @@ class Scheduler {
   void Send(Destination& d, storage::DueDelivery delivery);
   storage::AttemptRecord Decide(const Destination& d, const storage::DueDelivery& delivery,
                                 int64_t started_at, const OutboundResponse& response);
-  // Writes the finished attempts. Called with `lock` held; releases it while writing.
+  // Writes the finished attempts, unless a failed write asked to wait. Called with `lock` held;
+  // releases it while writing.
   void Flush(std::unique_lock<std::mutex>& lock);
+  // Returns true when finished attempts wait and may be written now. Called with mu_ held.
+  bool FlushReady() const { return !finished_.empty() && flush_retry_at_ == 0; }
   // Runs `fn` on the writer thread and waits for it.
   template <typename T>
   T OnWriter(std::function<T()> fn, T if_refused);
@@ -119,10 +122,11 @@ class Scheduler {
     storage::AttemptRecord record;
   };
   std::vector<Finished> finished_;  // guarded by mu_
-  int total_in_flight_ = 0;                       // guarded by mu_
-  bool woken_ = false;                            // guarded by mu_
-  bool stopping_ = false;                         // guarded by mu_
-  bool accept_completions_ = true;                // guarded by mu_
+  int total_in_flight_ = 0;         // guarded by mu_
+  int64_t flush_retry_at_ = 0;      // after a failed Flush: when to try again; guarded by mu_
+  bool woken_ = false;              // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  bool accept_completions_ = true;  // guarded by mu_
   std::thread thread_;
 };
 

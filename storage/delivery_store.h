@@ -34,8 +34,8 @@ struct AttemptRecord {
   int number = 0;
   int64_t started_at = 0;  // microseconds since the epoch
   int64_t duration_us = 0;
-  int http_status = 0;     // 0: no response
-  std::string error;       // set when no response arrived
+  int http_status = 0;  // 0: no response
+  std::string error;    // set when no response arrived
   std::string response_excerpt;
   Next next = Next::kRetry;
   int64_t next_attempt_at = 0;  // for kRetry
@@ -59,7 +59,7 @@ class DeliveryStore {
   // attempt due, and no lease or an expired one), oldest due first, and leases them until
   // `lease_until` in one transaction. Returns kUnavailable if the store cannot commit.
   virtual StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
-                                                     int64_t now, int64_t lease_until) = 0;
+                                                      int64_t now, int64_t lease_until) = 0;
 
   // Returns when the next delivery of `destination` falls due (its next attempt, or the end
   // of its lease while it is in flight), or nullopt when none is pending.

@@ -74,7 +74,9 @@ class GroupCommitWriter final : public EventWriter {
 
   // Sets what to call, on the writer thread, after a commit that stored at least one new event
   // with deliveries (the scheduler wakes on it). Call before the first submission.
-  void set_commit_listener(std::function<void()> listener) { commit_listener_ = std::move(listener); }
+  void set_commit_listener(std::function<void()> listener) {
+    commit_listener_ = std::move(listener);
+  }
 
   WriterStats stats() const;
 
@@ -85,7 +87,7 @@ class GroupCommitWriter final : public EventWriter {
  private:
   struct Item {
     IngestRecord record;
-    WriteCallback done;                       // set for events
+    WriteCallback done;                        // set for events
     std::function<void(const Status&)> probe;  // set for probes
     bool log_only = false;                     // a rejected request's log row
     std::function<void()> task;                // set for tasks
@@ -102,10 +104,10 @@ class GroupCommitWriter final : public EventWriter {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;      // guarded by mu_
-  size_t queued_logs_ = 0;      // log-only items in queue_; guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
-  WriterStats stats_;           // guarded by mu_
+  std::deque<Item> queue_;  // guarded by mu_
+  size_t queued_logs_ = 0;  // log-only items in queue_; guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  WriterStats stats_;       // guarded by mu_
 
   std::thread thread_;
 };

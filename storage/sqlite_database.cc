@@ -1,8 +1,8 @@
 #include "storage/sqlite_database.h"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <string_view>
 
 namespace hookvault::storage {
@@ -38,8 +38,8 @@ Status StatusFromSqlite(const SQLite::Exception& e, const char* what) {
 
 StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& options) {
   try {
-    int flags = options.read_only ? SQLite::OPEN_READONLY
-                                  : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    int flags =
+        options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     flags |= SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time
     auto db = std::make_unique<SQLite::Database>(options.path, flags, options.busy_timeout_ms);
     if (!options.read_only) db->exec("PRAGMA journal_mode = WAL");

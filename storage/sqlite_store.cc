@@ -28,10 +28,10 @@ struct SqliteStore::Statements {
 
   // Makes every statement ready for the next batch, also after a failed one.
   void ResetAll() {
-    for (SQLite::Statement* s : {&select_key, &insert_event, &insert_key, &insert_delivery,
-                                 &insert_request_log, &upsert_probe, &delete_probe, &select_due,
-                                 &lease_delivery, &next_due, &insert_attempt, &update_delivery,
-                                 &refresh_event_status}) {
+    for (SQLite::Statement* s :
+         {&select_key, &insert_event, &insert_key, &insert_delivery, &insert_request_log,
+          &upsert_probe, &delete_probe, &select_due, &lease_delivery, &next_due, &insert_attempt,
+          &update_delivery, &refresh_event_status}) {
       s->tryReset();
       s->clearBindings();
     }
@@ -53,7 +53,7 @@ struct SqliteStore::Statements {
 };
 
 StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const DatabaseOptions& options,
-                                                               const Clock& clock) {
+                                                         const Clock& clock) {
   auto db = OpenDatabase(options);
   if (!db.ok()) return db.status();
   try {
@@ -64,10 +64,7 @@ StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const DatabaseOptions& 
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<SQLite::Database> db, const Clock& clock)
-    : db_(std::move(db)),
-      clock_(clock),
-      ids_(clock),
-      stmts_(std::make_unique<Statements>(*db_)) {}
+    : db_(std::move(db)), clock_(clock), ids_(clock), stmts_(std::make_unique<Statements>(*db_)) {}
 
 SqliteStore::~SqliteStore() = default;
 
@@ -116,9 +113,8 @@ AppendResult SqliteStore::AppendEvent(const NewEvent& event, int64_t now) {
   return result;
 }
 
-void SqliteStore::AppendLog(const RequestLogEntry& log,
-                               const std::optional<std::string>& event_id,
-                               const std::string& reason) {
+void SqliteStore::AppendLog(const RequestLogEntry& log, const std::optional<std::string>& event_id,
+                            const std::string& reason) {
   SQLite::Statement& s = stmts_->insert_request_log;
   s.reset();
   s.bind(1, static_cast<int64_t>(log.received_at));
@@ -177,9 +173,8 @@ Status SqliteStore::Probe() {
   return Status::Ok();
 }
 
-StatusOr<std::vector<DueDelivery>> SqliteStore::ClaimDue(const std::string& destination,
-                                                        int limit, int64_t now,
-                                                        int64_t lease_until) {
+StatusOr<std::vector<DueDelivery>> SqliteStore::ClaimDue(const std::string& destination, int limit,
+                                                         int64_t now, int64_t lease_until) {
   std::vector<DueDelivery> due;
   try {
     SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -261,12 +256,14 @@ Status SqliteStore::RecordAttempts(std::span<const AttemptRecord> attempts) {
 
       const std::string& status = kStatusNames[static_cast<int>(a.next)];
       std::string last_error =
-          success ? std::string() : (a.error.empty() ? "HTTP " + std::to_string(a.http_status) : a.error);
+          success ? std::string()
+                  : (a.error.empty() ? "HTTP " + std::to_string(a.http_status) : a.error);
       SQLite::Statement& update = stmts_->update_delivery;
       update.reset();
       update.bind(1, static_cast<int64_t>(a.delivery_id));
       update.bindNoCopy(2, status);
-      update.bind(3, static_cast<int64_t>(a.next == AttemptRecord::Next::kRetry ? a.next_attempt_at : now));
+      update.bind(
+          3, static_cast<int64_t>(a.next == AttemptRecord::Next::kRetry ? a.next_attempt_at : now));
       if (success) {
         update.bind(4);
       } else {

@@ -27,7 +27,7 @@ class SqliteStore final : public EventLog, public DeliveryStore {
   // Opens the database at options.path (migrations must have been applied). Returns
   // kUnavailable if it cannot be opened or its statements cannot be prepared.
   static StatusOr<std::unique_ptr<SqliteStore>> Open(const DatabaseOptions& options,
-                                                        const Clock& clock);
+                                                     const Clock& clock);
   ~SqliteStore() override;
 
   StatusOr<std::vector<std::optional<AppendResult>>> Append(
@@ -35,7 +35,7 @@ class SqliteStore final : public EventLog, public DeliveryStore {
   Status Probe() override;
 
   StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
-                                             int64_t now, int64_t lease_until) override;
+                                              int64_t now, int64_t lease_until) override;
   StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) override;
   Status RecordAttempts(std::span<const AttemptRecord> attempts) override;
   StatusOr<PendingSummary> Pending() override;

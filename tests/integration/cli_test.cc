@@ -47,8 +47,8 @@ TEST(CliTest, VersionAndHelp) {
 
 TEST(CliTest, CheckConfigAcceptsAGoodFileAndNamesTheBadKey) {
   TempDir dir;
-  std::string good = dir.Write(
-      "good.json", R"({"sources": [{"name": "s", "tokens": ["${HV_CLI_TOKEN}"]}]})");
+  std::string good =
+      dir.Write("good.json", R"({"sources": [{"name": "s", "tokens": ["${HV_CLI_TOKEN}"]}]})");
   unsetenv("HV_CLI_TOKEN");
   CommandResult ok = RunHookvault("check-config --config " + good);
   // The variable is unset: a clear error naming the key and the variable.
@@ -107,10 +107,11 @@ TEST(CliTest, EmbeddedDefaultGeneratesAPrivateTokenFile) {
                                   {{"x-auth-token", token}, {"Content-Type", "application/json"}},
                                   R"({"id":"evt_1","event":"booking.created"})");
     EXPECT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(client.Request("POST", server.Url("/webhooks/default"),
-                             {{"x-auth-token", "wrong-token-0000000000000000"},
-                              {"Content-Type", "application/json"}},
-                             "{}")
+    EXPECT_EQ(client
+                  .Request("POST", server.Url("/webhooks/default"),
+                           {{"x-auth-token", "wrong-token-0000000000000000"},
+                            {"Content-Type", "application/json"}},
+                           "{}")
                   .status,
               401);
     EXPECT_EQ(server.Signal(SIGTERM), 0);
@@ -123,15 +124,17 @@ TEST(CliTest, EmbeddedDefaultGeneratesAPrivateTokenFile) {
                       dir.File("server2.log"), {"HOOKVAULT_TOKEN=env-token-0123456789abcdef"});
   ASSERT_TRUE(again.started()) << again.Log();
   HttpClient client;
-  EXPECT_EQ(client.Request("POST", again.Url("/webhooks/default"),
-                           {{"x-auth-token", "env-token-0123456789abcdef"},
-                            {"Content-Type", "application/json"}},
-                           R"({"event":"x"})")
+  EXPECT_EQ(client
+                .Request("POST", again.Url("/webhooks/default"),
+                         {{"x-auth-token", "env-token-0123456789abcdef"},
+                          {"Content-Type", "application/json"}},
+                         R"({"event":"x"})")
                 .status,
             200);
-  EXPECT_EQ(client.Request("POST", again.Url("/webhooks/default"),
-                           {{"x-auth-token", token}, {"Content-Type", "application/json"}},
-                           R"({"event":"y"})")
+  EXPECT_EQ(client
+                .Request("POST", again.Url("/webhooks/default"),
+                         {{"x-auth-token", token}, {"Content-Type", "application/json"}},
+                         R"({"event":"y"})")
                 .status,
             401);
 }
@@ -144,10 +147,11 @@ TEST(CliTest, JsonLogFormatWritesOneJsonObjectPerLine) {
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
-  EXPECT_EQ(client.Request("POST", server.Url("/webhooks/s"),
-                           {{"x-auth-token", "json-log-token-0123456789"},
-                            {"Content-Type", "application/json"}},
-                           R"({"q":"\"quoted\""})")
+  EXPECT_EQ(client
+                .Request("POST", server.Url("/webhooks/s"),
+                         {{"x-auth-token", "json-log-token-0123456789"},
+                          {"Content-Type", "application/json"}},
+                         R"({"q":"\"quoted\""})")
                 .status,
             200);
   EXPECT_EQ(server.Signal(SIGTERM), 0);

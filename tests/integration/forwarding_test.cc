@@ -25,9 +25,10 @@ constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 std::string Config(const std::string& dir, const std::string& sink_url,
                    const std::string& destination_extra) {
   return R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir + R"(", "log": {"level": "info"},
-    "sources": [{"name": "pms", "tokens": [")" + kToken + R"("], "event_type": "/event"}],
-    "destinations": [{"name": "sink", "url": ")" + sink_url + R"(", "signing_secret": ")" +
-         kSecret + "\", " + destination_extra + "}]}";
+    "sources": [{"name": "pms", "tokens": [")" +
+         kToken + R"("], "event_type": "/event"}],
+    "destinations": [{"name": "sink", "url": ")" +
+         sink_url + R"(", "signing_secret": ")" + kSecret + "\", " + destination_extra + "}]}";
 }
 
 std::string PostEvent(HttpClient& client, const ServerProcess& server, const std::string& id) {
@@ -61,8 +62,9 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
   TempDir dir;
   std::string config = dir.Write(
       "config.json",
-      Config(dir.path(), sink.Url("/hooks"),
-             R"("backoff": {"initial_ms": 100, "max_ms": 2000, "multiplier": 2.0}, "max_attempts": 10)"));
+      Config(
+          dir.path(), sink.Url("/hooks"),
+          R"("backoff": {"initial_ms": 100, "max_ms": 2000, "multiplier": 2.0}, "max_attempts": 10)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
@@ -71,9 +73,8 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
 
   ASSERT_TRUE(sink.WaitForCount(4, std::chrono::seconds(15))) << server.Log();
   std::string db = dir.File("hookvault.db");
-  ASSERT_TRUE(WaitFor([&] {
-    return QueryText(db, "SELECT status FROM events WHERE id = ?", id) == "delivered";
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return QueryText(db, "SELECT status FROM events WHERE id = ?", id) == "delivered"; }));
   std::vector<SinkRequest> requests = sink.Requests();
   ASSERT_EQ(requests.size(), 4u);
   auto key = server::DecodeSigningSecret(kSecret);
@@ -97,8 +98,9 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
       EXPECT_LE(gap_ms, ceiling + 250) << "attempt " << i + 1;
     }
   }
-  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts WHERE outcome = 'failure' AND "
-                         "http_status = 500 AND CAST(response_excerpt AS TEXT) = 'try later'"),
+  EXPECT_EQ(QueryInt(db,
+                     "SELECT count(*) FROM attempts WHERE outcome = 'failure' AND "
+                     "http_status = 500 AND CAST(response_excerpt AS TEXT) = 'try later'"),
             3);
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(db, "SELECT max(number) FROM attempts"), 4);
@@ -113,9 +115,8 @@ TEST(ForwardingTest, ASinkThatNeverAnswersIsTimedOutAndParkedAsFailed) {
     return reply;
   });
   TempDir dir;
-  std::string config = dir.Write(
-      "config.json", Config(dir.path(), sink.Url("/slow"),
-                            R"("timeout_ms": 300, "max_attempts": 3,
+  std::string config = dir.Write("config.json", Config(dir.path(), sink.Url("/slow"),
+                                                       R"("timeout_ms": 300, "max_attempts": 3,
                                "backoff": {"initial_ms": 50, "max_ms": 100})"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
@@ -123,12 +124,12 @@ TEST(ForwardingTest, ASinkThatNeverAnswersIsTimedOutAndParkedAsFailed) {
   std::string id = PostEvent(client, server, "slow-1");
   ASSERT_FALSE(id.empty());
   std::string db = dir.File("hookvault.db");
-  ASSERT_TRUE(WaitFor([&] {
-    return QueryText(db, "SELECT status FROM deliveries") == "failed";
-  })) << server.Log();
+  ASSERT_TRUE(WaitFor([&] { return QueryText(db, "SELECT status FROM deliveries") == "failed"; }))
+      << server.Log();
   EXPECT_EQ(sink.Count(), 3u);
-  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts WHERE http_status IS NULL AND "
-                         "error LIKE '%Timeout%' AND duration_us BETWEEN 250000 AND 2000000"),
+  EXPECT_EQ(QueryInt(db,
+                     "SELECT count(*) FROM attempts WHERE http_status IS NULL AND "
+                     "error LIKE '%Timeout%' AND duration_us BETWEEN 250000 AND 2000000"),
             3);
   EXPECT_EQ(QueryText(db, "SELECT status FROM events WHERE id = ?", id), "failed");
 }
@@ -146,8 +147,8 @@ TEST(ForwardingTest, RetryAfterOn429IsHonoured) {
   });
   TempDir dir;
   std::string config = dir.Write(
-      "config.json", Config(dir.path(), sink.Url("/limited"),
-                            R"("backoff": {"initial_ms": 10, "max_ms": 5000})"));
+      "config.json",
+      Config(dir.path(), sink.Url("/limited"), R"("backoff": {"initial_ms": 10, "max_ms": 5000})"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;

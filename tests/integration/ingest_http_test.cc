@@ -25,15 +25,19 @@ std::string ConfigJson(const std::string& data_dir, const std::string& extra = "
   return R"({
     "listen": "127.0.0.1:0",
     "threads": 2,
-    "data_dir": ")" + data_dir + R"(",
+    "data_dir": ")" +
+         data_dir + R"(",
     "max_body_bytes": 4096,
-    "log": {"level": "info"},)" + extra + R"(
+    "log": {"level": "info"},)" +
+         extra + R"(
     "sources": [
-      {"name": "harmonics", "tokens": ["${HV_TEST_TOKEN_A}", ")" + kTokenB + R"("],
+      {"name": "harmonics", "tokens": ["${HV_TEST_TOKEN_A}", ")" +
+         kTokenB + R"("],
        "allow_ips": ["127.0.0.0/8", "::1"], "event_type": "/event",
        "idempotency": {"header": "Idempotency-Key", "pointer": "/id"},
        "required": ["/event"]},
-      {"name": "elsewhere", "tokens": [")" + kTokenA + R"("], "allow_ips": ["10.0.0.0/8"]}
+      {"name": "elsewhere", "tokens": [")" +
+         kTokenA + R"("], "allow_ips": ["10.0.0.0/8"]}
     ],
     "destinations": [
       {"name": "billing", "url": "http://127.0.0.1:9/hooks", "events": ["payment.*"]},
@@ -90,7 +94,8 @@ class IngestHttpTest : public ::testing::Test {
 };
 
 TEST_F(IngestHttpTest, StoresNewEventWithRawBodyHeadersAndDeliveries) {
-  const std::string body = "{ \"id\" : \"evt-1\",\n  \"event\": \"payment.received\", \"n\": 1.50 }";
+  const std::string body =
+      "{ \"id\" : \"evt-1\",\n  \"event\": \"payment.received\", \"n\": 1.50 }";
   HttpResult r = Post(body, {{"x-auth-token", kTokenA},
                              {"Content-Type", "application/json; charset=utf-8"},
                              {"Authorization", "Bearer secret-bearer"},
@@ -120,9 +125,9 @@ TEST_F(IngestHttpTest, StoresNewEventWithRawBodyHeadersAndDeliveries) {
                      "WHERE e.id = ? AND d.status = 'pending'",
                      id),
             2);
-  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 200 AND event_id = ?",
-                     id),
-            1);
+  EXPECT_EQ(
+      QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 200 AND event_id = ?", id),
+      1);
 }
 
 TEST_F(IngestHttpTest, DeliveriesFollowDestinationFilters) {
@@ -166,23 +171,23 @@ TEST_F(IngestHttpTest, DuplicateKeyAnswersOriginalIdAndStoresNothing) {
 }
 
 TEST_F(IngestHttpTest, UnknownSourceIs404) {
-  ExpectProblem(Post("{}", {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
-                     "nope"),
-                404, "nope");
+  ExpectProblem(
+      Post("{}", {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, "nope"), 404,
+      "nope");
 }
 
 TEST_F(IngestHttpTest, MissingOrWrongTokenIs401) {
-  ExpectProblem(Post(R"({"event":"a"})", {{"Content-Type", "application/json"}}), 401,
-                "missing");
-  ExpectProblem(Post(R"({"event":"a"})",
-                     {{"x-auth-token", "harmonics-token-wrong"}, {"Content-Type", "application/json"}}),
+  ExpectProblem(Post(R"({"event":"a"})", {{"Content-Type", "application/json"}}), 401, "missing");
+  ExpectProblem(Post(R"({"event":"a"})", {{"x-auth-token", "harmonics-token-wrong"},
+                                          {"Content-Type", "application/json"}}),
                 401, "does not match");
   EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM events"), 0);
 }
 
 TEST_F(IngestHttpTest, AddressOutsideAllowListIs403) {
   ExpectProblem(Post(R"({"event":"a"})",
-                     {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"},
+                     {{"x-auth-token", kTokenA},
+                      {"Content-Type", "application/json"},
                       {"X-Forwarded-For", "10.1.2.3"}},  // ignored: the peer is not trusted
                      "elsewhere"),
                 403, "127.0.0.1");
@@ -195,10 +200,12 @@ TEST_F(IngestHttpTest, BodyOverLimitIs413) {
 }
 
 TEST_F(IngestHttpTest, NonJsonContentTypeIs415) {
-  ExpectProblem(Post(R"({"event":"a"})", {{"x-auth-token", kTokenA}, {"Content-Type", "text/plain"}}),
-                415, "text/plain");
-  HttpResult vendor = Post(R"({"event":"a"})", {{"x-auth-token", kTokenA},
-                                                {"Content-Type", "application/vnd.harmonics+json"}});
+  ExpectProblem(
+      Post(R"({"event":"a"})", {{"x-auth-token", kTokenA}, {"Content-Type", "text/plain"}}), 415,
+      "text/plain");
+  HttpResult vendor =
+      Post(R"({"event":"a"})",
+           {{"x-auth-token", kTokenA}, {"Content-Type", "application/vnd.harmonics+json"}});
   EXPECT_EQ(vendor.status, 200) << vendor.body;
 }
 
@@ -216,18 +223,25 @@ TEST_F(IngestHttpTest, MissingRequiredFieldIs422NamingThePointer) {
 }
 
 TEST_F(IngestHttpTest, EveryRejectedRequestIsInTheRequestLog) {
-  (void)Post("{}", {{"Content-Type", "application/json"}});                        // 401
-  (void)Post("{}", {{"x-auth-token", kTokenA}, {"Content-Type", "text/plain"}});   // 415
-  (void)PostOk(R"({"id":"x"})");                                                   // 422
+  (void)Post("{}", {{"Content-Type", "application/json"}});                       // 401
+  (void)Post("{}", {{"x-auth-token", kTokenA}, {"Content-Type", "text/plain"}});  // 415
+  (void)PostOk(R"({"id":"x"})");                                                  // 422
   (void)Post("{}", {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, "nope");
   // The log rows are written by the writer in the background: wait for them briefly.
   for (int i = 0; i < 100 && QueryInt(Db(), "SELECT count(*) FROM request_log") < 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 401 AND source = 'harmonics'"), 1);
+  EXPECT_EQ(
+      QueryInt(Db(),
+               "SELECT count(*) FROM request_log WHERE status = 401 AND source = 'harmonics'"),
+      1);
   EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 415"), 1);
-  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 422 AND reason = 'missing-field'"), 1);
-  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 404 AND source = 'nope'"), 1);
+  EXPECT_EQ(
+      QueryInt(Db(),
+               "SELECT count(*) FROM request_log WHERE status = 422 AND reason = 'missing-field'"),
+      1);
+  EXPECT_EQ(
+      QueryInt(Db(), "SELECT count(*) FROM request_log WHERE status = 404 AND source = 'nope'"), 1);
 }
 
 TEST_F(IngestHttpTest, UnknownPathIs404AndWrongMethodIs405) {
@@ -253,7 +267,8 @@ TEST_F(IngestHttpTest, HundredConcurrentRequestsWithOneKeyStoreOneEvent) {
       HttpClient c;
       while (!go.load()) std::this_thread::yield();
       results[i] = c.Request("POST", server_->Url("/webhooks/harmonics"),
-                             {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"},
+                             {{"x-auth-token", kTokenA},
+                              {"Content-Type", "application/json"},
                               {"Idempotency-Key", "same-key"}},
                              R"({"event":"payment.x","attempt":)" + std::to_string(i) + "}");
     });
@@ -285,7 +300,8 @@ TEST_F(IngestHttpTest, SigtermDrainsAndExitsZero) {
 // acknowledged that is not stored, and /readyz unready.
 TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvents) {
   TempDir dir;
-  std::string config = dir.Write("config.json", ConfigJson(dir.path(), R"("max_db_bytes": 1048576,)"));
+  std::string config =
+      dir.Write("config.json", ConfigJson(dir.path(), R"("max_db_bytes": 1048576,)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"),
                        {std::string("HV_TEST_TOKEN_A=") + kTokenA});
   ASSERT_TRUE(server.started()) << server.Log();
@@ -295,10 +311,10 @@ TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvent
   HttpResult last;
   std::string pad(1500, 'p');
   for (int i = 0; i < 2000; ++i) {
-    last = client.Request("POST", server.Url("/webhooks/harmonics"),
-                          {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
-                          R"({"id":"full-)" + std::to_string(i) + R"(","event":"a","pad":")" +
-                              pad + "\"}");
+    last = client.Request(
+        "POST", server.Url("/webhooks/harmonics"),
+        {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
+        R"({"id":"full-)" + std::to_string(i) + R"(","event":"a","pad":")" + pad + "\"}");
     if (last.status != 200) break;
     acked.push_back(Json(last.body)["id"].GetString());
   }
@@ -306,7 +322,9 @@ TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvent
   EXPECT_EQ(last.headers["retry-after"], "1");
   EXPECT_EQ(last.headers["content-type"], "application/problem+json");
   EXPECT_GT(acked.size(), 10u);
-  EXPECT_EQ(client.Request("GET", server.Url("/readyz")).status, 503);
+  HttpResult ready = client.Request("GET", server.Url("/readyz"));
+  EXPECT_EQ(ready.status, 503) << "last ingest answer: " << last.body << "\nreadyz: " << ready.body
+                               << "\n" << server.Log();
   std::string db = dir.File("hookvault.db");
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"), static_cast<int64_t>(acked.size()));
   for (const std::string& id : acked) {

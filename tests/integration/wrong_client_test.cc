@@ -89,9 +89,11 @@ std::string Ingest(const std::string& key, bool keep_alive) {
 TEST(WrongClientGuardTest, NobodyReceivesAResponseThatWasNotTheirs) {
   TempDir dir;
   std::string config = dir.Write("config.json", R"({
-    "listen": "127.0.0.1:0", "threads": 2, "data_dir": ")" + dir.path() + R"(",
+    "listen": "127.0.0.1:0", "threads": 2, "data_dir": ")" +
+                                                    dir.path() + R"(",
     "log": {"level": "warn"},
-    "sources": [{"name": "guard", "tokens": [")" + std::string(kToken) + R"("]}]
+    "sources": [{"name": "guard", "tokens": [")" + std::string(kToken) +
+                                                    R"("]}]
   })");
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
@@ -161,7 +163,8 @@ TEST(WrongClientGuardTest, NobodyReceivesAResponseThatWasNotTheirs) {
                           " HTTP/1.1\r\nHost: t\r\nConnection: keep-alive\r\n"
                           "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}");
           std::string r = ReadResponse(fd, 5000);
-          if (r.find("404") == std::string::npos || r.find("\\\"" + name + "\\\"") == std::string::npos) {
+          if (r.find("404") == std::string::npos ||
+              r.find("\\\"" + name + "\\\"") == std::string::npos) {
             ++echo_violations;
             record("echo " + name + " got: " + r);
           }
@@ -173,7 +176,8 @@ TEST(WrongClientGuardTest, NobodyReceivesAResponseThatWasNotTheirs) {
           if (my_id.empty()) my_id = id;
           if (id.empty() || id != my_id) {
             ++echo_violations;
-            record("keep-alive client " + std::to_string(t) + " expected id " + my_id + ", got: " + r);
+            record("keep-alive client " + std::to_string(t) + " expected id " + my_id +
+                   ", got: " + r);
           }
         }
         ++echoes;

@@ -594,10 +594,12 @@ TEST(SplitHostPortTest, RefusesMalformed) {
 }
 
 TEST(ParseConfigTest, KeyThatAppearsTwiceIsRefused) {
-  ExpectError(R"json({"threads": 2, "threads": 4, "sources": [{"name": "s", "tokens": ["0123456789abcdef"]}]})json",
-              "threads");
-  ExpectError(R"json({"sources": [{"name": "s", "name": "t", "tokens": ["0123456789abcdef"]}]})json",
-              "sources[0].name");
+  ExpectError(
+      R"json({"threads": 2, "threads": 4, "sources": [{"name": "s", "tokens": ["0123456789abcdef"]}]})json",
+      "threads");
+  ExpectError(
+      R"json({"sources": [{"name": "s", "name": "t", "tokens": ["0123456789abcdef"]}]})json",
+      "sources[0].name");
 }
 
 TEST(ParseConfigTest, DestinationSourcesMustMatchAConfiguredSource) {

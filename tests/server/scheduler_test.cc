@@ -136,8 +136,9 @@ class SchedulerTest : public ::testing::Test {
     SchedulerOptions options;
     options.global_concurrency = global;
     options.stop_grace = std::chrono::milliseconds(200);
-    scheduler_ = std::make_unique<Scheduler>(std::move(destinations), *writer_, *store_, http_,
-                                             clock_, [this] { return random_; }, options);
+    scheduler_ = std::make_unique<Scheduler>(
+        std::move(destinations), *writer_, *store_, http_, clock_, [this] { return random_; },
+        options);
     writer_->set_commit_listener([this] { scheduler_->Wake(); });
     ASSERT_TRUE(scheduler_->Start().ok());
   }
@@ -166,15 +167,18 @@ class SchedulerTest : public ::testing::Test {
 
   int64_t DeliveryInt(const std::string& event_id, const std::string& column,
                       const std::string& destination = "a") {
-    return QueryInt(path_, "SELECT d." + column +
-                               " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
-                               "WHERE e.id = ? AND d.destination = '" + destination + "'",
+    return QueryInt(path_,
+                    "SELECT d." + column +
+                        " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                        "WHERE e.id = ? AND d.destination = '" +
+                        destination + "'",
                     event_id);
   }
   std::string DeliveryStatus(const std::string& event_id, const std::string& destination = "a") {
     return QueryText(path_,
                      "SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq "
-                     "WHERE e.id = ? AND d.destination = '" + destination + "'",
+                     "WHERE e.id = ? AND d.destination = '" +
+                         destination + "'",
                      event_id);
   }
   std::string EventStatus(const std::string& id) {

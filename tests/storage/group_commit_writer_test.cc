@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -66,15 +67,16 @@ TEST_F(RealLogTest, CallbackRunsOnlyAfterTheEventIsCommittedAndVisible) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         std::string key = std::to_string(t) + "-" + std::to_string(i);
-        Status s = writer.SubmitEvent(Event(key), [&, key](const Status& st, const AppendResult& r) {
-          if (!st.ok() || r.id.empty()) return;
-          ++ok;
-          // Only sample some, to keep the test fast; a reader on its own connection.
-          if (r.seq % 100 == 0 &&
-              QueryInt(path_, "SELECT count(*) FROM events WHERE id = ?", r.id) != 1) {
-            ++not_visible;
-          }
-        });
+        Status s =
+            writer.SubmitEvent(Event(key), [&, key](const Status& st, const AppendResult& r) {
+              if (!st.ok() || r.id.empty()) return;
+              ++ok;
+              // Only sample some, to keep the test fast; a reader on its own connection.
+              if (r.seq % 100 == 0 &&
+                  QueryInt(path_, "SELECT count(*) FROM events WHERE id = ?", r.id) != 1) {
+                ++not_visible;
+              }
+            });
         ASSERT_TRUE(s.ok()) << s.ToString();
       }
     });
@@ -103,8 +105,12 @@ TEST_F(RealLogTest, MaxBatchOneCommitsEveryRecordAlone) {
 TEST_F(RealLogTest, FirstSubmittedOfOneKeyIsTheOriginal) {
   GroupCommitWriter writer(*log_, {});
   AppendResult first, second;
-  ASSERT_TRUE(writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { first = r; }).ok());
-  ASSERT_TRUE(writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { second = r; }).ok());
+  ASSERT_TRUE(
+      writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { first = r; })
+          .ok());
+  ASSERT_TRUE(
+      writer.SubmitEvent(Event("k"), [&](const Status&, const AppendResult& r) { second = r; })
+          .ok());
   writer.Stop();
   EXPECT_FALSE(first.duplicate);
   EXPECT_TRUE(second.duplicate);
@@ -116,10 +122,12 @@ TEST_F(RealLogTest, StopDrainsTheQueue) {
   GroupCommitWriter writer(*log_, {.max_batch = 16, .max_queue = 10000});
   std::atomic<int> answered{0};
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_TRUE(writer.SubmitEvent(Event(Key("d", i)),
-                                   [&](const Status& s, const AppendResult&) {
-                                     if (s.ok()) ++answered;
-                                   }).ok());
+    ASSERT_TRUE(writer
+                    .SubmitEvent(Event(Key("d", i)),
+                                 [&](const Status& s, const AppendResult&) {
+                                   if (s.ok()) ++answered;
+                                 })
+                    .ok());
   }
   writer.Stop();
   EXPECT_EQ(answered.load(), 1000);
@@ -151,17 +159,42 @@ class ControlledLog final : public EventLog {
   }
   Status Probe() override {
     std::lock_guard<std::mutex> lock(mu_);
-    return fail_;
+    ++probes_;
+    return fail_.ok() ? probe_fail_ : fail_;
   }
 
-  void Block() { std::lock_guard<std::mutex> l(mu_); blocked_ = true; }
-  void Release() { { std::lock_guard<std::mutex> l(mu_); blocked_ = false; } cv_.notify_all(); }
-  void Fail(Status s) { std::lock_guard<std::mutex> l(mu_); fail_ = std::move(s); }
+  void Block() {
+    std::lock_guard<std::mutex> l(mu_);
+    blocked_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      blocked_ = false;
+    }
+    cv_.notify_all();
+  }
+  // Makes only probes fail (a database with room for a small row but not for an event).
+  void FailProbes(Status s) {
+    std::lock_guard<std::mutex> l(mu_);
+    probe_fail_ = std::move(s);
+  }
+  int probes() {
+    std::lock_guard<std::mutex> l(mu_);
+    return probes_;
+  }
+  void Fail(Status s) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_ = std::move(s);
+  }
   void WaitForCalls(int n) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return calls_ >= n; });
   }
-  int logs() { std::lock_guard<std::mutex> l(mu_); return logs_; }
+  int logs() {
+    std::lock_guard<std::mutex> l(mu_);
+    return logs_;
+  }
 
  private:
   std::mutex mu_;
@@ -171,6 +204,8 @@ class ControlledLog final : public EventLog {
   int logs_ = 0;
   int64_t seq_ = 0;
   Status fail_;
+  Status probe_fail_;
+  int probes_ = 0;
 };
 
 // Invariant 3: a full queue refuses at once, and a refused submission is never called back.
@@ -238,13 +273,35 @@ TEST(GroupCommitWriterTest, FailedCommitAnswersEverySubmissionWithTheError) {
 
   log.Fail(Status::Ok());
   std::atomic<bool> ok{false};
-  ASSERT_TRUE(writer.SubmitEvent(Event("d"), [&](const Status& s, const AppendResult& r) {
-    ok = s.ok() && r.id == "id-d";
-  }).ok());
+  ASSERT_TRUE(
+      writer
+          .SubmitEvent(Event("d"), [&](const Status& s,
+                                       const AppendResult& r) { ok = s.ok() && r.id == "id-d"; })
+          .ok());
   writer.Stop();
   EXPECT_TRUE(ok.load());
   EXPECT_TRUE(writer.healthy());
   EXPECT_EQ(writer.stats().failed_batches, 2u);  // [a], then [b, c, probe]
+}
+
+// A probe batched with records gets a write of its own: the records' success says nothing
+// about room for an event.
+TEST(GroupCommitWriterTest, AProbeBatchedWithRecordsStillProbes) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 100});
+  log.FailProbes(Status::Unavailable("no room for an event"));
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  ASSERT_TRUE(writer.SubmitLog(RequestLogEntry{}).ok());
+  std::promise<Status> probed;
+  ASSERT_TRUE(writer.SubmitProbe([&](const Status& s) { probed.set_value(s); }).ok());
+  log.Release();
+  Status s = probed.get_future().get();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(log.probes(), 1);
+  EXPECT_FALSE(writer.healthy());
+  writer.Stop();
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ namespace {
 TEST(IdGeneratorTest, IdsAreUuidV7AndStrictlyIncreasingWithinOneMillisecond) {
   testing::FakeClock clock;
   IdGenerator ids(clock);
-  static const std::regex kUuidV7("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  static const std::regex kUuidV7(
+      "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
   std::string last;
   for (int i = 0; i < 10000; ++i) {  // far more than the 12-bit counter holds
     std::string id = ids.Next();

@@ -1,9 +1,8 @@
 // Every statement on the ingest and forwarding paths uses an index: none scans a table, so
 // their cost does not grow with the database (a scan here once cut deliveries per second by
 // two thirds at a 20,000-delivery backlog).
-#include <gtest/gtest.h>
-
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -29,14 +28,10 @@ TEST(QueryPlanTest, HotStatementsNeverScanATable) {
   ASSERT_NE(hookvault::testing::OpenMigratedStore(dir.File("p.db"), clock), nullptr);
   SQLite::Database db(dir.File("p.db"), SQLite::OPEN_READWRITE);
   const std::vector<std::pair<const char*, std::string_view>> statements = {
-      {"kSelectKey", sql::kSelectKey},
-      {"kSelectDue", sql::kSelectDue},
-      {"kLeaseDelivery", sql::kLeaseDelivery},
-      {"kNextDue", sql::kNextDue},
-      {"kUpdateDelivery", sql::kUpdateDelivery},
-      {"kRefreshEventStatus", sql::kRefreshEventStatus},
-      {"kCountPending", sql::kCountPending},
-      {"kOldestPending", sql::kOldestPending},
+      {"kSelectKey", sql::kSelectKey},           {"kSelectDue", sql::kSelectDue},
+      {"kLeaseDelivery", sql::kLeaseDelivery},   {"kNextDue", sql::kNextDue},
+      {"kUpdateDelivery", sql::kUpdateDelivery}, {"kRefreshEventStatus", sql::kRefreshEventStatus},
+      {"kCountPending", sql::kCountPending},     {"kOldestPending", sql::kOldestPending},
       {"kDeleteProbe", sql::kDeleteProbe},
   };
   for (const auto& [name, statement] : statements) {

@@ -1,9 +1,8 @@
 // SqliteStore on a real SQLite file with the real migrations.
 #include "storage/sqlite_store.h"
 
-#include <gtest/gtest.h>
-
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
 
 #include "storage/migrations.h"
 #include "tests/testing/db.h"
@@ -85,8 +84,8 @@ TEST(MigrationsTest, AFailingMigrationIsRolledBackAndReported) {
 }
 
 TEST_F(SqliteStoreTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
-  std::vector<IngestRecord> batch = {Event("s", "k1", {"billing", "crm"}),
-                                     Event("s", "k2"), Event("t", "k1")};
+  std::vector<IngestRecord> batch = {Event("s", "k1", {"billing", "crm"}), Event("s", "k2"),
+                                     Event("t", "k1")};
   auto results = log_->Append(batch);
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   ASSERT_EQ(results->size(), 3u);
@@ -99,14 +98,16 @@ TEST_F(SqliteStoreTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
   EXPECT_LT((*results)[1]->id, (*results)[2]->id);  // same key, other source: a new event
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events"), 3);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM deliveries WHERE status = 'pending'"), 2);
-  EXPECT_EQ(QueryText(path_, "SELECT status FROM events WHERE id = ?", (*results)[0]->id), "pending");
+  EXPECT_EQ(QueryText(path_, "SELECT status FROM events WHERE id = ?", (*results)[0]->id),
+            "pending");
   EXPECT_EQ(QueryText(path_, "SELECT status FROM events WHERE id = ?", (*results)[1]->id),
             "delivered");  // no destination: nothing to forward
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE event_id IS NOT NULL"), 3);
 }
 
 TEST_F(SqliteStoreTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
-  std::vector<IngestRecord> batch = {Event("s", "same", {"billing"}), Event("s", "same", {"billing"})};
+  std::vector<IngestRecord> batch = {Event("s", "same", {"billing"}),
+                                     Event("s", "same", {"billing"})};
   auto results = log_->Append(batch);
   ASSERT_TRUE(results.ok());
   EXPECT_FALSE((*results)[0]->duplicate);
@@ -145,7 +146,8 @@ TEST_F(SqliteStoreTest, LogOnlyRecordsAreWrittenWithoutEvents) {
   ASSERT_TRUE(results.ok());
   EXPECT_FALSE((*results)[0].has_value());
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events"), 0);
-  EXPECT_EQ(QueryInt(path_, "SELECT status FROM request_log WHERE reason = 'unauthenticated'"), 401);
+  EXPECT_EQ(QueryInt(path_, "SELECT status FROM request_log WHERE reason = 'unauthenticated'"),
+            401);
 }
 
 TEST_F(SqliteStoreTest, AFullDatabaseFailsTheWholeBatchWithUnavailable) {

@@ -11,8 +11,8 @@
 namespace hookvault::testing {
 
 struct HttpResult {
-  int status = 0;           // 0 when no response arrived (see error)
-  std::string error;        // curl's error text
+  int status = 0;                              // 0 when no response arrived (see error)
+  std::string error;                           // curl's error text
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };

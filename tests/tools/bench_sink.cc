@@ -89,4 +89,3 @@ int main(int argc, char** argv) {
                requests.size(), sink.Connections(), out.c_str());
   return 0;
 }
-
