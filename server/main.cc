@@ -133,8 +133,12 @@ int Serve(const std::string& config_path, const std::string& listen_override,
                                      .max_queue = static_cast<size_t>(config.writer_max_queue)});
 
   auto http_client = std::make_unique<CurlHttpClient>();
-  Scheduler scheduler(config.destinations, writer, **store, *http_client, clock,
-                      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); });
+  SchedulerOptions scheduler_options;
+  scheduler_options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
+  Scheduler scheduler(
+      config.destinations, writer, **store, *http_client, clock,
+      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); },
+      scheduler_options);
   writer.set_commit_listener([&scheduler] { scheduler.Wake(); });
   if (auto s = scheduler.Start(); !s.ok()) {
     spdlog::critical("start forwarding: {}", s.ToString());
