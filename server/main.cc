@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,21 @@ storage::StatusOr<std::string> DefaultToken(const std::string& data_dir) {
   return token;
 }
 
+// Takes an exclusive lock on <data_dir>/hookvault.lock for the life of the process. Two servers
+// on one database would each release the other's delivery leases at start and deliver twice.
+// Returns the open descriptor, or kUnavailable naming the reason.
+storage::StatusOr<int> LockDataDir(const std::string& data_dir) {
+  std::string path = data_dir + "/hookvault.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return storage::Status::Unavailable("cannot open " + path + ": " + strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return storage::Status::Unavailable("another hookvault is serving " + data_dir + " (it holds " +
+                                        path + ")");
+  }
+  return fd;
+}
+
 storage::Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
   auto db = storage::OpenDatabase({.path = storage::DatabasePath(data_dir)});
@@ -105,6 +121,15 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
   InitLogging(config.log);
 
+  if (auto s = EnsureDataDir(config.data_dir); !s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  auto lock = LockDataDir(config.data_dir);  // held until the process exits
+  if (!lock.ok()) {
+    spdlog::critical("{}", lock.status().message());
+    return 1;
+  }
   if (auto s = Migrate(config.data_dir); !s.ok()) {
     spdlog::critical("migrate: {}", s.ToString());
     return 1;

@@ -173,5 +173,22 @@ TEST(CliTest, JsonLogFormatWritesOneJsonObjectPerLine) {
   EXPECT_EQ(log.find("json-log-token-0123456789"), std::string::npos);
 }
 
+TEST(CliTest, ASecondServerOnTheSameDataDirIsRefused) {
+  TempDir dir;
+  std::string data = dir.File("data");
+  ServerProcess first({"serve", "--listen", "127.0.0.1:0", "--data-dir", data},
+                      dir.File("first.log"));
+  ASSERT_TRUE(first.started()) << first.Log();
+  ServerProcess second({"serve", "--listen", "127.0.0.1:0", "--data-dir", data},
+                       dir.File("second.log"));
+  EXPECT_FALSE(second.started());
+  EXPECT_NE(second.Log().find("another hookvault is serving"), std::string::npos) << second.Log();
+  EXPECT_EQ(first.Signal(SIGTERM), 0);
+  // Once the first is gone, the data dir is free again.
+  ServerProcess third({"serve", "--listen", "127.0.0.1:0", "--data-dir", data},
+                      dir.File("third.log"));
+  EXPECT_TRUE(third.started()) << third.Log();
+}
+
 }  // namespace
 }  // namespace hookvault::testing
