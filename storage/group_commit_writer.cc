@@ -1,6 +1,8 @@
 #include "storage/group_commit_writer.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <vector>
@@ -11,6 +13,10 @@ GroupCommitWriter::GroupCommitWriter(EventLog& log, WriterOptions options)
     : log_(log), options_(options) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-writer");  // visible in top -H, perf, gdb
+    if (options_.thread_nice != 0) {
+      // Best effort: without the privilege the writer just runs at the default priority.
+      (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), options_.thread_nice);
+    }
     Run();
   });
 }
@@ -96,7 +102,8 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
     if (!item.probe && !item.task) records.push_back(std::move(item.record));
   }
 
-  bool has_probe = std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.probe != nullptr; });
+  bool has_probe =
+      std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.probe != nullptr; });
   if (records.empty() && !has_probe) {
     for (Item& item : batch) item.task();  // tasks only
     return;

@@ -35,6 +35,10 @@ namespace hookvault::storage {
 struct WriterOptions {
   size_t max_batch = 512;   // most records in one transaction; 1 turns group commit off
   size_t max_queue = 8192;  // most records waiting; beyond it Submit* returns kUnavailable
+  // Nice value for the writer thread (setpriority); 0 leaves it alone. Every acknowledgement
+  // waits for this thread, so under CPU contention a lower value shortens every batch. Needs
+  // CAP_SYS_NICE below 0; without it the thread keeps the default priority.
+  int thread_nice = 0;
 };
 
 struct WriterStats {

@@ -3,9 +3,14 @@
 #include "storage/group_commit_writer.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -301,6 +306,30 @@ TEST(GroupCommitWriterTest, AProbeBatchedWithRecordsStillProbes) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_EQ(log.probes(), 1);
   EXPECT_FALSE(writer.healthy());
+  writer.Stop();
+}
+
+// The writer thread is named (top -H, perf, gdb) and takes the nice value it is given when
+// the process may (root here and in CI; otherwise it keeps the default, 0).
+TEST(GroupCommitWriterTest, WriterThreadIsNamedAndTakesItsNiceValue) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 10, .max_queue = 10, .thread_nice = -5});
+  std::promise<void> ran;
+  ASSERT_TRUE(writer.SubmitTask([&] { ran.set_value(); }).ok());
+  ran.get_future().wait();
+  int found = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name != "hv-writer") continue;
+    ++found;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, static_cast<id_t>(std::stoi(task.path().filename())));
+    EXPECT_EQ(errno, 0);
+    EXPECT_EQ(nice, geteuid() == 0 ? -5 : 0);
+  }
+  EXPECT_EQ(found, 1);
   writer.Stop();
 }
 
