@@ -296,6 +296,41 @@ TEST_F(IngestHttpTest, SigtermDrainsAndExitsZero) {
   EXPECT_NE(server_->Log().find("stopped:"), std::string::npos);
 }
 
+// From a trusted proxy, the client address is the rightmost X-Forwarded-For entry that is not
+// itself a trusted proxy; it is what allow_ips checks and what is stored.
+TEST(IngestProxyTest, ForwardedAddressFromATrustedProxyIsCheckedAndStored) {
+  TempDir dir;
+  std::string config = dir.Write("config.json", R"({
+    "listen": "127.0.0.1:0", "data_dir": ")" + dir.path() +
+                                                    R"(",
+    "trusted_proxies": ["127.0.0.1/32", "10.0.0.0/8"],
+    "sources": [{"name": "pms", "tokens": [")" + std::string(kTokenA) +
+                                                    R"("],
+                 "allow_ips": ["203.0.113.0/24"]}]
+  })");
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  auto post = [&](const std::string& forwarded_for) {
+    std::vector<std::pair<std::string, std::string>> h = {{"x-auth-token", kTokenA},
+                                                          {"Content-Type", "application/json"}};
+    if (!forwarded_for.empty()) h.emplace_back("X-Forwarded-For", forwarded_for);
+    return client.Request("POST", server.Url("/webhooks/pms"), h,
+                          R"({"via":")" + forwarded_for + R"("})");
+  };
+  // The client chose the left entry; the proxy chain appended the real address and 10.1.1.1.
+  HttpResult allowed = post("198.51.100.9, 203.0.113.7, 10.1.1.1");
+  ASSERT_EQ(allowed.status, 200) << allowed.body;
+  rapidjson::Document d = Json(allowed.body);
+  EXPECT_EQ(QueryText(dir.File("hookvault.db"), "SELECT remote_addr FROM events WHERE id = ?",
+                      d["id"].GetString()),
+            "203.0.113.7");
+  // A spoofed allowed address on the left does not help a client outside the list.
+  EXPECT_EQ(post("203.0.113.7, 198.51.100.9").status, 403);
+  // Without the header the proxy itself is the client, and it is not allowed.
+  EXPECT_EQ(post("").status, 403);
+}
+
 // A database that can grow no further behaves like a full disk: 503 with Retry-After, nothing
 // acknowledged that is not stored, and /readyz unready.
 TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvents) {
@@ -324,7 +359,8 @@ TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvent
   EXPECT_GT(acked.size(), 10u);
   HttpResult ready = client.Request("GET", server.Url("/readyz"));
   EXPECT_EQ(ready.status, 503) << "last ingest answer: " << last.body << "\nreadyz: " << ready.body
-                               << "\n" << server.Log();
+                               << "\n"
+                               << server.Log();
   std::string db = dir.File("hookvault.db");
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"), static_cast<int64_t>(acked.size()));
   for (const std::string& id : acked) {
