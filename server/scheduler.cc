@@ -232,9 +232,11 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
   Destination* dest = &d;
   http_.Post(std::move(request), [this, dest, delivery = std::move(delivery),
                                   started_at](OutboundResponse response) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (!accept_completions_) return;
     storage::AttemptRecord record = Decide(*dest, delivery, started_at, response);
+    const storage::AttemptRecord::Next next = record.next;
+    const int64_t next_attempt_at = record.next_attempt_at;
     DestinationStats& s = dest->stats;
     ++s.attempts;
     double ms = static_cast<double>(response.duration_us) / 1000.0;
@@ -259,7 +261,31 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
     --dest->in_flight;
     --total_in_flight_;
     cv_.notify_one();
+    lock.unlock();
+    LogAttempt(dest->config.filter.name, delivery, response, next, next_attempt_at);
   });
+}
+
+void Scheduler::LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
+                           const OutboundResponse& response, storage::AttemptRecord::Next next,
+                           int64_t next_attempt_at) {
+  std::string outcome =
+      response.status > 0 ? "HTTP " + std::to_string(response.status) : response.error;
+  switch (next) {
+    case storage::AttemptRecord::Next::kSucceeded:
+      spdlog::debug("delivered event {} to {} on attempt {}", delivery.event_id, destination,
+                    delivery.attempt);
+      break;
+    case storage::AttemptRecord::Next::kRetry:
+      spdlog::warn("attempt {} of event {} to {} failed ({}); next attempt at {}", delivery.attempt,
+                   delivery.event_id, destination, outcome,
+                   storage::FormatRfc3339(next_attempt_at));
+      break;
+    case storage::AttemptRecord::Next::kFailed:
+      spdlog::error("delivery of event {} to {} failed for good after attempt {} ({})",
+                    delivery.event_id, destination, delivery.attempt, outcome);
+      break;
+  }
 }
 
 storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::DueDelivery& delivery,

@@ -96,6 +96,11 @@ class Scheduler {
   bool Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock);
   // Builds the request and posts it. Called without mu_ held.
   void Send(Destination& d, storage::DueDelivery delivery);
+  // Writes the log line of one attempt: debug when delivered, warn when it will be retried,
+  // error when the delivery is parked as failed.
+  static void LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
+                         const OutboundResponse& response, storage::AttemptRecord::Next next,
+                         int64_t next_attempt_at);
   storage::AttemptRecord Decide(const Destination& d, const storage::DueDelivery& delivery,
                                 int64_t started_at, const OutboundResponse& response);
   // Writes the finished attempts, unless a failed write asked to wait. Called with `lock` held;

@@ -105,6 +105,10 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(db, "SELECT max(number) FROM attempts"), 4);
   EXPECT_EQ(QueryText(db, "SELECT status FROM deliveries"), "succeeded");
+  // Operators see the failed attempts in the log.
+  EXPECT_NE(server.Log().find("attempt 1 of event " + id + " to sink failed (HTTP 500)"),
+            std::string::npos)
+      << server.Log();
 }
 
 TEST(ForwardingTest, ASinkThatNeverAnswersIsTimedOutAndParkedAsFailed) {
@@ -132,6 +136,10 @@ TEST(ForwardingTest, ASinkThatNeverAnswersIsTimedOutAndParkedAsFailed) {
                      "error LIKE '%Timeout%' AND duration_us BETWEEN 250000 AND 2000000"),
             3);
   EXPECT_EQ(QueryText(db, "SELECT status FROM events WHERE id = ?", id), "failed");
+  EXPECT_NE(
+      server.Log().find("delivery of event " + id + " to sink failed for good after attempt 3"),
+      std::string::npos)
+      << server.Log();
 }
 
 TEST(ForwardingTest, RetryAfterOn429IsHonoured) {
