@@ -73,11 +73,28 @@ storage::Status Scheduler::Start() {
   if (*released > 0) {
     spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
   }
+  WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-scheduler");
     Run();
   });
   return storage::Status::Ok();
+}
+
+void Scheduler::WarnAboutUnknownDestinations() {
+  auto pending = OnWriter<storage::StatusOr<storage::PendingSummary>>(
+      [this] { return store_.Pending(); }, storage::Status::Unavailable("writer stopped"));
+  if (!pending.ok()) return;  // only a warning; the scheduler works without it
+  for (const auto& [name, count] : pending->by_destination) {
+    bool known = std::any_of(destinations_.begin(), destinations_.end(),
+                             [&](const Destination& d) { return d.config.filter.name == name; });
+    if (!known) {
+      spdlog::warn(
+          "{} deliveries to destination \"{}\" are pending, but no destination of that name is "
+          "configured: they will not be attempted",
+          count, name);
+    }
+  }
 }
 
 void Scheduler::Wake() {

@@ -91,6 +91,9 @@ class Scheduler {
   };
 
   void Run();
+  // Logs pending deliveries whose destination is no longer configured (they would wait for
+  // ever without a word).
+  void WarnAboutUnknownDestinations();
   // Claims and sends for one destination. Called with `lock` held; releases it while waiting
   // for the writer and while handing requests to the client. Returns false if the store failed.
   bool Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock);

@@ -5,6 +5,7 @@
 #define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -44,6 +45,7 @@ struct AttemptRecord {
 // The backlog of deliveries not yet succeeded or failed, for /metrics.
 struct PendingSummary {
   int64_t count = 0;
+  std::map<std::string, int64_t> by_destination;
   std::optional<int64_t> oldest_created_at;  // microseconds since the epoch; none when empty
 };
 

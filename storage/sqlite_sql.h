@@ -92,7 +92,7 @@ WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)
 
 // Both use the index on (status, id); ids grow with time, so the first is the oldest.
 inline constexpr std::string_view kCountPending = R"sql(
-SELECT count(*) FROM deliveries WHERE status = 'pending'
+SELECT destination, count(*) FROM deliveries WHERE status = 'pending' GROUP BY destination
 )sql";
 inline constexpr std::string_view kOldestPending = R"sql(
 SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1

@@ -289,7 +289,11 @@ StatusOr<PendingSummary> SqliteStore::Pending() {
   try {
     PendingSummary summary;
     SQLite::Statement count(*db_, std::string(kCountPending));
-    if (count.executeStep()) summary.count = count.getColumn(0).getInt64();
+    while (count.executeStep()) {
+      int64_t n = count.getColumn(1).getInt64();
+      summary.by_destination[count.getColumn(0).getString()] = n;
+      summary.count += n;
+    }
     SQLite::Statement oldest(*db_, std::string(kOldestPending));
     if (oldest.executeStep()) summary.oldest_created_at = oldest.getColumn(0).getInt64();
     return summary;

@@ -210,5 +210,30 @@ TEST(ForwardingTest, EveryEventReachesTheSinkDespiteSigkillInFlight) {
   EXPECT_NE(server.Log().find("released"), std::string::npos) << "no lease was left to release";
 }
 
+TEST(ForwardingTest, PendingDeliveriesOfARemovedDestinationAreReportedAtStart) {
+  TempDir dir;
+  std::string with =
+      dir.Write("with.json", Config(dir.path(), "http://127.0.0.1:9/gone",
+                                    R"("backoff": {"initial_ms": 60000, "max_ms": 60000})"));
+  {
+    ServerProcess server({"serve", "--config", with}, dir.File("server.log"));
+    ASSERT_TRUE(server.started()) << server.Log();
+    HttpClient client;
+    ASSERT_FALSE(PostEvent(client, server, "orphan-1").empty());
+    ASSERT_FALSE(PostEvent(client, server, "orphan-2").empty());
+    EXPECT_EQ(server.Signal(SIGTERM), 0);
+  }
+  std::string without =
+      dir.Write("without.json", R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir.path() + R"(",
+      "sources": [{"name": "pms", "tokens": [")" +
+                                    std::string(kToken) + R"("]}]})");
+  ServerProcess server({"serve", "--config", without}, dir.File("server2.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  EXPECT_NE(server.Log().find("2 deliveries to destination \"sink\" are pending, but no "
+                              "destination of that name is configured"),
+            std::string::npos)
+      << server.Log();
+}
+
 }  // namespace
 }  // namespace hookvault::testing

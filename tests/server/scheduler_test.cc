@@ -352,6 +352,8 @@ TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
   auto s = summary.get_future().get();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->count, 3);
+  EXPECT_EQ(s->by_destination.at("a"), 2);
+  EXPECT_EQ(s->by_destination.at("b"), 1);
   EXPECT_EQ(s->oldest_created_at, first);
 }
 
