@@ -69,6 +69,7 @@ class IngestHandler {
 
   // Answers every later request 503 (used while shutting down).
   void StopAccepting() { accepting_.store(false); }
+  bool accepting() const { return accepting_.load(); }
 
  private:
   const SourcePolicy* FindSource(std::string_view name) const;

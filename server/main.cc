@@ -194,16 +194,20 @@ int Serve(const std::string& config_path, const std::string& listen_override,
              [](const api::ApiRequest&, const PathParams&, api::Responder respond) {
                respond(api::JsonOk("{\"status\":\"ok\"}"));
              });
-  router.Add("GET", "/readyz",
-             [&writer](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
-               std::string path = req.path;
-               auto answer = [respond, path](const storage::Status& s) {
-                 if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
-                 respond(api::Problem(api::ProblemKind::kUnavailable,
-                                      "database is not writable: " + s.message(), path));
-               };
-               if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
-             });
+  router.Add(
+      "GET", "/readyz",
+      [&writer, &ingest](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
+        std::string path = req.path;
+        if (!ingest.accepting()) {  // draining: tell load balancers to go elsewhere
+          return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
+        }
+        auto answer = [respond, path](const storage::Status& s) {
+          if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
+          respond(api::Problem(api::ProblemKind::kUnavailable,
+                               "database is not writable: " + s.message(), path));
+        };
+        if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
+      });
 
   EndpointOptions endpoint_options;
   endpoint_options.host = host_port->first;

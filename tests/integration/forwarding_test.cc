@@ -235,5 +235,41 @@ TEST(ForwardingTest, PendingDeliveriesOfARemovedDestinationAreReportedAtStart) {
       << server.Log();
 }
 
+// While it drains on SIGTERM (here: waiting for an attempt in flight), the server answers
+// /readyz and new webhooks with 503, then exits 0.
+TEST(ForwardingTest, DrainingServerIsUnreadyAndRefusesNewWebhooks) {
+  SinkServer sink;
+  sink.SetHandler([](const SinkRequest&) {
+    SinkReply reply;
+    reply.never_answer = true;
+    return reply;
+  });
+  TempDir dir;
+  std::string config =
+      dir.Write("config.json", Config(dir.path(), sink.Url("/hold"), R"("timeout_ms": 10000)"));
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  EXPECT_EQ(client.Request("GET", server.Url("/readyz")).status, 200);
+  ASSERT_FALSE(PostEvent(client, server, "held").empty());
+  ASSERT_TRUE(sink.WaitForCount(1, std::chrono::seconds(5)));
+  server.Kill(SIGTERM);
+  HttpClient other;  // a fresh connection, as a load balancer's probe would use
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        HttpResult r = other.Request("GET", server.Url("/readyz"), {}, "", 500);
+        return r.status == 503 && r.body.find("shutting down") != std::string::npos;
+      },
+      4))
+      << server.Log();
+  HttpResult late = other.Request("POST", server.Url("/webhooks/pms"),
+                                  {{"x-auth-token", kToken}, {"Content-Type", "application/json"}},
+                                  R"({"id":"late","event":"x"})", 500);
+  EXPECT_EQ(late.status, 503) << late.body << late.error;
+  EXPECT_EQ(server.Wait(), 0) << server.Log();
+  // The attempt in flight never finished: it is left leased, attempted again at the next start.
+  EXPECT_NE(server.Log().find("attempts in flight"), std::string::npos) << server.Log();
+}
+
 }  // namespace
 }  // namespace hookvault::testing

@@ -59,8 +59,16 @@ std::string ServerProcess::Url(const std::string& path) const {
 }
 
 int ServerProcess::Signal(int sig) {
+  Kill(sig);
+  return Wait();
+}
+
+void ServerProcess::Kill(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int ServerProcess::Wait() {
   if (pid_ <= 0) return -1;
-  kill(pid_, sig);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

@@ -25,6 +25,10 @@ class ServerProcess {
   std::string Url(const std::string& path) const;
   // Sends `sig` and waits for the exit; returns the exit status (or 128+signal).
   int Signal(int sig);
+  // Sends `sig` without waiting.
+  void Kill(int sig);
+  // Waits for the exit; returns the exit status (or 128+signal).
+  int Wait();
   std::string Log() const;
 
  private:
