@@ -15,20 +15,11 @@ namespace {
 bool IsJsonContentType(std::string_view value) {
   std::string type;
   for (char c : value.substr(0, value.find(';'))) {
-    if (c != ' ' && c != '\t')
-      type += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (c != ' ' && c != '\t') type += c;
   }
+  type = AsciiLower(type);
   if (type == "application/json") return true;
   return type.starts_with("application/") && type.ends_with("+json");
-}
-
-std::string_view ReasonFor(const ApiResponse& response) {
-  // The problem type slug names the reason in the request log.
-  static constexpr std::string_view kPrefix = "urn:hookvault:problem:";
-  size_t at = response.body.find(kPrefix);
-  if (at == std::string::npos) return "rejected";
-  std::string_view rest = std::string_view(response.body).substr(at + kPrefix.size());
-  return rest.substr(0, rest.find('"'));
 }
 
 // Returns the string (or the text of a number) at `pointer`, or nullopt.
@@ -81,31 +72,31 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
       ClientAddress(request.peer_addr, request.Header("x-forwarded-for"), options_.trusted_proxies);
   log.body_bytes = static_cast<int64_t>(request.body.size());
 
-  auto reject = [&](ApiResponse response) {
+  // Answers `kind` and logs the request with the problem's slug as the reason.
+  auto reject = [&](ProblemKind kind, std::string_view detail) {
+    ApiResponse response = Problem(kind, detail, request.path);
     response.source = log.source;
     log.status = response.status;
-    log.reason = std::string(ReasonFor(response));
+    log.reason = std::string(ProblemSlug(kind));
     (void)writer_.SubmitLog(std::move(log));  // refused only under overload; counted there
     respond(std::move(response));
   };
   const std::string& path = request.path;
 
   if (!accepting_.load()) {
-    return reject(Problem(ProblemKind::kUnavailable, "hookvault is shutting down", path));
+    return reject(ProblemKind::kUnavailable, "hookvault is shutting down");
   }
   const SourcePolicy* source = FindSource(source_name);
   if (!source) {
-    return reject(Problem(ProblemKind::kUnknownSource,
-                          "no source named \"" + std::string(source_name) + "\" is configured",
-                          path));
+    return reject(ProblemKind::kUnknownSource,
+                  "no source named \"" + std::string(source_name) + "\" is configured");
   }
   if (!source->allow_ips.empty()) {
     auto ip = IpAddress::Parse(log.remote_addr);
     if (!ip || !AnyContains(source->allow_ips, *ip)) {
-      return reject(Problem(ProblemKind::kForbidden,
-                            "remote address " + log.remote_addr + " is not allowed for source \"" +
-                                source->name + "\"",
-                            path));
+      return reject(ProblemKind::kForbidden, "remote address " + log.remote_addr +
+                                                 " is not allowed for source \"" + source->name +
+                                                 "\"");
     }
   }
   const std::string* token = request.Header("x-auth-token");
@@ -115,31 +106,28 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
     for (const std::string& t : source->tokens) token_ok |= SecretsEqual(*token, t);
   }
   if (!token_ok) {
-    return reject(Problem(ProblemKind::kUnauthenticated,
-                          token ? "x-auth-token does not match" : "x-auth-token header missing",
-                          path));
+    return reject(ProblemKind::kUnauthenticated,
+                  token ? "x-auth-token does not match" : "x-auth-token header missing");
   }
   if (request.body.size() > options_.max_body_bytes) {
-    return reject(Problem(ProblemKind::kPayloadTooLarge,
-                          "body is " + std::to_string(request.body.size()) +
-                              " bytes; the limit is " + std::to_string(options_.max_body_bytes),
-                          path));
+    return reject(ProblemKind::kPayloadTooLarge, "body is " + std::to_string(request.body.size()) +
+                                                     " bytes; the limit is " +
+                                                     std::to_string(options_.max_body_bytes));
   }
   const std::string* content_type = request.Header("content-type");
   if (!content_type || !IsJsonContentType(*content_type)) {
-    return reject(Problem(ProblemKind::kUnsupportedMediaType,
-                          content_type ? "content type \"" + *content_type + "\" is not JSON"
-                                       : "Content-Type header missing; send application/json",
-                          path));
+    return reject(ProblemKind::kUnsupportedMediaType,
+                  content_type ? "content type \"" + *content_type + "\" is not JSON"
+                               : "Content-Type header missing; send application/json");
   }
   rapidjson::Document doc;
   if (storage::Status parsed = ParseJson(request.body, doc); !parsed.ok()) {
-    return reject(Problem(ProblemKind::kMalformedJson, parsed.message(), path));
+    return reject(ProblemKind::kMalformedJson, parsed.message());
   }
   for (size_t i = 0; i < source->required_pointers.size(); ++i) {
     if (!source->required_pointers[i].Get(doc)) {
-      return reject(Problem(ProblemKind::kMissingField,
-                            "required field " + source->required[i] + " is missing", path));
+      return reject(ProblemKind::kMissingField,
+                    "required field " + source->required[i] + " is missing");
     }
   }
 
@@ -160,10 +148,8 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
     event.idempotency_key = Sha256Hex(request.body);
   }
   if (event.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return reject(Problem(
-        ProblemKind::kBadRequest,
-        "idempotency key is longer than " + std::to_string(kMaxIdempotencyKeyBytes) + " bytes",
-        path));
+    return reject(ProblemKind::kBadRequest, "idempotency key is longer than " +
+                                                std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
   }
   for (const DestinationFilter& d : options_.destinations) {
     if (d.Matches(source->name, event.event_type)) event.destinations.push_back(d.name);
@@ -181,8 +167,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
       std::move(record), [this, respond, log, path](const storage::Status& status,
                                                     const storage::AppendResult& result) mutable {
         if (!status.ok()) {
-          spdlog::warn("storing a webhook for source {} failed: {}", log.source,
-                       status.ToString());
+          spdlog::warn("storing a webhook for source {} failed: {}", log.source, status.ToString());
           // Whatever the cause (full disk, I/O error, or a bug), nothing was stored: the
           // provider must send it again.
           ApiResponse response = Problem(ProblemKind::kUnavailable,
@@ -201,8 +186,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
         respond(std::move(response));
       });
   if (!queued.ok()) {
-    return reject(
-        Problem(ProblemKind::kUnavailable, "too many webhooks waiting to be stored", path));
+    return reject(ProblemKind::kUnavailable, "too many webhooks waiting to be stored");
   }
 }
 

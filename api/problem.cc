@@ -79,6 +79,8 @@ ApiResponse Problem(ProblemKind kind, std::string_view detail, std::string_view 
   return response;
 }
 
+std::string_view ProblemSlug(ProblemKind kind) { return SpecFor(kind).slug; }
+
 ApiResponse ProblemFromStatus(const storage::Status& status, std::string_view instance) {
   ProblemKind kind = KindFor(status.code());
   std::string_view detail = status.message();

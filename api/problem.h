@@ -31,6 +31,9 @@ enum class ProblemKind {
 // Retry-After. `instance` (the request path) is included when not empty.
 ApiResponse Problem(ProblemKind kind, std::string_view detail, std::string_view instance = {});
 
+// Returns the slug of `kind`'s type URI ("unknown-source"); the request log's reason.
+std::string_view ProblemSlug(ProblemKind kind);
+
 // Returns the problem for a non-OK Status (kInvalidArgument → 400, kNotFound → 404,
 // kAlreadyExists → 409, kUnauthenticated → 401, kPermissionDenied → 403, kUnavailable → 503,
 // kInternal → 500). Internal details are not shown: pass a public detail for those.

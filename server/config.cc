@@ -149,11 +149,6 @@ rapidjson::Pointer ParsePointer(const std::string& text, const std::string& path
   return p;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 api::SourcePolicy ParseSource(Object o) {
   api::SourcePolicy s;
   s.name = o.String("name").value_or("");
@@ -174,7 +169,7 @@ api::SourcePolicy ParseSource(Object o) {
       ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}), o.Path("allow_ips"));
   if (auto t = o.String("event_type")) s.event_type = ParsePointer(*t, o.Path("event_type"));
   if (auto idem = o.Child("idempotency")) {
-    s.idempotency_header = Lower(idem->String("header").value_or(""));
+    s.idempotency_header = api::AsciiLower(idem->String("header").value_or(""));
     if (auto p = idem->String("pointer")) {
       s.idempotency_pointer = ParsePointer(*p, idem->Path("pointer"));
     }

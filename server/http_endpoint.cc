@@ -4,7 +4,6 @@
 #include <pistache/http.h>
 #include <spdlog/spdlog.h>
 
-#include <cctype>
 #include <ostream>
 
 #include "api/problem.h"
@@ -15,11 +14,6 @@ namespace {
 
 using Pistache::Http::ResponseWriter;
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 api::ApiRequest ToApiRequest(const Pistache::Http::Request& req, int64_t now) {
   api::ApiRequest out;
   out.method = Pistache::Http::methodString(req.method());
@@ -28,7 +22,7 @@ api::ApiRequest ToApiRequest(const Pistache::Http::Request& req, int64_t now) {
   out.peer_addr = req.address().host();
   // Pistache keeps every request header raw, and the ones it knows also as typed objects.
   for (const auto& [name, raw] : req.headers().rawList()) {
-    out.headers.emplace_back(Lower(name), raw.value());
+    out.headers.emplace_back(api::AsciiLower(name), raw.value());
   }
   const auto& query = req.query();
   for (auto it = query.parameters_begin(); it != query.parameters_end(); ++it) {

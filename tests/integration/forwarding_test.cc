@@ -41,6 +41,12 @@ std::string PostEvent(HttpClient& client, const ServerProcess& server, const std
   return d["id"].GetString();
 }
 
+SinkReply NeverAnswer(const SinkRequest&) {
+  SinkReply reply;
+  reply.never_answer = true;
+  return reply;
+}
+
 bool WaitFor(const std::function<bool()>& condition, int seconds = 15) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -113,11 +119,7 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
 
 TEST(ForwardingTest, ASinkThatNeverAnswersIsTimedOutAndParkedAsFailed) {
   SinkServer sink;
-  sink.SetHandler([](const SinkRequest&) {
-    SinkReply reply;
-    reply.never_answer = true;
-    return reply;
-  });
+  sink.SetHandler(NeverAnswer);
   TempDir dir;
   std::string config = dir.Write("config.json", Config(dir.path(), sink.Url("/slow"),
                                                        R"("timeout_ms": 300, "max_attempts": 3,
@@ -239,11 +241,7 @@ TEST(ForwardingTest, PendingDeliveriesOfARemovedDestinationAreReportedAtStart) {
 // /readyz and new webhooks with 503, then exits 0.
 TEST(ForwardingTest, DrainingServerIsUnreadyAndRefusesNewWebhooks) {
   SinkServer sink;
-  sink.SetHandler([](const SinkRequest&) {
-    SinkReply reply;
-    reply.never_answer = true;
-    return reply;
-  });
+  sink.SetHandler(NeverAnswer);
   TempDir dir;
   std::string config =
       dir.Write("config.json", Config(dir.path(), sink.Url("/hold"), R"("timeout_ms": 10000)"));
