@@ -332,7 +332,7 @@ storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLooku
   return config;
 }
 
-Config DefaultConfig(const std::string& default_token) {
+Config DefaultConfig(const std::string& default_token, const std::string& admin_token) {
   Config c;
   api::SourcePolicy s;
   s.name = "default";
@@ -341,6 +341,7 @@ Config DefaultConfig(const std::string& default_token) {
   s.idempotency_header = "idempotency-key";
   s.idempotency_pointer = rapidjson::Pointer("/id");
   c.sources.push_back(std::move(s));
+  c.api_tokens.push_back({.name = "default-admin", .token = admin_token, .role = "admin"});
   return c;
 }
 

@@ -78,8 +78,8 @@ storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& en
 storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
 
 // Returns the embedded default: 127.0.0.1:8080, data in ./data, one source "default" whose only
-// token is `default_token`, no destinations.
-Config DefaultConfig(const std::string& default_token);
+// token is `default_token`, no destinations, and one API token "default-admin" (role admin).
+Config DefaultConfig(const std::string& default_token, const std::string& admin_token);
 
 // Splits "host:port" or "[v6]:port". Returns kInvalidArgument if malformed.
 storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen);

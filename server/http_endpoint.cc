@@ -6,8 +6,10 @@
 
 #include <ostream>
 
+#include "api/params.h"
 #include "api/problem.h"
 #include "server/logging.h"
+#include "server/metrics.h"
 
 namespace hookvault::server {
 namespace {
@@ -24,9 +26,12 @@ api::ApiRequest ToApiRequest(const Pistache::Http::Request& req, int64_t now) {
   for (const auto& [name, raw] : req.headers().rawList()) {
     out.headers.emplace_back(api::AsciiLower(name), raw.value());
   }
+  // Pistache 0.0.5 neither decodes query parameters nor keeps a repeated one (the first
+  // wins); a malformed escape is passed on as sent, for the handler to refuse.
   const auto& query = req.query();
   for (auto it = query.parameters_begin(); it != query.parameters_end(); ++it) {
-    out.query.emplace_back(it->first, it->second);
+    out.query.emplace_back(api::PercentDecode(it->first).value_or(it->first),
+                           api::PercentDecode(it->second).value_or(it->second));
   }
   out.body = req.body();
   return out;
@@ -37,8 +42,11 @@ const Pistache::Http::Mime::MediaType& MediaTypeFor(const std::string& content_t
   static const auto kProblem =
       Pistache::Http::Mime::MediaType::fromString("application/problem+json");
   static const auto kText = Pistache::Http::Mime::MediaType::fromString("text/plain");
+  static const auto kMetrics =
+      Pistache::Http::Mime::MediaType::fromString(std::string(kMetricsContentType));
   if (content_type == "application/json") return kJson;
   if (content_type == "application/problem+json") return kProblem;
+  if (content_type == kMetricsContentType) return kMetrics;
   return kText;
 }
 
@@ -76,7 +84,9 @@ class Adapter final : public Pistache::Http::Handler {
  public:
   HTTP_PROTOTYPE(Adapter)
 
-  Adapter(const Router* router, const storage::Clock* clock) : router_(router), clock_(clock) {}
+  Adapter(const Router* router, const storage::Clock* clock,
+          std::shared_ptr<const RequestObserver> observer)
+      : router_(router), clock_(clock), observer_(std::move(observer)) {}
 
   void onRequest(const Pistache::Http::Request& req, ResponseWriter writer) override {
     int64_t start = clock_->NowMicros();
@@ -84,11 +94,16 @@ class Adapter final : public Pistache::Http::Handler {
     std::string method = Pistache::Http::methodString(req.method());
     std::string path = req.resource();
     const storage::Clock* clock = clock_;
-    api::Responder respond = [shared, start, method, path, clock](api::ApiResponse response) {
+    // Shared, not borrowed: a response may be sent from the writer thread after the endpoint
+    // is gone.
+    std::shared_ptr<const RequestObserver> observer = observer_;
+    api::Responder respond = [shared, start, method, path, clock,
+                              observer](api::ApiResponse response) {
       Send(*shared, response);
-      LogRequest(method, path, response.status,
-                 static_cast<double>(clock->NowMicros() - start) / 1000.0, response.source,
-                 response.event_id);
+      int64_t elapsed_us = clock->NowMicros() - start;
+      LogRequest(method, path, response.status, static_cast<double>(elapsed_us) / 1000.0,
+                 response.source, response.event_id);
+      if (observer) (*observer)(method, path, response, static_cast<double>(elapsed_us) / 1e6);
     };
     try {
       router_->Dispatch(ToApiRequest(req, start), respond);
@@ -112,6 +127,7 @@ class Adapter final : public Pistache::Http::Handler {
  private:
   const Router* router_;
   const storage::Clock* clock_;
+  std::shared_ptr<const RequestObserver> observer_;  // null when none is set
 };
 
 }  // namespace
@@ -134,7 +150,9 @@ storage::Status HttpEndpoint::Start() {
                     .bodyTimeout(options_.body_timeout)
                     .keepaliveTimeout(options_.keepalive_timeout);
     endpoint_->init(opts);
-    endpoint_->setHandler(Pistache::Http::make_handler<Adapter>(&router_, &clock_));
+    endpoint_->setHandler(Pistache::Http::make_handler<Adapter>(
+        &router_, &clock_,
+        options_.observer ? std::make_shared<const RequestObserver>(options_.observer) : nullptr));
     endpoint_->serveThreaded();
     running_ = true;
   } catch (const std::exception& e) {

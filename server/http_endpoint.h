@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "server/router.h"
 #include "storage/clock.h"
@@ -17,6 +19,14 @@ class Endpoint;
 }
 
 namespace hookvault::server {
+
+// Sees every answered request once: its method, its path (without the query), the response and
+// the seconds from its arrival to the response being queued. Runs on whatever thread answers the
+// request (a reactor thread, or the writer thread for ingest), so it must be thread-safe, short,
+// non-blocking and must not throw.
+using RequestObserver =
+    std::function<void(std::string_view method, std::string_view path,
+                       const api::ApiResponse& response, double latency_seconds)>;
 
 struct EndpointOptions {
   std::string host = "127.0.0.1";
@@ -30,6 +40,7 @@ struct EndpointOptions {
   std::chrono::milliseconds body_timeout{30000};
   // Pistache keeps sockets of clients that did not ask for keep-alive open this long.
   std::chrono::milliseconds keepalive_timeout{10000};
+  RequestObserver observer;  // optional (metrics)
 };
 
 // Thread-safety: Start() and Shutdown() from one controlling thread. Requests are handled on

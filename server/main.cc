@@ -14,25 +14,36 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <thread>
 
+#include "api/auth.h"
 #include "api/crypto.h"
+#include "api/feed.h"
 #include "api/ingest.h"
+#include "api/openapi.h"
 #include "api/problem.h"
+#include "api/rest.h"
 #include "server/config.h"
 #include "server/curl_http_client.h"
 #include "server/http_endpoint.h"
 #include "server/logging.h"
+#include "server/metrics.h"
+#include "server/route_table.h"
 #include "server/router.h"
 #include "server/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
 #include "storage/sqlite_database.h"
+#include "storage/sqlite_query_store.h"
 #include "storage/sqlite_store.h"
 
 namespace hookvault::server {
 namespace {
+
+// Most long-polls parked at once; each holds only a socket and a small record.
+constexpr size_t kMaxParkedLongPolls = 4096;
 
 // Room for the request line and headers on top of the body in Pistache's request limit.
 constexpr size_t kHeaderAllowance = 16 << 10;
@@ -49,15 +60,16 @@ storage::Status EnsureDataDir(const std::string& dir) {
   return storage::Status::Ok();
 }
 
-// Returns the token of the embedded default source: $HOOKVAULT_TOKEN, else the one kept in
-// <data_dir>/default-token (created with mode 0600 on first start).
-storage::StatusOr<std::string> DefaultToken(const std::string& data_dir) {
-  if (const char* env = std::getenv("HOOKVAULT_TOKEN"); env && *env) return std::string(env);
-  std::string path = data_dir + "/default-token";
+// Returns a secret of the embedded default config: $`env_name` when set, else the one kept in
+// <data_dir>/`file_name` (created with mode 0600 on first start).
+storage::StatusOr<std::string> StoredSecret(const std::string& data_dir, const char* env_name,
+                                            const std::string& file_name, const char* what) {
+  if (const char* env = std::getenv(env_name); env && *env) return std::string(env);
+  std::string path = data_dir + "/" + file_name;
   std::ifstream existing(path);
   std::string token;
   if (existing && std::getline(existing, token) && !token.empty()) {
-    spdlog::info("default source token: read from {}", path);
+    spdlog::info("{}: read from {}", what, path);
     return token;
   }
   token = api::RandomHex(24);
@@ -68,7 +80,7 @@ storage::StatusOr<std::string> DefaultToken(const std::string& data_dir) {
   ok = (::fsync(fd) == 0) && ok;
   ::close(fd);
   if (!ok) return storage::Status::Unavailable("cannot write " + path);
-  spdlog::info("default source token: generated and written to {} (mode 0600)", path);
+  spdlog::info("{}: generated and written to {} (mode 0600)", what, path);
   return token;
 }
 
@@ -139,12 +151,15 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     return 1;
   }
   if (config_path.empty()) {
-    auto token = DefaultToken(config.data_dir);
-    if (!token.ok()) {
-      spdlog::critical("{}", token.status().ToString());
+    auto token = StoredSecret(config.data_dir, "HOOKVAULT_TOKEN", "default-token",
+                              "default source token");
+    auto admin = StoredSecret(config.data_dir, "HOOKVAULT_API_TOKEN", "default-api-token",
+                              "default admin API token");
+    if (!token.ok() || !admin.ok()) {
+      spdlog::critical("{}", (token.ok() ? admin.status() : token.status()).ToString());
       return 1;
     }
-    Config defaults = DefaultConfig(*token);
+    Config defaults = DefaultConfig(*token, *admin);
     defaults.listen = config.listen;
     defaults.data_dir = config.data_dir;
     config = std::move(defaults);
@@ -157,6 +172,11 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     spdlog::critical("open database: {}", store.status().ToString());
     return 1;
   }
+  // Before the writer: answers (and so the endpoint's metrics observer) may run on the writer
+  // thread until it is joined.
+  std::vector<std::string> source_names;
+  for (const api::SourcePolicy& s : config.sources) source_names.push_back(s.name);
+  Metrics metrics(std::move(source_names), HOOKVAULT_VERSION);
   storage::GroupCommitWriter writer(**store,
                                     {.max_batch = static_cast<size_t>(config.writer_max_batch),
                                      .max_queue = static_cast<size_t>(config.writer_max_queue),
@@ -169,7 +189,6 @@ int Serve(const std::string& config_path, const std::string& listen_override,
       config.destinations, writer, **store, *http_client, clock,
       [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); },
       scheduler_options);
-  writer.set_commit_listener([&scheduler] { scheduler.Wake(); });
   if (auto s = scheduler.Start(); !s.ok()) {
     spdlog::critical("start forwarding: {}", s.ToString());
     return 1;
@@ -184,30 +203,131 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
   api::IngestHandler ingest(std::move(ingest_options), writer);
 
+  auto queries = storage::SqliteQueryStore::Open(
+      {.path = storage::DatabasePath(config.data_dir)},
+      // A query holds its connection only while it runs: one per HTTP worker, one for the
+      // feed thread, one for /metrics.
+      config.threads + 2);
+  if (!queries.ok()) {
+    spdlog::critical("open database readers: {}", queries.status().ToString());
+    return 1;
+  }
+  api::FeedWaiters waiters(**queries, kMaxParkedLongPolls);
+  writer.set_commit_listener([&scheduler, &waiters] {
+    scheduler.Wake();
+    waiters.Notify();
+  });
+
+  std::vector<api::ApiToken> api_tokens;
+  for (const ApiTokenConfig& t : config.api_tokens) {
+    api_tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by config
+  }
+  api::Authenticator authenticator(std::move(api_tokens));
+  api::RestApi rest({.auth = authenticator,
+                     .queries = **queries,
+                     .writer = writer,
+                     .operations = **store,
+                     .waiters = waiters,
+                     .clock = clock,
+                     .on_requeued = [&scheduler] { scheduler.Wake(); }});
+
+  // One handler per operation of the route table (server/route_table.h).
+  using Params = PathParams;
+  using Req = api::ApiRequest;
+  std::map<std::string_view, RouteHandler> handlers = {
+      {"ingestWebhook",
+       [&ingest](const Req& req, const Params& p, api::Responder respond) {
+         ingest.Handle(req, p[0], std::move(respond));
+       }},
+      {"getHealth",
+       [](const Req&, const Params&, api::Responder respond) {
+         respond(api::JsonOk("{\"status\":\"ok\"}"));
+       }},
+      {"getReadiness",
+       [&writer, &ingest](const Req& req, const Params&, api::Responder respond) {
+         std::string path = req.path;
+         if (!ingest.accepting()) {  // draining: tell load balancers to go elsewhere
+           return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
+         }
+         auto answer = [respond, path](const storage::Status& s) {
+           if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
+           respond(api::Problem(api::ProblemKind::kUnavailable,
+                                "database is not writable: " + s.message(), path));
+         };
+         if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
+       }},
+      {"getMetrics",
+       [&](const Req&, const Params&, api::Responder respond) {
+         MetricsInputs inputs;
+         inputs.writer = writer.stats();
+         inputs.destinations = scheduler.stats();
+         if (auto p = (*queries)->Pending(); p.ok()) inputs.pending = std::move(p).value();
+         if (auto c = (*queries)->ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
+         if (auto l = (*queries)->LatestSeq(); l.ok()) inputs.latest_seq = *l;
+         inputs.now = clock.NowMicros();
+         api::ApiResponse r;
+         r.content_type = std::string(kMetricsContentType);
+         r.body = metrics.Render(inputs);
+         respond(std::move(r));
+       }},
+      {"getOpenApi",
+       [](const Req&, const Params&, api::Responder respond) {
+         respond(api::JsonOk(std::string(api::OpenApiJson())));
+       }},
+      {"listEvents", [&rest](const Req& req, const Params&,
+                             api::Responder respond) { rest.ListEvents(req, std::move(respond)); }},
+      {"getEvent", [&rest](const Req& req, const Params& p,
+                           api::Responder respond) { rest.GetEvent(req, p[0], std::move(respond)); }},
+      {"listEventAttempts",
+       [&rest](const Req& req, const Params& p, api::Responder respond) {
+         rest.ListEventAttempts(req, p[0], std::move(respond));
+       }},
+      {"reprocessEvent",
+       [&rest](const Req& req, const Params& p, api::Responder respond) {
+         rest.ReprocessEvent(req, p[0], std::move(respond));
+       }},
+      {"listDeliveries",
+       [&rest](const Req& req, const Params&, api::Responder respond) {
+         rest.ListDeliveries(req, std::move(respond));
+       }},
+      {"listAttempts",
+       [&rest](const Req& req, const Params&, api::Responder respond) {
+         rest.ListAttempts(req, std::move(respond));
+       }},
+      {"reprocessBulk",
+       [&rest](const Req& req, const Params&, api::Responder respond) {
+         rest.ReprocessBulk(req, std::move(respond));
+       }},
+      {"listAudit", [&rest](const Req& req, const Params&,
+                            api::Responder respond) { rest.ListAudit(req, std::move(respond)); }},
+      {"verifyAudit",
+       [&rest](const Req& req, const Params&, api::Responder respond) {
+         rest.VerifyAudit(req, std::move(respond));
+       }},
+      {"listRequests",
+       [&rest](const Req& req, const Params&, api::Responder respond) {
+         rest.ListRequests(req, std::move(respond));
+       }},
+      {"getFeed", [&rest](const Req& req, const Params&,
+                          api::Responder respond) { rest.Feed(req, std::move(respond)); }},
+      {"getConsumerEvents",
+       [&rest](const Req& req, const Params& p, api::Responder respond) {
+         rest.ConsumerEvents(req, p[0], std::move(respond));
+       }},
+      {"ackConsumer",
+       [&rest](const Req& req, const Params& p, api::Responder respond) {
+         rest.AckConsumer(req, p[0], std::move(respond));
+       }},
+  };
   Router router;
-  router.Add(
-      "POST", "/webhooks/:source",
-      [&ingest](const api::ApiRequest& req, const PathParams& params, api::Responder respond) {
-        ingest.Handle(req, params[0], std::move(respond));
-      });
-  router.Add("GET", "/healthz",
-             [](const api::ApiRequest&, const PathParams&, api::Responder respond) {
-               respond(api::JsonOk("{\"status\":\"ok\"}"));
-             });
-  router.Add(
-      "GET", "/readyz",
-      [&writer, &ingest](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
-        std::string path = req.path;
-        if (!ingest.accepting()) {  // draining: tell load balancers to go elsewhere
-          return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
-        }
-        auto answer = [respond, path](const storage::Status& s) {
-          if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
-          respond(api::Problem(api::ProblemKind::kUnavailable,
-                               "database is not writable: " + s.message(), path));
-        };
-        if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
-      });
+  for (const RouteSpec& route : kRouteTable) {
+    auto handler = handlers.find(route.operation_id);
+    if (handler == handlers.end()) {
+      spdlog::critical("no handler for route {} {}", route.method, route.pattern);
+      return 1;
+    }
+    router.Add(std::string(route.method), std::string(route.pattern), handler->second);
+  }
 
   EndpointOptions endpoint_options;
   endpoint_options.host = host_port->first;
@@ -215,12 +335,19 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   endpoint_options.threads = config.threads;
   endpoint_options.max_request_bytes =
       static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
+  endpoint_options.observer = [&metrics](std::string_view method, std::string_view path,
+                                         const api::ApiResponse& response, double seconds) {
+    constexpr std::string_view kIngest = "/webhooks/";
+    if (method != "POST" || path.substr(0, kIngest.size()) != kIngest) return;
+    metrics.ObserveIngest(path.substr(kIngest.size()), response.status, seconds);
+  };
   HttpEndpoint endpoint(endpoint_options, router, clock);
   // Order matters (design.md): refuse new ingest, stop forwarding (it records through the
   // writer), write and answer everything queued, let the queued responses reach the reactors,
   // then stop the endpoint and the HTTP client.
   auto shut_down = [&] {
     ingest.StopAccepting();
+    waiters.Stop();  // parked long-polls get their (empty) answers now
     scheduler.Stop();
     writer.Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));

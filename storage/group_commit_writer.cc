@@ -8,6 +8,16 @@
 #include <vector>
 
 namespace hookvault::storage {
+namespace {
+
+// Returns the index of the first bucket of kBatchSizeBuckets whose bound is at least `size`.
+size_t BatchSizeBucket(size_t size) {
+  size_t bucket = 0;
+  while (bucket < kBatchSizeBuckets.size() && size > kBatchSizeBuckets[bucket]) ++bucket;
+  return bucket;
+}
+
+}  // namespace
 
 GroupCommitWriter::GroupCommitWriter(EventLog& log, WriterOptions options)
     : log_(log), options_(options) {
@@ -119,6 +129,7 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
     if (status.ok()) {
       ++stats_.commits;
       stats_.records += records.size();
+      ++stats_.batch_size_buckets[BatchSizeBucket(records.size())];
     } else {
       ++stats_.failed_batches;
     }
@@ -130,12 +141,11 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
     healthy_.store(probe_status.ok(), std::memory_order_relaxed);
   }
 
-  bool new_deliveries = false;
+  bool new_events = false;
   for (size_t i = 0; i < results.size(); ++i) {
-    new_deliveries |= results[i] && !results[i]->duplicate && records[i].event &&
-                      !records[i].event->destinations.empty();
+    new_events |= results[i] && !results[i]->duplicate && records[i].event;
   }
-  if (new_deliveries && commit_listener_) commit_listener_();
+  if (new_events && commit_listener_) commit_listener_();
 
   // Answer in submission order; results[i] belongs to the i-th item that is neither a probe
   // nor a task. Tasks run after the batch's answers.

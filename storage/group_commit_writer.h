@@ -16,6 +16,7 @@
 #ifndef HOOKVAULT_STORAGE_GROUP_COMMIT_WRITER_H_
 #define HOOKVAULT_STORAGE_GROUP_COMMIT_WRITER_H_
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -41,11 +42,18 @@ struct WriterOptions {
   int thread_nice = 0;
 };
 
+// Upper bounds (records, inclusive) of the batch-size histogram; the last bucket is +Inf.
+inline constexpr std::array<uint64_t, 10> kBatchSizeBuckets = {1,  2,  4,   8,   16,
+                                                               32, 64, 128, 256, 512};
+
 struct WriterStats {
   uint64_t commits = 0;         // transactions committed
   uint64_t failed_batches = 0;  // transactions that failed
   uint64_t records = 0;         // records in committed transactions
   uint64_t dropped_logs = 0;    // log-only records refused because the queue was full
+  // Committed transactions by their number of records, one count per bucket of
+  // kBatchSizeBuckets (not cumulative): the counts add up to `commits`, the sizes to `records`.
+  std::array<uint64_t, kBatchSizeBuckets.size() + 1> batch_size_buckets{};
 };
 
 // The EventWriter that batches: one thread takes everything queued (up to max_batch), writes
@@ -77,7 +85,7 @@ class GroupCommitWriter final : public EventWriter {
   Status SubmitTask(std::function<void()> task);
 
   // Sets what to call, on the writer thread, after a commit that stored at least one new event
-  // with deliveries (the scheduler wakes on it). Call before the first submission.
+  // (the scheduler and parked feed long-polls wake on it). Call before the first submission.
   void set_commit_listener(std::function<void()> listener) {
     commit_listener_ = std::move(listener);
   }

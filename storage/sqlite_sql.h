@@ -64,10 +64,12 @@ ORDER BY next_attempt_at
 LIMIT 1
 )sql";
 
+// The attempt carries its delivery's destination and event (migration 0002) so that /attempts
+// filters on them through indexes of attempts alone.
 inline constexpr std::string_view kInsertAttempt = R"sql(
 INSERT INTO attempts (delivery_id, number, started_at, duration_us, http_status, error,
-                      response_excerpt, outcome)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                      response_excerpt, outcome, destination, event_seq)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, destination, event_seq FROM deliveries WHERE id = ?1
 )sql";
 
 inline constexpr std::string_view kUpdateDelivery = R"sql(
@@ -100,6 +102,40 @@ SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1
 
 inline constexpr std::string_view kReleaseLeases = R"sql(
 UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
+)sql";
+
+// ---- OperatorStore ----
+
+// Reprocess selects with the deliveries list's key query (sqlite_query_sql.h), wrapped so that it
+// also yields the event: "SELECT id, event_seq FROM deliveries WHERE id IN (<keys>)".
+inline constexpr std::string_view kReprocessSelect =
+    "SELECT id, event_seq FROM deliveries WHERE id IN (";
+inline constexpr std::string_view kReprocessSelectEnd = ")";
+
+inline constexpr std::string_view kRequeueDelivery = R"sql(
+UPDATE deliveries
+SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
+    updated_at = ?2
+WHERE id = ?1
+)sql";
+
+// max(id) reads the last entry of the primary key; no row walk.
+inline constexpr std::string_view kLastAudit = R"sql(
+SELECT id, hash FROM audit_log WHERE id = (SELECT max(id) FROM audit_log)
+)sql";
+
+inline constexpr std::string_view kInsertAudit = R"sql(
+INSERT INTO audit_log (id, at, actor, role, action, target, matched, requeued, reason, prev_hash,
+                       hash)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+)sql";
+
+// A cursor never moves backwards; updated_at records the latest ack, moving or not.
+inline constexpr std::string_view kAckConsumer = R"sql(
+INSERT INTO consumers (name, cursor, updated_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (name) DO UPDATE SET cursor = max(cursor, excluded.cursor),
+                                 updated_at = excluded.updated_at
+RETURNING cursor
 )sql";
 
 }  // namespace hookvault::storage::sql

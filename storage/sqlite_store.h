@@ -1,4 +1,5 @@
-// SqliteStore: the EventLog and the DeliveryStore on one SQLite write connection.
+// SqliteStore: the EventLog, the DeliveryStore and the OperatorStore on one SQLite write
+// connection.
 //
 // Durability: Append returns only after COMMIT returned with synchronous=FULL in WAL mode, so a
 // returned AppendResult names an event that survives a process crash and power loss. If any
@@ -8,11 +9,15 @@
 #define HOOKVAULT_STORAGE_SQLITE_STORE_H_
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "storage/clock.h"
 #include "storage/delivery_store.h"
 #include "storage/event_log.h"
 #include "storage/id_generator.h"
+#include "storage/query_store.h"
 #include "storage/sqlite_database.h"
 
 namespace SQLite {
@@ -22,7 +27,7 @@ class Statement;
 namespace hookvault::storage {
 
 // Thread-safety: not thread-safe; owned and called by the writer thread.
-class SqliteStore final : public EventLog, public DeliveryStore {
+class SqliteStore final : public EventLog, public DeliveryStore, public OperatorStore {
  public:
   // Opens the database at options.path (migrations must have been applied). Returns
   // kUnavailable if it cannot be opened or its statements cannot be prepared.
@@ -41,6 +46,10 @@ class SqliteStore final : public EventLog, public DeliveryStore {
   StatusOr<PendingSummary> Pending() override;
   StatusOr<int> ReleaseAllLeases() override;
 
+  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
+                                      int64_t now) override;
+  StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
+
  private:
   struct Statements;
   SqliteStore(std::unique_ptr<SQLite::Database> db, const Clock& clock);
@@ -50,6 +59,10 @@ class SqliteStore final : public EventLog, public DeliveryStore {
   // Writes a request-log row inside the open transaction.
   void AppendLog(const RequestLogEntry& log, const std::optional<std::string>& event_id,
                  const std::string& reason);
+
+  // Selects the deliveries Reprocess would requeue; appends (id, event_seq) pairs.
+  void SelectForReprocess(const DeliveryFilter& filter,
+                          std::vector<std::pair<int64_t, int64_t>>& out);
 
   std::unique_ptr<SQLite::Database> db_;
   const Clock& clock_;

@@ -546,8 +546,8 @@ TEST(LoadConfigFileTest, ReadsFileAndPrefixesErrorsWithItsPath) {
 
 // --- DefaultConfig ----------------------------------------------------------------------------
 
-TEST(DefaultConfigTest, OneDefaultSourceWithTheGivenToken) {
-  Config c = DefaultConfig("generated-token-0123456789");
+TEST(DefaultConfigTest, OneDefaultSourceAndOneAdminTokenWithTheGivenTokens) {
+  Config c = DefaultConfig("generated-token-0123456789", "generated-admin-0123456789");
   EXPECT_EQ(c.listen, "127.0.0.1:8080");
   EXPECT_EQ(c.data_dir, "./data");
   ASSERT_EQ(c.sources.size(), 1u);
@@ -555,7 +555,10 @@ TEST(DefaultConfigTest, OneDefaultSourceWithTheGivenToken) {
   EXPECT_EQ(c.sources[0].tokens, std::vector<std::string>{"generated-token-0123456789"});
   EXPECT_TRUE(c.sources[0].allow_ips.empty());
   EXPECT_TRUE(c.destinations.empty());
-  EXPECT_TRUE(c.api_tokens.empty());
+  ASSERT_EQ(c.api_tokens.size(), 1u);
+  EXPECT_EQ(c.api_tokens[0].name, "default-admin");
+  EXPECT_EQ(c.api_tokens[0].token, "generated-admin-0123456789");
+  EXPECT_EQ(c.api_tokens[0].role, "admin");
   EXPECT_TRUE(c.trusted_proxies.empty());
 }
 

@@ -289,6 +289,49 @@ TEST(GroupCommitWriterTest, FailedCommitAnswersEverySubmissionWithTheError) {
   EXPECT_EQ(writer.stats().failed_batches, 2u);  // [a], then [b, c, probe]
 }
 
+// The batch-size histogram counts committed transactions by their records (bounds inclusive);
+// a failed batch is not a commit and is not counted.
+TEST(GroupCommitWriterTest, BatchSizeHistogramCountsRecordsPerCommittedTransaction) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 1000, .max_queue = 1000});
+  std::atomic<int> answered{0};
+  auto count = [&](const Status&, const AppendResult&) { ++answered; };
+  auto wait_for_answers = [&](int n) {
+    for (int i = 0; i < 2000 && answered.load() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(answered.load(), n);
+  };
+  // Holds one record inside Append (its `call`-th), queues `n` more behind it, and lets both
+  // batches commit.
+  auto batch_behind_one = [&](const std::string& prefix, int n, int call) {
+    log.Block();
+    int before = answered.load();
+    ASSERT_TRUE(writer.SubmitEvent(Event(prefix), count).ok());
+    log.WaitForCalls(call);
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(writer.SubmitEvent(Event(Key(prefix.c_str(), i)), count).ok());
+    }
+    log.Release();
+    wait_for_answers(before + 1 + n);
+  };
+  batch_behind_one("a", 4, 1);    // [1] and [4]: 4 lands in the bucket whose bound is 4
+  batch_behind_one("b", 513, 3);  // [1] and [513]: beyond the last bound, in +Inf
+  log.Fail(Status::Unavailable("disk full"));
+  ASSERT_TRUE(writer.SubmitEvent(Event("lost"), nullptr).ok());
+  writer.Stop();
+
+  WriterStats stats = writer.stats();
+  EXPECT_EQ(stats.commits, 4u);
+  EXPECT_EQ(stats.failed_batches, 1u);
+  EXPECT_EQ(stats.records, 519u);
+  std::array<uint64_t, kBatchSizeBuckets.size() + 1> expected{};
+  expected[0] = 2;                         // le=1
+  expected[2] = 1;                         // le=4
+  expected[kBatchSizeBuckets.size()] = 1;  // +Inf
+  EXPECT_EQ(stats.batch_size_buckets, expected);
+}
+
 // A probe batched with records gets a write of its own: the records' success says nothing
 // about room for an event.
 TEST(GroupCommitWriterTest, AProbeBatchedWithRecordsStillProbes) {

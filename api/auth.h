@@ -1,0 +1,61 @@
+// Bearer-token authentication and the roles of the REST API (contract: "Roles").
+#ifndef HOOKVAULT_API_AUTH_H_
+#define HOOKVAULT_API_AUTH_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/http.h"
+
+namespace hookvault::api {
+
+enum class Role { kAuditor, kOperator, kConsumer, kAdmin };
+
+// What a route needs. Auditors read everything but the pull feed; operators also reprocess;
+// consumers only pull; admins do everything.
+enum class Permission {
+  kRead,       // the history: events, deliveries, attempts, requests, audit
+  kReprocess,  // put deliveries back to pending
+  kConsume,    // the feed and named consumers
+};
+
+// Returns the role named "auditor", "operator", "consumer" or "admin", or nullopt.
+std::optional<Role> ParseRole(std::string_view name);
+std::string_view RoleName(Role role);
+
+// Returns true if `role` grants `permission`.
+bool Allows(Role role, Permission permission);
+
+struct ApiToken {
+  std::string name;  // the actor recorded in the audit log
+  std::string token;
+  Role role = Role::kAuditor;
+};
+
+// Who made a request.
+struct Principal {
+  std::string name;
+  Role role = Role::kAuditor;
+};
+
+// Thread-safety: immutable after construction; Authorize() from any thread.
+class Authenticator {
+ public:
+  explicit Authenticator(std::vector<ApiToken> tokens) : tokens_(std::move(tokens)) {}
+
+  // Checks `Authorization: Bearer <token>` against every configured token in constant time
+  // and the token's role against `permission`. Returns the principal, or fills `problem` with
+  // a 401 (no or unknown token, with WWW-Authenticate) or 403 (role may not) and returns
+  // nullopt.
+  std::optional<Principal> Authorize(const ApiRequest& request, Permission permission,
+                                     ApiResponse* problem) const;
+
+ private:
+  const std::vector<ApiToken> tokens_;
+};
+
+}  // namespace hookvault::api
+
+#endif  // HOOKVAULT_API_AUTH_H_

@@ -1,0 +1,252 @@
+// QueryStore and OperatorStore: what the REST API reads and the few things it writes.
+//
+// QueryStore reads through connections of its own (WAL lets readers run beside the writer), so
+// a query never waits for a commit and a commit never waits for a query. OperatorStore writes
+// on the writer's connection (GroupCommitWriter::SubmitTask), like the scheduler.
+#ifndef HOOKVAULT_STORAGE_QUERY_STORE_H_
+#define HOOKVAULT_STORAGE_QUERY_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/delivery_store.h"
+#include "storage/status.h"
+
+namespace hookvault::storage {
+
+// All times are microseconds since the epoch (UTC).
+
+struct EventRow {
+  int64_t seq = 0;
+  std::string id;
+  std::string source;
+  std::string event_type;
+  std::string idempotency_key;
+  int64_t received_at = 0;
+  std::string remote_addr;
+  std::string status;        // pending | delivered | failed
+  std::string headers_json;  // filled by GetEvent and Feed only
+  std::string body;          // the raw body; filled by GetEvent and Feed only
+};
+
+struct DeliveryRow {
+  int64_t id = 0;
+  int64_t event_seq = 0;
+  std::string event_id;
+  std::string destination;
+  std::string status;  // pending | succeeded | failed
+  int attempts = 0;    // since creation or the last reprocess
+  int64_t next_attempt_at = 0;
+  std::optional<std::string> last_error = std::nullopt;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct AttemptRow {
+  int64_t id = 0;
+  int64_t delivery_id = 0;
+  std::string event_id;
+  std::string destination;
+  int number = 0;
+  int64_t started_at = 0;
+  int64_t duration_us = 0;
+  std::optional<int> http_status = std::nullopt;  // none when no response arrived
+  std::optional<std::string> error = std::nullopt;
+  std::string response_excerpt;
+  std::string outcome;  // success | failure
+};
+
+struct RequestRow {
+  int64_t id = 0;
+  int64_t received_at = 0;
+  std::string source;
+  std::string remote_addr;
+  int status = 0;
+  std::string reason;
+  std::optional<std::string> event_id = std::nullopt;
+  int64_t body_bytes = 0;
+};
+
+// One operator action, as the audit log keeps it. `hash` is the hex SHA-256 of `prev_hash`
+// followed by the row's canonical content (AuditCanonical); the first row's prev_hash is "".
+struct AuditRow {
+  int64_t id = 0;
+  int64_t at = 0;
+  std::string actor;        // the API token's name
+  std::string role;         // the token's role
+  std::string action;       // "reprocess_event" | "reprocess_bulk"
+  std::string target_json;  // JSON object: the event id or the filter, destinations, dry_run
+  int64_t matched = 0;
+  int64_t requeued = 0;
+  std::string reason;
+  std::string prev_hash;
+  std::string hash;
+};
+
+struct AuditVerification {
+  bool ok = true;
+  int64_t rows = 0;
+  std::optional<int64_t> first_bad = std::nullopt;  // id of the first row whose hash does not match
+};
+
+struct ConsumerRow {
+  std::string name;
+  int64_t cursor = 0;  // the highest seq acknowledged
+  int64_t updated_at = 0;
+};
+
+// Lists are keyset-paginated: `cursor` is the key of the last row of the previous page (a seq
+// for events, an id for the rest); the next page holds the rows strictly beyond it in the
+// list's order. Rows inserted meanwhile never shift a page, so none is skipped or repeated.
+struct Page {
+  int limit = 50;
+  std::optional<int64_t> cursor = std::nullopt;
+};
+
+// Unset fields do not filter. Ranges are [after, before): after inclusive, before exclusive.
+struct EventFilter {
+  std::optional<std::string> source = std::nullopt;
+  std::optional<std::string> event_type = std::nullopt;
+  std::optional<std::string> status = std::nullopt;
+  std::optional<int64_t> received_after = std::nullopt;
+  std::optional<int64_t> received_before = std::nullopt;
+};
+
+struct DeliveryFilter {
+  std::optional<std::string> destination = std::nullopt;
+  std::optional<std::string> status = std::nullopt;
+  std::optional<std::string> event_id = std::nullopt;
+  std::optional<int64_t> created_after = std::nullopt;  // on the delivery's created_at
+  std::optional<int64_t> created_before = std::nullopt;
+};
+
+struct AttemptFilter {
+  std::optional<std::string> destination = std::nullopt;
+  std::optional<std::string> event_id = std::nullopt;
+  std::optional<std::string> outcome = std::nullopt;
+  std::optional<int64_t> started_after = std::nullopt;
+  std::optional<int64_t> started_before = std::nullopt;
+};
+
+struct RequestFilter {
+  std::optional<std::string> source = std::nullopt;
+  std::optional<int> status = std::nullopt;
+  std::optional<int64_t> received_after = std::nullopt;
+  std::optional<int64_t> received_before = std::nullopt;
+};
+
+struct TimeFilter {
+  std::optional<int64_t> after = std::nullopt;
+  std::optional<int64_t> before = std::nullopt;
+};
+
+struct FeedQuery {
+  int64_t after_seq = 0;  // events with seq > after_seq
+  int limit = 50;
+  std::optional<std::string> source = std::nullopt;
+  std::optional<std::string> event_type = std::nullopt;
+};
+
+// Thread-safety: every method may be called from any number of threads at once; each call
+// uses a reader connection of its own for its duration. Every method returns kUnavailable when
+// the database cannot be read.
+class QueryStore {
+ public:
+  QueryStore() = default;
+  QueryStore(const QueryStore&) = delete;
+  QueryStore& operator=(const QueryStore&) = delete;
+  virtual ~QueryStore() = default;
+
+  // Returns events matching `filter`, newest (highest seq) first, without headers and body.
+  virtual StatusOr<std::vector<EventRow>> ListEvents(const EventFilter& filter,
+                                                     const Page& page) = 0;
+  // Returns the event with this id, with headers and body, or nullopt.
+  virtual StatusOr<std::optional<EventRow>> GetEvent(const std::string& id) = 0;
+  // Returns the deliveries of one event, by destination name.
+  virtual StatusOr<std::vector<DeliveryRow>> EventDeliveries(int64_t event_seq) = 0;
+  // Returns the attempts of one event, oldest first.
+  virtual StatusOr<std::vector<AttemptRow>> EventAttempts(int64_t event_seq,
+                                                          const Page& page) = 0;
+  // Returns deliveries matching `filter`, newest (highest id) first.
+  virtual StatusOr<std::vector<DeliveryRow>> ListDeliveries(const DeliveryFilter& filter,
+                                                            const Page& page) = 0;
+  // Returns attempts matching `filter`, newest (highest id) first.
+  virtual StatusOr<std::vector<AttemptRow>> ListAttempts(const AttemptFilter& filter,
+                                                         const Page& page) = 0;
+  // Returns request-log rows matching `filter`, newest first.
+  virtual StatusOr<std::vector<RequestRow>> ListRequests(const RequestFilter& filter,
+                                                         const Page& page) = 0;
+  // Returns audit rows, newest first.
+  virtual StatusOr<std::vector<AuditRow>> ListAudit(const TimeFilter& filter,
+                                                    const Page& page) = 0;
+  // Re-walks the whole audit chain from its first row.
+  virtual StatusOr<AuditVerification> VerifyAudit() = 0;
+  // Returns events with seq > query.after_seq matching the query, ascending, with headers and
+  // body.
+  virtual StatusOr<std::vector<EventRow>> Feed(const FeedQuery& query) = 0;
+  // Returns the highest seq ever assigned (0 when none).
+  virtual StatusOr<int64_t> LatestSeq() = 0;
+  // Returns the named consumer, or nullopt if it never acknowledged.
+  virtual StatusOr<std::optional<ConsumerRow>> GetConsumer(const std::string& name) = 0;
+  // Returns every consumer, by name.
+  virtual StatusOr<std::vector<ConsumerRow>> ListConsumers() = 0;
+  // Returns the backlog of pending deliveries (for /metrics).
+  virtual StatusOr<PendingSummary> Pending() = 0;
+};
+
+// Who did an operator action, and why; the rest of the audit row is filled by the store.
+struct AuditActor {
+  std::string actor;
+  std::string role;
+  std::string reason;
+};
+
+// Which deliveries to put back to pending. Deliveries that are pending already are never
+// touched (they are still being tried).
+struct ReprocessSpec {
+  DeliveryFilter filter;  // filter.status: "failed", "succeeded", or unset for both
+  std::vector<std::string> destinations;  // when not empty, only these (by name)
+  bool dry_run = false;                   // count only: change nothing
+  std::string action;                     // the audit action: "reprocess_event" | "reprocess_bulk"
+  std::string target_json;                // the audit target, as the caller describes it
+};
+
+struct ReprocessResult {
+  int64_t matched = 0;
+  int64_t requeued = 0;  // 0 on a dry run
+  int64_t audit_id = 0;
+};
+
+// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
+class OperatorStore {
+ public:
+  OperatorStore() = default;
+  OperatorStore(const OperatorStore&) = delete;
+  OperatorStore& operator=(const OperatorStore&) = delete;
+  virtual ~OperatorStore() = default;
+
+  // In one transaction: sets the matching deliveries back to pending, due at `now`, with
+  // their attempt count at 0 (their earlier attempts stay in history), refreshes their events'
+  // status, and appends the action to the audit chain (dry runs too). Returns kUnavailable if
+  // the store cannot commit; then nothing changed and nothing was audited.
+  virtual StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
+                                              int64_t now) = 0;
+
+  // Moves the consumer's cursor to `seq` unless it is already there or beyond (a cursor never
+  // moves backwards); creates the consumer on its first ack. Returns the cursor afterwards.
+  // Returns kUnavailable if the store cannot commit.
+  virtual StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) = 0;
+};
+
+// Returns the canonical content of an audit row that its hash covers: every field but the
+// hashes, each length-prefixed so that no two rows share an encoding.
+std::string AuditCanonical(const AuditRow& row);
+
+// Returns the hex SHA-256 of prev_hash followed by AuditCanonical(row).
+std::string AuditHash(const std::string& prev_hash, const AuditRow& row);
+
+}  // namespace hookvault::storage
+
+#endif  // HOOKVAULT_STORAGE_QUERY_STORE_H_

@@ -1,0 +1,502 @@
+// The embedded OpenAPI description against the route table: every route described, nothing
+// else described, and the document internally sound. Each check is a function returning what it
+// found wrong, so the last tests can prove that each one fails on a broken document.
+#include "api/openapi.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/pointer.h>
+
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/json.h"
+#include "server/route_table.h"
+
+namespace hookvault::api {
+namespace {
+
+using rapidjson::Document;
+using rapidjson::Value;
+using Findings = std::vector<std::string>;
+
+constexpr std::string_view kHttpMethods[] = {"get",     "put",  "post",  "delete",
+                                             "options", "head", "patch", "trace"};
+constexpr std::string_view kOpenApiRoute = "/api/v1/openapi.json";
+
+std::string Str(const Value& v) { return std::string(v.GetString(), v.GetStringLength()); }
+
+// Returns the member `name` of `v`, or nullptr when `v` is not an object or lacks it.
+const Value* Member(const Value& v, std::string_view name) {
+  if (!v.IsObject()) return nullptr;
+  auto it = v.FindMember(Value(rapidjson::StringRef(name.data(), name.size())));
+  return it == v.MemberEnd() ? nullptr : &it->value;
+}
+
+// Returns `v`, or what its local "$ref" (followed through chains) points to; nullptr when a
+// reference does not resolve inside `doc`.
+const Value* Resolve(const Value& doc, const Value& v) {
+  const Value* current = &v;
+  for (int hops = 0; hops < 16; ++hops) {
+    const Value* ref = Member(*current, "$ref");
+    if (!ref) return current;
+    if (!ref->IsString() || ref->GetStringLength() == 0 || ref->GetString()[0] != '#') {
+      return nullptr;
+    }
+    rapidjson::Pointer pointer(ref->GetString(), ref->GetStringLength());  // "#/…" fragment form
+    if (!pointer.IsValid()) return nullptr;
+    current = pointer.Get(doc);
+    if (!current) return nullptr;
+  }
+  return nullptr;  // a cycle
+}
+
+std::string ToLower(std::string_view s) { return AsciiLower(s); }
+
+// "/events/:id/attempts" → "/events/{id}/attempts".
+std::string OpenApiPath(std::string_view pattern) {
+  std::string out;
+  size_t start = 0;
+  while (start <= pattern.size()) {
+    size_t end = pattern.find('/', start);
+    if (end == std::string_view::npos) end = pattern.size();
+    std::string_view segment = pattern.substr(start, end - start);
+    if (start > 0) out += '/';
+    if (segment.starts_with(':')) {
+      out += "{" + std::string(segment.substr(1)) + "}";
+    } else {
+      out += segment;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+// The ":name" parameters of a route pattern.
+std::set<std::string> PatternParams(std::string_view pattern) {
+  std::set<std::string> names;
+  size_t pos = 0;
+  while ((pos = pattern.find("/:", pos)) != std::string_view::npos) {
+    size_t end = pattern.find('/', pos + 1);
+    if (end == std::string_view::npos) end = pattern.size();
+    names.emplace(pattern.substr(pos + 2, end - pos - 2));
+    pos = end;
+  }
+  return names;
+}
+
+bool NeedsBearer(std::string_view path) {
+  return path.starts_with("/api/v1/") && path != kOpenApiRoute;
+}
+
+struct Operation {
+  std::string path;    // as in the document: "/api/v1/events/{id}"
+  std::string method;  // lower case
+  const Value* path_item;
+  const Value* op;
+};
+
+std::vector<Operation> Operations(const Value& doc) {
+  std::vector<Operation> ops;
+  const Value* paths = Member(doc, "paths");
+  if (!paths || !paths->IsObject()) return ops;
+  for (const auto& path : paths->GetObject()) {
+    for (std::string_view method : kHttpMethods) {
+      if (const Value* op = Member(path.value, method)) {
+        ops.push_back({Str(path.name), std::string(method), &path.value, op});
+      }
+    }
+  }
+  return ops;
+}
+
+const server::RouteSpec* FindRoute(std::string_view path, std::string_view method) {
+  for (const server::RouteSpec& r : server::kRouteTable) {
+    if (OpenApiPath(r.pattern) == path && ToLower(r.method) == method) return &r;
+  }
+  return nullptr;
+}
+
+std::string OperationId(const Operation& o) {
+  const Value* id = Member(*o.op, "operationId");
+  return id && id->IsString() ? Str(*id) : "";
+}
+
+std::string Where(const Operation& o) { return o.method + " " + o.path; }
+
+Findings CheckVersion(const Value& doc) {
+  const Value* version = Member(doc, "openapi");
+  if (!version || !version->IsString() || !Str(*version).starts_with("3.")) {
+    return {"\"openapi\" is not a 3.x version string"};
+  }
+  return {};
+}
+
+Findings CheckEveryRouteDescribed(const Value& doc) {
+  Findings found;
+  const Value* paths = Member(doc, "paths");
+  for (const server::RouteSpec& r : server::kRouteTable) {
+    std::string where = std::string(r.method) + " " + std::string(r.pattern);
+    const Value* item = paths ? Member(*paths, OpenApiPath(r.pattern)) : nullptr;
+    const Value* op = item ? Member(*item, ToLower(r.method)) : nullptr;
+    if (!op) {
+      found.push_back(where + " is not described at " + OpenApiPath(r.pattern));
+      continue;
+    }
+    const Value* id = Member(*op, "operationId");
+    if (!id || !id->IsString() || Str(*id) != r.operation_id) {
+      found.push_back(where + ": operationId is not " + std::string(r.operation_id));
+    }
+  }
+  return found;
+}
+
+Findings CheckNothingElseDescribed(const Value& doc) {
+  Findings found;
+  for (const Operation& o : Operations(doc)) {
+    if (!FindRoute(o.path, o.method)) found.push_back(Where(o) + " is described but not routed");
+  }
+  return found;
+}
+
+Findings CheckPathParameters(const Value& doc) {
+  Findings found;
+  for (const server::RouteSpec& r : server::kRouteTable) {
+    std::string where = std::string(r.method) + " " + std::string(r.pattern);
+    const Value* paths = Member(doc, "paths");
+    const Value* item = paths ? Member(*paths, OpenApiPath(r.pattern)) : nullptr;
+    const Value* op = item ? Member(*item, ToLower(r.method)) : nullptr;
+    if (!op) continue;  // CheckEveryRouteDescribed reports it
+    std::set<std::string> declared;
+    for (const Value* owner : {item, op}) {
+      const Value* params = Member(*owner, "parameters");
+      if (!params) continue;
+      if (!params->IsArray()) {
+        found.push_back(where + ": parameters is not an array");
+        continue;
+      }
+      for (const Value& p : params->GetArray()) {
+        const Value* param = Resolve(doc, p);
+        const Value* in = param ? Member(*param, "in") : nullptr;
+        const Value* name = param ? Member(*param, "name") : nullptr;
+        if (!in || !in->IsString() || !name || !name->IsString()) continue;
+        if (Str(*in) != "path") continue;
+        const Value* required = Member(*param, "required");
+        if (!required || !required->IsBool() || !required->GetBool()) {
+          found.push_back(where + ": path parameter " + Str(*name) + " is not required");
+        }
+        declared.insert(Str(*name));
+      }
+    }
+    std::set<std::string> wanted = PatternParams(r.pattern);
+    for (const std::string& name : wanted) {
+      if (!declared.contains(name)) {
+        found.push_back(where + ": path parameter " + name + " is not declared");
+      }
+    }
+    for (const std::string& name : declared) {
+      if (!wanted.contains(name)) {
+        found.push_back(where + ": declares path parameter " + name + " not in the pattern");
+      }
+    }
+  }
+  return found;
+}
+
+Findings CheckOperationIdsUnique(const Value& doc) {
+  Findings found;
+  std::set<std::string> seen;
+  for (const Operation& o : Operations(doc)) {
+    std::string id = OperationId(o);
+    if (id.empty()) {
+      found.push_back(Where(o) + " has no operationId");
+    } else if (!seen.insert(id).second) {
+      found.push_back("operationId " + id + " is used twice");
+    }
+  }
+  return found;
+}
+
+void CollectBadRefs(const Value& doc, const Value& v, const std::string& at, Findings& found) {
+  if (v.IsObject()) {
+    for (const auto& m : v.GetObject()) {
+      std::string key = Str(m.name);
+      if (key == "$ref" && !Resolve(doc, v)) {
+        found.push_back(at + ": $ref " + (m.value.IsString() ? Str(m.value) : "?") +
+                        " does not resolve inside the document");
+      }
+      CollectBadRefs(doc, m.value, at + "/" + key, found);
+    }
+  } else if (v.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) {
+      CollectBadRefs(doc, v[i], at + "/" + std::to_string(i), found);
+    }
+  }
+}
+
+Findings CheckRefsResolve(const Value& doc) {
+  Findings found;
+  CollectBadRefs(doc, doc, "", found);
+  return found;
+}
+
+Findings CheckSecurity(const Value& doc) {
+  Findings found;
+  const Value* scheme = Member(doc, "components");
+  for (const char* step : {"securitySchemes", "bearerAuth"}) {
+    scheme = scheme ? Member(*scheme, step) : nullptr;
+  }
+  const Value* type = scheme ? Member(*scheme, "type") : nullptr;
+  const Value* kind = scheme ? Member(*scheme, "scheme") : nullptr;
+  if (!type || !type->IsString() || Str(*type) != "http" || !kind || !kind->IsString() ||
+      ToLower(Str(*kind)) != "bearer") {
+    found.push_back("components.securitySchemes.bearerAuth is not an http bearer scheme");
+  }
+  for (const Operation& o : Operations(doc)) {
+    const Value* security = Member(*o.op, "security");
+    if (!security) security = Member(doc, "security");  // the document's default
+    // Authentication is required when there is at least one alternative and none is empty.
+    bool all_bearer = security && security->IsArray() && !security->Empty();
+    bool anonymous = !security || (security->IsArray() && security->Empty());
+    if (security && security->IsArray()) {
+      for (const Value& alternative : security->GetArray()) {
+        if (!Member(alternative, "bearerAuth")) all_bearer = false;
+        if (alternative.IsObject() && alternative.ObjectEmpty()) anonymous = true;
+      }
+    }
+    if (NeedsBearer(o.path) && !all_bearer) {
+      found.push_back(Where(o) + " does not require bearerAuth");
+    }
+    if (!NeedsBearer(o.path) && !anonymous) {
+      found.push_back(Where(o) + " is public in the contract but requires credentials");
+    }
+  }
+  return found;
+}
+
+Findings CheckResponses(const Value& doc) {
+  Findings found;
+  for (const Operation& o : Operations(doc)) {
+    const Value* responses = Member(*o.op, "responses");
+    if (!responses || !responses->IsObject()) {
+      found.push_back(Where(o) + " has no responses");
+      continue;
+    }
+    bool success = false;
+    for (const auto& r : responses->GetObject()) {
+      std::string code = Str(r.name);
+      if (code.size() == 3 && code[0] == '2') success = true;
+      const Value* response = Resolve(doc, r.value);
+      if (!response) continue;  // CheckRefsResolve reports it
+      if (code[0] == '4' || code[0] == '5') {
+        const Value* content = Member(*response, "content");
+        if (!content || !Member(*content, "application/problem+json")) {
+          found.push_back(Where(o) + " " + code + " is not application/problem+json");
+        }
+      }
+      if (code == "503") {
+        const Value* headers = Member(*response, "headers");
+        if (!headers || !Member(*headers, "Retry-After")) {
+          found.push_back(Where(o) + " 503 does not declare Retry-After");
+        }
+      }
+    }
+    if (!success) found.push_back(Where(o) + " documents no 2xx response");
+    if (NeedsBearer(o.path)) {
+      for (const char* code : {"401", "403"}) {
+        if (!Member(*responses, code)) found.push_back(Where(o) + " does not document " + code);
+      }
+    }
+  }
+  return found;
+}
+
+class OpenApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    storage::Status parsed = ParseJson(OpenApiJson(), doc_);
+    ASSERT_TRUE(parsed.ok()) << parsed.ToString();
+    ASSERT_TRUE(doc_.IsObject());
+  }
+
+  // Returns a copy of the document to break.
+  Document Copy() const {
+    Document copy;
+    copy.CopyFrom(doc_, copy.GetAllocator());
+    return copy;
+  }
+
+  Document doc_;
+};
+
+std::string Joined(const Findings& found) {
+  std::string out;
+  for (const std::string& f : found) out += "\n  " + f;
+  return out;
+}
+
+TEST_F(OpenApiTest, IsOpenApi3) {
+  EXPECT_TRUE(CheckVersion(doc_).empty()) << Joined(CheckVersion(doc_));
+}
+
+TEST_F(OpenApiTest, DescribesEveryRoute) {
+  Findings found = CheckEveryRouteDescribed(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, DescribesNothingButRoutes) {
+  Findings found = CheckNothingElseDescribed(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+  EXPECT_EQ(Operations(doc_).size(), server::kRouteTable.size());
+}
+
+TEST_F(OpenApiTest, DeclaresEveryPathParameter) {
+  Findings found = CheckPathParameters(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, OperationIdsAreUnique) {
+  Findings found = CheckOperationIdsUnique(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, EveryRefResolves) {
+  Findings found = CheckRefsResolve(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, ApiRoutesRequireBearerAuthAndOthersNone) {
+  Findings found = CheckSecurity(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, DocumentsSuccessAndErrorResponses) {
+  Findings found = CheckResponses(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, ServesItsOwnRoute) {
+  const Value* op = Member(doc_["paths"], kOpenApiRoute);
+  ASSERT_NE(op, nullptr);
+  EXPECT_NE(Member(*op, "get"), nullptr);
+}
+
+TEST_F(OpenApiTest, PathConversion) {
+  EXPECT_EQ(OpenApiPath("/healthz"), "/healthz");
+  EXPECT_EQ(OpenApiPath("/api/v1/events/:id/attempts"), "/api/v1/events/{id}/attempts");
+  EXPECT_EQ(PatternParams("/a/:x/b/:y"), (std::set<std::string>{"x", "y"}));
+}
+
+// Each check must be able to fail: break a copy of the document in one way and expect the check
+// meant for it to say so.
+
+TEST_F(OpenApiTest, VersionCheckFails) {
+  Document d = Copy();
+  d["openapi"].SetString("2.0");
+  EXPECT_FALSE(CheckVersion(d).empty());
+  d.RemoveMember("openapi");
+  EXPECT_FALSE(CheckVersion(d).empty());
+}
+
+TEST_F(OpenApiTest, MissingRouteIsFound) {
+  Document d = Copy();
+  ASSERT_TRUE(d["paths"].RemoveMember("/api/v1/feed"));
+  EXPECT_FALSE(CheckEveryRouteDescribed(d).empty());
+}
+
+TEST_F(OpenApiTest, WrongOperationIdIsFound) {
+  Document d = Copy();
+  d["paths"]["/api/v1/events/{id}"]["get"]["operationId"].SetString("fetchEvent");
+  EXPECT_FALSE(CheckEveryRouteDescribed(d).empty());
+}
+
+TEST_F(OpenApiTest, UnroutedOperationIsFound) {
+  Document d = Copy();
+  auto& a = d.GetAllocator();
+  Value op(rapidjson::kObjectType);
+  op.AddMember("operationId", "deleteHealth", a);
+  d["paths"]["/healthz"].AddMember("delete", op, a);
+  EXPECT_FALSE(CheckNothingElseDescribed(d).empty());
+
+  Document e = Copy();
+  Value item(rapidjson::kObjectType);
+  item.AddMember("get", Value(e["paths"]["/healthz"]["get"], a), a);
+  e["paths"].AddMember("/api/v1/extra", item, a);
+  EXPECT_FALSE(CheckNothingElseDescribed(e).empty());
+}
+
+TEST_F(OpenApiTest, UndeclaredPathParameterIsFound) {
+  Document d = Copy();
+  ASSERT_TRUE(d["paths"]["/api/v1/events/{id}"]["get"].RemoveMember("parameters"));
+  EXPECT_FALSE(CheckPathParameters(d).empty());
+}
+
+TEST_F(OpenApiTest, OptionalPathParameterIsFound) {
+  Document d = Copy();
+  Value& params = d["paths"]["/api/v1/consumers/{name}/ack"]["post"]["parameters"];
+  ASSERT_TRUE(params.IsArray());
+  Value inline_param(rapidjson::kObjectType);
+  auto& a = d.GetAllocator();
+  inline_param.AddMember("name", "name", a)
+      .AddMember("in", "path", a)
+      .AddMember("required", false, a);
+  params.Clear();
+  params.PushBack(inline_param, a);
+  EXPECT_FALSE(CheckPathParameters(d).empty());
+}
+
+TEST_F(OpenApiTest, DuplicateOperationIdIsFound) {
+  Document d = Copy();
+  d["paths"]["/api/v1/attempts"]["get"]["operationId"].SetString("listEvents");
+  EXPECT_FALSE(CheckOperationIdsUnique(d).empty());
+}
+
+TEST_F(OpenApiTest, DanglingRefIsFound) {
+  Document d = Copy();
+  Value& schema = d["paths"]["/api/v1/audit/verify"]["get"]["responses"]["200"]["content"]
+                   ["application/json"]["schema"];
+  ASSERT_TRUE(schema.HasMember("$ref"));
+  schema["$ref"].SetString("#/components/schemas/NoSuchSchema");
+  EXPECT_FALSE(CheckRefsResolve(d).empty());
+  schema["$ref"].SetString("other.json#/components/schemas/AuditVerification");
+  EXPECT_FALSE(CheckRefsResolve(d).empty());
+}
+
+TEST_F(OpenApiTest, UnprotectedApiRouteIsFound) {
+  Document d = Copy();
+  ASSERT_TRUE(d["paths"]["/api/v1/events"]["get"].RemoveMember("security"));
+  EXPECT_FALSE(CheckSecurity(d).empty());
+
+  Document e = Copy();  // an anonymous alternative makes the token optional
+  e["paths"]["/api/v1/reprocess"]["post"]["security"].PushBack(Value(rapidjson::kObjectType),
+                                                               e.GetAllocator());
+  EXPECT_FALSE(CheckSecurity(e).empty());
+
+  Document f = Copy();  // a public route must not ask for a token
+  f["paths"]["/healthz"]["get"]["security"] =
+      Value(doc_["paths"]["/api/v1/events"]["get"]["security"], f.GetAllocator());
+  EXPECT_FALSE(CheckSecurity(f).empty());
+}
+
+TEST_F(OpenApiTest, MissingResponsesAreFound) {
+  Document d = Copy();
+  ASSERT_TRUE(d["paths"]["/api/v1/feed"]["get"]["responses"].RemoveMember("401"));
+  EXPECT_FALSE(CheckResponses(d).empty());
+
+  Document e = Copy();
+  ASSERT_TRUE(e["paths"]["/api/v1/consumers/{name}/ack"]["post"]["responses"].RemoveMember("403"));
+  EXPECT_FALSE(CheckResponses(e).empty());
+
+  Document f = Copy();
+  ASSERT_TRUE(f["paths"]["/healthz"]["get"]["responses"].RemoveMember("200"));
+  EXPECT_FALSE(CheckResponses(f).empty());
+
+  Document g = Copy();  // a 503 without Retry-After
+  ASSERT_TRUE(g["components"]["responses"]["Unavailable"].RemoveMember("headers"));
+  EXPECT_FALSE(CheckResponses(g).empty());
+}
+
+}  // namespace
+}  // namespace hookvault::api

@@ -1,0 +1,722 @@
+// The REST API end to end: the real binary, a real SQLite file, real HTTP, and a real sink.
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/route_table.h"
+#include "tests/testing/db.h"
+#include "tests/testing/http_client.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/sink_server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace hookvault::testing {
+namespace {
+
+constexpr char kSourceToken[] = "rest-source-token-0123456789";
+constexpr char kAuditor[] = "auditor-token-0123456789";
+constexpr char kOperator[] = "operator-token-0123456789";
+constexpr char kConsumer[] = "consumer-token-0123456789";
+constexpr char kAdmin[] = "admin-token-0123456789";
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+bool WaitFor(const std::function<bool()>& condition, int seconds = 15) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+rapidjson::Document Json(const std::string& text) {
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  return d;
+}
+
+// A server with two sources and two destinations: "good" answers whatever `good_status` holds
+// (200 by default), "bad" (booking events only) always fails and gives up after 2 attempts.
+class RestApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    good_.SetHandler([this](const SinkRequest&) {
+      SinkReply r;
+      r.status = good_status_.load();
+      return r;
+    });
+    bad_.SetHandler([](const SinkRequest&) {
+      SinkReply r;
+      r.status = 500;
+      r.body = "down";
+      return r;
+    });
+  }
+
+  void Start(const std::string& good_extra = "") {
+    std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir_.path() +
+                         R"(", "log": {"level": "info"},
+      "sources": [
+        {"name": "pms", "tokens": [")" + kSourceToken + R"("], "event_type": "/event",
+         "idempotency": {"pointer": "/id"}},
+        {"name": "crm", "tokens": [")" + kSourceToken + R"("], "event_type": "/event",
+         "idempotency": {"pointer": "/id"}}],
+      "destinations": [
+        {"name": "good", "url": ")" + good_.Url("/good") + R"(", "max_attempts": 2,
+         "backoff": {"initial_ms": 20, "max_ms": 50})" + good_extra + R"(},
+        {"name": "bad", "url": ")" + bad_.Url("/bad") + R"(", "events": ["booking.*"],
+         "max_attempts": 2, "backoff": {"initial_ms": 20, "max_ms": 50}}],
+      "api_tokens": [
+        {"name": "audit-team", "token": ")" + kAuditor + R"(", "role": "auditor"},
+        {"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"},
+        {"name": "warehouse", "token": ")" + kConsumer + R"(", "role": "consumer"},
+        {"name": "root", "token": ")" + kAdmin + R"(", "role": "admin"}]})";
+    std::string path = dir_.Write("config.json", config);
+    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"serve", "--config", path},
+                                              dir_.File("server.log"));
+    ASSERT_TRUE(server_->started()) << server_->Log();
+  }
+
+  // Posts one webhook; returns its event id ("" unless 200).
+  std::string Post(const std::string& source, const std::string& key, const std::string& type,
+                   const std::string& token = kSourceToken) {
+    HttpResult r = client_.Request(
+        "POST", server_->Url("/webhooks/" + source),
+        {{"x-auth-token", token}, {"Content-Type", "application/json"}},
+        R"({"id":")" + key + R"(","event":")" + type + R"(","n":1})");
+    if (r.status != 200) return "";
+    return Json(r.body)["id"].GetString();
+  }
+
+  HttpResult Get(const std::string& path, const std::string& token) {
+    Headers h;
+    if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+    return client_.Request("GET", server_->Url(path), h);
+  }
+
+  HttpResult PostJson(const std::string& path, const std::string& token,
+                      const std::string& body) {
+    return client_.Request(
+        "POST", server_->Url(path),
+        {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body);
+  }
+
+  // Returns the "data" of a list answer at `path` (asserting a 200).
+  rapidjson::Document List(const std::string& path, const std::string& token = kAuditor) {
+    HttpResult r = Get(path, token);
+    EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+    return Json(r.body);
+  }
+
+  std::vector<std::string> Ids(const std::string& path, const char* field = "id") {
+    rapidjson::Document d = List(path);
+    std::vector<std::string> ids;
+    if (!d.IsObject() || !d.HasMember("data")) return ids;
+    for (const auto& row : d["data"].GetArray()) {
+      const auto& v = row[field];
+      ids.push_back(v.IsString() ? v.GetString() : std::to_string(v.GetInt64()));
+    }
+    return ids;
+  }
+
+  std::string Db() const { return dir_.File("hookvault.db"); }
+
+  TempDir dir_;
+  SinkServer good_;
+  SinkServer bad_;
+  std::atomic<int> good_status_{200};
+  std::unique_ptr<ServerProcess> server_;
+  HttpClient client_;
+};
+
+// --- Authentication and roles ----------------------------------------------------------------
+
+enum class Need { kNone, kRead, kReprocess, kConsume };
+
+Need NeedOf(std::string_view operation) {
+  static const std::map<std::string_view, Need> kNeeds = {
+      {"listEvents", Need::kRead},          {"getEvent", Need::kRead},
+      {"listEventAttempts", Need::kRead},   {"reprocessEvent", Need::kReprocess},
+      {"listDeliveries", Need::kRead},      {"listAttempts", Need::kRead},
+      {"reprocessBulk", Need::kReprocess},  {"listAudit", Need::kRead},
+      {"verifyAudit", Need::kRead},         {"listRequests", Need::kRead},
+      {"getFeed", Need::kConsume},          {"getConsumerEvents", Need::kConsume},
+      {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
+  };
+  auto it = kNeeds.find(operation);
+  return it == kNeeds.end() ? Need::kNone : it->second;
+}
+
+TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
+  Start();
+  std::string id = Post("pms", "auth-1", "booking.created");
+  ASSERT_FALSE(id.empty());
+  struct Caller {
+    std::string token;
+    std::set<Need> may;
+  };
+  const std::map<std::string, Caller> callers = {
+      {"auditor", {kAuditor, {Need::kRead}}},
+      {"operator", {kOperator, {Need::kRead, Need::kReprocess}}},
+      {"consumer", {kConsumer, {Need::kConsume}}},
+      {"admin", {kAdmin, {Need::kRead, Need::kReprocess, Need::kConsume}}},
+  };
+  int checked = 0;
+  for (const server::RouteSpec& route : server::kRouteTable) {
+    std::string path(route.pattern);
+    if (path.rfind("/api/v1/", 0) != 0) continue;
+    Need need = NeedOf(route.operation_id);
+    for (const auto& [param, value] :
+         {std::pair<std::string, std::string>{":id", id}, {":name", "wh"}}) {
+      if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
+    }
+    auto call = [&](const std::string& token) {
+      Headers h = {{"Content-Type", "application/json"}};
+      if (!token.empty()) h.emplace_back("Authorization", "Bearer " + token);
+      std::string body = route.operation_id == "ackConsumer" ? R"({"seq": 1})" : "{}";
+      return client_.Request(std::string(route.method), server_->Url(path), h,
+                             route.method == "POST" ? body : "");
+    };
+    if (need == Need::kNone) {
+      EXPECT_EQ(call("").status, 200) << path;
+      continue;
+    }
+    HttpResult none = call("");
+    EXPECT_EQ(none.status, 401) << route.method << " " << path;
+    EXPECT_EQ(none.headers["content-type"], "application/problem+json") << path;
+    EXPECT_NE(none.headers["www-authenticate"].find("Bearer"), std::string::npos) << path;
+    EXPECT_EQ(call("not-a-valid-token-0123456789").status, 401) << path;
+    EXPECT_EQ(call(std::string(kAuditor) + "x").status, 401) << path;
+    for (const auto& [role, caller] : callers) {
+      HttpResult r = call(caller.token);
+      if (caller.may.count(need)) {
+        EXPECT_TRUE(r.status >= 200 && r.status < 300)
+            << role << " " << route.method << " " << path << ": " << r.status << " " << r.body;
+      } else {
+        EXPECT_EQ(r.status, 403) << role << " " << route.method << " " << path;
+        EXPECT_EQ(r.headers["content-type"], "application/problem+json");
+      }
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 13 * 4);  // every authenticated route of the table, by every role
+}
+
+// --- Queries ---------------------------------------------------------------------------------
+
+TEST_F(RestApiTest, EventFiltersAndDetail) {
+  Start();
+  std::string a = Post("pms", "f-1", "booking.created");
+  std::string b = Post("pms", "f-2", "payment.settled");
+  std::string c = Post("crm", "f-3", "booking.created");
+  ASSERT_FALSE(a.empty() || b.empty() || c.empty());
+  // Newest first.
+  EXPECT_EQ(Ids("/api/v1/events"), (std::vector<std::string>{c, b, a}));
+  EXPECT_EQ(Ids("/api/v1/events?source=pms"), (std::vector<std::string>{b, a}));
+  EXPECT_EQ(Ids("/api/v1/events?type=booking.created"), (std::vector<std::string>{c, a}));
+  EXPECT_EQ(Ids("/api/v1/events?source=crm&type=booking.created"), std::vector<std::string>{c});
+  EXPECT_EQ(Ids("/api/v1/events?source=nobody"), std::vector<std::string>{});
+  // "bad" fails the booking events for good (2 attempts); payment.settled only goes to "good".
+  ASSERT_TRUE(WaitFor([&] {
+    return Ids("/api/v1/events?status=failed") == std::vector<std::string>{c, a} &&
+           Ids("/api/v1/events?status=delivered") == std::vector<std::string>{b};
+  })) << server_->Log();
+  EXPECT_EQ(Ids("/api/v1/events?status=pending"), std::vector<std::string>{});
+
+  // Time ranges: [received_after, received_before).
+  rapidjson::Document all = List("/api/v1/events");
+  std::string b_time = all["data"][1]["received_at"].GetString();
+  EXPECT_EQ(Ids("/api/v1/events?received_after=" + b_time), (std::vector<std::string>{c, b}));
+  EXPECT_EQ(Ids("/api/v1/events?received_before=" + b_time), std::vector<std::string>{a});
+  EXPECT_EQ(Ids("/api/v1/events?received_after=2000-01-01T00:00:00Z&received_before="
+                "2000-01-02T00:00:00Z"),
+            std::vector<std::string>{});
+
+  HttpResult detail = Get("/api/v1/events/" + a, kAuditor);
+  ASSERT_EQ(detail.status, 200) << detail.body;
+  rapidjson::Document d = Json(detail.body);
+  EXPECT_EQ(std::string(d["id"].GetString()), a);
+  EXPECT_EQ(std::string(d["source"].GetString()), "pms");
+  EXPECT_EQ(std::string(d["event_type"].GetString()), "booking.created");
+  EXPECT_EQ(std::string(d["idempotency_key"].GetString()), "f-1");
+  EXPECT_EQ(std::string(d["payload"]["event"].GetString()), "booking.created");
+  EXPECT_EQ(d["payload"]["n"].GetInt(), 1);
+  EXPECT_TRUE(d["headers"].IsObject());
+  EXPECT_FALSE(d["headers"].HasMember("x-auth-token")) << detail.body;
+  EXPECT_EQ(detail.body.find(kSourceToken), std::string::npos);
+  ASSERT_EQ(d["deliveries"].Size(), 2u);
+  std::set<std::string> destinations;
+  for (const auto& del : d["deliveries"].GetArray()) destinations.insert(del["destination"].GetString());
+  EXPECT_EQ(destinations, (std::set<std::string>{"bad", "good"}));
+
+  EXPECT_EQ(Get("/api/v1/events/01890000-0000-7000-8000-000000000000", kAuditor).status, 404);
+}
+
+TEST_F(RestApiTest, DeliveryAttemptAndRequestFilters) {
+  Start();
+  std::string a = Post("pms", "d-1", "booking.created");
+  std::string b = Post("pms", "d-2", "payment.settled");
+  ASSERT_FALSE(a.empty() || b.empty());
+  EXPECT_EQ(Post("pms", "d-3", "x", "wrong-token"), "");  // a rejected request, logged
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 1; }))
+      << server_->Log();
+
+  rapidjson::Document failed = List("/api/v1/deliveries?status=failed");
+  EXPECT_EQ(std::string(failed["data"][0]["destination"].GetString()), "bad");
+  EXPECT_EQ(std::string(failed["data"][0]["event_id"].GetString()), a);
+  EXPECT_EQ(failed["data"][0]["attempts"].GetInt(), 2);
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=succeeded").size() == 2; }));
+  EXPECT_EQ(Ids("/api/v1/deliveries?destination=good").size(), 2u);
+  EXPECT_EQ(Ids("/api/v1/deliveries?destination=good&event_id=" + b).size(), 1u);
+  EXPECT_EQ(Ids("/api/v1/deliveries?event_id=" + a).size(), 2u);
+  EXPECT_EQ(Ids("/api/v1/deliveries?after=2000-01-01T00:00:00Z").size(), 3u);
+  EXPECT_EQ(Ids("/api/v1/deliveries?before=2000-01-01T00:00:00Z").size(), 0u);
+
+  EXPECT_EQ(Ids("/api/v1/attempts?outcome=failure").size(), 2u);
+  EXPECT_EQ(Ids("/api/v1/attempts?outcome=success").size(), 2u);
+  EXPECT_EQ(Ids("/api/v1/attempts?destination=bad&outcome=success").size(), 0u);
+  EXPECT_EQ(Ids("/api/v1/attempts?event_id=" + a).size(), 3u);
+  EXPECT_EQ(Ids("/api/v1/attempts?event_id=" + a + "&destination=good").size(), 1u);
+  EXPECT_EQ(Ids("/api/v1/attempts?before=2000-01-01T00:00:00Z").size(), 0u);
+
+  // An event's attempts, oldest first, with what each attempt got.
+  rapidjson::Document attempts = List("/api/v1/events/" + a + "/attempts");
+  ASSERT_EQ(attempts["data"].Size(), 3u);
+  int64_t last_id = 0;
+  int bad_seen = 0;
+  for (const auto& at : attempts["data"].GetArray()) {
+    EXPECT_GT(at["id"].GetInt64(), last_id);
+    last_id = at["id"].GetInt64();
+    if (std::string(at["destination"].GetString()) == "bad") {
+      ++bad_seen;
+      EXPECT_EQ(at["number"].GetInt(), bad_seen);
+      EXPECT_EQ(at["http_status"].GetInt(), 500);
+      EXPECT_EQ(std::string(at["response_excerpt"].GetString()), "down");
+      EXPECT_EQ(std::string(at["outcome"].GetString()), "failure");
+    }
+  }
+  EXPECT_EQ(bad_seen, 2);
+
+  // The request log, rejected requests included.
+  EXPECT_EQ(Ids("/api/v1/requests").size(), 3u);
+  rapidjson::Document rejected = List("/api/v1/requests?status=401");
+  ASSERT_EQ(rejected["data"].Size(), 1u);
+  EXPECT_EQ(std::string(rejected["data"][0]["source"].GetString()), "pms");
+  EXPECT_TRUE(rejected["data"][0]["event_id"].IsNull());
+  EXPECT_EQ(Ids("/api/v1/requests?status=200&source=pms").size(), 2u);
+  EXPECT_EQ(Ids("/api/v1/requests?source=crm").size(), 0u);
+  EXPECT_EQ(Ids("/api/v1/requests?after=2000-01-01T00:00:00Z&before=2100-01-01T00:00:00Z").size(),
+            3u);
+}
+
+TEST_F(RestApiTest, BadParametersAre400sNamingThem) {
+  Start();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"/api/v1/events?limit=1001", "limit"},
+      {"/api/v1/events?limit=0", "limit"},
+      {"/api/v1/events?status=done", "status"},
+      {"/api/v1/events?received_after=yesterday", "received_after"},
+      {"/api/v1/events?cursor=bogus", "cursor"},
+      {"/api/v1/events?sorce=pms", "sorce"},
+      {"/api/v1/deliveries?status=pendin%67x", "status"},
+      {"/api/v1/attempts?outcome=maybe", "outcome"},
+      {"/api/v1/requests?status=abc", "status"},
+      {"/api/v1/audit?before=2026-02-30T00:00:00Z", "before"},
+  };
+  for (const auto& [path, name] : cases) {
+    HttpResult r = Get(path, kAuditor);
+    EXPECT_EQ(r.status, 400) << path;
+    EXPECT_EQ(r.headers["content-type"], "application/problem+json") << path;
+    rapidjson::Document d = Json(r.body);
+    ASSERT_TRUE(d.IsObject() && d.HasMember("detail")) << r.body;
+    EXPECT_NE(std::string(d["detail"].GetString()).find("'" + name + "'"), std::string::npos)
+        << path << ": " << r.body;
+    EXPECT_EQ(d["status"].GetInt(), 400);
+  }
+  // Escapes are decoded: %2B is a plus sign, so this offset is valid.
+  EXPECT_EQ(Get("/api/v1/events?received_after=2026-11-28T00:00:00%2B01:00&status=%66ailed",
+                kAuditor)
+                .status,
+            200);
+  HttpResult r = Get("/api/v1/feed?wait=31", kConsumer);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("'wait'"), std::string::npos);
+}
+
+// Paging through every event while new ones keep arriving: keyset cursors skip and repeat
+// nothing.
+TEST_F(RestApiTest, PaginationWhileIngestContinuesSkipsAndRepeatsNothing) {
+  Start();
+  std::set<std::string> before;
+  for (int i = 0; i < 120; ++i) {
+    std::string id = Post("pms", "p-" + std::to_string(i), "payment.settled");
+    ASSERT_FALSE(id.empty());
+    before.insert(id);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> extra{0};
+  std::thread writer([&] {
+    HttpClient c;
+    for (int i = 0; !stop; ++i) {
+      HttpResult r = c.Request(
+          "POST", server_->Url("/webhooks/crm"),
+          {{"x-auth-token", kSourceToken}, {"Content-Type", "application/json"}},
+          R"({"id":"more-)" + std::to_string(i) + R"(","event":"payment.settled"})");
+      if (r.status == 200) ++extra;
+    }
+  });
+  std::vector<std::string> seen;
+  std::set<std::string> unique;
+  std::string cursor;
+  int64_t last_seq = INT64_MAX;
+  int pages = 0;
+  do {
+    std::string path = "/api/v1/events?source=pms&limit=7";
+    if (!cursor.empty()) path += "&cursor=" + cursor;
+    rapidjson::Document d = List(path);
+    ASSERT_TRUE(d.IsObject());
+    for (const auto& e : d["data"].GetArray()) {
+      EXPECT_LT(e["seq"].GetInt64(), last_seq);
+      last_seq = e["seq"].GetInt64();
+      seen.push_back(e["id"].GetString());
+      unique.insert(e["id"].GetString());
+    }
+    cursor = d["next_cursor"].IsNull() ? "" : d["next_cursor"].GetString();
+    ++pages;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  } while (!cursor.empty() && pages < 100);
+  stop = true;
+  writer.join();
+  EXPECT_GT(extra.load(), 0) << "nothing was ingested while paging";
+  EXPECT_EQ(pages, 18);  // 120 / 7, rounded up
+  EXPECT_EQ(seen.size(), 120u);
+  EXPECT_EQ(unique, before);
+
+  // The same across every source while they keep arriving: nothing that existed before the
+  // first page is missed.
+  std::set<std::string> all;
+  cursor.clear();
+  do {
+    std::string path = "/api/v1/events?limit=1000";
+    if (!cursor.empty()) path += "&cursor=" + cursor;
+    rapidjson::Document d = List(path);
+    for (const auto& e : d["data"].GetArray()) {
+      EXPECT_TRUE(all.insert(e["id"].GetString()).second) << "repeated";
+    }
+    cursor = d["next_cursor"].IsNull() ? "" : d["next_cursor"].GetString();
+  } while (!cursor.empty());
+  for (const std::string& id : before) EXPECT_TRUE(all.count(id));
+}
+
+// --- Reprocessing and the audit log ------------------------------------------------------------
+
+TEST_F(RestApiTest, ReprocessAFailedDeliveryThatTheSinkNowAccepts) {
+  good_status_ = 503;
+  Start();
+  std::string id = Post("pms", "r-1", "payment.settled");  // to "good" only
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 1; }))
+      << server_->Log();
+  ASSERT_EQ(good_.Count(), 2u);
+  good_status_ = 200;
+
+  // Auditors may not; operators may.
+  EXPECT_EQ(PostJson("/api/v1/events/" + id + "/reprocess", kAuditor, "{}").status, 403);
+  HttpResult r = PostJson("/api/v1/events/" + id + "/reprocess", kOperator,
+                          R"({"reason": "billing fixed their TLS certificate"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(Json(r.body)["requeued"].GetInt(), 1);
+  ASSERT_TRUE(good_.WaitForCount(3, std::chrono::seconds(10))) << server_->Log();
+  // The first attempt after reprocessing is numbered 1 again.
+  EXPECT_EQ(good_.Requests()[2].headers.at("x-hookvault-attempt"), "1");
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/events?status=delivered").size() == 1; }));
+  rapidjson::Document history = List("/api/v1/events/" + id + "/attempts");
+  ASSERT_EQ(history["data"].Size(), 3u);  // the two failures stay in history
+  EXPECT_EQ(std::string(history["data"][0]["outcome"].GetString()), "failure");
+  EXPECT_EQ(std::string(history["data"][1]["outcome"].GetString()), "failure");
+  EXPECT_EQ(std::string(history["data"][2]["outcome"].GetString()), "success");
+  EXPECT_EQ(history["data"][2]["number"].GetInt(), 1);
+
+  // Reprocessing it again without "all" finds nothing failed; with "all" it sends it again.
+  r = PostJson("/api/v1/events/" + id + "/reprocess", kOperator, "{}");
+  EXPECT_EQ(Json(r.body)["requeued"].GetInt(), 0);
+  r = PostJson("/api/v1/events/" + id + "/reprocess", kAdmin, R"({"all": true})");
+  EXPECT_EQ(Json(r.body)["requeued"].GetInt(), 1);
+  EXPECT_TRUE(good_.WaitForCount(4, std::chrono::seconds(10)));
+
+  // Every action is audited with who, what, how many and why.
+  rapidjson::Document audit = List("/api/v1/audit");
+  ASSERT_EQ(audit["data"].Size(), 3u);
+  const auto& first = audit["data"][2];  // newest first
+  EXPECT_EQ(std::string(first["actor"].GetString()), "ops");
+  EXPECT_EQ(std::string(first["role"].GetString()), "operator");
+  EXPECT_EQ(std::string(first["action"].GetString()), "reprocess_event");
+  EXPECT_EQ(std::string(first["target"]["event_id"].GetString()), id);
+  EXPECT_EQ(first["requeued"].GetInt(), 1);
+  EXPECT_EQ(std::string(first["reason"].GetString()), "billing fixed their TLS certificate");
+  EXPECT_EQ(std::string(audit["data"][0]["actor"].GetString()), "root");
+
+  EXPECT_EQ(PostJson("/api/v1/events/01890000-0000-7000-8000-000000000000/reprocess", kOperator,
+                     "{}")
+                .status,
+            404);
+  EXPECT_EQ(PostJson("/api/v1/events/" + id + "/reprocess", kOperator, R"({"al": true})").status,
+            400);
+  EXPECT_EQ(PostJson("/api/v1/events/" + id + "/reprocess", kOperator, "[1,").status, 400);
+}
+
+TEST_F(RestApiTest, BulkReprocessDryRunCountsAndChangesNothing) {
+  Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(Post("pms", "bulk-" + std::to_string(i), "booking.x"));
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 3; }))
+      << server_->Log();
+  std::string db = Db();
+  int64_t attempts_before = QueryInt(db, "SELECT count(*) FROM attempts");
+
+  HttpResult r = PostJson("/api/v1/reprocess", kOperator,
+                          R"({"destination": "bad", "dry_run": true, "reason": "how many?"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = Json(r.body);
+  EXPECT_EQ(d["matched"].GetInt(), 3);
+  EXPECT_EQ(d["requeued"].GetInt(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(Ids("/api/v1/deliveries?status=failed").size(), 3u);
+  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts"), attempts_before);
+  EXPECT_EQ(bad_.Count(), 6u);
+
+  // Filters narrow the match; a destination with nothing failed matches nothing.
+  r = PostJson("/api/v1/reprocess", kOperator,
+               R"({"destination": "good", "dry_run": true})");
+  EXPECT_EQ(Json(r.body)["matched"].GetInt(), 0);
+  r = PostJson("/api/v1/reprocess", kOperator,
+               R"({"event_id": ")" + ids[0] + R"(", "dry_run": true})");
+  EXPECT_EQ(Json(r.body)["matched"].GetInt(), 1);
+  EXPECT_EQ(PostJson("/api/v1/reprocess", kOperator, R"({"status": "pending"})").status, 400);
+  EXPECT_EQ(PostJson("/api/v1/reprocess", kOperator, R"({"destinaton": "bad"})").status, 400);
+
+  r = PostJson("/api/v1/reprocess", kOperator, R"({"destination": "bad"})");
+  d = Json(r.body);
+  EXPECT_EQ(d["matched"].GetInt(), 3);
+  EXPECT_EQ(d["requeued"].GetInt(), 3);
+  // "bad" still fails: 2 more attempts each, counted afresh, then failed again.
+  EXPECT_TRUE(bad_.WaitForCount(12, std::chrono::seconds(10)));
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 3; }));
+  EXPECT_EQ(QueryInt(db, "SELECT max(number) FROM attempts"), 2);
+  EXPECT_EQ(List("/api/v1/audit")["data"].Size(), 4u);  // dry runs are audited too; 400s are not
+}
+
+TEST_F(RestApiTest, AuditChainVerifiesAndDetectsAHandEditedRow) {
+  good_status_ = 500;
+  Start();
+  ASSERT_FALSE(Post("pms", "a-1", "payment.settled").empty());
+  ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 1; }));
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(PostJson("/api/v1/reprocess", kOperator,
+                       R"({"dry_run": true, "reason": "check )" + std::to_string(i) + "\"}")
+                  .status,
+              200);
+  }
+  HttpResult v = Get("/api/v1/audit/verify", kAuditor);
+  ASSERT_EQ(v.status, 200) << v.body;
+  rapidjson::Document ok = Json(v.body);
+  EXPECT_TRUE(ok["ok"].GetBool());
+  EXPECT_EQ(ok["rows"].GetInt(), 4);
+  EXPECT_TRUE(ok["first_bad"].IsNull());
+
+  // Someone with file access rewrites the third row's reason (dropping the guard trigger
+  // first, as an attacker would).
+  {
+    SQLite::Database db(Db(), SQLite::OPEN_READWRITE, 5000);
+    SQLite::Statement triggers(
+        db, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'");
+    std::vector<std::string> names;
+    while (triggers.executeStep()) names.push_back(triggers.getColumn(0).getString());
+    for (const std::string& name : names) db.exec("DROP TRIGGER " + name);
+    db.exec("UPDATE audit_log SET reason = 'nothing to see' WHERE id = 3");
+  }
+  v = Get("/api/v1/audit/verify", kAuditor);
+  rapidjson::Document bad = Json(v.body);
+  EXPECT_FALSE(bad["ok"].GetBool()) << v.body;
+  EXPECT_EQ(bad["rows"].GetInt(), 4);
+  EXPECT_EQ(bad["first_bad"].GetInt(), 3);
+}
+
+// --- Feed and consumers ----------------------------------------------------------------------
+
+TEST_F(RestApiTest, FeedPagesAscendingWithPayloadAndFilters) {
+  Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(Post(i % 2 ? "crm" : "pms", "feed-" + std::to_string(i), "payment.settled"));
+  }
+  HttpResult r = Get("/api/v1/feed?after=0&limit=2", kConsumer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = Json(r.body);
+  ASSERT_EQ(d["data"].Size(), 2u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), ids[0]);
+  EXPECT_EQ(std::string(d["data"][1]["id"].GetString()), ids[1]);
+  EXPECT_EQ(std::string(d["data"][0]["payload"]["id"].GetString()), "feed-0");
+  int64_t next = d["next_after"].GetInt64();
+  EXPECT_EQ(next, d["data"][1]["seq"].GetInt64());
+  d = Json(Get("/api/v1/feed?after=" + std::to_string(next) + "&limit=10", kConsumer).body);
+  ASSERT_EQ(d["data"].Size(), 3u);
+  EXPECT_EQ(std::string(d["data"][2]["id"].GetString()), ids[4]);
+  int64_t end = d["next_after"].GetInt64();
+  d = Json(Get("/api/v1/feed?after=" + std::to_string(end), kConsumer).body);
+  EXPECT_EQ(d["data"].Size(), 0u);
+  EXPECT_EQ(d["next_after"].GetInt64(), end);
+
+  d = Json(Get("/api/v1/feed?source=crm", kConsumer).body);
+  ASSERT_EQ(d["data"].Size(), 2u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), ids[1]);
+  // A filtered page that reached the end moves past the events it did not match.
+  EXPECT_EQ(d["next_after"].GetInt64(), end);
+}
+
+TEST_F(RestApiTest, LongPollWakesOnACommit) {
+  Start();
+  ASSERT_FALSE(Post("pms", "lp-0", "payment.settled").empty());
+  int64_t latest = Json(Get("/api/v1/feed", kConsumer).body)["next_after"].GetInt64();
+  HttpResult polled;
+  std::chrono::milliseconds took{0};
+  std::thread poller([&] {
+    HttpClient c;
+    auto start = std::chrono::steady_clock::now();
+    polled = c.Request("GET", server_->Url("/api/v1/feed?wait=20&after=" + std::to_string(latest)),
+                       {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 30000);
+    took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::string id = Post("pms", "lp-1", "payment.settled");
+  poller.join();
+  ASSERT_EQ(polled.status, 200) << polled.error << polled.body;
+  rapidjson::Document d = Json(polled.body);
+  ASSERT_EQ(d["data"].Size(), 1u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), id);
+  EXPECT_GE(took.count(), 450);
+  EXPECT_LT(took.count(), 3000) << "the poll waited for its timeout, not for the commit";
+
+  // With nothing new it answers an empty page when the wait ends.
+  auto start = std::chrono::steady_clock::now();
+  HttpResult empty = Get("/api/v1/feed?wait=1&source=nobody", kConsumer);
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(empty.status, 200);
+  EXPECT_EQ(Json(empty.body)["data"].Size(), 0u);
+  EXPECT_GE(waited, std::chrono::milliseconds(950));
+  EXPECT_LT(waited, std::chrono::milliseconds(3000));
+}
+
+TEST_F(RestApiTest, ConsumerCursorsNeverMoveBackwards) {
+  Start();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 4; ++i) ids.push_back(Post("pms", "c-" + std::to_string(i), "x.y"));
+  rapidjson::Document d = Json(Get("/api/v1/consumers/warehouse/events?limit=3", kConsumer).body);
+  ASSERT_EQ(d["data"].Size(), 3u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), ids[0]);
+  int64_t third = d["data"][2]["seq"].GetInt64();
+  // Without an ack the same events come again.
+  d = Json(Get("/api/v1/consumers/warehouse/events?limit=3", kConsumer).body);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), ids[0]);
+
+  HttpResult ack = PostJson("/api/v1/consumers/warehouse/ack", kConsumer,
+                            R"({"seq": )" + std::to_string(third) + "}");
+  ASSERT_EQ(ack.status, 200) << ack.body;
+  EXPECT_EQ(Json(ack.body)["cursor"].GetInt64(), third);
+  d = Json(Get("/api/v1/consumers/warehouse/events", kConsumer).body);
+  ASSERT_EQ(d["data"].Size(), 1u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), ids[3]);
+
+  // An older ack does not move it back.
+  ack = PostJson("/api/v1/consumers/warehouse/ack", kConsumer, R"({"seq": 1})");
+  ASSERT_EQ(ack.status, 200);
+  EXPECT_EQ(Json(ack.body)["cursor"].GetInt64(), third);
+  d = Json(Get("/api/v1/consumers/warehouse/events", kConsumer).body);
+  EXPECT_EQ(d["data"].Size(), 1u);
+  // Another consumer has its own cursor.
+  EXPECT_EQ(Json(Get("/api/v1/consumers/billing/events", kConsumer).body)["data"].Size(), 4u);
+  // Acks of events that do not exist yet, and malformed acks, are refused.
+  EXPECT_EQ(PostJson("/api/v1/consumers/warehouse/ack", kConsumer, R"({"seq": 999999})").status,
+            400);
+  EXPECT_EQ(PostJson("/api/v1/consumers/warehouse/ack", kConsumer, R"({"seq": "3"})").status,
+            400);
+  EXPECT_EQ(PostJson("/api/v1/consumers/warehouse/ack", kConsumer, R"({})").status, 400);
+  EXPECT_EQ(Get("/api/v1/consumers/bad%20name/events", kConsumer).status, 400);
+
+  // A consumer's long-poll wakes on a commit too.
+  int64_t latest = Json(Get("/api/v1/feed", kConsumer).body)["next_after"].GetInt64();
+  ASSERT_EQ(PostJson("/api/v1/consumers/billing/ack", kConsumer,
+                     R"({"seq": )" + std::to_string(latest) + "}")
+                .status,
+            200);
+  HttpResult polled;
+  std::thread poller([&] {
+    HttpClient c;
+    polled = c.Request("GET", server_->Url("/api/v1/consumers/billing/events?wait=10"),
+                       {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 20000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::string fifth = Post("crm", "c-5", "x.y");
+  poller.join();
+  d = Json(polled.body);
+  ASSERT_EQ(d["data"].Size(), 1u) << polled.body;
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), fifth);
+}
+
+// 200 long-polls parked at once do not occupy Pistache's worker threads: ingest keeps
+// answering, and every poll is answered when the events arrive.
+TEST_F(RestApiTest, TwoHundredLongPollsDoNotStopIngest) {
+  Start();
+  ASSERT_FALSE(Post("pms", "many-0", "x.y").empty());
+  int64_t latest = Json(Get("/api/v1/feed", kConsumer).body)["next_after"].GetInt64();
+  constexpr int kPolls = 200;
+  std::vector<std::thread> polls;
+  std::atomic<int> answered_with_data{0};
+  std::atomic<int> started{0};
+  for (int i = 0; i < kPolls; ++i) {
+    polls.emplace_back([&] {
+      HttpClient c;
+      ++started;
+      HttpResult r =
+          c.Request("GET", server_->Url("/api/v1/feed?wait=25&after=" + std::to_string(latest)),
+                    {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 40000);
+      if (r.status == 200 && Json(r.body)["data"].Size() > 0) ++answered_with_data;
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return started == kPolls; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // let them all park
+  EXPECT_EQ(answered_with_data.load(), 0);
+  // Ingest and the readiness probe still answer at once.
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_FALSE(Post("pms", "many-" + std::to_string(i), "x.y").empty());
+  }
+  auto ingest_time = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(ingest_time, std::chrono::seconds(2));
+  EXPECT_EQ(client_.Request("GET", server_->Url("/healthz")).status, 200);
+  for (std::thread& t : polls) t.join();
+  EXPECT_EQ(answered_with_data.load(), kPolls);
+}
+
+TEST_F(RestApiTest, OpenApiIsServedWithoutAuth) {
+  Start();
+  HttpResult r = client_.Request("GET", server_->Url("/api/v1/openapi.json"));
+  ASSERT_EQ(r.status, 200);
+  rapidjson::Document d = Json(r.body);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(std::string(d["openapi"].GetString()).substr(0, 2), "3.");
+}
+
+}  // namespace
+}  // namespace hookvault::testing
