@@ -2,6 +2,7 @@
 
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
+#include <pistache/peer.h>
 #include <spdlog/spdlog.h>
 
 #include <ostream>
@@ -90,6 +91,12 @@ class Adapter final : public Pistache::Http::Handler {
 
   void onRequest(const Pistache::Http::Request& req, ResponseWriter writer) override {
     int64_t start = clock_->NowMicros();
+    // Pistache 0.0.5 times a connection that is not idle against the header timeout, counted
+    // from the end of its last request, and answers 408 and closes it when that passes: it
+    // would cut off a long-poll parked for up to 30 s, or an ingest waiting for a slow commit,
+    // whose own answer would then never arrive. The request is whole and ours to answer, so
+    // the connection counts as idle (keepalive_timeout) until the client sends again.
+    if (auto peer = writer.getPeer()) peer->setIdle(true);
     auto shared = std::make_shared<ResponseWriter>(std::move(writer));
     std::string method = Pistache::Http::methodString(req.method());
     std::string path = req.resource();

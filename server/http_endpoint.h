@@ -38,8 +38,10 @@ struct EndpointOptions {
   // 408 although its event may still commit.
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds body_timeout{30000};
-  // Pistache keeps sockets of clients that did not ask for keep-alive open this long.
-  std::chrono::milliseconds keepalive_timeout{10000};
+  // Pistache closes idle connections after this long, counted from the end of their last
+  // request; a connection whose request is still being served counts as idle, so this must
+  // exceed the longest answer (a long-poll waits up to 30 s).
+  std::chrono::milliseconds keepalive_timeout{45000};
   RequestObserver observer;  // optional (metrics)
 };
 

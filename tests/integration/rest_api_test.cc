@@ -618,6 +618,27 @@ TEST_F(RestApiTest, LongPollWakesOnACommit) {
   EXPECT_LT(waited, std::chrono::milliseconds(3000));
 }
 
+// Pistache 0.0.5 answers 408 and closes a busy connection once its header timeout (10 s) has
+// passed since the request; a parked long-poll must outlive that.
+TEST_F(RestApiTest, ALongPollOutlivesPistachesHeaderTimeout) {
+  Start();
+  ASSERT_FALSE(Post("pms", "slow-0", "x.y").empty());
+  int64_t latest = Json(Get("/api/v1/feed", kConsumer).body)["next_after"].GetInt64();
+  HttpResult polled;
+  std::thread poller([&] {
+    HttpClient c;
+    polled = c.Request("GET", server_->Url("/api/v1/feed?wait=25&after=" + std::to_string(latest)),
+                       {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 40000);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(11500));
+  std::string id = Post("pms", "slow-1", "x.y");
+  poller.join();
+  ASSERT_EQ(polled.status, 200) << polled.error << polled.body;
+  rapidjson::Document d = Json(polled.body);
+  ASSERT_EQ(d["data"].Size(), 1u);
+  EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), id);
+}
+
 TEST_F(RestApiTest, ConsumerCursorsNeverMoveBackwards) {
   Start();
   std::vector<std::string> ids;
