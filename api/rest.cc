@@ -1,6 +1,5 @@
 #include "api/rest.h"
 
-#include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <limits>
@@ -13,7 +12,20 @@
 namespace hookvault::api {
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// A RapidJSON output stream appending to a std::string, so a rendered body (a feed page can be
+// megabytes) is moved into the response instead of copied out of a buffer.
+class StringSink {
+ public:
+  using Ch = char;
+  explicit StringSink(std::string& out) : out_(out) {}
+  void Put(char c) { out_.push_back(c); }
+  void Flush() {}
+
+ private:
+  std::string& out_;
+};
+
+using JsonWriter = rapidjson::Writer<StringSink>;
 using storage::AttemptRow;
 using storage::AuditRow;
 using storage::DeliveryRow;
@@ -29,6 +41,12 @@ constexpr size_t kMaxReasonBytes = 1000;
 constexpr size_t kMaxConsumerName = 64;
 
 void Str(JsonWriter& w, std::string_view s) {
+  bool ascii = true;
+  for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
+  if (ascii) {  // ids, names, times: no copy
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return;
+  }
   std::string valid = ValidUtf8(s);
   w.String(valid.data(), static_cast<rapidjson::SizeType>(valid.size()));
 }
@@ -146,8 +164,9 @@ ApiResponse ListPage(std::vector<Row> rows, int limit, std::string_view list, Wr
                      KeyOf key) {
   bool more = static_cast<int>(rows.size()) > limit;
   if (more) rows.resize(static_cast<size_t>(limit));
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
   w.StartObject();
   Key(w, "data");
   w.StartArray();
@@ -160,7 +179,7 @@ ApiResponse ListPage(std::vector<Row> rows, int limit, std::string_view list, Wr
     w.Null();
   }
   w.EndObject();
-  return JsonOk(buf.GetString());
+  return JsonOk(std::move(out));
 }
 
 storage::Page PageOf(int limit, std::optional<int64_t> cursor) {
@@ -284,7 +303,7 @@ bool ValidConsumerName(std::string_view name) {
 // Renders an audit target: the filter an operator gave, as a JSON object.
 class TargetJson {
  public:
-  TargetJson() : w_(buf_) { w_.StartObject(); }
+  TargetJson() : sink_(out_), w_(sink_) { w_.StartObject(); }
   TargetJson& Field(std::string_view k, const std::optional<std::string>& v) {
     if (v) Key(w_, k), Str(w_, *v);
     return *this;
@@ -307,11 +326,12 @@ class TargetJson {
   }
   std::string Done() {
     w_.EndObject();
-    return buf_.GetString();
+    return std::move(out_);
   }
 
  private:
-  rapidjson::StringBuffer buf_;
+  std::string out_;
+  StringSink sink_;
   JsonWriter w_;
 };
 
@@ -363,8 +383,9 @@ void RestApi::GetEvent(const ApiRequest& req, const std::string& id, Responder r
   }
   auto deliveries = d_.queries.EventDeliveries((*event)->seq);
   if (!deliveries.ok()) return respond(StoreProblem(deliveries.status(), req));
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
   w.StartObject();
   WriteEventWithPayload(w, **event);
   Key(w, "deliveries");
@@ -372,7 +393,7 @@ void RestApi::GetEvent(const ApiRequest& req, const std::string& id, Responder r
   for (const DeliveryRow& d : *deliveries) WriteDelivery(w, d);
   w.EndArray();
   w.EndObject();
-  respond(JsonOk(buf.GetString()));
+  respond(JsonOk(std::move(out)));
 }
 
 void RestApi::ListEventAttempts(const ApiRequest& req, const std::string& id,
@@ -473,8 +494,9 @@ void RestApi::VerifyAudit(const ApiRequest& req, Responder respond) const {
   if (!q.ok()) return respond(q.error());
   auto v = d_.queries.VerifyAudit();
   if (!v.ok()) return respond(StoreProblem(v.status(), req));
-  rapidjson::StringBuffer buf;
-  JsonWriter w(buf);
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
   w.StartObject();
   Key(w, "ok"), w.Bool(v->ok);
   Key(w, "rows"), w.Int64(v->rows);
@@ -485,7 +507,7 @@ void RestApi::VerifyAudit(const ApiRequest& req, Responder respond) const {
     w.Null();
   }
   w.EndObject();
-  respond(JsonOk(buf.GetString()));
+  respond(JsonOk(std::move(out)));
 }
 
 void RestApi::ReprocessEvent(const ApiRequest& req, const std::string& id,
@@ -618,8 +640,12 @@ void RestApi::ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t
                         Responder respond) const {
   auto render = [path = req.path](const storage::StatusOr<FeedPage>& page) {
     if (!page.ok()) return ProblemFromStatus(page.status(), path);
-    rapidjson::StringBuffer buf;
-    JsonWriter w(buf);
+    std::string out;
+    size_t payload_bytes = 0;
+    for (const EventRow& e : page->rows) payload_bytes += e.body.size() + e.headers_json.size();
+    out.reserve(payload_bytes + 400 * page->rows.size() + 64);
+    StringSink sink(out);
+    JsonWriter w(sink);
     w.StartObject();
     Key(w, "data");
     w.StartArray();
@@ -631,7 +657,7 @@ void RestApi::ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t
     w.EndArray();
     Key(w, "next_after"), w.Int64(page->next_after);
     w.EndObject();
-    return JsonOk(buf.GetString());
+    return JsonOk(std::move(out));
   };
   auto page = ReadFeed(d_.queries, query);
   if (!page.ok() || !page->rows.empty() || wait_seconds <= 0) return respond(render(page));
