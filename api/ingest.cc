@@ -78,6 +78,9 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
     response.source = log.source;
     log.status = response.status;
     log.reason = std::string(ProblemSlug(kind));
+    if (options_.kept_rejected_body_bytes > 0 && response.status >= 400 && response.status < 500) {
+      log.body = request.body.substr(0, options_.kept_rejected_body_bytes);
+    }
     (void)writer_.SubmitLog(std::move(log));  // refused only under overload; counted there
     respond(std::move(response));
   };

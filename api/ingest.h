@@ -47,6 +47,8 @@ struct IngestOptions {
   std::vector<Cidr> trusted_proxies;
   std::vector<SourcePolicy> sources;
   std::vector<DestinationFilter> destinations;
+  // Bytes of a rejected (4xx) request's raw body kept in its request-log row; 0 keeps none.
+  size_t kept_rejected_body_bytes = 0;
 };
 
 // Longest idempotency key accepted from a header or the payload.

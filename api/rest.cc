@@ -138,6 +138,9 @@ void WriteRequest(JsonWriter& w, const RequestRow& r) {
   Key(w, "reason"), Str(w, r.reason);
   Key(w, "event_id"), OptStr(w, r.event_id);
   Key(w, "body_bytes"), w.Int64(r.body_bytes);
+  // Raw bytes shown as text (invalid UTF-8 replaced): what operators need is to read it.
+  Key(w, "body"), OptStr(w, r.body);
+  Key(w, "body_truncated"), w.Bool(r.body && static_cast<int64_t>(r.body->size()) < r.body_bytes);
   w.EndObject();
 }
 

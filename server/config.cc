@@ -3,8 +3,10 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -81,6 +83,12 @@ class Object {
     }
     return n;
   }
+  std::optional<bool> Bool(const char* key) {
+    const rapidjson::Value* v = Get(key);
+    if (!v) return std::nullopt;
+    if (!v->IsBool()) Fail(Path(key), "must be true or false");
+    return v->GetBool();
+  }
   std::optional<double> Number(const char* key, double min) {
     const rapidjson::Value* v = Get(key);
     if (!v) return std::nullopt;
@@ -139,6 +147,13 @@ std::vector<api::Cidr> ParseCidrs(const std::vector<std::string>& texts, const s
     out.push_back(*c);
   }
   return out;
+}
+
+// Fails unless `file` can be opened for reading by this process (so check-config, run as the
+// service's user, catches a key the server could not read).
+void RequireReadableFile(const std::string& file, const std::string& path) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) Fail(path, "cannot read " + file + ": " + std::strerror(errno));
 }
 
 rapidjson::Pointer ParsePointer(const std::string& text, const std::string& path) {
@@ -243,13 +258,39 @@ Config ParseRoot(Object root) {
   }
   c.trusted_proxies = ParseCidrs(
       root.Strings("trusted_proxies").value_or(std::vector<std::string>{}), "trusted_proxies");
+  if (auto t = root.Child("tls")) {
+    TlsConfig tls;
+    tls.cert_file = t->String("cert_file").value_or("");
+    tls.key_file = t->String("key_file").value_or("");
+    if (tls.cert_file.empty()) Fail("tls.cert_file", "is required (together with tls.key_file)");
+    if (tls.key_file.empty()) Fail("tls.key_file", "is required (together with tls.cert_file)");
+    RequireReadableFile(tls.cert_file, "tls.cert_file");
+    RequireReadableFile(tls.key_file, "tls.key_file");
+    t->Finish();
+    c.tls = std::move(tls);
+  }
+  if (auto l = root.Child("request_log")) {
+    c.request_log.keep_rejected_bodies =
+        l->Bool("keep_rejected_bodies").value_or(c.request_log.keep_rejected_bodies);
+    c.request_log.kept_body_bytes =
+        l->Int("kept_body_bytes", 1, 1 << 20).value_or(c.request_log.kept_body_bytes);
+    l->Finish();
+  }
   if (auto r = root.Child("retention")) {
-    c.retention.delivered_days = static_cast<int>(r->Int("delivered_days", 1, 36500).value_or(30));
-    c.retention.failed_days = static_cast<int>(r->Int("failed_days", 1, 36500).value_or(90));
-    c.retention.request_log_days =
-        static_cast<int>(r->Int("request_log_days", 1, 36500).value_or(14));
-    c.retention.idempotency_days =
-        static_cast<int>(r->Int("idempotency_days", 1, 36500).value_or(37));
+    RetentionConfig& rc = c.retention;
+    rc.delivered_days = static_cast<int>(r->Int("delivered_days", 1, 36500).value_or(30));
+    rc.failed_days = static_cast<int>(r->Int("failed_days", 1, 36500).value_or(90));
+    rc.attempts_days =
+        static_cast<int>(r->Int("attempts_days", 1, 36500).value_or(rc.failed_days));
+    rc.request_log_days = static_cast<int>(r->Int("request_log_days", 1, 36500).value_or(14));
+    std::optional<int64_t> idempotency = r->Int("idempotency_days", 1, 36500);
+    rc.idempotency_days = static_cast<int>(
+        idempotency.value_or(std::max(rc.delivered_days, rc.failed_days) + 7));
+    if (rc.idempotency_days < rc.delivered_days) {
+      Fail("retention.idempotency_days",
+           "must be at least delivered_days (" + std::to_string(rc.delivered_days) +
+               "): keys are meant to outlive their events");
+    }
     r->Finish();
   }
   root.EachObject("sources", [&](Object o) { c.sources.push_back(ParseSource(std::move(o))); });

@@ -21,11 +21,18 @@ struct LogConfig {
   std::string format = "text";  // text or json
 };
 
+// Ages, in days since an event (or request, or attempt) was received, after which rows are
+// pruned (server/retention.h). Pending events are never pruned, nor the audit log.
 struct RetentionConfig {
   int delivered_days = 30;
   int failed_days = 90;
+  // Attempts of events still stored; an event's attempts go with it in any case.
+  int attempts_days = 90;  // unset: failed_days
   int request_log_days = 14;
-  int idempotency_days = 37;
+  // A key is also kept for as long as its event is stored, so a retry of it is always answered
+  // as a duplicate. Unset: max(delivered_days, failed_days) + 7, so that a late retry is
+  // recognised for a week after its event is pruned. Never less than delivered_days.
+  int idempotency_days = 97;
 };
 
 using BackoffConfig = BackoffPolicy;
@@ -38,6 +45,21 @@ struct DestinationConfig {
   BackoffConfig backoff;
   int concurrency = 8;
   std::string signing_secret;  // empty: requests are not signed
+};
+
+// Pistache's own TLS, for small deployments (nginx in front is the documented path).
+struct TlsConfig {
+  std::string cert_file;  // PEM certificate (chain)
+  std::string key_file;   // PEM private key, unencrypted
+};
+
+// The ingest request log (every ingest request, accepted or rejected).
+struct RequestLogConfig {
+  // Keep the first kept_body_bytes of the raw body of each rejected (4xx) ingest request, so
+  // operators can see what a misconfigured provider sent. Off by default: rejected requests
+  // come from anyone who can reach the port, and a body may hold personal data.
+  bool keep_rejected_bodies = false;
+  int64_t kept_body_bytes = 4096;
 };
 
 struct ApiTokenConfig {
@@ -56,7 +78,9 @@ struct Config {
   int writer_max_batch = 512;
   int writer_max_queue = 8192;
   std::vector<api::Cidr> trusted_proxies;
+  std::optional<TlsConfig> tls;  // absent: plain HTTP
   RetentionConfig retention;
+  RequestLogConfig request_log;
   std::vector<api::SourcePolicy> sources;
   std::vector<DestinationConfig> destinations;
   std::vector<ApiTokenConfig> api_tokens;

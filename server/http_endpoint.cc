@@ -157,6 +157,16 @@ storage::Status HttpEndpoint::Start() {
                     .bodyTimeout(options_.body_timeout)
                     .keepaliveTimeout(options_.keepalive_timeout);
     endpoint_->init(opts);
+    if (!options_.tls_cert_file.empty()) {
+      try {
+        endpoint_->useSSL(options_.tls_cert_file, options_.tls_key_file);
+      } catch (const std::exception& e) {
+        endpoint_.reset();
+        return storage::Status::Unavailable("cannot load TLS certificate " +
+                                            options_.tls_cert_file + " and key " +
+                                            options_.tls_key_file + ": " + e.what());
+      }
+    }
     endpoint_->setHandler(Pistache::Http::make_handler<Adapter>(
         &router_, &clock_,
         options_.observer ? std::make_shared<const RequestObserver>(options_.observer) : nullptr));

@@ -42,6 +42,12 @@ struct EndpointOptions {
   // request; a connection whose request is still being served counts as idle, so this must
   // exceed the longest answer (a long-poll waits up to 30 s).
   std::chrono::milliseconds keepalive_timeout{45000};
+  // PEM files; both set: serve HTTPS with Pistache's TLS. Both empty: plain HTTP. For small
+  // deployments only: Debian's Pistache 0.0.5 runs each TLS handshake on its one accept thread,
+  // blocking, for up to 10 s (fixed, not configurable), so one client that connects and stays
+  // silent holds up every new connection that long. nginx in front is the internet-facing path.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   RequestObserver observer;  // optional (metrics)
 };
 
@@ -56,11 +62,14 @@ class HttpEndpoint {
   ~HttpEndpoint();
 
   // Binds and starts serving on background threads. Returns kUnavailable if the address
-  // cannot be bound.
+  // cannot be bound or the TLS certificate and key cannot be loaded.
   storage::Status Start();
 
   // Returns the bound port (useful after binding port 0).
   uint16_t port() const;
+
+  // Returns "https" when TLS is configured, else "http".
+  const char* scheme() const { return options_.tls_cert_file.empty() ? "http" : "https"; }
 
   // Stops serving and joins the reactor threads. Responses queued before are flushed first
   // only if they reached the reactor; the caller lets them settle before calling this.

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <random>
@@ -30,14 +31,17 @@
 #include "server/http_endpoint.h"
 #include "server/logging.h"
 #include "server/metrics.h"
+#include "server/retention.h"
 #include "server/route_table.h"
 #include "server/router.h"
 #include "server/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
+#include "storage/sqlite_backup.h"
 #include "storage/sqlite_database.h"
 #include "storage/sqlite_query_store.h"
 #include "storage/sqlite_store.h"
+#include "storage/sqlite_wal_checkpointer.h"
 
 namespace hookvault::server {
 namespace {
@@ -172,6 +176,16 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     spdlog::critical("open database: {}", store.status().ToString());
     return 1;
   }
+  // Keeps the WAL small without checkpoints inside the writer's commits
+  // (storage/sqlite_wal_checkpointer.h). Before the writer, whose commits notify it.
+  auto checkpointer =
+      storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(config.data_dir)});
+  if (!checkpointer.ok()) {
+    spdlog::critical("open database checkpointer: {}", checkpointer.status().ToString());
+    return 1;
+  }
+  (*store)->set_wal_listener(
+      [cp = checkpointer->get()](int64_t wal_frames) { cp->Notify(wal_frames); });
   // Before the writer: answers (and so the endpoint's metrics observer) may run on the writer
   // thread until it is joined.
   std::vector<std::string> source_names;
@@ -181,6 +195,19 @@ int Serve(const std::string& config_path, const std::string& listen_override,
                                     {.max_batch = static_cast<size_t>(config.writer_max_batch),
                                      .max_queue = static_cast<size_t>(config.writer_max_queue),
                                      .thread_nice = kWriterNice});
+  (*checkpointer)->Start([&writer, &store, cp = checkpointer->get()] {
+    storage::Status queued = writer.SubmitTask([&store, cp] {
+      // Busy only if another connection checkpoints: the checkpointer asks again later.
+      if (auto s = (*store)->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
+      cp->RestartDone();
+    });
+    if (!queued.ok()) cp->RestartDone();  // stopping
+  });
+  // Its thread submits to the writer: on every way out, stop it before the writer goes.
+  struct StopBeforeWriter {
+    storage::SqliteWalCheckpointer& checkpointer;
+    ~StopBeforeWriter() { checkpointer.Stop(); }
+  } stop_checkpointer{**checkpointer};
 
   auto http_client = std::make_unique<CurlHttpClient>();
   SchedulerOptions scheduler_options;
@@ -193,10 +220,16 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     spdlog::critical("start forwarding: {}", s.ToString());
     return 1;
   }
+  // Prunes through writer tasks in small batches (server/retention.h); stopped before the writer.
+  Retention retention(config.retention, writer, **store, clock);
+  retention.Start();
 
   api::IngestOptions ingest_options;
   ingest_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
   ingest_options.trusted_proxies = config.trusted_proxies;
+  if (config.request_log.keep_rejected_bodies) {
+    ingest_options.kept_rejected_body_bytes = static_cast<size_t>(config.request_log.kept_body_bytes);
+  }
   ingest_options.sources = config.sources;
   for (const DestinationConfig& d : config.destinations) {
     ingest_options.destinations.push_back(d.filter);
@@ -335,6 +368,10 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   endpoint_options.threads = config.threads;
   endpoint_options.max_request_bytes =
       static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
+  if (config.tls) {
+    endpoint_options.tls_cert_file = config.tls->cert_file;
+    endpoint_options.tls_key_file = config.tls->key_file;
+  }
   endpoint_options.observer = [&metrics](std::string_view method, std::string_view path,
                                          const api::ApiResponse& response, double seconds) {
     constexpr std::string_view kIngest = "/webhooks/";
@@ -349,7 +386,9 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     ingest.StopAccepting();
     waiters.Stop();  // parked long-polls get their (empty) answers now
     scheduler.Stop();
+    retention.Stop();
     writer.Stop();
+    (*checkpointer)->Stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     endpoint.Shutdown();
     http_client.reset();
@@ -363,7 +402,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
                                ? "[" + host_port->first + "]"
                                : host_port->first;
   // Printed whatever the log level: scripts and tests wait for this line to learn the port.
-  std::cout << "hookvault listening on http://" << shown_host << ":" << endpoint.port()
+  std::cout << "hookvault listening on " << endpoint.scheme() << "://" << shown_host << ":" << endpoint.port()
             << " (data in " << config.data_dir << ")" << std::endl;
 
   int sig = 0;
@@ -408,6 +447,14 @@ int main(int argc, char** argv) {
   std::string check_path;
   check->add_option("--config", check_path, "JSON config file")->required();
 
+  CLI::App* backup =
+      app.add_subcommand("backup", "copy the database while the server runs (online backup)");
+  std::string backup_dir, backup_out;
+  bool backup_force = false;
+  backup->add_option("--data-dir", backup_dir, "directory of the database")->required();
+  backup->add_option("--out", backup_out, "file to write the copy to")->required();
+  backup->add_flag("--force", backup_force, "replace --out if it exists");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*migrate) {
@@ -417,6 +464,21 @@ int main(int argc, char** argv) {
       std::cerr << "hookvault migrate: " << s.ToString() << "\n";
       return 1;
     }
+    return 0;
+  }
+  if (*backup) {
+    // Takes no hookvault.lock: it runs beside the serving process by design.
+    auto copied =
+        hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
+                                           backup_out, {.overwrite = backup_force});
+    if (!copied.ok()) {
+      std::cerr << "hookvault backup: " << copied.status().ToString() << "\n";
+      return 1;
+    }
+    std::cout << "backup: " << backup_out << ": " << copied->pages << " pages, "
+              << copied->bytes << " bytes, " << copied->events << " events, max seq "
+              << copied->max_event_seq << ", " << std::fixed << std::setprecision(3)
+              << copied->seconds << " s, integrity_check ok\n";
     return 0;
   }
   if (*check) {

@@ -31,7 +31,11 @@ struct RequestLogEntry {
   int status = 0;      // the HTTP status answered
   std::string reason;  // "stored", "duplicate", or why it was rejected
   std::optional<std::string> event_id;
-  int64_t body_bytes = 0;
+  int64_t body_bytes = 0;  // the whole body's size
+  // The first bytes of a rejected request's raw body, when the config keeps them
+  // (request_log.keep_rejected_bodies); nullopt when not kept (always for stored events,
+  // whose event row holds the body).
+  std::optional<std::string> body = std::nullopt;
 };
 
 // What happened to a NewEvent: its id and seq, and whether its idempotency key was already

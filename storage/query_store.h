@@ -67,6 +67,9 @@ struct RequestRow {
   std::string reason;
   std::optional<std::string> event_id = std::nullopt;
   int64_t body_bytes = 0;
+  // The first bytes of the raw body when it was kept (rejected requests, when the config keeps
+  // them); shorter than body_bytes when cut.
+  std::optional<std::string> body = std::nullopt;
 };
 
 // One operator action, as the audit log keeps it. `hash` is the hex SHA-256 of `prev_hash`

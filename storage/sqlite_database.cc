@@ -15,14 +15,17 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ))sql";
 constexpr std::string_view kSelectMigration = "SELECT 1 FROM schema_migrations WHERE name = ?";
 constexpr std::string_view kInsertMigration = "INSERT INTO schema_migrations (name) VALUES (?)";
+// A migration whose SQL starts with this line runs outside a transaction, statement by statement
+// (VACUUM cannot run inside one). Its statements must be idempotent: a crash before it is
+// recorded runs it again.
+constexpr std::string_view kNoTransactionMarker = "-- hookvault: no-transaction\n";
 
 }  // namespace
 
 std::string DatabasePath(const std::string& data_dir) { return data_dir + "/hookvault.db"; }
 
-Status StatusFromSqlite(const SQLite::Exception& e, const char* what) {
-  std::string message = std::string(what) + ": " + e.what();
-  switch (e.getErrorCode()) {
+Status StatusFromSqliteCode(int code, std::string message) {
+  switch (code & 0xff) {  // an extended code's low byte is its primary code
     case SQLITE_FULL:
     case SQLITE_IOERR:
     case SQLITE_BUSY:
@@ -30,10 +33,16 @@ Status StatusFromSqlite(const SQLite::Exception& e, const char* what) {
     case SQLITE_READONLY:
     case SQLITE_CANTOPEN:
     case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
       return Status::Unavailable(std::move(message));
     default:
       return Status::Internal(std::move(message));
   }
+}
+
+Status StatusFromSqlite(const SQLite::Exception& e, const char* what) {
+  // getErrorCode() is the primary code unless extended codes are switched on; either maps.
+  return StatusFromSqliteCode(e.getErrorCode(), std::string(what) + ": " + e.what());
 }
 
 StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& options) {
@@ -41,8 +50,13 @@ StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& 
     int flags =
         options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     flags |= SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time
-    auto db = std::make_unique<SQLite::Database>(options.path, flags, options.busy_timeout_ms);
-    if (!options.read_only) db->exec("PRAGMA journal_mode = WAL");
+    // An empty vfs selects the default one.
+    auto db = std::make_unique<SQLite::Database>(options.path, flags, options.busy_timeout_ms,
+                                                 options.vfs);
+    if (!options.read_only) {
+      db->exec("PRAGMA journal_mode = WAL");
+      db->exec("PRAGMA journal_size_limit = " + std::to_string(options.journal_size_limit));
+    }
     db->exec("PRAGMA synchronous = FULL");
     db->exec("PRAGMA foreign_keys = ON");
     if (options.max_db_bytes > 0) {
@@ -65,6 +79,19 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
       SQLite::Statement seen(db, std::string(kSelectMigration));
       seen.bind(1, std::string(m.name));
       if (seen.executeStep()) continue;
+      seen.reset();  // VACUUM refuses to run while a statement is active
+      if (m.sql.starts_with(kNoTransactionMarker)) {
+        try {
+          db.exec(std::string(m.sql));
+        } catch (const SQLite::Exception& e) {
+          return StatusFromSqlite(e, ("migration " + std::string(m.name) + " failed").c_str());
+        }
+        SQLite::Statement record(db, std::string(kInsertMigration));
+        record.bind(1, std::string(m.name));
+        record.exec();
+        applied.emplace_back(m.name);
+        continue;
+      }
       SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
       try {
         db.exec(std::string(m.sql));

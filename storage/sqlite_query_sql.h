@@ -150,7 +150,7 @@ inline constexpr std::string_view kEventAttempts =
 // ---- request log ----
 
 inline constexpr std::string_view kListRequestsOuter = R"sql(
-SELECT id, received_at, source, remote_addr, status, reason, event_id, body_bytes
+SELECT id, received_at, source, remote_addr, status, reason, event_id, body_bytes, body
 FROM request_log WHERE id IN ()sql";
 inline constexpr std::string_view kListRequestsOuterEnd = ") ORDER BY id DESC";
 inline constexpr std::string_view kRequestKeys = "SELECT id FROM request_log WHERE id < :cursor";

@@ -329,6 +329,9 @@ StatusOr<std::vector<RequestRow>> SqliteQueryStore::ListRequests(const RequestFi
       row.reason = s.getColumn(5).getString();
       row.event_id = OptionalText(s.getColumn(6));
       row.body_bytes = s.getColumn(7).getInt64();
+      if (SQLite::Column body = s.getColumn(8); !body.isNull()) {
+        row.body.emplace(static_cast<const char*>(body.getBlob()), body.getBytes());
+      }
       return row;
     });
   });

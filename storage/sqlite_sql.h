@@ -28,8 +28,9 @@ VALUES (?1, ?2, ?3, ?3, ?3)
 )sql";
 
 inline constexpr std::string_view kInsertRequestLog = R"sql(
-INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes,
+                         body)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 )sql";
 
 // The probe allocates as much room as a large batch needs and frees it again in the same
@@ -137,6 +138,65 @@ ON CONFLICT (name) DO UPDATE SET cursor = max(cursor, excluded.cursor),
                                  updated_at = excluded.updated_at
 RETURNING cursor
 )sql";
+
+// ---- RetentionStore ----
+//
+// Each prune scan walks one index oldest first from a cursor (the last row looked at), so the
+// rows it keeps are not looked at again in the same round; the rows that may go are then
+// deleted one by one by primary key. ?1 = cutoff, (?2, ?3[, ?4]) = cursor, last = limit.
+
+// Uses events_status_received_at (migration 0003). The unary + keeps the pending check on
+// UNIQUE (event_seq, destination) rather than on the (status, id) index of all deliveries.
+inline constexpr std::string_view kPruneScanEvents = R"sql(
+SELECT seq, received_at,
+       NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
+                                                 AND +d.status = 'pending')
+FROM events
+WHERE status = ?5 AND received_at < ?1 AND (received_at, seq) > (?2, ?3)
+ORDER BY received_at, seq
+LIMIT ?4
+)sql";
+// Deliveries and their attempts follow through ON DELETE CASCADE.
+inline constexpr std::string_view kPruneDeleteEvent = R"sql(
+DELETE FROM events WHERE seq = ?1
+)sql";
+
+inline constexpr std::string_view kPruneScanAttempts = R"sql(
+SELECT id, started_at, 1 FROM attempts
+WHERE started_at < ?1 AND (started_at, id) > (?2, ?3)
+ORDER BY started_at, id
+LIMIT ?4
+)sql";
+inline constexpr std::string_view kPruneDeleteAttempt = R"sql(
+DELETE FROM attempts WHERE id = ?1
+)sql";
+
+inline constexpr std::string_view kPruneScanRequestLog = R"sql(
+SELECT id, received_at, 1 FROM request_log
+WHERE received_at < ?1 AND (received_at, id) > (?2, ?3)
+ORDER BY received_at, id
+LIMIT ?4
+)sql";
+inline constexpr std::string_view kPruneDeleteRequestLog = R"sql(
+DELETE FROM request_log WHERE id = ?1
+)sql";
+
+// A key goes only when its event has gone: while the event is stored, a retry of it must still
+// be answered as its duplicate.
+inline constexpr std::string_view kPruneScanKeys = R"sql(
+SELECT source, key, created_at, NOT EXISTS (SELECT 1 FROM events WHERE seq = event_seq)
+FROM idempotency_keys
+WHERE created_at < ?1 AND (created_at, source, key) > (?2, ?3, ?4)
+ORDER BY created_at, source, key
+LIMIT ?5
+)sql";
+inline constexpr std::string_view kPruneDeleteKey = R"sql(
+DELETE FROM idempotency_keys WHERE source = ?1 AND key = ?2
+)sql";
+
+inline constexpr std::string_view kFreelistCount = "PRAGMA freelist_count";
+// PRAGMA arguments cannot be bound; the page count is appended as an integer literal.
+inline constexpr std::string_view kIncrementalVacuumPrefix = "PRAGMA incremental_vacuum(";
 
 }  // namespace hookvault::storage::sql
 

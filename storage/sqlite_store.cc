@@ -1,6 +1,7 @@
 #include "storage/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <string_view>
@@ -159,6 +160,11 @@ void SqliteStore::AppendLog(const RequestLogEntry& log, const std::optional<std:
     s.bind(6);  // NULL
   }
   s.bind(7, static_cast<int64_t>(log.body_bytes));
+  if (log.body) {
+    s.bindNoCopy(8, log.body->data(), static_cast<int>(log.body->size()));
+  } else {
+    s.bind(8);  // NULL: not kept
+  }
   s.exec();
 }
 
@@ -202,6 +208,24 @@ Status SqliteStore::Probe() {
     return StatusFromSqlite(e, "write probe");
   }
   return Status::Ok();
+}
+
+void SqliteStore::set_wal_listener(std::function<void(int64_t)> listener) {
+  wal_listener_ = std::move(listener);
+  // Called by SQLite after each commit, before the COMMIT statement returns.
+  auto hook = [](void* self, sqlite3*, const char*, int frames) -> int {
+    auto& listener = static_cast<SqliteStore*>(self)->wal_listener_;
+    if (listener) listener(frames);
+    return SQLITE_OK;
+  };
+  sqlite3_wal_hook(db_->getHandle(), hook, this);
+}
+
+Status SqliteStore::CheckpointWal() {
+  int rc = sqlite3_wal_checkpoint_v2(db_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                     nullptr, nullptr);
+  if (rc == SQLITE_OK) return Status::Ok();
+  return StatusFromSqliteCode(rc, std::string("checkpoint: ") + sqlite3_errstr(rc));
 }
 
 StatusOr<std::vector<DueDelivery>> SqliteStore::ClaimDue(const std::string& destination, int limit,

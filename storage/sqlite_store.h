@@ -8,6 +8,7 @@
 #ifndef HOOKVAULT_STORAGE_SQLITE_STORE_H_
 #define HOOKVAULT_STORAGE_SQLITE_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "storage/event_log.h"
 #include "storage/id_generator.h"
 #include "storage/query_store.h"
+#include "storage/retention_store.h"
 #include "storage/sqlite_database.h"
 
 namespace SQLite {
@@ -27,7 +29,10 @@ class Statement;
 namespace hookvault::storage {
 
 // Thread-safety: not thread-safe; owned and called by the writer thread.
-class SqliteStore final : public EventLog, public DeliveryStore, public OperatorStore {
+class SqliteStore final : public EventLog,
+                          public DeliveryStore,
+                          public OperatorStore,
+                          public RetentionStore {
  public:
   // Opens the database at options.path (migrations must have been applied). Returns
   // kUnavailable if it cannot be opened or its statements cannot be prepared.
@@ -50,6 +55,23 @@ class SqliteStore final : public EventLog, public DeliveryStore, public Operator
                                       int64_t now) override;
   StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
 
+  // Defined in sqlite_retention.cc.
+  StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
+                             int limit) override;
+  StatusOr<ReclaimResult> ReclaimSpace(int pages) override;
+
+  // Sets what to call after each commit on this connection, with the number of frames the WAL
+  // then holds. This replaces SQLite's automatic checkpoint: no checkpoint runs inside a commit
+  // any more, so a SqliteWalCheckpointer must keep the WAL small (sqlite_wal_checkpointer.h).
+  // Call before the writer thread starts; `listener` runs on it and must be quick.
+  void set_wal_listener(std::function<void(int64_t wal_frames)> listener);
+
+  // Copies the WAL frames not yet in the database file into it on this connection (a PASSIVE
+  // checkpoint: it waits for no reader and no other checkpointer), so that the next
+  // transaction writes the WAL from its beginning. Returns kUnavailable when SQLite is busy
+  // (another checkpoint runs) or cannot write.
+  Status CheckpointWal();
+
  private:
   struct Statements;
   SqliteStore(std::unique_ptr<SQLite::Database> db, const Clock& clock);
@@ -68,6 +90,13 @@ class SqliteStore final : public EventLog, public DeliveryStore, public Operator
   const Clock& clock_;
   IdGenerator ids_;
   std::unique_ptr<Statements> stmts_;
+  // The RetentionStore's statements, prepared on first use (sqlite_retention.cc).
+  struct RetentionStatements;
+  struct RetentionStatementsDeleter {
+    void operator()(RetentionStatements* s) const;
+  };
+  std::unique_ptr<RetentionStatements, RetentionStatementsDeleter> retention_stmts_;
+  std::function<void(int64_t)> wal_listener_;  // set before the writer thread starts
 };
 
 }  // namespace hookvault::storage

@@ -682,5 +682,38 @@ TEST(DestinationFilterTest, SourceGlobs) {
   EXPECT_FALSE(f.Matches("stripe-test", "x"));
 }
 
+// --- Rejected bodies (config request_log.keep_rejected_bodies) -------------------------------
+
+TEST_F(IngestTest, RejectedBodiesAreNotKeptByDefault) {
+  ApiRequest r = Request(R"({"event":"x","secret":"s"})");
+  RemoveHeader(r, "x-auth-token");
+  ExpectRejected(r, 401);
+  EXPECT_FALSE(writer_.logs().back().body.has_value());
+}
+
+TEST_F(IngestTest, KeptRejectedBodyIsCappedAndOnlyForRejections) {
+  options_.kept_rejected_body_bytes = 8;
+  ApiRequest unauthenticated = Request(R"({"event":"payment"})");
+  RemoveHeader(unauthenticated, "x-auth-token");
+  ExpectRejected(unauthenticated, 401);
+  ASSERT_TRUE(writer_.logs().back().body.has_value());
+  EXPECT_EQ(*writer_.logs().back().body, R"({"event")");  // the first 8 bytes
+  EXPECT_EQ(writer_.logs().back().body_bytes, 19);
+
+  ExpectRejected(Request("{bad"), 400);  // shorter than the cap: kept whole
+  ASSERT_TRUE(writer_.logs().back().body.has_value());
+  EXPECT_EQ(*writer_.logs().back().body, "{bad");
+
+  // Accepted: the event holds the body, its log row keeps none.
+  ExpectSubmitted(Request());
+  ASSERT_TRUE(writer_.events().back().record.log.has_value());
+  EXPECT_FALSE(writer_.events().back().record.log->body.has_value());
+  // A commit failure is not a rejection of the request: no body either.
+  writer_.Fail(0, storage::Status::Unavailable("disk full"));
+  ASSERT_FALSE(writer_.logs().empty());
+  EXPECT_EQ(writer_.logs().back().status, 503);
+  EXPECT_FALSE(writer_.logs().back().body.has_value());
+}
+
 }  // namespace
 }  // namespace hookvault::api

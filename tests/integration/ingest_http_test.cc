@@ -1,5 +1,6 @@
 // Every row of the contract's ingest table, produced over real HTTP by the real binary on a
 // real SQLite file.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <signal.h>
@@ -367,6 +368,138 @@ TEST(IngestStorageFullTest, FullDatabaseAnswers503AndAcknowledgesOnlyStoredEvent
     ASSERT_EQ(QueryInt(db, "SELECT count(*) FROM events WHERE id = ?", id), 1) << id;
   }
   EXPECT_EQ(QueryText(db, "PRAGMA integrity_check"), "ok");
+}
+
+// The whole disk-full cycle on one running server: the database fills up (max_db_bytes makes
+// SQLite answer SQLITE_FULL as a full disk would), ingest answers 503 with Retry-After and
+// acknowledges nothing it did not store, /readyz turns unready; then space comes back (another
+// connection deletes a ballast row, returning its pages to the free list) and, without a
+// restart, /readyz turns ready and ingest stores again.
+TEST(IngestStorageFullTest, ServiceResumesByItselfWhenSpaceReturns) {
+  TempDir dir;
+  std::string config =
+      dir.Write("config.json", ConfigJson(dir.path(), R"("max_db_bytes": 1048576,)"));
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"),
+                       {std::string("HV_TEST_TOKEN_A=") + kTokenA});
+  ASSERT_TRUE(server.started()) << server.Log();
+  std::string db = dir.File("hookvault.db");
+  auto exec = [&](const std::string& sql) {  // a connection of its own, without the size limit
+    SQLite::Database c(db, SQLite::OPEN_READWRITE, 5000);
+    c.exec(sql);
+  };
+  exec("INSERT INTO service_state (key, value) VALUES ('test_ballast', zeroblob(400000))");
+
+  HttpClient client;
+  auto post = [&](const std::string& key) {
+    return client.Request("POST", server.Url("/webhooks/harmonics"),
+                          {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
+                          R"({"id":")" + key + R"(","event":"a","pad":")" +
+                              std::string(1500, 'p') + "\"}");
+  };
+  std::vector<std::string> acked, refused;  // idempotency keys
+  HttpResult last;
+  for (int i = 0; i < 2000 && refused.size() < 5; ++i) {
+    std::string key = "cycle-" + std::to_string(i);
+    last = post(key);
+    if (last.status == 200) {
+      acked.push_back(key);
+    } else {
+      ASSERT_EQ(last.status, 503) << last.body << last.error;
+      EXPECT_EQ(last.headers["retry-after"], "1");
+      refused.push_back(key);
+    }
+  }
+  ASSERT_EQ(refused.size(), 5u) << "the database never filled up";
+  ASSERT_GT(acked.size(), 10u);
+  EXPECT_EQ(client.Request("GET", server.Url("/readyz")).status, 503);
+  // No false 200 and no half-stored 503.
+  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"), static_cast<int64_t>(acked.size()));
+  for (const std::string& key : acked) {
+    ASSERT_EQ(QueryInt(db, "SELECT count(*) FROM events WHERE idempotency_key = ?", key), 1);
+  }
+  for (const std::string& key : refused) {
+    ASSERT_EQ(QueryInt(db, "SELECT count(*) FROM events WHERE idempotency_key = ?", key), 0);
+  }
+
+  exec("DELETE FROM service_state WHERE key = 'test_ballast'");  // space returns
+  int ready = 0;
+  for (int i = 0; i < 100 && ready != 200; ++i) {
+    ready = client.Request("GET", server.Url("/readyz")).status;
+    if (ready != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ready, 200) << server.Log();
+  // The refused webhooks, sent again, are stored now, as new events (never stored before).
+  for (const std::string& key : refused) {
+    HttpResult r = post(key);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(Json(r.body)["duplicate"].GetBool()) << key;
+  }
+  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"),
+            static_cast<int64_t>(acked.size() + refused.size()));
+  EXPECT_EQ(QueryText(db, "PRAGMA integrity_check"), "ok");
+}
+
+// request_log.keep_rejected_bodies: a rejected request's body, cut at kept_body_bytes, is in
+// its request-log row and in GET /api/v1/requests; accepted requests keep none there.
+TEST(IngestRejectedBodyTest, KeptWhenSwitchedOnAndCapped) {
+  TempDir dir;
+  constexpr char kAuditToken[] = "audit-token-0123456789abcdef";
+  std::string config = dir.Write(
+      "config.json",
+      ConfigJson(dir.path(),
+                 R"("request_log": {"keep_rejected_bodies": true, "kept_body_bytes": 16},
+                    "api_tokens": [{"name": "audit", "token": ")" +
+                     std::string(kAuditToken) + R"(", "role": "auditor"}],)"));
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"),
+                       {std::string("HV_TEST_TOKEN_A=") + kTokenA});
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  const std::string body = R"({"id":"r1","event":"a","note":"wrong token"})";
+  EXPECT_EQ(client
+                .Request("POST", server.Url("/webhooks/harmonics"),
+                         {{"x-auth-token", "not-the-token"}, {"Content-Type", "application/json"}},
+                         body)
+                .status,
+            401);
+  EXPECT_EQ(client
+                .Request("POST", server.Url("/webhooks/harmonics"),
+                         {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
+                         "{\"bad\xff")
+                .status,
+            400);
+  HttpResult stored = client.Request(
+      "POST", server.Url("/webhooks/harmonics"),
+      {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, body);
+  ASSERT_EQ(stored.status, 200) << stored.body;
+
+  std::string db = dir.File("hookvault.db");
+  for (int i = 0; i < 100 && QueryInt(db, "SELECT count(*) FROM request_log") < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(QueryText(db, "SELECT CAST(body AS TEXT) FROM request_log WHERE status = 401"),
+            body.substr(0, 16));
+  EXPECT_EQ(QueryInt(db, "SELECT body IS NULL FROM request_log WHERE status = 200"), 1);
+
+  HttpResult list = client.Request("GET", server.Url("/api/v1/requests"),
+                                   {{"Authorization", std::string("Bearer ") + kAuditToken}});
+  ASSERT_EQ(list.status, 200) << list.body;
+  rapidjson::Document d = Json(list.body);
+  ASSERT_TRUE(d.IsObject() && d["data"].IsArray()) << list.body;
+  ASSERT_EQ(d["data"].Size(), 3u) << list.body;
+  for (const auto& row : d["data"].GetArray()) {
+    int status = row["status"].GetInt();
+    if (status == 200) {
+      EXPECT_TRUE(row["body"].IsNull());
+      EXPECT_FALSE(row["body_truncated"].GetBool());
+    } else if (status == 401) {
+      EXPECT_EQ(std::string(row["body"].GetString()), body.substr(0, 16));
+      EXPECT_TRUE(row["body_truncated"].GetBool());
+    } else {
+      EXPECT_EQ(status, 400);
+      EXPECT_EQ(std::string(row["body"].GetString()), "{\"bad\xEF\xBF\xBD");  // U+FFFD
+      EXPECT_FALSE(row["body_truncated"].GetBool());
+    }
+  }
 }
 
 // An acknowledged event survives SIGKILL: after a restart every acknowledged key is answered

@@ -133,6 +133,7 @@ TEST(ParseConfigTest, ContractExampleParses) {
   EXPECT_EQ(c.retention.failed_days, 90);
   EXPECT_EQ(c.retention.request_log_days, 14);
   EXPECT_EQ(c.retention.idempotency_days, 37);
+  EXPECT_EQ(c.retention.attempts_days, 90);  // unset: failed_days
 
   ASSERT_EQ(c.sources.size(), 1u);
   const api::SourcePolicy& s = c.sources[0];
@@ -393,6 +394,7 @@ TEST(ParseConfigTest, ZeroAndNegativeNumbersAreRefused) {
         Case{"/writer/max_batch", "writer.max_batch"},
         Case{"/retention/delivered_days", "retention.delivered_days"},
         Case{"/retention/idempotency_days", "retention.idempotency_days"},
+        Case{"/retention/attempts_days", "retention.attempts_days"},
         Case{"/destinations/0/timeout_ms", "destinations[0].timeout_ms"},
         Case{"/destinations/0/max_attempts", "destinations[0].max_attempts"},
         Case{"/destinations/0/concurrency", "destinations[0].concurrency"},
@@ -469,7 +471,8 @@ TEST(ParseConfigTest, DefaultsWhenKeysAbsent) {
   EXPECT_EQ(c.retention.delivered_days, 30);
   EXPECT_EQ(c.retention.failed_days, 90);
   EXPECT_EQ(c.retention.request_log_days, 14);
-  EXPECT_EQ(c.retention.idempotency_days, 37);
+  EXPECT_EQ(c.retention.attempts_days, 90);
+  EXPECT_EQ(c.retention.idempotency_days, 97);  // a week past the longest-kept events
   EXPECT_TRUE(c.destinations.empty());
   EXPECT_TRUE(c.api_tokens.empty());
 
@@ -493,6 +496,38 @@ TEST(ParseConfigTest, PartialObjectsKeepOtherDefaults) {
   EXPECT_EQ(config->retention.idempotency_days, 37);
   EXPECT_EQ(config->log.format, "json");
   EXPECT_EQ(config->log.level, "info");
+}
+
+TEST(ParseConfigTest, RetentionAttemptsAndIdempotencyDays) {
+  auto config = ParseConfig(
+      With(kMinimal, "/retention",
+           R"({"delivered_days": 10, "failed_days": 20, "attempts_days": 5,
+               "request_log_days": 3, "idempotency_days": 11})"),
+      Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->retention.delivered_days, 10);
+  EXPECT_EQ(config->retention.failed_days, 20);
+  EXPECT_EQ(config->retention.attempts_days, 5);
+  EXPECT_EQ(config->retention.request_log_days, 3);
+  EXPECT_EQ(config->retention.idempotency_days, 11);
+
+  // Unset, keys outlive the longest-kept events by a week, and attempts follow failed_days.
+  config = ParseConfig(
+      With(kMinimal, "/retention", R"({"delivered_days": 60, "failed_days": 20})"), Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->retention.idempotency_days, 67);
+  EXPECT_EQ(config->retention.attempts_days, 20);
+}
+
+TEST(ParseConfigTest, IdempotencyDaysBelowDeliveredDaysIsRefused) {
+  ExpectError(With(kMinimal, "/retention", R"({"delivered_days": 30, "idempotency_days": 29})"),
+              "retention.idempotency_days");
+  // Equal is allowed, and so is less than failed_days (the contract's example does it).
+  EXPECT_TRUE(ParseConfig(With(kMinimal, "/retention",
+                               R"({"delivered_days": 30, "idempotency_days": 30})"),
+                          Env({}))
+                  .ok());
+  ExpectError(With(kMinimal, "/retention/attempt_days", "3"), "retention.attempt_days");
 }
 
 TEST(ParseConfigTest, DestinationDefaults) {
@@ -614,6 +649,36 @@ TEST(ParseConfigTest, DestinationSourcesMustMatchAConfiguredSource) {
 TEST(ParseConfigTest, SigningSecretMustDecode) {
   ExpectError(With(kExample, "/destinations/0/signing_secret", R"("whsec_not base64!")"),
               "destinations[0].signing_secret");
+}
+
+// --- request_log --------------------------------------------------------------------------------
+
+TEST(ParseConfigTest, RejectedBodiesAreNotKeptByDefault) {
+  auto config = ParseConfig(kMinimal, Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_FALSE(config->request_log.keep_rejected_bodies);
+  EXPECT_EQ(config->request_log.kept_body_bytes, 4096);
+}
+
+TEST(ParseConfigTest, RequestLogKeepsRejectedBodiesWhenSwitchedOn) {
+  auto config = ParseConfig(
+      With(kMinimal, "/request_log", R"({"keep_rejected_bodies": true, "kept_body_bytes": 512})"),
+      Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->request_log.keep_rejected_bodies);
+  EXPECT_EQ(config->request_log.kept_body_bytes, 512);
+}
+
+TEST(ParseConfigTest, RequestLogRefusesUnknownKeysWrongTypesAndSizes) {
+  ExpectError(With(kMinimal, "/request_log", R"({"keep_bodies": true})"),
+              "request_log.keep_bodies");
+  ExpectError(With(kMinimal, "/request_log", R"({"keep_rejected_bodies": "yes"})"),
+              "request_log.keep_rejected_bodies");
+  ExpectError(With(kMinimal, "/request_log", R"({"kept_body_bytes": 0})"),
+              "request_log.kept_body_bytes");
+  ExpectError(With(kMinimal, "/request_log", R"({"kept_body_bytes": 2097152})"),
+              "request_log.kept_body_bytes");
+  ExpectError(With(kMinimal, "/request_log", "true"), "request_log");
 }
 
 }  // namespace

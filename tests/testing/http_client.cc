@@ -40,6 +40,12 @@ HttpResult HttpClient::Request(const std::string& method, const std::string& url
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CAINFO, tls_.ca_file.empty() ? nullptr : tls_.ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls_.insecure ? 0L : 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls_.insecure ? 0L : 2L);
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, tls_.ssl_version);
+  curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST,
+                   tls_.cipher_list.empty() ? nullptr : tls_.cipher_list.c_str());
   if (method == "GET") {
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   } else {

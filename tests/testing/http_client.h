@@ -17,6 +17,14 @@ struct HttpResult {
   std::string body;
 };
 
+// How an https:// URL is fetched. The defaults are curl's: the system CA store, verification on.
+struct TlsOptions {
+  std::string ca_file;      // PEM file of the CA to trust instead of the system store
+  bool insecure = false;    // skip certificate and host name verification
+  long ssl_version = 0;     // CURLOPT_SSLVERSION, e.g. CURL_SSLVERSION_TLSv1_1 | ..._MAX_TLSv1_1
+  std::string cipher_list;  // CURLOPT_SSL_CIPHER_LIST ("DEFAULT:@SECLEVEL=0" offers TLS 1.1)
+};
+
 // Thread-safety: one client per thread.
 class HttpClient {
  public:
@@ -29,8 +37,12 @@ class HttpClient {
                      const std::vector<std::pair<std::string, std::string>>& headers = {},
                      const std::string& body = "", long timeout_ms = 10000);
 
+  // Applies to the requests that follow.
+  void set_tls(TlsOptions tls) { tls_ = std::move(tls); }
+
  private:
   void* curl_;
+  TlsOptions tls_;
 };
 
 }  // namespace hookvault::testing

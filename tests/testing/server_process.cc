@@ -32,13 +32,14 @@ ServerProcess::ServerProcess(std::vector<std::string> args, std::string log_path
     execv(binary.c_str(), argv.data());
     _exit(127);
   }
-  static const std::regex kListening(R"(listening on http://[^ ]*:(\d+))");
+  static const std::regex kListening(R"(listening on (https?)://[^ ]*:(\d+))");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
     std::string log = Log();
     if (std::regex_search(log, m, kListening)) {
-      port_ = std::stoi(m[1]);
+      scheme_ = m[1];
+      port_ = std::stoi(m[2]);
       return;
     }
     int status = 0;
@@ -55,7 +56,7 @@ ServerProcess::~ServerProcess() {
 }
 
 std::string ServerProcess::Url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
 }
 
 int ServerProcess::Signal(int sig) {

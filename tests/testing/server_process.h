@@ -22,6 +22,8 @@ class ServerProcess {
 
   bool started() const { return port_ > 0; }
   int port() const { return port_; }
+  // "http" or "https", as the server announced it.
+  const std::string& scheme() const { return scheme_; }
   std::string Url(const std::string& path) const;
   // Sends `sig` and waits for the exit; returns the exit status (or 128+signal).
   int Signal(int sig);
@@ -34,6 +36,7 @@ class ServerProcess {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string scheme_ = "http";
   std::string log_path_;
 };
 

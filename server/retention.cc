@@ -1,0 +1,116 @@
+#include "server/retention.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+
+namespace hookvault::server {
+namespace {
+
+constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
+
+}  // namespace
+
+Retention::Retention(RetentionConfig ages, storage::GroupCommitWriter& writer,
+                     storage::RetentionStore& store, const storage::Clock& clock,
+                     RetentionOptions options)
+    : ages_(ages), writer_(writer), store_(store), clock_(clock), options_(options) {}
+
+Retention::~Retention() { Stop(); }
+
+void Retention::Start() {
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hv-retention");
+    Run();
+  });
+}
+
+void Retention::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool Retention::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
+template <typename T>
+storage::StatusOr<T> Retention::OnWriter(std::function<storage::StatusOr<T>()> fn) {
+  auto promise = std::make_shared<std::promise<storage::StatusOr<T>>>();
+  std::future<storage::StatusOr<T>> result = promise->get_future();
+  storage::Status queued = writer_.SubmitTask([promise, fn] { promise->set_value(fn()); });
+  if (!queued.ok()) return queued;
+  return result.get();
+}
+
+storage::StatusOr<RetentionRound> Retention::RunRound() {
+  using storage::PruneTarget;
+  struct Pass {
+    PruneTarget target;
+    int days;
+    int64_t RetentionRound::*count;
+  };
+  const Pass passes[] = {
+      {PruneTarget::kAttempts, ages_.attempts_days, &RetentionRound::attempts},
+      {PruneTarget::kRequestLog, ages_.request_log_days, &RetentionRound::request_log},
+      {PruneTarget::kDeliveredEvents, ages_.delivered_days, &RetentionRound::delivered_events},
+      {PruneTarget::kFailedEvents, ages_.failed_days, &RetentionRound::failed_events},
+      {PruneTarget::kIdempotencyKeys, ages_.idempotency_days, &RetentionRound::idempotency_keys},
+  };
+  RetentionRound round;
+  int64_t now = clock_.NowMicros();
+  for (const Pass& pass : passes) {
+    int64_t before = now - pass.days * kMicrosPerDay;
+    std::optional<storage::PruneCursor> cursor = storage::PruneCursor{};
+    while (cursor) {
+      if (stopping()) return storage::Status::Unavailable("retention stopping");
+      storage::PruneCursor after = *cursor;
+      auto batch = OnWriter<storage::PruneBatch>([this, &pass, before, after] {
+        return store_.Prune(pass.target, before, after, options_.batch_rows);
+      });
+      if (!batch.ok()) return batch.status();
+      ++round.batches;
+      round.*pass.count += batch->deleted;
+      cursor = batch->next;
+    }
+  }
+  if (round.deleted() == 0) return round;
+  // Freed pages go back a step at a time, each its own writer task; stop when none are left or
+  // a step frees none (auto_vacuum is off on a database that has not been migrated).
+  while (!stopping()) {
+    auto step = OnWriter<storage::ReclaimResult>(
+        [this] { return store_.ReclaimSpace(options_.vacuum_pages); });
+    if (!step.ok()) return step.status();
+    round.reclaimed_pages += step->freed;
+    if (step->freed <= 0 || step->remaining == 0) break;
+  }
+  return round;
+}
+
+void Retention::Run() {
+  while (!stopping()) {
+    auto round = RunRound();
+    if (!round.ok()) {
+      if (!stopping()) spdlog::warn("retention: round stopped: {}", round.status().ToString());
+    } else if (round->deleted() > 0) {
+      spdlog::info(
+          "retention: pruned {} delivered and {} failed events, {} attempts, {} request log "
+          "rows, {} idempotency keys in {} transactions; returned {} free pages",
+          round->delivered_events, round->failed_events, round->attempts, round->request_log,
+          round->idempotency_keys, round->batches, round->reclaimed_pages);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms),
+                 [this] { return stopping_; });
+  }
+}
+
+}  // namespace hookvault::server

@@ -1,0 +1,93 @@
+// Retention: the background thread ("hv-retention") that prunes what has outlived the ages of
+// the config's `retention` and gives the space back.
+//
+// Every round walks the targets oldest first: attempts, the request log, delivered events,
+// failed events, then idempotency keys (after the events, so the keys of events pruned in this
+// round may go too). Each batch of at most `batch_rows` rows is one writer task and one short
+// transaction (storage/retention_store.h); the next is submitted only when it has finished, so
+// ingest batches queued meanwhile are written in between and their latency does not jump. A
+// round that deleted something then runs incremental_vacuum in steps of `vacuum_pages`.
+#ifndef HOOKVAULT_SERVER_RETENTION_H_
+#define HOOKVAULT_SERVER_RETENTION_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "server/config.h"
+#include "storage/clock.h"
+#include "storage/group_commit_writer.h"
+#include "storage/retention_store.h"
+#include "storage/status.h"
+
+namespace hookvault::server {
+
+struct RetentionOptions {
+  int64_t interval_ms = 60'000;  // between rounds; the first round runs at Start
+  int batch_rows = 500;          // most rows of a table looked at (and deleted) per transaction
+  int vacuum_pages = 256;        // most pages returned per incremental_vacuum step (1 MiB)
+};
+
+// What one round did.
+struct RetentionRound {
+  int64_t delivered_events = 0;
+  int64_t failed_events = 0;
+  int64_t attempts = 0;
+  int64_t request_log = 0;
+  int64_t idempotency_keys = 0;
+  int64_t batches = 0;          // prune transactions
+  int64_t reclaimed_pages = 0;  // pages incremental_vacuum returned to the file system
+  int64_t deleted() const {
+    return delivered_events + failed_events + attempts + request_log + idempotency_keys;
+  }
+};
+
+// Thread-safety: Start, Stop and RunRound may be called from any thread, but RunRound not
+// while the thread runs (tests call it instead of Start). The store is used only through
+// writer tasks, on the writer thread.
+class Retention {
+ public:
+  // `writer`, `store` (the writer's) and `clock` must outlive this object.
+  Retention(RetentionConfig ages, storage::GroupCommitWriter& writer,
+            storage::RetentionStore& store, const storage::Clock& clock,
+            RetentionOptions options = {});
+  Retention(const Retention&) = delete;
+  Retention& operator=(const Retention&) = delete;
+  // Calls Stop().
+  ~Retention();
+
+  // Starts the thread; its first round runs at once.
+  void Start();
+
+  // Ends the round in progress after its current batch and joins the thread. Idempotent; call
+  // before stopping the writer.
+  void Stop();
+
+  // Runs one round on the calling thread and returns what it did. Returns the first error of a
+  // batch (the round stops there; the next round goes on from the oldest rows), or
+  // kUnavailable when stopped or the writer refuses tasks.
+  storage::StatusOr<RetentionRound> RunRound();
+
+ private:
+  // Runs `fn` on the writer thread and waits for it.
+  template <typename T>
+  storage::StatusOr<T> OnWriter(std::function<storage::StatusOr<T>()> fn);
+  bool stopping() const;
+  void Run();
+
+  const RetentionConfig ages_;
+  storage::GroupCommitWriter& writer_;
+  storage::RetentionStore& store_;
+  const storage::Clock& clock_;
+  const RetentionOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace hookvault::server
+
+#endif  // HOOKVAULT_SERVER_RETENTION_H_

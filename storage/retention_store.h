@@ -1,0 +1,82 @@
+// RetentionStore: deleting what has outlived its retention age, a small batch at a time, and
+// giving the freed space back. Implemented by SqliteStore on the writer's connection, so it is
+// called on the writer thread only (GroupCommitWriter::SubmitTask); the driver is
+// server/retention.h.
+//
+// Invariants (each has a test in tests/storage/retention_store_test.cc):
+//
+//  1. An event is deleted only when its status is delivered or failed and no delivery of it is
+//     pending; a pending event is kept whatever its age. Its deliveries and their attempts go
+//     with it.
+//  2. An idempotency key is deleted only when its event is gone, so a retried request is
+//     answered as a duplicate for as long as its event is stored, and after that until the key
+//     itself is old enough.
+//  3. Every call deletes at most `limit` rows of the table it names (plus an event's deliveries
+//     and attempts) in one transaction of its own, so ingest batches run between calls.
+//  4. The audit log and consumer cursors are never deleted.
+#ifndef HOOKVAULT_STORAGE_RETENTION_STORE_H_
+#define HOOKVAULT_STORAGE_RETENTION_STORE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "storage/status.h"
+
+namespace hookvault::storage {
+
+// The kinds of rows that age out; each has its own retention age.
+enum class PruneTarget {
+  kDeliveredEvents,  // events.status = 'delivered', by received_at
+  kFailedEvents,     // events.status = 'failed', by received_at
+  kAttempts,         // by started_at, whatever their delivery's state
+  kRequestLog,       // by received_at
+  kIdempotencyKeys,  // by created_at, only once their event is gone
+};
+
+// Where a scan of one target goes on within a round: the last row it looked at. Rows it kept
+// (an old failed event still being delivered, the key of an event still stored) are not looked
+// at again in the same round.
+struct PruneCursor {
+  int64_t at = INT64_MIN;  // the row's time
+  std::string key_source;  // with key_name, the tie-break of idempotency keys
+  std::string key_name;
+  int64_t row = INT64_MIN;  // the tie-break of the other targets (seq or id)
+};
+
+struct PruneBatch {
+  int64_t deleted = 0;  // rows of the target deleted (cascaded deliveries and attempts aside)
+  int64_t scanned = 0;  // rows of the target looked at
+  std::optional<PruneCursor> next;  // where to go on; nullopt when the scan is finished
+};
+
+struct ReclaimResult {
+  int64_t freed = 0;      // free pages returned to the file system
+  int64_t remaining = 0;  // free pages still in the file
+};
+
+// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
+class RetentionStore {
+ public:
+  RetentionStore() = default;
+  RetentionStore(const RetentionStore&) = delete;
+  RetentionStore& operator=(const RetentionStore&) = delete;
+  virtual ~RetentionStore() = default;
+
+  // Looks at up to `limit` rows of `target` older than `before` (microseconds since the epoch)
+  // after `after` (oldest first) and deletes those that may go, in one transaction. Returns
+  // kUnavailable if the store cannot commit (then nothing is deleted), kInvalidArgument if
+  // limit < 1.
+  virtual StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
+                                     int limit) = 0;
+
+  // Returns up to `pages` free pages of the database file to the file system in one short
+  // transaction. Frees nothing when the database was not created with (or vacuumed into)
+  // auto_vacuum = INCREMENTAL. Returns kUnavailable if the store cannot commit,
+  // kInvalidArgument if pages < 1.
+  virtual StatusOr<ReclaimResult> ReclaimSpace(int pages) = 0;
+};
+
+}  // namespace hookvault::storage
+
+#endif  // HOOKVAULT_STORAGE_RETENTION_STORE_H_
