@@ -542,18 +542,12 @@ void RestApi::ReprocessEvent(const ApiRequest& req, const std::string& id,
                          .Bool("all", all)
                          .Done();
   storage::AuditActor who{principal->name, std::string(RoleName(principal->role)), reason};
-  auto run = [this, spec = std::move(spec), who = std::move(who), respond,
-              path = req.path]() {
-    auto result = d_.operations.Reprocess(spec, who, d_.clock.NowMicros());
-    if (!result.ok()) return respond(ProblemFromStatus(result.status(), path));
-    if (result->requeued > 0 && d_.on_requeued) d_.on_requeued();
-    ApiResponse r = JsonOk("{\"requeued\":" + std::to_string(result->requeued) + "}");
-    r.status = 202;
-    respond(std::move(r));
-  };
-  if (auto s = d_.writer.SubmitTask(std::move(run)); !s.ok()) {
-    respond(ProblemFromStatus(s, req.path));
-  }
+  SubmitReprocess(req, std::move(spec), std::move(who), std::move(respond),
+                  [](const storage::ReprocessResult& result) {
+                    ApiResponse r = JsonOk("{\"requeued\":" + std::to_string(result.requeued) + "}");
+                    r.status = 202;
+                    return r;
+                  });
 }
 
 void RestApi::ReprocessBulk(const ApiRequest& req, Responder respond) const {
@@ -592,14 +586,25 @@ void RestApi::ReprocessBulk(const ApiRequest& req, Responder respond) const {
                          .Bool("dry_run", spec.dry_run)
                          .Done();
   storage::AuditActor who{principal->name, std::string(RoleName(principal->role)), reason};
-  auto run = [this, spec = std::move(spec), who = std::move(who), respond,
+  bool dry_run = spec.dry_run;
+  SubmitReprocess(req, std::move(spec), std::move(who), std::move(respond),
+                  [dry_run](const storage::ReprocessResult& result) {
+                    return JsonOk("{\"matched\":" + std::to_string(result.matched) +
+                                  ",\"requeued\":" + std::to_string(result.requeued) +
+                                  ",\"dry_run\":" + (dry_run ? "true" : "false") + "}");
+                  });
+}
+
+void RestApi::SubmitReprocess(
+    const ApiRequest& req, storage::ReprocessSpec spec, storage::AuditActor who,
+    Responder respond,
+    std::function<ApiResponse(const storage::ReprocessResult&)> render) const {
+  auto run = [this, spec = std::move(spec), who = std::move(who), respond, render,
               path = req.path]() {
     auto result = d_.operations.Reprocess(spec, who, d_.clock.NowMicros());
     if (!result.ok()) return respond(ProblemFromStatus(result.status(), path));
     if (result->requeued > 0 && d_.on_requeued) d_.on_requeued();
-    respond(JsonOk("{\"matched\":" + std::to_string(result->matched) +
-                   ",\"requeued\":" + std::to_string(result->requeued) +
-                   ",\"dry_run\":" + (spec.dry_run ? "true" : "false") + "}"));
+    respond(render(*result));
   };
   if (auto s = d_.writer.SubmitTask(std::move(run)); !s.ok()) {
     respond(ProblemFromStatus(s, req.path));

@@ -56,6 +56,11 @@ class RestApi {
   // Returns who made the request if they may do `permission`; otherwise answers 401 or 403.
   std::optional<Principal> Authorize(const ApiRequest& req, Permission permission,
                                      const Responder& respond) const;
+  // Runs the reprocess on the writer (with its audit row, in one transaction), wakes the
+  // scheduler when something was requeued, and answers render(result) from the writer thread.
+  void SubmitReprocess(const ApiRequest& req, storage::ReprocessSpec spec,
+                       storage::AuditActor who, Responder respond,
+                       std::function<ApiResponse(const storage::ReprocessResult&)> render) const;
   // Answers the feed page for `query`, parking the request when the page is empty and
   // `wait_seconds` > 0.
   void ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t wait_seconds,

@@ -31,22 +31,6 @@ constexpr char kToken[] = "backup-test-token-0123456789";
 constexpr int kConnections = 4;
 constexpr size_t kEventsBeforeBackup = 3000;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunHookvault(const std::string& args) {
-  std::string command = HookvaultBinary() + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 // Two destinations matching every event, so each stored event must carry two delivery rows.
 std::string Config(const std::string& data_dir, const std::string& sink_url) {
   return R"({"listen": "127.0.0.1:0", "data_dir": ")" + data_dir + R"(",

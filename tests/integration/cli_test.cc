@@ -18,22 +18,6 @@
 namespace hookvault::testing {
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunHookvault(const std::string& args) {
-  std::string command = HookvaultBinary() + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 TEST(CliTest, VersionAndHelp) {
   CommandResult version = RunHookvault("--version");
   EXPECT_EQ(version.exit_code, 0);

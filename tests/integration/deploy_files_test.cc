@@ -34,26 +34,12 @@ const std::vector<std::string> kExampleEnv = {
     "WAREHOUSE_TOKEN=warehouse-0123456789abcdef",
 };
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
 // Runs `hookvault check-config` on the example with exactly `env` as its environment.
 CommandResult CheckExampleConfig(const std::vector<std::string>& env) {
   std::string command = "env -i";
   for (const std::string& e : env) command += " '" + e + "'";
-  command += " '" + HookvaultBinary() + "' check-config --config '" +
-             DeployFile("config.example.json") + "' 2>&1";
-  CommandResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
-  int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return RunCommand(command + " '" + HookvaultBinary() + "' check-config --config '" +
+                    DeployFile("config.example.json") + "'");
 }
 
 TEST(DeployFilesTest, ExampleConfigPassesCheckConfigWithItsVariablesSet) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -14,6 +15,22 @@
 namespace hookvault::testing {
 
 std::string HookvaultBinary() { return HOOKVAULT_BINARY; }
+
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return result;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+CommandResult RunHookvault(const std::string& args) {
+  return RunCommand(HookvaultBinary() + " " + args);
+}
 
 ServerProcess::ServerProcess(std::vector<std::string> args, std::string log_path,
                              std::vector<std::string> extra_env)

@@ -43,6 +43,17 @@ class ServerProcess {
 // Returns the path of the hookvault binary under test.
 std::string HookvaultBinary();
 
+struct CommandResult {
+  int exit_code = -1;  // -1 when it did not exit normally
+  std::string output;  // stdout and stderr
+};
+
+// Runs `command` with /bin/sh and waits for it.
+CommandResult RunCommand(const std::string& command);
+
+// Runs the hookvault binary with `args` (shell words) and waits for it.
+CommandResult RunHookvault(const std::string& args);
+
 }  // namespace hookvault::testing
 
 #endif  // HOOKVAULT_TESTS_TESTING_SERVER_PROCESS_H_
