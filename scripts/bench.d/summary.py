@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""The one summary of `scripts/bench`: the machine, and every figure of the run in one table.
+
+    summary.py start META_FILE COMMAND BINARIES
+        Writes META_FILE (JSON): the machine (nproc, CPU model, RAM, kernel, OS), the load
+        average now (before the benchmarks), the UTC time, the git commit and whether the tree
+        is dirty, COMMAND (how the run was started), BINARIES (where the binaries came from)
+        and the first 16 hex digits of the SHA-256 of the hookvault beside META_FILE.
+    summary.py finish META_FILE OUT_DIR NAME...
+        Reads META_FILE and OUT_DIR/bench-NAME.json of each benchmark NAME that ran, writes them
+        combined to OUT_DIR/bench.json ("machine", "run", "summary": the rows of the table,
+        "processes": peak RSS and WAL size of every process stopped, "benchmarks": each
+        benchmark's own JSON unchanged), then reads bench.json back and prints the table from
+        it, so the table and the JSON cannot disagree. Exit 1 when a file is missing or not
+        valid JSON, or names another benchmark.
+
+Standard library only.
+"""
+import datetime
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_first(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() == key:
+                    return v.strip()
+    except OSError:
+        pass
+    return None
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "--no-optional-locks", *args], capture_output=True,
+                              text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def os_name():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return None
+
+
+def start(meta_file, command, binaries):
+    mem_kb = read_first("/proc/meminfo", "MemTotal")
+    mem_kb = int(mem_kb.split()[0]) if mem_kb else None
+    with open("/proc/loadavg") as f:
+        load = [float(x) for x in f.read().split()[:3]]
+    commit = git("rev-parse", "--short", "HEAD")
+    status = git("status", "--porcelain")
+    hookvault = os.path.join(os.path.dirname(meta_file), "hookvault")
+    sha = None
+    if os.path.exists(hookvault):
+        with open(hookvault, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()[:16]
+    meta = {
+        "machine": {
+            "nproc": len(os.sched_getaffinity(0)),
+            "cpu_model": (read_first("/proc/cpuinfo", "model name")
+                          or read_first("/proc/cpuinfo", "Hardware") or platform.machine()),
+            "mem_total_kb": mem_kb,
+            "kernel": platform.release(),
+            "os": os_name(),
+            "loadavg_before": load,
+        },
+        "run": {
+            "command": command,
+            "binaries": binaries,
+            "hookvault_sha256_16": sha,
+            "started": utc_now(),
+            "git_commit": commit.strip() if commit else None,
+            "git_dirty": bool(status.strip()) if status is not None else None,
+            "git_changed_paths": len(status.splitlines()) if status is not None else None,
+        },
+    }
+    with open(meta_file, "w") as f:
+        json.dump(meta, f, indent=2)
+        f.write("\n")
+
+
+# --- rows of the table, from each benchmark's own JSON ------------------------------------
+
+def fmt(v, digits=None):
+    if v is None:
+        return "?"
+    if digits is not None:
+        return "%.*f" % (digits, v)
+    return str(v)
+
+
+def ms(v):
+    return "?" if v is None else "%.2f" % v
+
+
+def latency(r):
+    return "%s req/s, p50 %s ms, p99 %s ms" % (fmt(r.get("req_per_s")), ms(r.get("p50_ms")),
+                                              ms(r.get("p99_ms")))
+
+
+def row(part, measure, result, goal=None, met=None, **figures):
+    return {"part": part, "measure": measure, "result": result, "goal": goal, "met": met,
+            "figures": figures}
+
+
+def rows_ingest(j):
+    runs = j["runs"]
+    b, h, u = runs["batched"], runs["healthz"], runs["unbatched"]
+    ratio, gain = j["ingest_over_healthz"], j["batched_over_unbatched"]
+    setup = "%s conns, %s B bodies, %s s" % (j["connections"], j["body_bytes"], j["duration_s"])
+    keep = ("req_per_s", "p50_ms", "p99_ms")
+    return [
+        row("ingest", "POST /webhooks, max_batch 512 (%s)" % setup, latency(b),
+            **{k: b[k] for k in keep}),
+        row("ingest", "GET /healthz, same server", latency(h), **{k: h[k] for k in keep}),
+        row("ingest", "ingest / healthz", fmt(ratio["value"]), ">= %s" % ratio["goal"],
+            ratio["met"], value=ratio["value"]),
+        row("ingest", "POST /webhooks, max_batch 1, fresh server", latency(u),
+            **{k: u[k] for k in keep}),
+        row("ingest", "group-commit gain (max_batch 512 / 1)", "%sx" % fmt(gain["value"]),
+            ">= %sx" % gain["goal"], gain["met"], value=gain["value"]),
+    ]
+
+
+def rows_deliver(j):
+    t, lag = j["throughput"], j["lag"]
+    d, lp = j["deliveries_per_s"], j["lag_p95_ms"]
+    return [
+        row("deliver", "deliveries/s, %s events, 1 destination, concurrency %s"
+            % (t["n"], j["destination"]["concurrency"]),
+            "%s/s (%s delivered in %s s)" % (fmt(d["value"]), t["succeeded"], t["window_s"]),
+            ">= %s/s" % d["goal"], d["met"], value=d["value"]),
+        row("deliver", "lag received -> sink, %s events/s for %s s"
+            % (lag["rate_per_s"], lag["duration_s"]),
+            "p50 %s ms, p95 %s ms, p99 %s ms" % (fmt(lag["p50_ms"]), fmt(lag["p95_ms"]),
+                                                 fmt(lag["p99_ms"])),
+            "p95 <= %s ms" % lp["goal"], lp["met"],
+            p50_ms=lag["p50_ms"], p95_ms=lag["p95_ms"], p99_ms=lag["p99_ms"]),
+    ]
+
+
+QUERY_LABELS = {
+    "ev_source": "GET /events?source=...",
+    "ev_type": "GET /events?type=...",
+    "ev_failed": "GET /events?status=failed",
+    "ev_deep": "GET /events?source=..., 99 % down",
+    "dl_failed": "GET /deliveries?status=failed",
+    "dl_failed_1000": "GET /deliveries?status=failed&limit=1000",
+    "q_healthz": "GET /healthz, same server",
+}
+
+
+def rows_query(j):
+    out = []
+    n = j["events"]
+    for key, r in j["lists"].items():
+        goal = r.get("goal")
+        label = "%s, %s events" % (QUERY_LABELS.get(key, r["path"]), n)
+        result = "p99 %s ms (p50 %s ms, %s req/s)" % (ms(r["p99_ms"]), ms(r["p50_ms"]),
+                                                      fmt(r["req_per_s"]))
+        if goal:
+            out.append(row("query", label, result, "p99 <= %s ms" % goal["p99_ms_max"],
+                           goal["met"], p99_ms=r["p99_ms"], p50_ms=r["p50_ms"],
+                           req_per_s=r["req_per_s"]))
+        else:
+            out.append(row("query", label, result,
+                           "(reference)" if key == "q_healthz" else "(no goal)", None,
+                           p99_ms=r["p99_ms"], p50_ms=r["p50_ms"], req_per_s=r["req_per_s"]))
+    f = j["feed"]
+    out.append(row("query", "feed, one consumer, 1000 per page, %s events" % n,
+                   "%s events/s (%s MB/s, page p99 %s ms)" % (fmt(f["events_per_s"]),
+                                                              fmt(f["mb_per_s"]),
+                                                              fmt(f["page_p99_ms"])),
+                   ">= %s/s" % f["goal"], f["met"], value=f["events_per_s"]))
+    return out
+
+
+def rows_wal(j):
+    mib = lambda b: "%.1f" % (b / 1048576.0)
+    return [
+        row("wal", "sustained ingest, %s s, max_batch 512" % j["duration_s"], latency(j),
+            req_per_s=j["req_per_s"], p50_ms=j["p50_ms"], p99_ms=j["p99_ms"]),
+        row("wal", "-wal file: largest / at the end of the run",
+            "%s / %s MiB" % (mib(j["wal_max_bytes"]), mib(j["wal_end_bytes"])),
+            "< %s MiB" % (j["goal_bytes"] // 1048576), j["met"],
+            wal_max_bytes=j["wal_max_bytes"], wal_end_bytes=j["wal_end_bytes"]),
+    ]
+
+
+ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal}
+
+
+def finish(meta_file, out_dir, names):
+    with open(meta_file) as f:
+        meta = json.load(f)
+    meta["run"]["finished"] = utc_now()
+    benchmarks, summary, processes, errors = {}, [], [], []
+    for name in names:
+        path = os.path.join(out_dir, "bench-%s.json" % name)
+        try:
+            with open(path) as f:
+                j = json.load(f)
+        except (OSError, ValueError) as e:
+            print("scripts/bench: %s: %s" % (path, e), file=sys.stderr)
+            return 1
+        if j.get("benchmark") != name:
+            print("scripts/bench: %s names benchmark %r" % (path, j.get("benchmark")),
+                  file=sys.stderr)
+            return 1
+        benchmarks[name] = j
+        summary += ROWS[name](j)
+        for key, p in j.get("processes", {}).items():
+            processes.append(dict(p, benchmark=name, key=key))
+        if j.get("errors"):
+            errors.append(name)
+    combined = dict(meta, benchmarks_run=names, errors=errors, summary=summary,
+                    processes=processes, benchmarks=benchmarks)
+    out = os.path.join(out_dir, "bench.json")
+    with open(out + ".tmp", "w") as f:
+        json.dump(combined, f, indent=2)
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+    with open(out) as f:  # the table is printed from what was written
+        print_table(json.load(f), out)
+    return 0
+
+
+def table(header, rows):
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+def print_table(b, path):
+    m, r = b["machine"], b["run"]
+    mem = "%.1f GiB RAM" % (m["mem_total_kb"] / 1048576.0) if m["mem_total_kb"] else "RAM ?"
+    dirty = ("dirty: %s paths changed" % r["git_changed_paths"] if r["git_dirty"]
+             else "clean" if r["git_dirty"] is not None else "?")
+    print()
+    print("== summary of scripts/bench: %s" % " ".join(b["benchmarks_run"]))
+    print("machine:  %s cores (nproc), %s, %s, kernel %s, %s" % (
+        m["nproc"], m["cpu_model"], mem, m["kernel"], m["os"] or "OS ?"))
+    print("load average before (1, 5, 15 min): %s" % " ".join("%.2f" % x for x in m["loadavg_before"]))
+    print("run:      %s to %s UTC; git %s (tree %s)" % (r["started"], r["finished"],
+                                                       r["git_commit"] or "?", dirty))
+    print("command:  %s   (binaries: %s)" % (r["command"], r["binaries"]))
+    print()
+    table(["part", "measure", "result", "goal", "verdict"],
+          [[s["part"], s["measure"], s["result"], s["goal"] or "",
+            "" if s["met"] is None else "met" if s["met"] else "NOT MET"] for s in b["summary"]])
+    print()
+    mib = lambda kb: "?" if kb is None else "%.1f" % (kb / 1024.0)
+    wal = lambda by: "-" if by is None else "%.1f" % (by / 1048576.0)
+    table(["process", "kind", "peak RSS MiB (VmHWM)", "RSS at stop MiB", "-wal at stop MiB"],
+          [[p["label"], "hookvault" if p["kind"] == "server" else "bench sink",
+            mib(p["peak_rss_kb"]), mib(p["rss_kb_at_stop"]), wal(p["wal_bytes_at_stop"])]
+           for p in b["processes"]])
+    print()
+    if b["errors"]:
+        print("!! errors in: %s (see above): those figures are not valid" % ", ".join(b["errors"]))
+    print("figures of this table: %s (per benchmark: bench-<name>.json beside it)"
+          % os.path.relpath(path))
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "start":
+        start(*sys.argv[2:5])
+        return 0
+    if len(sys.argv) >= 4 and sys.argv[1] == "finish":
+        return finish(sys.argv[2], sys.argv[3], sys.argv[4:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
