@@ -22,6 +22,8 @@ class ServerProcess {
 
   bool started() const { return port_ > 0; }
   int port() const { return port_; }
+  // The server's process id (-1 once it has been waited for).
+  pid_t pid() const { return pid_; }
   // "http" or "https", as the server announced it.
   const std::string& scheme() const { return scheme_; }
   std::string Url(const std::string& path) const;
