@@ -17,7 +17,10 @@ std::string_view Trim(std::string_view s) {
 }  // namespace
 
 std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
-  if (text.empty() || text.size() > 45) return std::nullopt;
+  // inet_pton reads a C string: without the NUL check "10.0.0.1\0junk" would be 10.0.0.1.
+  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) {
+    return std::nullopt;
+  }
   std::string s(text);
   IpAddress a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {

@@ -10,7 +10,21 @@
 namespace hookvault::api {
 namespace {
 
-// Forwards SAX events to a Document while counting depth; stops the parse past max_depth.
+// Returns true if `s` holds a UTF-16 surrogate (U+D800..U+DFFF) encoded like a character
+// (0xED 0xA0..0xBF ...), which is not UTF-8. The input is validated, so only an escape makes
+// one: RapidJSON 1.1.0 refuses a "\uD800".."\uDBFF" without its pair but decodes an unpaired
+// "\uDC00".."\uDFFF" into those bytes.
+bool HoldsSurrogate(const char* s, rapidjson::SizeType n) {
+  for (rapidjson::SizeType i = 0; i + 1 < n; ++i) {
+    if (static_cast<unsigned char>(s[i]) == 0xED && static_cast<unsigned char>(s[i + 1]) >= 0xA0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Forwards SAX events to a Document while counting depth; stops the parse past max_depth, and
+// at a string or key holding an unpaired surrogate.
 class DepthLimitedHandler {
  public:
   DepthLimitedHandler(rapidjson::Document& doc, int max_depth) : doc_(doc), max_(max_depth) {}
@@ -25,8 +39,12 @@ class DepthLimitedHandler {
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return doc_.RawNumber(s, n, copy);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    return WithoutSurrogate(s, n) && doc_.String(s, n, copy);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    return WithoutSurrogate(s, n) && doc_.Key(s, n, copy);
+  }
   bool StartObject() { return Enter() && doc_.StartObject(); }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
@@ -39,17 +57,23 @@ class DepthLimitedHandler {
   }
 
   bool too_deep() const { return too_deep_; }
+  bool surrogate() const { return surrogate_; }
 
  private:
   bool Enter() {
     if (++depth_ > max_) too_deep_ = true;
     return !too_deep_;
   }
+  bool WithoutSurrogate(const char* s, rapidjson::SizeType n) {
+    if (HoldsSurrogate(s, n)) surrogate_ = true;
+    return !surrogate_;
+  }
 
   rapidjson::Document& doc_;
   const int max_;
   int depth_ = 0;
   bool too_deep_ = false;
+  bool surrogate_ = false;
 };
 
 }  // namespace
@@ -61,16 +85,23 @@ storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int m
   rapidjson::Reader reader;
   rapidjson::ParseResult result;
   bool too_deep = false;
+  bool surrogate = false;
   auto generate = [&](rapidjson::Document& d) {
     DepthLimitedHandler handler(d, max_depth);
     result = reader.Parse<kFlags>(stream, handler);
     too_deep = handler.too_deep();
+    surrogate = handler.surrogate();
     return !result.IsError();
   };
   doc.Populate(generate);
   if (too_deep) {
     return storage::Status::InvalidArgument("JSON nested deeper than " + std::to_string(max_depth) +
                                             " levels");
+  }
+  if (surrogate) {  // as RapidJSON words it for an unpaired high surrogate
+    return storage::Status::InvalidArgument(
+        "invalid JSON at byte " + std::to_string(result.Offset()) + ": " +
+        rapidjson::GetParseError_En(rapidjson::kParseErrorStringUnicodeSurrogateInvalid));
   }
   if (result.IsError()) {
     return storage::Status::InvalidArgument(std::string("invalid JSON at byte ") +

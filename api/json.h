@@ -16,8 +16,9 @@ namespace hookvault::api {
 inline constexpr int kMaxJsonDepth = 128;
 
 // Parses `text` into `doc` with RapidJSON's iterative parser (no recursion, so no stack
-// overflow), UTF-8 validated, refusing nesting deeper than `max_depth`. Returns
-// kInvalidArgument naming the problem and its byte offset.
+// overflow), UTF-8 validated (every string of `doc` too: a \u escape of an unpaired surrogate
+// is refused), refusing nesting deeper than `max_depth`. Returns kInvalidArgument naming the
+// problem and its byte offset.
 storage::Status ParseJson(std::string_view text, rapidjson::Document& doc,
                           int max_depth = kMaxJsonDepth);
 

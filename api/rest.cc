@@ -32,8 +32,6 @@ using storage::DeliveryRow;
 using storage::EventRow;
 using storage::RequestRow;
 
-constexpr std::string_view kEventStatuses[] = {"pending", "delivered", "failed"};
-
 // Longest `reason` an operator may give.
 constexpr size_t kMaxReasonBytes = 1000;
 
@@ -208,7 +206,10 @@ bool ParseBody(const ApiRequest& req, std::initializer_list<std::string_view> al
     *problem = Problem(ProblemKind::kBadRequest, "the body must be a JSON object", req.path);
     return false;
   }
-  for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+  // Through a const reference: C++20 finds comparing RapidJSON's non-const member iterators
+  // ambiguous (reversed operator==), which clang reports.
+  const rapidjson::Value& fields = doc;
+  for (auto it = fields.MemberBegin(); it != fields.MemberEnd(); ++it) {
     std::string_view name(it->name.GetString(), it->name.GetStringLength());
     bool known = false;
     for (std::string_view a : allowed) known |= (a == name);

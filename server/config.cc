@@ -105,7 +105,10 @@ class Object {
     for (rapidjson::SizeType i = 0; i < v->Size(); ++i) {
       std::string p = Path(key) + "[" + std::to_string(i) + "]";
       if (!(*v)[i].IsString()) Fail(p, "must be a string");
-      out.push_back(Substitute((*v)[i].GetString(), p, env_));
+      // With its length: a JSON string may hold NUL ("\u0000"), and cut there a token would
+      // be shorter than the one written and "10.0.0.0/8\u0000..." would load as a block.
+      const rapidjson::Value& item = (*v)[i];
+      out.push_back(Substitute(std::string(item.GetString(), item.GetStringLength()), p, env_));
     }
     return out;
   }

@@ -86,8 +86,10 @@ void Scheduler::WarnAboutUnknownDestinations() {
       [this] { return store_.Pending(); }, storage::Status::Unavailable("writer stopped"));
   if (!pending.ok()) return;  // only a warning; the scheduler works without it
   for (const auto& [name, count] : pending->by_destination) {
-    bool known = std::any_of(destinations_.begin(), destinations_.end(),
-                             [&](const Destination& d) { return d.config.filter.name == name; });
+    // An init-capture, not [&]: clang before 16 cannot capture a structured binding.
+    bool known = std::any_of(
+        destinations_.begin(), destinations_.end(),
+        [&wanted = name](const Destination& d) { return d.config.filter.name == wanted; });
     if (!known) {
       spdlog::warn(
           "{} deliveries to destination \"{}\" are pending, but no destination of that name is "

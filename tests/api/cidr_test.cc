@@ -103,6 +103,15 @@ TEST(IpAddressTest, RefusesOverlongText) {
   EXPECT_FALSE(IpAddress::Parse(std::string(1000, ':')).has_value());
 }
 
+// Found by tests/fuzz (json_pointer_cidr, regressions/json_pointer_cidr/): inet_pton stops at a
+// NUL, so the text before one was taken as the whole address.
+TEST(IpAddressTest, RefusesEmbeddedNul) {
+  using namespace std::string_view_literals;
+  EXPECT_FALSE(IpAddress::Parse("10.0.0.0\0\x08"sv).has_value());
+  EXPECT_FALSE(IpAddress::Parse("::1\0"sv).has_value());
+  EXPECT_FALSE(Cidr::Parse("10.0.0.0\0\x08"sv).ok());
+}
+
 // --- Cidr::Parse ------------------------------------------------------------------------------
 
 TEST(CidrParseTest, AcceptsHostBitsZeroJustInsidePrefix) {

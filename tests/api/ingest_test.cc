@@ -325,6 +325,13 @@ TEST_F(IngestTest, InvalidJsonIs400) {
 
 TEST_F(IngestTest, InvalidUtf8Is400) { ExpectRejected(Request("{\"a\":\"\xff\"}"), 400); }
 
+// An unpaired surrogate escape is refused like invalid UTF-8 (found by tests/fuzz, config target).
+TEST_F(IngestTest, UnpairedSurrogateEscapeIs400) {
+  ApiResponse response =
+      ExpectRejected(Request(R"({"event":"payment.created","id":"\udc00"})"), 400);
+  EXPECT_EQ(ProblemType(response), "urn:hookvault:problem:malformed-json");
+}
+
 TEST_F(IngestTest, TooDeepJsonIs400) {
   std::string deep = std::string(129, '[') + std::string(129, ']');
   ApiResponse response = ExpectRejected(Request(deep), 400);

@@ -156,6 +156,24 @@ TEST(ParseJsonTest, RefusesInvalidUtf8) {
   }
 }
 
+// Found by tests/fuzz (config; tests/fuzz/regressions/config/unpaired_surrogate.json): RapidJSON
+// 1.1.0 decodes an unpaired low surrogate escape into bytes that are not UTF-8, although it
+// refuses an unpaired high one.
+TEST(ParseJsonTest, RefusesUnpairedSurrogateEscapes) {
+  for (std::string_view text :
+       {R"("\udc00")", R"("a\udfffb")", R"({"\udc00":1})", R"("\ud800")", R"(["\ude00\ud83d"])"}) {
+    storage::Status s = Parse(text);
+    EXPECT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.message().find("surrogate"), std::string::npos) << s.message();
+  }
+  // A pair, and the characters just outside the surrogates' range, stay valid.
+  for (std::string_view text :
+       {std::string_view(R"("\ud83d\ude00")"), std::string_view(R"("\ud7ff")"),
+        std::string_view(R"("\ue000")"), std::string_view("\"\xed\x9f\xbf\"")}) {
+    EXPECT_TRUE(Parse(text).ok()) << text;
+  }
+}
+
 TEST(ParseJsonTest, AcceptsValidUtf8) {
   EXPECT_TRUE(Parse("\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"").ok());
 }

@@ -363,6 +363,27 @@ TEST(ParseConfigTest, InvalidCidrNamesTheElement) {
   ExpectError(With(kExample, "/trusted_proxies", R"(["127.0.0.1/33"])"), "trusted_proxies[0]");
 }
 
+// Caught by the config fuzz target's as-written check (tests/fuzz/regressions/config/): strings
+// in arrays were read up to a NUL, so a token loaded shorter than written and
+// "10.0.0.0/8\u0000junk" loaded as 10.0.0.0/8.
+TEST(ParseConfigTest, ArrayStringsKeepNulBytes) {
+  auto config = ParseConfig(
+      R"json({"sources": [{"name": "s", "tokens": ["0123456789abcdef\u0000tail"]}]})json", Env());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->sources[0].tokens[0], std::string("0123456789abcdef\0tail", 21));
+  ExpectError(With(kMinimal, "/sources/0/allow_ips", R"(["10.0.0.0/8\u0000junk"])"),
+              "sources[0].allow_ips[0]");
+}
+
+// Found by tests/fuzz (config; tests/fuzz/regressions/config/unpaired_surrogate.json): a token
+// holding an unpaired "\uDE00" loaded as bytes that are not UTF-8.
+TEST(ParseConfigTest, RefusesUnpairedSurrogateEscapes) {
+  auto config = ParseConfig(
+      R"json({"sources": [{"name": "s", "tokens": ["0123456789abcdef\ude00"]}]})json", Env());
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("not valid JSON"), std::string::npos);
+}
+
 TEST(ParseConfigTest, BadJsonPointers) {
   ExpectError(With(kExample, "/sources/0/event_type", R"("event")"), "sources[0].event_type");
   ExpectError(With(kExample, "/sources/0/idempotency/pointer", R"("id")"),

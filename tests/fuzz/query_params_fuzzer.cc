@@ -1,0 +1,11 @@
+// libFuzzer entry point of hookvault_fuzz_query_params (scripts/fuzz). The target is
+// FuzzQueryParams in query_params_target.cc, which corpus_replay_test.cc also runs in the normal
+// build.
+#include <cstddef>
+#include <cstdint>
+
+#include "tests/fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return hookvault::fuzz::FuzzQueryParams(data, size);
+}
