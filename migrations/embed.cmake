@@ -1,5 +1,5 @@
-# Writes OUT, a C++ file defining hookvault::storage::EmbeddedMigrations() from FILES (sorted
-# NNNN_verb_noun.sql paths). Run by the build; see CMakeLists.txt.
+# Writes OUT, a C++ file defining hookvault::storage::FUNCTION() (declared in HEADER) from FILES
+# (sorted migrations/<dialect>/NNNN_verb_noun.sql paths). Run by the build; see CMakeLists.txt.
 set(body "")
 foreach(f IN LISTS FILES)
   get_filename_component(name ${f} NAME)
@@ -7,12 +7,12 @@ foreach(f IN LISTS FILES)
   string(APPEND body "    {\"${name}\", R\"hvsql(${sql})hvsql\"},\n")
 endforeach()
 file(WRITE ${OUT}.tmp
-"// Generated from migrations/*.sql by migrations/embed.cmake. Do not edit.
-#include \"storage/migrations.h\"
+"// Generated from migrations/ by migrations/embed.cmake. Do not edit.
+#include \"${HEADER}\"
 
 namespace hookvault::storage {
 
-const std::vector<Migration>& EmbeddedMigrations() {
+const std::vector<Migration>& ${FUNCTION}() {
   static const std::vector<Migration> kMigrations = {
 ${body}  };
   return kMigrations;

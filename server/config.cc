@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "api/json.h"
-#include "server/webhook_signature.h"
+#include "server/delivery/webhook_signature.h"
 
 namespace hookvault::server {
 namespace {
@@ -206,8 +206,9 @@ api::SourcePolicy ParseSource(Object o) {
 
 DestinationConfig ParseDestination(Object o) {
   DestinationConfig d;
-  d.filter.name = o.String("name").value_or("");
-  if (d.filter.name.empty()) Fail(o.Path("name"), "is required");
+  d.name = o.String("name").value_or("");
+  if (d.name.empty()) Fail(o.Path("name"), "is required");
+  d.filter.name = d.name;
   d.url = o.String("url").value_or("");
   if (!(d.url.starts_with("http://") || d.url.starts_with("https://")) ||
       d.url.find("://") + 3 >= d.url.size()) {

@@ -11,7 +11,8 @@
 
 #include "api/cidr.h"
 #include "api/ingest.h"
-#include "server/backoff.h"
+#include "server/delivery/backoff.h"
+#include "server/delivery/destination.h"
 #include "storage/status.h"
 
 namespace hookvault::server {
@@ -37,14 +38,10 @@ struct RetentionConfig {
 
 using BackoffConfig = BackoffPolicy;
 
-struct DestinationConfig {
+// A destination of the config: which events it takes (the filter, applied at ingest) and how
+// they are sent (the OutboundDestination the scheduler gets). filter.name == name.
+struct DestinationConfig : OutboundDestination {
   api::DestinationFilter filter;  // name, sources, events
-  std::string url;
-  int64_t timeout_ms = 5000;
-  int max_attempts = 10;
-  BackoffConfig backoff;
-  int concurrency = 8;
-  std::string signing_secret;  // empty: requests are not signed
 };
 
 // Pistache's own TLS, for small deployments (nginx in front is the documented path).

@@ -27,21 +27,21 @@
 #include "api/problem.h"
 #include "api/rest.h"
 #include "server/config.h"
-#include "server/curl_http_client.h"
-#include "server/http_endpoint.h"
+#include "server/delivery/curl_http_client.h"
+#include "server/http/http_endpoint.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/retention.h"
-#include "server/route_table.h"
-#include "server/router.h"
-#include "server/scheduler.h"
+#include "server/http/route_table.h"
+#include "server/http/router.h"
+#include "server/delivery/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
-#include "storage/sqlite_backup.h"
-#include "storage/sqlite_database.h"
-#include "storage/sqlite_query_store.h"
-#include "storage/sqlite_store.h"
-#include "storage/sqlite_wal_checkpointer.h"
+#include "storage/sqlite/backup.h"
+#include "storage/sqlite/database.h"
+#include "storage/sqlite/query_store.h"
+#include "storage/sqlite/store.h"
+#include "storage/sqlite/wal_checkpointer.h"
 
 namespace hookvault::server {
 namespace {
@@ -107,7 +107,7 @@ storage::Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
   auto db = storage::OpenDatabase({.path = storage::DatabasePath(data_dir)});
   if (!db.ok()) return db.status();
-  auto applied = storage::ApplyMigrations(**db, storage::EmbeddedMigrations());
+  auto applied = storage::ApplyMigrations(**db, storage::SqliteMigrations());
   if (!applied.ok()) return applied.status();
   for (const std::string& name : *applied) spdlog::info("applied migration {}", name);
   return storage::Status::Ok();
@@ -213,7 +213,8 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   SchedulerOptions scheduler_options;
   scheduler_options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
   Scheduler scheduler(
-      config.destinations, writer, **store, *http_client, clock,
+      std::vector<OutboundDestination>(config.destinations.begin(), config.destinations.end()),
+      writer, **store, *http_client, clock,
       [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); },
       scheduler_options);
   if (auto s = scheduler.Start(); !s.ok()) {

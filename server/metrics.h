@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/scheduler.h"
+#include "server/delivery/scheduler.h"
 #include "storage/delivery_store.h"
 #include "storage/group_commit_writer.h"
 #include "storage/query_store.h"

@@ -9,7 +9,7 @@
 #include <future>
 #include <thread>
 
-#include "storage/sqlite_query_store.h"
+#include "storage/sqlite/query_store.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_store.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "api/json.h"
-#include "server/route_table.h"
+#include "server/http/route_table.h"
 
 namespace hookvault::api {
 namespace {

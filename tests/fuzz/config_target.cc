@@ -27,7 +27,7 @@
 #include "api/cidr.h"
 #include "api/json.h"
 #include "server/config.h"
-#include "server/webhook_signature.h"
+#include "server/delivery/webhook_signature.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace hookvault::fuzz {

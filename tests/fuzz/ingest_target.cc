@@ -49,10 +49,10 @@
 #include "server/config.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
-#include "storage/migrations.h"
-#include "storage/sqlite_database.h"
-#include "storage/sqlite_query_store.h"
-#include "storage/sqlite_store.h"
+#include "storage/sqlite/migrations.h"
+#include "storage/sqlite/database.h"
+#include "storage/sqlite/query_store.h"
+#include "storage/sqlite/store.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/testing/fake_event_writer.h"
 
@@ -393,7 +393,7 @@ class SqliteHarness {
     {
       auto db = storage::OpenDatabase({.path = path});
       HOOKVAULT_FUZZ_CHECK(db.ok(), db.status().ToString());
-      auto applied = storage::ApplyMigrations(**db, storage::EmbeddedMigrations());
+      auto applied = storage::ApplyMigrations(**db, storage::SqliteMigrations());
       HOOKVAULT_FUZZ_CHECK(applied.ok(), applied.status().ToString());
     }
     auto store = storage::SqliteStore::Open({.path = path}, clock_);

@@ -8,8 +8,8 @@
 #include <string>
 #include <thread>
 
-#include "server/backoff.h"
-#include "server/webhook_signature.h"
+#include "server/delivery/backoff.h"
+#include "server/delivery/webhook_signature.h"
 #include "tests/testing/db.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"

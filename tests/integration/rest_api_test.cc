@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "server/route_table.h"
+#include "server/http/route_table.h"
 #include "tests/testing/db.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"

@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "server/http_endpoint.h"
-#include "server/router.h"
+#include "server/http/http_endpoint.h"
+#include "server/http/router.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/http_client.h"
 

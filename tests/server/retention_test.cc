@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "storage/group_commit_writer.h"
-#include "storage/sqlite_store.h"
+#include "storage/sqlite/store.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"

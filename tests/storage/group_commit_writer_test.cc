@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "storage/sqlite_store.h"
+#include "storage/sqlite/store.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"

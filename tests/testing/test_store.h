@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "storage/migrations.h"
-#include "storage/sqlite_store.h"
+#include "storage/sqlite/migrations.h"
+#include "storage/sqlite/store.h"
 
 namespace hookvault::testing {
 
@@ -23,7 +23,7 @@ inline std::unique_ptr<storage::SqliteStore> OpenMigratedStore(const std::string
     ADD_FAILURE() << db.status().ToString();
     return nullptr;
   }
-  auto applied = storage::ApplyMigrations(**db, storage::EmbeddedMigrations());
+  auto applied = storage::ApplyMigrations(**db, storage::SqliteMigrations());
   if (!applied.ok()) {
     ADD_FAILURE() << applied.status().ToString();
     return nullptr;

@@ -1,0 +1,368 @@
+#include "server/delivery/scheduler.h"
+
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <future>
+
+#include "server/delivery/backoff.h"
+#include "server/delivery/retry_after.h"
+#include "server/delivery/webhook_signature.h"
+
+namespace hookvault::server {
+namespace {
+
+// How long to wait before trying the store again after it failed (disk full, I/O error).
+constexpr int64_t kStoreRetryMicros = 1'000'000;
+
+// Returns `value` fit for a header: the event type comes from the provider's payload, and a
+// control character (CR, LF, NUL) would make the client refuse the request on every attempt.
+std::string HeaderValue(std::string value) {
+  for (char& c : value) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) c = ' ';
+  }
+  return value;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::vector<OutboundDestination> destinations,
+                     storage::GroupCommitWriter& writer, storage::DeliveryStore& store,
+                     HttpClient& http, const storage::Clock& clock,
+                     std::function<uint64_t()> random, SchedulerOptions options)
+    : writer_(writer),
+      store_(store),
+      http_(http),
+      clock_(clock),
+      random_(std::move(random)),
+      options_(std::move(options)) {
+  for (OutboundDestination& config : destinations) {
+    Destination d;
+    if (!config.signing_secret.empty()) {
+      // The config loader has validated the secret; a failure here leaves it unsigned loudly.
+      auto key = DecodeSigningSecret(config.signing_secret);
+      if (key.ok()) {
+        d.signing_key = *key;
+      } else {
+        spdlog::error("destination {}: signing secret unusable: {}", config.name,
+                      key.status().message());
+      }
+    }
+    d.config = std::move(config);
+    destinations_.push_back(std::move(d));
+  }
+}
+
+Scheduler::~Scheduler() { Stop(); }
+
+template <typename T>
+T Scheduler::OnWriter(std::function<T()> fn, T if_refused) {
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> result = promise->get_future();
+  storage::Status queued = writer_.SubmitTask([promise, fn] { promise->set_value(fn()); });
+  if (!queued.ok()) return if_refused;
+  return result.get();
+}
+
+storage::Status Scheduler::Start() {
+  auto released = OnWriter<storage::StatusOr<int>>([this] { return store_.ReleaseAllLeases(); },
+                                                   storage::Status::Unavailable("writer stopped"));
+  if (!released.ok()) return released.status();
+  if (*released > 0) {
+    spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
+  }
+  WarnAboutUnknownDestinations();
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "hv-scheduler");
+    Run();
+  });
+  return storage::Status::Ok();
+}
+
+void Scheduler::WarnAboutUnknownDestinations() {
+  auto pending = OnWriter<storage::StatusOr<storage::PendingSummary>>(
+      [this] { return store_.Pending(); }, storage::Status::Unavailable("writer stopped"));
+  if (!pending.ok()) return;  // only a warning; the scheduler works without it
+  for (const auto& [name, count] : pending->by_destination) {
+    // An init-capture, not [&]: clang before 16 cannot capture a structured binding.
+    bool known = std::any_of(
+        destinations_.begin(), destinations_.end(),
+        [&wanted = name](const Destination& d) { return d.config.name == wanted; });
+    if (!known) {
+      spdlog::warn(
+          "{} deliveries to destination \"{}\" are pending, but no destination of that name is "
+          "configured: they will not be attempted",
+          count, name);
+    }
+  }
+}
+
+void Scheduler::Wake() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Scheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+  // Late completions are dropped from here on; their leases are released at the next start.
+  std::lock_guard<std::mutex> lock(mu_);
+  accept_completions_ = false;
+}
+
+std::map<std::string, DestinationStats> Scheduler::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, DestinationStats> out;
+  for (const Destination& d : destinations_) {
+    DestinationStats s = d.stats;
+    s.in_flight = d.in_flight;
+    out[d.config.name] = s;
+  }
+  return out;
+}
+
+void Scheduler::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  int64_t store_retry_at = 0;
+  while (!stopping_) {
+    if (woken_) {
+      woken_ = false;
+      for (Destination& d : destinations_) d.dirty = true;
+    }
+    Flush(lock);
+    int64_t now = clock_.NowMicros();
+    std::optional<int64_t> wake_at;
+    bool again = false;
+    if (now >= store_retry_at) {
+      for (Destination& d : destinations_) {
+        int free = std::min(d.config.concurrency - d.in_flight,
+                            options_.global_concurrency - total_in_flight_);
+        if (free <= 0) continue;
+        bool due = d.dirty || (d.next_due && *d.next_due <= now);
+        if (due) {
+          if (!Dispatch(d, free, lock)) store_retry_at = clock_.NowMicros() + kStoreRetryMicros;
+          if (stopping_) break;
+        }
+        // Still due with free slots (more due than one claim took): go round again at once.
+        if (d.dirty && d.in_flight < d.config.concurrency &&
+            total_in_flight_ < options_.global_concurrency && store_retry_at <= now) {
+          again = true;
+        }
+        if (!d.dirty && d.next_due) wake_at = std::min(wake_at.value_or(*d.next_due), *d.next_due);
+      }
+    } else {
+      wake_at = store_retry_at;
+    }
+    if (!finished_.empty() && flush_retry_at_ > 0) {
+      wake_at = std::min(wake_at.value_or(flush_retry_at_), flush_retry_at_);
+    }
+    if (again || stopping_) continue;
+    auto ready = [this] { return stopping_ || woken_ || FlushReady(); };
+    if (wake_at) {
+      int64_t wait_us = std::max<int64_t>(0, *wake_at - clock_.NowMicros());
+      cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
+    } else {
+      cv_.wait(lock, ready);
+    }
+  }
+  // Stopping: give attempts in flight a grace period, then record what finished.
+  auto deadline = std::chrono::steady_clock::now() + options_.stop_grace;
+  while (total_in_flight_ > 0 &&
+         cv_.wait_until(lock, deadline, [this] { return FlushReady() || total_in_flight_ == 0; })) {
+    Flush(lock);
+  }
+  flush_retry_at_ = 0;  // one last try, whatever failed before
+  Flush(lock);
+  if (total_in_flight_ > 0) {
+    spdlog::warn("stopping with {} delivery attempts in flight; they will be attempted again",
+                 total_in_flight_);
+  }
+}
+
+bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock) {
+  int64_t now = clock_.NowMicros();
+  int64_t lease_until = now + (d.config.timeout_ms + options_.lease_margin_ms) * 1000;
+  const std::string name = d.config.name;
+  lock.unlock();
+  auto claimed = OnWriter<storage::StatusOr<std::vector<storage::DueDelivery>>>(
+      [&] { return store_.ClaimDue(name, free, now, lease_until); },
+      storage::Status::Unavailable("writer stopped"));
+  std::optional<int64_t> next;
+  bool know_next = false;
+  if (claimed.ok() && static_cast<int>(claimed->size()) < free) {
+    // Everything due now is claimed: learn when the next one falls due.
+    auto next_due = OnWriter<storage::StatusOr<std::optional<int64_t>>>(
+        [&] { return store_.NextDue(name); }, storage::Status::Unavailable("writer stopped"));
+    if (next_due.ok()) {
+      next = *next_due;
+      know_next = true;
+    }
+  }
+  lock.lock();
+  if (!claimed.ok()) {
+    spdlog::error("destination {}: claiming deliveries failed: {}", name,
+                  claimed.status().ToString());
+    d.dirty = true;
+    d.next_due.reset();
+    return false;
+  }
+  // A Wake() that came in meanwhile (a new commit) keeps the destination dirty.
+  d.dirty = !know_next || woken_;
+  d.next_due = next;
+  if (claimed->empty()) return true;
+  d.in_flight += static_cast<int>(claimed->size());
+  total_in_flight_ += static_cast<int>(claimed->size());
+  lock.unlock();
+  for (storage::DueDelivery& delivery : *claimed) Send(d, std::move(delivery));
+  lock.lock();
+  return true;
+}
+
+void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
+  int64_t started_at = clock_.NowMicros();
+  int64_t timestamp = started_at / 1'000'000;
+  OutboundRequest request;
+  request.url = d.config.url;
+  request.timeout_ms = d.config.timeout_ms;
+  request.headers = {
+      {"Content-Type", "application/json"},
+      {"User-Agent", options_.user_agent},
+      {"webhook-id", delivery.event_id},
+      {"webhook-timestamp", std::to_string(timestamp)},
+      {"X-Hookvault-Source", delivery.source},
+      {"X-Hookvault-Event-Type", HeaderValue(delivery.event_type)},
+      {"X-Hookvault-Attempt", std::to_string(delivery.attempt)},
+  };
+  if (!d.signing_key.empty()) {
+    request.headers.emplace_back("webhook-signature", SignWebhook(d.signing_key, delivery.event_id,
+                                                                  timestamp, delivery.body));
+  }
+  request.body = delivery.body;
+  Destination* dest = &d;
+  http_.Post(std::move(request), [this, dest, delivery = std::move(delivery),
+                                  started_at](OutboundResponse response) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!accept_completions_) return;
+    storage::AttemptRecord record = Decide(*dest, delivery, started_at, response);
+    const storage::AttemptRecord::Next next = record.next;
+    const int64_t next_attempt_at = record.next_attempt_at;
+    DestinationStats& s = dest->stats;
+    ++s.attempts;
+    double ms = static_cast<double>(response.duration_us) / 1000.0;
+    s.latency_sum_ms += ms;
+    size_t bucket = 0;
+    while (bucket < kAttemptLatencyBucketsMs.size() && ms > kAttemptLatencyBucketsMs[bucket]) {
+      ++bucket;
+    }
+    ++s.latency_buckets[bucket];
+    switch (record.next) {
+      case storage::AttemptRecord::Next::kSucceeded:
+        ++s.succeeded;
+        break;
+      case storage::AttemptRecord::Next::kFailed:
+        ++s.failed;
+        break;
+      case storage::AttemptRecord::Next::kRetry:
+        ++s.retried;
+        break;
+    }
+    finished_.push_back(Finished{dest, std::move(record)});
+    --dest->in_flight;
+    --total_in_flight_;
+    cv_.notify_one();
+    lock.unlock();
+    LogAttempt(dest->config.name, delivery, response, next, next_attempt_at);
+  });
+}
+
+void Scheduler::LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
+                           const OutboundResponse& response, storage::AttemptRecord::Next next,
+                           int64_t next_attempt_at) {
+  std::string outcome =
+      response.status > 0 ? "HTTP " + std::to_string(response.status) : response.error;
+  switch (next) {
+    case storage::AttemptRecord::Next::kSucceeded:
+      spdlog::debug("delivered event {} to {} on attempt {}", delivery.event_id, destination,
+                    delivery.attempt);
+      break;
+    case storage::AttemptRecord::Next::kRetry:
+      spdlog::warn("attempt {} of event {} to {} failed ({}); next attempt at {}", delivery.attempt,
+                   delivery.event_id, destination, outcome,
+                   storage::FormatRfc3339(next_attempt_at));
+      break;
+    case storage::AttemptRecord::Next::kFailed:
+      spdlog::error("delivery of event {} to {} failed for good after attempt {} ({})",
+                    delivery.event_id, destination, delivery.attempt, outcome);
+      break;
+  }
+}
+
+storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::DueDelivery& delivery,
+                                         int64_t started_at, const OutboundResponse& response) {
+  storage::AttemptRecord r;
+  r.delivery_id = delivery.delivery_id;
+  r.number = delivery.attempt;
+  r.started_at = started_at;
+  r.duration_us = response.duration_us;
+  r.http_status = response.status;
+  r.error = response.error;
+  r.response_excerpt = response.body_excerpt;
+  AttemptVerdict verdict = Classify(response.status);
+  if (verdict == AttemptVerdict::kSucceeded) {
+    r.next = storage::AttemptRecord::Next::kSucceeded;
+  } else if (verdict == AttemptVerdict::kFailNow || delivery.attempt >= d.config.max_attempts) {
+    r.next = storage::AttemptRecord::Next::kFailed;
+  } else {
+    int64_t now = clock_.NowMicros();
+    std::optional<int64_t> retry_after;
+    if ((response.status == 429 || response.status == 503) && response.retry_after) {
+      retry_after = ParseRetryAfterMs(*response.retry_after, now / 1'000'000);
+    }
+    int64_t delay_ms = NextDelayMs(d.config.backoff, delivery.attempt, retry_after, random_());
+    r.next = storage::AttemptRecord::Next::kRetry;
+    r.next_attempt_at = now + delay_ms * 1000;
+  }
+  return r;
+}
+
+void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
+  if (finished_.empty()) return;
+  if (flush_retry_at_ > clock_.NowMicros()) return;
+  std::vector<Finished> batch;
+  batch.swap(finished_);
+  std::vector<storage::AttemptRecord> records;
+  records.reserve(batch.size());
+  for (const Finished& f : batch) records.push_back(f.record);
+  lock.unlock();
+  storage::Status written =
+      OnWriter<storage::Status>([&] { return store_.RecordAttempts(records); },
+                                storage::Status::Unavailable("writer stopped"));
+  lock.lock();
+  if (!written.ok()) {
+    // Keep them (their leases hold the deliveries) and try again; a crash meanwhile only means
+    // the attempts are made once more.
+    spdlog::error("recording {} delivery attempts failed: {}", batch.size(), written.ToString());
+    finished_.insert(finished_.begin(), batch.begin(), batch.end());
+    flush_retry_at_ = clock_.NowMicros() + kStoreRetryMicros;
+    return;
+  }
+  flush_retry_at_ = 0;
+  for (const Finished& f : batch) {
+    if (f.record.next != storage::AttemptRecord::Next::kRetry) continue;
+    Destination& d = *f.destination;
+    if (!d.next_due || *d.next_due > f.record.next_attempt_at)
+      d.next_due = f.record.next_attempt_at;
+  }
+}
+
+}  // namespace hookvault::server

@@ -1,0 +1,143 @@
+// Scheduler: forwards every stored event to its destinations. It claims due deliveries with a
+// lease, sends them through the HttpClient, and records each attempt and its outcome (retry
+// with backoff, succeeded, failed) through the writer, in batches.
+//
+// Durability: a delivery is never stranded. A claim leases it (lease = timeout + margin); its
+// outcome clears the lease in the same transaction as the attempt row. At start every lease
+// left by a previous process is released, and a lease that expires is claimable again, so a
+// delivery in flight at a crash is attempted again (at-least-once; receivers dedupe on
+// webhook-id).
+#ifndef HOOKVAULT_SERVER_SCHEDULER_H_
+#define HOOKVAULT_SERVER_SCHEDULER_H_
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/delivery/destination.h"
+#include "server/delivery/http_client.h"
+#include "storage/clock.h"
+#include "storage/delivery_store.h"
+#include "storage/group_commit_writer.h"
+
+namespace hookvault::server {
+
+struct SchedulerOptions {
+  int global_concurrency = 64;                 // attempts in flight over all destinations
+  int64_t lease_margin_ms = 30000;             // a lease lasts the destination's timeout plus this
+  std::chrono::milliseconds stop_grace{5000};  // Stop() waits this long for attempts in flight
+  std::string user_agent = "hookvault";
+};
+
+// Upper bounds (ms) of the attempt latency histogram; the last bucket is +Inf.
+inline constexpr std::array<double, 10> kAttemptLatencyBucketsMs = {5,   10,  25,   50,   100,
+                                                                    250, 500, 1000, 2500, 5000};
+
+// Counters of one destination, for /metrics.
+struct DestinationStats {
+  uint64_t attempts = 0;
+  uint64_t succeeded = 0;  // deliveries delivered
+  uint64_t failed = 0;     // deliveries parked as failed
+  uint64_t retried = 0;    // failed attempts that will be tried again
+  int in_flight = 0;
+  std::array<uint64_t, kAttemptLatencyBucketsMs.size() + 1> latency_buckets{};  // not cumulative
+  double latency_sum_ms = 0;
+};
+
+// Thread-safety: Start(), Stop() from the owning thread; Wake() and stats() from any thread.
+// Runs one thread of its own; HTTP completions arrive on the HttpClient's thread.
+class Scheduler {
+ public:
+  // Borrowed references must outlive the scheduler; the HttpClient must stay alive until
+  // after Stop() (its late completions are accepted and dropped, their leases released at the
+  // next start). `random` supplies the jitter.
+  Scheduler(std::vector<OutboundDestination> destinations, storage::GroupCommitWriter& writer,
+            storage::DeliveryStore& store, HttpClient& http, const storage::Clock& clock,
+            std::function<uint64_t()> random, SchedulerOptions options = {});
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();  // calls Stop()
+
+  // Releases leases left by a previous process and starts the thread. Returns the store's
+  // error if the leases cannot be released (then nothing is started).
+  storage::Status Start();
+
+  // Makes the scheduler look for due deliveries now: after a commit that added deliveries,
+  // after a reprocess, or after the clock moved (tests).
+  void Wake();
+
+  // Stops claiming, waits up to stop_grace for attempts in flight, records what finished, and
+  // joins the thread. Idempotent.
+  void Stop();
+
+  std::map<std::string, DestinationStats> stats() const;
+
+ private:
+  struct Destination {
+    OutboundDestination config;
+    std::string signing_key;          // decoded; empty: unsigned
+    int in_flight = 0;                // guarded by mu_
+    bool dirty = true;                // the store may hold due deliveries we have not looked at
+    std::optional<int64_t> next_due;  // when not dirty: the earliest due time, if any
+    DestinationStats stats;           // guarded by mu_
+  };
+
+  void Run();
+  // Logs pending deliveries whose destination is no longer configured (they would wait for
+  // ever without a word).
+  void WarnAboutUnknownDestinations();
+  // Claims and sends for one destination. Called with `lock` held; releases it while waiting
+  // for the writer and while handing requests to the client. Returns false if the store failed.
+  bool Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock);
+  // Builds the request and posts it. Called without mu_ held.
+  void Send(Destination& d, storage::DueDelivery delivery);
+  // Writes the log line of one attempt: debug when delivered, warn when it will be retried,
+  // error when the delivery is parked as failed.
+  static void LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
+                         const OutboundResponse& response, storage::AttemptRecord::Next next,
+                         int64_t next_attempt_at);
+  storage::AttemptRecord Decide(const Destination& d, const storage::DueDelivery& delivery,
+                                int64_t started_at, const OutboundResponse& response);
+  // Writes the finished attempts, unless a failed write asked to wait. Called with `lock` held;
+  // releases it while writing.
+  void Flush(std::unique_lock<std::mutex>& lock);
+  // Returns true when finished attempts wait and may be written now. Called with mu_ held.
+  bool FlushReady() const { return !finished_.empty() && flush_retry_at_ == 0; }
+  // Runs `fn` on the writer thread and waits for it.
+  template <typename T>
+  T OnWriter(std::function<T()> fn, T if_refused);
+
+  std::vector<Destination> destinations_;
+  storage::GroupCommitWriter& writer_;
+  storage::DeliveryStore& store_;
+  HttpClient& http_;
+  const storage::Clock& clock_;
+  std::function<uint64_t()> random_;  // guarded by mu_
+  const SchedulerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  struct Finished {
+    Destination* destination;
+    storage::AttemptRecord record;
+  };
+  std::vector<Finished> finished_;  // guarded by mu_
+  int total_in_flight_ = 0;         // guarded by mu_
+  int64_t flush_retry_at_ = 0;      // after a failed Flush: when to try again; guarded by mu_
+  bool woken_ = false;              // guarded by mu_
+  bool stopping_ = false;           // guarded by mu_
+  bool accept_completions_ = true;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace hookvault::server
+
+#endif  // HOOKVAULT_SERVER_SCHEDULER_H_

@@ -1,0 +1,113 @@
+#include "storage/sqlite/database.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <string_view>
+
+namespace hookvault::storage {
+namespace {
+
+constexpr std::string_view kCreateSchemaMigrations = R"sql(
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  name       TEXT PRIMARY KEY,
+  applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+))sql";
+constexpr std::string_view kSelectMigration = "SELECT 1 FROM schema_migrations WHERE name = ?";
+constexpr std::string_view kInsertMigration = "INSERT INTO schema_migrations (name) VALUES (?)";
+// A migration whose SQL starts with this line runs outside a transaction, statement by statement
+// (VACUUM cannot run inside one). Its statements must be idempotent: a crash before it is
+// recorded runs it again.
+constexpr std::string_view kNoTransactionMarker = "-- hookvault: no-transaction\n";
+
+}  // namespace
+
+std::string DatabasePath(const std::string& data_dir) { return data_dir + "/hookvault.db"; }
+
+Status StatusFromSqliteCode(int code, std::string message) {
+  switch (code & 0xff) {  // an extended code's low byte is its primary code
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+      return Status::Unavailable(std::move(message));
+    default:
+      return Status::Internal(std::move(message));
+  }
+}
+
+Status StatusFromSqlite(const SQLite::Exception& e, const char* what) {
+  // getErrorCode() is the primary code unless extended codes are switched on; either maps.
+  return StatusFromSqliteCode(e.getErrorCode(), std::string(what) + ": " + e.what());
+}
+
+StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& options) {
+  try {
+    int flags =
+        options.read_only ? SQLite::OPEN_READONLY : (SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    flags |= SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time
+    // An empty vfs selects the default one.
+    auto db = std::make_unique<SQLite::Database>(options.path, flags, options.busy_timeout_ms,
+                                                 options.vfs);
+    if (!options.read_only) {
+      db->exec("PRAGMA journal_mode = WAL");
+      db->exec("PRAGMA journal_size_limit = " + std::to_string(options.journal_size_limit));
+    }
+    db->exec("PRAGMA synchronous = FULL");
+    db->exec("PRAGMA foreign_keys = ON");
+    if (options.max_db_bytes > 0) {
+      int64_t page_size = db->execAndGet("PRAGMA page_size").getInt64();
+      int64_t pages = options.max_db_bytes / page_size;
+      db->exec("PRAGMA max_page_count = " + std::to_string(pages < 1 ? 1 : pages));
+    }
+    return db;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, ("open " + options.path).c_str());
+  }
+}
+
+StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
+                                                   const std::vector<Migration>& migrations) {
+  std::vector<std::string> applied;
+  try {
+    db.exec(std::string(kCreateSchemaMigrations));
+    for (const Migration& m : migrations) {
+      SQLite::Statement seen(db, std::string(kSelectMigration));
+      seen.bind(1, std::string(m.name));
+      if (seen.executeStep()) continue;
+      seen.reset();  // VACUUM refuses to run while a statement is active
+      if (m.sql.starts_with(kNoTransactionMarker)) {
+        try {
+          db.exec(std::string(m.sql));
+        } catch (const SQLite::Exception& e) {
+          return StatusFromSqlite(e, ("migration " + std::string(m.name) + " failed").c_str());
+        }
+        SQLite::Statement record(db, std::string(kInsertMigration));
+        record.bind(1, std::string(m.name));
+        record.exec();
+        applied.emplace_back(m.name);
+        continue;
+      }
+      SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
+      try {
+        db.exec(std::string(m.sql));
+      } catch (const SQLite::Exception& e) {
+        return Status::Internal("migration " + std::string(m.name) + " failed: " + e.what());
+      }
+      SQLite::Statement record(db, std::string(kInsertMigration));
+      record.bind(1, std::string(m.name));
+      record.exec();
+      txn.commit();
+      applied.emplace_back(m.name);
+    }
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "migrate");
+  }
+  return applied;
+}
+
+}  // namespace hookvault::storage

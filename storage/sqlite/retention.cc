@@ -1,0 +1,172 @@
+// SqliteStore's RetentionStore half: pruning by age, a batch per transaction, and handing freed
+// pages back with incremental_vacuum (auto_vacuum = INCREMENTAL since migration 0003).
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/sqlite/sql.h"
+#include "storage/sqlite/store.h"
+
+namespace hookvault::storage {
+
+struct SqliteStore::RetentionStatements {
+  explicit RetentionStatements(SQLite::Database& db)
+      : scan_events(db, std::string(sql::kPruneScanEvents)),
+        delete_event(db, std::string(sql::kPruneDeleteEvent)),
+        scan_attempts(db, std::string(sql::kPruneScanAttempts)),
+        delete_attempt(db, std::string(sql::kPruneDeleteAttempt)),
+        scan_request_log(db, std::string(sql::kPruneScanRequestLog)),
+        delete_request_log(db, std::string(sql::kPruneDeleteRequestLog)),
+        scan_keys(db, std::string(sql::kPruneScanKeys)),
+        delete_key(db, std::string(sql::kPruneDeleteKey)),
+        freelist_count(db, std::string(sql::kFreelistCount)) {}
+
+  void ResetAll() {
+    for (SQLite::Statement* s :
+         {&scan_events, &delete_event, &scan_attempts, &delete_attempt, &scan_request_log,
+          &delete_request_log, &scan_keys, &delete_key, &freelist_count}) {
+      s->tryReset();
+      s->clearBindings();
+    }
+  }
+
+  SQLite::Statement scan_events;
+  SQLite::Statement delete_event;
+  SQLite::Statement scan_attempts;
+  SQLite::Statement delete_attempt;
+  SQLite::Statement scan_request_log;
+  SQLite::Statement delete_request_log;
+  SQLite::Statement scan_keys;
+  SQLite::Statement delete_key;
+  SQLite::Statement freelist_count;
+};
+
+void SqliteStore::RetentionStatementsDeleter::operator()(RetentionStatements* s) const { delete s; }
+
+namespace {
+
+// Scans rows keyed (time, row id) and deletes the ones whose third column is true.
+PruneBatch PruneByRowId(SQLite::Statement& scan, SQLite::Statement& erase, int64_t before,
+                        const PruneCursor& after, int limit, const char* status) {
+  PruneBatch batch;
+  std::vector<int64_t> doomed;
+  PruneCursor last;
+  scan.reset();
+  scan.clearBindings();
+  scan.bind(1, before);
+  scan.bind(2, after.at);
+  scan.bind(3, after.row);
+  scan.bind(4, limit);
+  if (status != nullptr) scan.bind(5, status);
+  while (scan.executeStep()) {
+    ++batch.scanned;
+    last.row = scan.getColumn(0).getInt64();
+    last.at = scan.getColumn(1).getInt64();
+    if (scan.getColumn(2).getInt() != 0) doomed.push_back(last.row);
+  }
+  scan.reset();
+  for (int64_t id : doomed) {
+    erase.reset();
+    erase.bind(1, id);
+    batch.deleted += erase.exec();
+  }
+  if (batch.scanned == limit) batch.next = std::move(last);
+  return batch;
+}
+
+PruneBatch PruneKeys(SQLite::Statement& scan, SQLite::Statement& erase, int64_t before,
+                     const PruneCursor& after, int limit) {
+  PruneBatch batch;
+  std::vector<std::pair<std::string, std::string>> doomed;
+  PruneCursor last;
+  scan.reset();
+  scan.clearBindings();
+  scan.bind(1, before);
+  scan.bind(2, after.at);
+  scan.bind(3, after.key_source);
+  scan.bind(4, after.key_name);
+  scan.bind(5, limit);
+  while (scan.executeStep()) {
+    ++batch.scanned;
+    last.key_source = scan.getColumn(0).getString();
+    last.key_name = scan.getColumn(1).getString();
+    last.at = scan.getColumn(2).getInt64();
+    if (scan.getColumn(3).getInt() != 0) doomed.emplace_back(last.key_source, last.key_name);
+  }
+  scan.reset();
+  for (const auto& [source, key] : doomed) {
+    erase.reset();
+    erase.bindNoCopy(1, source);
+    erase.bindNoCopy(2, key);
+    batch.deleted += erase.exec();
+  }
+  if (batch.scanned == limit) batch.next = std::move(last);
+  return batch;
+}
+
+}  // namespace
+
+StatusOr<PruneBatch> SqliteStore::Prune(PruneTarget target, int64_t before,
+                                        const PruneCursor& after, int limit) {
+  if (limit < 1) return Status::InvalidArgument("prune limit must be at least 1");
+  try {
+    if (!retention_stmts_) retention_stmts_.reset(new RetentionStatements(*db_));
+    RetentionStatements& s = *retention_stmts_;
+    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    PruneBatch batch;
+    switch (target) {
+      case PruneTarget::kDeliveredEvents:
+        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "delivered");
+        break;
+      case PruneTarget::kFailedEvents:
+        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "failed");
+        break;
+      case PruneTarget::kAttempts:
+        batch = PruneByRowId(s.scan_attempts, s.delete_attempt, before, after, limit, nullptr);
+        break;
+      case PruneTarget::kRequestLog:
+        batch =
+            PruneByRowId(s.scan_request_log, s.delete_request_log, before, after, limit, nullptr);
+        break;
+      case PruneTarget::kIdempotencyKeys:
+        batch = PruneKeys(s.scan_keys, s.delete_key, before, after, limit);
+        break;
+    }
+    txn.commit();
+    return batch;
+  } catch (const SQLite::Exception& e) {
+    if (retention_stmts_) retention_stmts_->ResetAll();
+    return StatusFromSqlite(e, "prune");
+  }
+}
+
+StatusOr<ReclaimResult> SqliteStore::ReclaimSpace(int pages) {
+  if (pages < 1) return Status::InvalidArgument("pages must be at least 1");
+  try {
+    if (!retention_stmts_) retention_stmts_.reset(new RetentionStatements(*db_));
+    SQLite::Statement& count = retention_stmts_->freelist_count;
+    auto free_pages = [&count] {
+      count.reset();
+      int64_t n = count.executeStep() ? count.getColumn(0).getInt64() : 0;
+      count.reset();
+      return n;
+    };
+    int64_t before = free_pages();
+    // Outside an explicit transaction the pragma commits by itself, durably like any other
+    // commit. With auto_vacuum off it does nothing.
+    if (before > 0) {
+      db_->exec(std::string(sql::kIncrementalVacuumPrefix) + std::to_string(pages) + ")");
+    }
+    ReclaimResult result;
+    result.remaining = free_pages();
+    result.freed = before - result.remaining;
+    return result;
+  } catch (const SQLite::Exception& e) {
+    if (retention_stmts_) retention_stmts_->ResetAll();
+    return StatusFromSqlite(e, "incremental vacuum");
+  }
+}
+
+}  // namespace hookvault::storage

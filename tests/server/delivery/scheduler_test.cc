@@ -1,0 +1,423 @@
+// The forwarding scheduler on a real SQLite store and the real writer, with a fake HTTP client
+// (the test decides every response) and a fake clock (due times are exact).
+#include "server/delivery/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include "server/delivery/backoff.h"
+#include "server/delivery/webhook_signature.h"
+#include "storage/group_commit_writer.h"
+#include "storage/sqlite/store.h"
+#include "tests/testing/db.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_store.h"
+
+namespace hookvault::server {
+namespace {
+
+using hookvault::testing::QueryInt;
+using hookvault::testing::QueryText;
+
+// Holds every request until the test answers it.
+class FakeHttpClient final : public HttpClient {
+ public:
+  struct Call {
+    OutboundRequest request;
+    std::function<void(OutboundResponse)> done;
+  };
+
+  void Post(OutboundRequest request, std::function<void(OutboundResponse)> done) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.push_back(Call{std::move(request), std::move(done)});
+    ++posted_;
+    size_t in_flight = pending_.size();
+    if (in_flight > max_in_flight_) max_in_flight_ = in_flight;
+  }
+
+  // Answers the oldest pending call to a URL containing `url_part` (any URL when empty).
+  // Returns false if there is none.
+  bool Answer(int status, const std::string& url_part = "",
+              std::optional<std::string> retry_after = std::nullopt) {
+    Call call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Call& c) {
+        return c.request.url.find(url_part) != std::string::npos;
+      });
+      if (it == pending_.end()) return false;
+      call = std::move(*it);
+      pending_.erase(it);
+      answered_.push_back(call.request);
+    }
+    OutboundResponse r;
+    r.status = status;
+    if (status == 0) r.error = "Timeout was reached";
+    r.body_excerpt = "body";
+    r.retry_after = retry_after;
+    r.duration_us = 1500;
+    call.done(r);
+    return true;
+  }
+
+  size_t pending(const std::string& url_part = "") {
+    std::lock_guard<std::mutex> lock(mu_);
+    return std::count_if(pending_.begin(), pending_.end(), [&](const Call& c) {
+      return c.request.url.find(url_part) != std::string::npos;
+    });
+  }
+  size_t max_in_flight() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return max_in_flight_;
+  }
+  std::vector<OutboundRequest> answered() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return answered_;
+  }
+  // Completes everything still pending with no response (as the real client does on shutdown).
+  void DropAll() {
+    std::deque<Call> calls;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      calls.swap(pending_);
+    }
+    for (Call& c : calls) c.done(OutboundResponse{0, "client shutting down", "", {}, 0});
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<Call> pending_;
+  std::vector<OutboundRequest> answered_;
+  size_t posted_ = 0;
+  size_t max_in_flight_ = 0;
+};
+
+bool WaitFor(const std::function<bool()>& condition) {
+  for (int i = 0; i < 1000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return condition();
+}
+
+OutboundDestination Destination(const std::string& name, int concurrency = 8, int max_attempts = 5) {
+  OutboundDestination d;
+  d.name = name;
+  d.url = "http://127.0.0.1:9/" + name;
+  d.concurrency = concurrency;
+  d.max_attempts = max_attempts;
+  d.timeout_ms = 1000;
+  d.backoff = BackoffPolicy{1000, 60000, 2.0};
+  return d;
+}
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(store_, nullptr);
+    writer_ = std::make_unique<storage::GroupCommitWriter>(*store_, storage::WriterOptions{});
+  }
+  void TearDown() override {
+    if (scheduler_) scheduler_->Stop();
+    http_.DropAll();
+    scheduler_.reset();
+    writer_->Stop();
+  }
+
+  void StartScheduler(std::vector<OutboundDestination> destinations, int global = 64) {
+    SchedulerOptions options;
+    options.global_concurrency = global;
+    options.stop_grace = std::chrono::milliseconds(200);
+    scheduler_ = std::make_unique<Scheduler>(
+        std::move(destinations), *writer_, *store_, http_, clock_, [this] { return random_; },
+        options);
+    writer_->set_commit_listener([this] { scheduler_->Wake(); });
+    ASSERT_TRUE(scheduler_->Start().ok());
+  }
+
+  // Stores an event with one delivery per destination and returns its id.
+  std::string Ingest(const std::string& key, std::vector<std::string> destinations,
+                     const std::string& event_type = "payment.received") {
+    storage::NewEvent e;
+    e.source = "src";
+    e.event_type = event_type;
+    e.idempotency_key = key;
+    e.headers_json = "{}";
+    e.body = R"({"k":")" + key + R"("})";
+    e.received_at = clock_.NowMicros();
+    e.destinations = std::move(destinations);
+    std::promise<std::string> id;
+    auto result = id.get_future();
+    EXPECT_TRUE(writer_
+                    ->SubmitEvent(storage::IngestRecord{std::move(e), std::nullopt},
+                                  [&](const storage::Status& s, const storage::AppendResult& r) {
+                                    id.set_value(s.ok() ? r.id : "");
+                                  })
+                    .ok());
+    return result.get();
+  }
+
+  int64_t DeliveryInt(const std::string& event_id, const std::string& column,
+                      const std::string& destination = "a") {
+    return QueryInt(path_,
+                    "SELECT d." + column +
+                        " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                        "WHERE e.id = ? AND d.destination = '" +
+                        destination + "'",
+                    event_id);
+  }
+  std::string DeliveryStatus(const std::string& event_id, const std::string& destination = "a") {
+    return QueryText(path_,
+                     "SELECT d.status FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                     "WHERE e.id = ? AND d.destination = '" +
+                         destination + "'",
+                     event_id);
+  }
+  std::string EventStatus(const std::string& id) {
+    return QueryText(path_, "SELECT status FROM events WHERE id = ?", id);
+  }
+
+  hookvault::testing::TempDir dir_;
+  std::string path_ = dir_.File("hookvault.db");
+  hookvault::testing::FakeClock clock_{1'800'000'000'000'000};
+  uint64_t random_ = 0;
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::GroupCommitWriter> writer_;
+  FakeHttpClient http_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
+  OutboundDestination a = Destination("a");
+  a.signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  StartScheduler({a});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id) == "succeeded"; }));
+  EXPECT_EQ(EventStatus(id), "delivered");
+
+  OutboundRequest sent = http_.answered().at(0);
+  std::map<std::string, std::string> h(sent.headers.begin(), sent.headers.end());
+  EXPECT_EQ(sent.body, R"({"k":"k1"})");
+  EXPECT_EQ(h["webhook-id"], id);
+  EXPECT_EQ(h["webhook-timestamp"], std::to_string(clock_.NowMicros() / 1000000));
+  EXPECT_EQ(h["Content-Type"], "application/json");
+  EXPECT_EQ(h["X-Hookvault-Source"], "src");
+  EXPECT_EQ(h["X-Hookvault-Event-Type"], "payment.received");
+  EXPECT_EQ(h["X-Hookvault-Attempt"], "1");
+  auto key = DecodeSigningSecret(a.signing_secret);
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(h["webhook-signature"],
+            SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})"));
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
+  EXPECT_EQ(QueryInt(path_, "SELECT http_status FROM attempts"), 200);
+}
+
+TEST_F(SchedulerTest, ControlCharactersInTheEventTypeCannotBreakTheRequest) {
+  StartScheduler({Destination("a")});
+  Ingest("k1", {"a"}, "evil\r\nX-Injected: 1");
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  OutboundRequest sent = http_.answered().at(0);
+  std::map<std::string, std::string> h(sent.headers.begin(), sent.headers.end());
+  EXPECT_EQ(h["X-Hookvault-Event-Type"], "evil  X-Injected: 1");
+}
+
+TEST_F(SchedulerTest, FailedAttemptIsRescheduledAtTheExactJitteredTime) {
+  StartScheduler({Destination("a")});
+  random_ = UINT64_MAX / 2;  // half the ceiling
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  int64_t t0 = clock_.NowMicros();
+  ASSERT_TRUE(http_.Answer(500));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 1; }));
+  EXPECT_EQ(DeliveryStatus(id), "pending");
+  // Attempt 1 failed: ceiling initial_ms = 1000 ms, half of it with this random value.
+  EXPECT_EQ(DeliveryInt(id, "next_attempt_at"),
+            t0 + NextDelayMs(BackoffPolicy{1000, 60000, 2.0}, 1, std::nullopt, random_) * 1000);
+  EXPECT_NEAR(DeliveryInt(id, "next_attempt_at") - t0, 500'000, 1000);
+  EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries"), "HTTP 500");
+
+  // Not due yet: nothing is sent.
+  clock_.Advance(400'000);
+  scheduler_->Wake();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 0u);
+  // Due: the second attempt goes out, numbered 2, same webhook-id.
+  clock_.Advance(200'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id) == "succeeded"; }));
+  auto sent = http_.answered();
+  ASSERT_EQ(sent.size(), 2u);
+  std::map<std::string, std::string> h2(sent[1].headers.begin(), sent[1].headers.end());
+  EXPECT_EQ(h2["X-Hookvault-Attempt"], "2");
+  EXPECT_EQ(h2["webhook-id"], id);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 2);
+}
+
+TEST_F(SchedulerTest, RetryAfterIsHonouredButCappedAtMaxMs) {
+  OutboundDestination a = Destination("a");
+  a.backoff = BackoffPolicy{100, 5000, 2.0};
+  StartScheduler({a});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  int64_t t0 = clock_.NowMicros();
+  ASSERT_TRUE(http_.Answer(429, "", "3"));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 1; }));
+  EXPECT_EQ(DeliveryInt(id, "next_attempt_at"), t0 + 3'000'000);  // honoured, no jitter
+
+  clock_.Advance(3'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  int64_t t1 = clock_.NowMicros();
+  ASSERT_TRUE(http_.Answer(503, "", "86400"));  // a day: capped at max_ms
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 2; }));
+  EXPECT_EQ(DeliveryInt(id, "next_attempt_at"), t1 + 5'000'000);
+}
+
+TEST_F(SchedulerTest, GoneFailsAtOnceAndMaxAttemptsParksAsFailed) {
+  StartScheduler({Destination("a", 8, 2), Destination("b", 8, 2)});
+  std::string id = Ingest("k1", {"a", "b"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
+  ASSERT_TRUE(http_.Answer(410, "/a"));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id, "a") == "failed"; }));
+  EXPECT_EQ(DeliveryInt(id, "attempts", "a"), 1);
+  EXPECT_EQ(EventStatus(id), "failed");  // any failed delivery fails the event
+
+  ASSERT_TRUE(http_.Answer(0, "/b"));  // timeout: retried
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts", "b") == 1; }));
+  EXPECT_EQ(DeliveryStatus(id, "b"), "pending");
+  clock_.Advance(10'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending("/b") == 1; }));
+  ASSERT_TRUE(http_.Answer(0, "/b"));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id, "b") == "failed"; }));
+  EXPECT_EQ(DeliveryInt(id, "attempts", "b"), 2);
+  EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries WHERE destination = 'b'"),
+            "Timeout was reached");
+  // Parked: even much later nothing more is sent.
+  clock_.Advance(3600'000'000);
+  scheduler_->Wake();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 3);
+}
+
+TEST_F(SchedulerTest, PerDestinationAndGlobalConcurrencyCapsHold) {
+  StartScheduler({Destination("a", 3), Destination("b", 10)}, /*global=*/5);
+  for (int i = 0; i < 20; ++i) Ingest("k" + std::to_string(i), {"a", "b"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 5; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 5u);  // global cap
+  EXPECT_LE(http_.pending("/a"), 3u);
+  // Drain everything, checking the caps as we go.
+  int answered = 0;
+  while (answered < 40) {
+    ASSERT_TRUE(WaitFor([&] { return http_.pending() > 0; })) << "stalled at " << answered;
+    EXPECT_LE(http_.pending("/a"), 3u);
+    EXPECT_LE(http_.pending(), 5u);
+    ASSERT_TRUE(http_.Answer(200));
+    ++answered;
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    return QueryInt(path_, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 40;
+  }));
+  EXPECT_LE(http_.max_in_flight(), 5u);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events WHERE status = 'delivered'"), 20);
+  std::map<std::string, DestinationStats> stats = scheduler_->stats();
+  EXPECT_EQ(stats["a"].succeeded, 20u);
+  EXPECT_EQ(stats["b"].attempts, 20u);
+  EXPECT_EQ(stats["a"].in_flight, 0);
+  EXPECT_EQ(stats["a"].latency_buckets[0], 20u);  // the fake answers in 1.5 ms
+}
+
+TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
+  int64_t first = clock_.NowMicros();
+  Ingest("k1", {"a", "b"});
+  clock_.Advance(5'000'000);
+  Ingest("k2", {"a"});
+  std::promise<storage::StatusOr<storage::PendingSummary>> summary;
+  ASSERT_TRUE(writer_->SubmitTask([&] { summary.set_value(store_->Pending()); }).ok());
+  auto s = summary.get_future().get();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->count, 3);
+  EXPECT_EQ(s->by_destination.at("a"), 2);
+  EXPECT_EQ(s->by_destination.at("b"), 1);
+  EXPECT_EQ(s->oldest_created_at, first);
+}
+
+TEST_F(SchedulerTest, ASlowDestinationDoesNotHoldBackTheOthers) {
+  StartScheduler({Destination("slow", 2), Destination("fast", 2)});
+  for (int i = 0; i < 10; ++i) Ingest("k" + std::to_string(i), {"slow", "fast"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending("/slow") == 2; }));
+  // The slow destination never answers; the fast one gets through all ten.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return http_.pending("/fast") > 0; })) << i;
+    ASSERT_TRUE(http_.Answer(200, "/fast"));
+  }
+  EXPECT_TRUE(WaitFor([&] {
+    return QueryInt(path_,
+                    "SELECT count(*) FROM deliveries WHERE destination = 'fast' AND "
+                    "status = 'succeeded'") == 10;
+  }));
+  EXPECT_EQ(http_.pending("/slow"), 2u);
+}
+
+// A delivery leased by a process that died is attempted again after a restart.
+TEST_F(SchedulerTest, LeasesOfACrashedRunAreReleasedAtStart) {
+  StartScheduler({Destination("a")});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  EXPECT_GT(DeliveryInt(id, "lease_expires_at"), clock_.NowMicros());
+  // "Crash": the scheduler goes away without the attempt's outcome ever being recorded.
+  scheduler_->Stop();
+  http_.DropAll();
+  scheduler_.reset();
+  EXPECT_EQ(DeliveryInt(id, "attempts"), 0);
+  EXPECT_GT(DeliveryInt(id, "lease_expires_at"), 0);  // still leased in the store
+
+  StartScheduler({Destination("a")});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id) == "succeeded"; }));
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 1);
+}
+
+// A lease that expires (an attempt that never came back) makes the delivery due again.
+TEST_F(SchedulerTest, AnExpiredLeaseMakesTheDeliveryDueAgain) {
+  std::string id = Ingest("k1", {"a"});
+  int64_t now = clock_.NowMicros();
+  std::promise<size_t> first;
+  ASSERT_TRUE(writer_
+                  ->SubmitTask([&] {
+                    first.set_value(store_->ClaimDue("a", 10, now, now + 1'000'000)->size());
+                  })
+                  .ok());
+  EXPECT_EQ(first.get_future().get(), 1u);
+  std::promise<size_t> while_leased, after_expiry;
+  ASSERT_TRUE(writer_
+                  ->SubmitTask([&] {
+                    while_leased.set_value(
+                        store_->ClaimDue("a", 10, now + 500'000, now + 2'000'000)->size());
+                    after_expiry.set_value(
+                        store_->ClaimDue("a", 10, now + 1'000'000, now + 3'000'000)->size());
+                  })
+                  .ok());
+  EXPECT_EQ(while_leased.get_future().get(), 0u);
+  EXPECT_EQ(after_expiry.get_future().get(), 1u);
+  EXPECT_EQ(DeliveryInt(id, "lease_expires_at"), now + 3'000'000);
+}
+
+}  // namespace
+}  // namespace hookvault::server
