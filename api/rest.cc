@@ -600,14 +600,12 @@ void RestApi::SubmitReprocess(
     const ApiRequest& req, storage::ReprocessSpec spec, storage::AuditActor who,
     Responder respond,
     std::function<ApiResponse(const storage::ReprocessResult&)> render) const {
-  auto run = [this, spec = std::move(spec), who = std::move(who), respond, render,
-              path = req.path]() {
-    auto result = d_.operations.Reprocess(spec, who, d_.clock.NowMicros());
-    if (!result.ok()) return respond(ProblemFromStatus(result.status(), path));
-    if (result->requeued > 0 && d_.on_requeued) d_.on_requeued();
-    respond(render(*result));
+  auto done = [respond, render, path = req.path](storage::StatusOr<storage::ReprocessResult> r) {
+    if (!r.ok()) return respond(ProblemFromStatus(r.status(), path));
+    respond(render(*r));
   };
-  if (auto s = d_.writer.SubmitTask(std::move(run)); !s.ok()) {
+  if (auto s = d_.operations.Reprocess(std::move(spec), std::move(who), std::move(done));
+      !s.ok()) {
     respond(ProblemFromStatus(s, req.path));
   }
 }
@@ -703,13 +701,12 @@ void RestApi::AckConsumer(const ApiRequest& req, const std::string& name,
                                std::to_string(*latest) + ")",
                            req.path));
   }
-  auto run = [this, name, seq = *seq, respond, path = req.path]() {
-    auto cursor = d_.operations.AckConsumer(name, seq, d_.clock.NowMicros());
+  auto done = [name, respond, path = req.path](storage::StatusOr<int64_t> cursor) {
     if (!cursor.ok()) return respond(ProblemFromStatus(cursor.status(), path));
     respond(JsonOk("{\"name\":" + JsonQuote(name) + ",\"cursor\":" + std::to_string(*cursor) +
                    "}"));
   };
-  if (auto s = d_.writer.SubmitTask(std::move(run)); !s.ok()) {
+  if (auto s = d_.operations.AckConsumer(name, *seq, std::move(done)); !s.ok()) {
     respond(ProblemFromStatus(s, req.path));
   }
 }

@@ -10,7 +10,7 @@
 #include "api/feed.h"
 #include "api/http.h"
 #include "storage/clock.h"
-#include "storage/group_commit_writer.h"
+#include "storage/operator_port.h"
 #include "storage/query_store.h"
 
 namespace hookvault::api {
@@ -19,13 +19,10 @@ namespace hookvault::api {
 struct RestApiDeps {
   const Authenticator& auth;
   storage::QueryStore& queries;
-  // Reprocess and acks run as writer tasks on the store that owns the write connection.
-  storage::GroupCommitWriter& writer;
-  storage::OperatorStore& operations;
+  // Reprocess and acks, answered when they are done.
+  storage::OperatorPort& operations;
   FeedWaiters& waiters;
   const storage::Clock& clock;
-  // Called after deliveries were put back to pending (the scheduler wakes on it).
-  std::function<void()> on_requeued;
 };
 
 // Longest a long-poll may wait (`wait` seconds).

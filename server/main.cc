@@ -37,6 +37,7 @@
 #include "server/delivery/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
+#include "storage/operator_port.h"
 #include "storage/sqlite/backup.h"
 #include "storage/sqlite/database.h"
 #include "storage/sqlite/query_store.h"
@@ -257,13 +258,13 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     api_tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by config
   }
   api::Authenticator authenticator(std::move(api_tokens));
+  storage::SerializedOperatorPort operations(writer, **store, clock,
+                                             [&scheduler] { scheduler.Wake(); });
   api::RestApi rest({.auth = authenticator,
                      .queries = **queries,
-                     .writer = writer,
-                     .operations = **store,
+                     .operations = operations,
                      .waiters = waiters,
-                     .clock = clock,
-                     .on_requeued = [&scheduler] { scheduler.Wake(); }});
+                     .clock = clock});
 
   // One handler per operation of the route table (server/route_table.h).
   using Params = PathParams;

@@ -14,7 +14,7 @@ constexpr int64_t kMicrosPerDay = 86'400'000'000LL;
 
 }  // namespace
 
-Retention::Retention(RetentionConfig ages, storage::GroupCommitWriter& writer,
+Retention::Retention(RetentionConfig ages, storage::WriteSerializer& writer,
                      storage::RetentionStore& store, const storage::Clock& clock,
                      RetentionOptions options)
     : ages_(ages), writer_(writer), store_(store), clock_(clock), options_(options) {}
@@ -42,15 +42,6 @@ bool Retention::stopping() const {
   return stopping_;
 }
 
-template <typename T>
-storage::StatusOr<T> Retention::OnWriter(std::function<storage::StatusOr<T>()> fn) {
-  auto promise = std::make_shared<std::promise<storage::StatusOr<T>>>();
-  std::future<storage::StatusOr<T>> result = promise->get_future();
-  storage::Status queued = writer_.SubmitTask([promise, fn] { promise->set_value(fn()); });
-  if (!queued.ok()) return queued;
-  return result.get();
-}
-
 storage::StatusOr<RetentionRound> Retention::RunRound() {
   using storage::PruneTarget;
   struct Pass {
@@ -73,7 +64,7 @@ storage::StatusOr<RetentionRound> Retention::RunRound() {
     while (cursor) {
       if (stopping()) return storage::Status::Unavailable("retention stopping");
       storage::PruneCursor after = *cursor;
-      auto batch = OnWriter<storage::PruneBatch>([this, &pass, before, after] {
+      auto batch = storage::RunSerialized(writer_, [this, &pass, before, after] {
         return store_.Prune(pass.target, before, after, options_.batch_rows);
       });
       if (!batch.ok()) return batch.status();
@@ -86,11 +77,11 @@ storage::StatusOr<RetentionRound> Retention::RunRound() {
   // Freed pages go back a step at a time, each its own writer task; stop when none are left or
   // a step frees none (auto_vacuum is off on a database that has not been migrated).
   while (!stopping()) {
-    auto step = OnWriter<storage::ReclaimResult>(
-        [this] { return store_.ReclaimSpace(options_.vacuum_pages); });
+    auto step = storage::RunSerialized(
+        writer_, [this] { return store_.ReclaimSpace(options_.vacuum_bytes); });
     if (!step.ok()) return step.status();
-    round.reclaimed_pages += step->freed;
-    if (step->freed <= 0 || step->remaining == 0) break;
+    round.reclaimed_bytes += step->freed_bytes;
+    if (step->freed_bytes <= 0 || step->remaining_bytes == 0) break;
   }
   return round;
 }
@@ -105,7 +96,7 @@ void Retention::Run() {
           "retention: pruned {} delivered and {} failed events, {} attempts, {} request log "
           "rows, {} idempotency keys in {} transactions; returned {} free pages",
           round->delivered_events, round->failed_events, round->attempts, round->request_log,
-          round->idempotency_keys, round->batches, round->reclaimed_pages);
+          round->idempotency_keys, round->batches, round->reclaimed_bytes);
     }
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(options_.interval_ms),

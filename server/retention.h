@@ -6,7 +6,7 @@
 // round may go too). Each batch of at most `batch_rows` rows is one writer task and one short
 // transaction (storage/retention_store.h); the next is submitted only when it has finished, so
 // ingest batches queued meanwhile are written in between and their latency does not jump. A
-// round that deleted something then runs incremental_vacuum in steps of `vacuum_pages`.
+// round that deleted something then gives the space back in steps of `vacuum_bytes`.
 #ifndef HOOKVAULT_SERVER_RETENTION_H_
 #define HOOKVAULT_SERVER_RETENTION_H_
 
@@ -17,7 +17,7 @@
 
 #include "server/config.h"
 #include "storage/clock.h"
-#include "storage/group_commit_writer.h"
+#include "storage/write_serializer.h"
 #include "storage/retention_store.h"
 #include "storage/status.h"
 
@@ -26,7 +26,7 @@ namespace hookvault::server {
 struct RetentionOptions {
   int64_t interval_ms = 60'000;  // between rounds; the first round runs at Start
   int batch_rows = 500;          // most rows of a table looked at (and deleted) per transaction
-  int vacuum_pages = 256;        // most pages returned per incremental_vacuum step (1 MiB)
+  int64_t vacuum_bytes = 1 << 20;  // most space given back per step (one short write)
 };
 
 // What one round did.
@@ -37,7 +37,7 @@ struct RetentionRound {
   int64_t request_log = 0;
   int64_t idempotency_keys = 0;
   int64_t batches = 0;          // prune transactions
-  int64_t reclaimed_pages = 0;  // pages incremental_vacuum returned to the file system
+  int64_t reclaimed_bytes = 0;  // space given back to the file system
   int64_t deleted() const {
     return delivered_events + failed_events + attempts + request_log + idempotency_keys;
   }
@@ -49,7 +49,7 @@ struct RetentionRound {
 class Retention {
  public:
   // `writer`, `store` (the writer's) and `clock` must outlive this object.
-  Retention(RetentionConfig ages, storage::GroupCommitWriter& writer,
+  Retention(RetentionConfig ages, storage::WriteSerializer& writer,
             storage::RetentionStore& store, const storage::Clock& clock,
             RetentionOptions options = {});
   Retention(const Retention&) = delete;
@@ -70,14 +70,11 @@ class Retention {
   storage::StatusOr<RetentionRound> RunRound();
 
  private:
-  // Runs `fn` on the writer thread and waits for it.
-  template <typename T>
-  storage::StatusOr<T> OnWriter(std::function<storage::StatusOr<T>()> fn);
   bool stopping() const;
   void Run();
 
   const RetentionConfig ages_;
-  storage::GroupCommitWriter& writer_;
+  storage::WriteSerializer& writer_;
   storage::RetentionStore& store_;
   const storage::Clock& clock_;
   const RetentionOptions options_;

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/query_store.h"
+#include "storage/audit_chain.h"
 
 namespace hookvault::storage {
 namespace {

@@ -1,6 +1,5 @@
-// DeliveryStore: what the forwarding scheduler reads and writes. Implemented by SqliteStore on
-// the writer's connection, so it is called on the writer thread only (see
-// GroupCommitWriter::SubmitTask); a second backend implements the same interface.
+// DeliveryStore: what the forwarding scheduler reads and writes: claims with a lease, attempt
+// records, the backlog.
 #ifndef HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 #define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 
@@ -49,7 +48,8 @@ struct PendingSummary {
   std::optional<int64_t> oldest_created_at;  // microseconds since the epoch; none when empty
 };
 
-// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
+// Thread-safety: calls must not overlap (they are writes like any other); the scheduler makes
+// each a task of its WriteSerializer (storage/write_serializer.h).
 class DeliveryStore {
  public:
   DeliveryStore() = default;

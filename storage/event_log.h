@@ -1,5 +1,5 @@
-// EventLog: the durable store that ingest writes through. The SQLite implementation lives in
-// sqlite_store.h; a second backend implements this same interface.
+// EventLog: the durable store that ingest writes through, one batch per transaction. Its only
+// caller is the GroupCommitWriter, which owns the batching.
 #ifndef HOOKVAULT_STORAGE_EVENT_LOG_H_
 #define HOOKVAULT_STORAGE_EVENT_LOG_H_
 
@@ -12,7 +12,8 @@
 
 namespace hookvault::storage {
 
-// Thread-safety: not thread-safe; owned and called by one writer thread.
+// Thread-safety: calls must not overlap; the GroupCommitWriter makes them from its one thread,
+// between the tasks it serialises.
 class EventLog {
  public:
   EventLog() = default;

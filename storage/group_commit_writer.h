@@ -30,6 +30,7 @@
 #include "storage/event_log.h"
 #include "storage/event_writer.h"
 #include "storage/status.h"
+#include "storage/write_serializer.h"
 
 namespace hookvault::storage {
 
@@ -62,7 +63,7 @@ struct WriterStats {
 // Thread-safety: Submit*, healthy() and stats() may be called from any thread. The EventLog is
 // used only on the writer thread. Callbacks run on the writer thread and must not block long:
 // every other request waits for them.
-class GroupCommitWriter final : public EventWriter {
+class GroupCommitWriter final : public EventWriter, public WriteSerializer {
  public:
   // `log` must outlive the writer. Starts the writer thread.
   GroupCommitWriter(EventLog& log, WriterOptions options);
@@ -78,11 +79,11 @@ class GroupCommitWriter final : public EventWriter {
   Status SubmitProbe(std::function<void(const Status&)> done) override;
   bool healthy() const override { return healthy_.load(std::memory_order_relaxed); }
 
-  // Queues `task` to run on the writer thread right after the batch it is queued behind. Tasks
-  // use the store directly (the forwarding scheduler's claims and attempt records), so they
-  // share the one write connection without locking. Tasks do not count against max_queue
-  // (their submitters wait for them, so they are few). Returns kUnavailable when stopping.
-  Status SubmitTask(std::function<void()> task);
+  // Runs `task` on the writer thread right after the batch it is queued behind. Tasks use the
+  // store directly (the forwarding scheduler's claims and attempt records), so they share the
+  // one write connection without locking. Tasks do not count against max_queue (their
+  // submitters wait for them, so they are few). Returns kUnavailable when stopping.
+  Status SubmitTask(std::function<void()> task) override;
 
   // Sets what to call, on the writer thread, after a commit that stored at least one new event
   // (the scheduler and parked feed long-polls wake on it). Call before the first submission.

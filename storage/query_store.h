@@ -1,8 +1,5 @@
-// QueryStore and OperatorStore: what the REST API reads and the few things it writes.
-//
-// QueryStore reads through connections of its own (WAL lets readers run beside the writer), so
-// a query never waits for a commit and a commit never waits for a query. OperatorStore writes
-// on the writer's connection (GroupCommitWriter::SubmitTask), like the scheduler.
+// QueryStore: what the REST API reads. Reads never wait for the writer, nor the writer for them
+// (SQLite: reader connections beside the WAL writer; a server database: its MVCC snapshots).
 #ifndef HOOKVAULT_STORAGE_QUERY_STORE_H_
 #define HOOKVAULT_STORAGE_QUERY_STORE_H_
 
@@ -198,57 +195,6 @@ class QueryStore {
   // Returns the backlog of pending deliveries (for /metrics).
   virtual StatusOr<PendingSummary> Pending() = 0;
 };
-
-// Who did an operator action, and why; the rest of the audit row is filled by the store.
-struct AuditActor {
-  std::string actor;
-  std::string role;
-  std::string reason;
-};
-
-// Which deliveries to put back to pending. Deliveries that are pending already are never
-// touched (they are still being tried).
-struct ReprocessSpec {
-  DeliveryFilter filter;  // filter.status: "failed", "succeeded", or unset for both
-  std::vector<std::string> destinations;  // when not empty, only these (by name)
-  bool dry_run = false;                   // count only: change nothing
-  std::string action;                     // the audit action: "reprocess_event" | "reprocess_bulk"
-  std::string target_json;                // the audit target, as the caller describes it
-};
-
-struct ReprocessResult {
-  int64_t matched = 0;
-  int64_t requeued = 0;  // 0 on a dry run
-  int64_t audit_id = 0;
-};
-
-// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
-class OperatorStore {
- public:
-  OperatorStore() = default;
-  OperatorStore(const OperatorStore&) = delete;
-  OperatorStore& operator=(const OperatorStore&) = delete;
-  virtual ~OperatorStore() = default;
-
-  // In one transaction: sets the matching deliveries back to pending, due at `now`, with
-  // their attempt count at 0 (their earlier attempts stay in history), refreshes their events'
-  // status, and appends the action to the audit chain (dry runs too). Returns kUnavailable if
-  // the store cannot commit; then nothing changed and nothing was audited.
-  virtual StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
-                                              int64_t now) = 0;
-
-  // Moves the consumer's cursor to `seq` unless it is already there or beyond (a cursor never
-  // moves backwards); creates the consumer on its first ack. Returns the cursor afterwards.
-  // Returns kUnavailable if the store cannot commit.
-  virtual StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) = 0;
-};
-
-// Returns the canonical content of an audit row that its hash covers: every field but the
-// hashes, each length-prefixed so that no two rows share an encoding.
-std::string AuditCanonical(const AuditRow& row);
-
-// Returns the hex SHA-256 of prev_hash followed by AuditCanonical(row).
-std::string AuditHash(const std::string& prev_hash, const AuditRow& row);
 
 }  // namespace hookvault::storage
 

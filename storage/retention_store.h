@@ -1,7 +1,6 @@
 // RetentionStore: deleting what has outlived its retention age, a small batch at a time, and
-// giving the freed space back. Implemented by SqliteStore on the writer's connection, so it is
-// called on the writer thread only (GroupCommitWriter::SubmitTask); the driver is
-// server/retention.h.
+// giving the freed space back. The driver is server/retention.h, which runs every call as a
+// task of the WriteSerializer so that each batch is a short write between ingest batches.
 //
 // Invariants (each has a test in tests/storage/retention_store_test.cc):
 //
@@ -51,11 +50,12 @@ struct PruneBatch {
 };
 
 struct ReclaimResult {
-  int64_t freed = 0;      // free pages returned to the file system
-  int64_t remaining = 0;  // free pages still in the file
+  int64_t freed_bytes = 0;      // space returned to the file system
+  int64_t remaining_bytes = 0;  // space still free inside the store's files
 };
 
-// Thread-safety: not thread-safe; called on the thread that owns the store (the writer's).
+// Thread-safety: calls must not overlap (they are writes like any other); the driver makes each
+// a task of its WriteSerializer.
 class RetentionStore {
  public:
   RetentionStore() = default;
@@ -70,11 +70,12 @@ class RetentionStore {
   virtual StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
                                      int limit) = 0;
 
-  // Returns up to `pages` free pages of the database file to the file system in one short
-  // transaction. Frees nothing when the database was not created with (or vacuumed into)
-  // auto_vacuum = INCREMENTAL. Returns kUnavailable if the store cannot commit,
-  // kInvalidArgument if pages < 1.
-  virtual StatusOr<ReclaimResult> ReclaimSpace(int pages) = 0;
+  // Returns about `max_bytes` (at least one unit of the store's allocation) of the space that
+  // deleted rows left free to the file system, in one short write. A store that cannot give
+  // space back (SQLite without auto_vacuum = INCREMENTAL; one that its server reclaims, like
+  // PostgreSQL's autovacuum) frees nothing and reports none remaining. Returns kUnavailable if
+  // the store cannot commit, kInvalidArgument if max_bytes < 1.
+  virtual StatusOr<ReclaimResult> ReclaimSpace(int64_t max_bytes) = 0;
 };
 
 }  // namespace hookvault::storage

@@ -29,7 +29,7 @@ std::string HeaderValue(std::string value) {
 }  // namespace
 
 Scheduler::Scheduler(std::vector<OutboundDestination> destinations,
-                     storage::GroupCommitWriter& writer, storage::DeliveryStore& store,
+                     storage::WriteSerializer& writer, storage::DeliveryStore& store,
                      HttpClient& http, const storage::Clock& clock,
                      std::function<uint64_t()> random, SchedulerOptions options)
     : writer_(writer),
@@ -57,18 +57,8 @@ Scheduler::Scheduler(std::vector<OutboundDestination> destinations,
 
 Scheduler::~Scheduler() { Stop(); }
 
-template <typename T>
-T Scheduler::OnWriter(std::function<T()> fn, T if_refused) {
-  auto promise = std::make_shared<std::promise<T>>();
-  std::future<T> result = promise->get_future();
-  storage::Status queued = writer_.SubmitTask([promise, fn] { promise->set_value(fn()); });
-  if (!queued.ok()) return if_refused;
-  return result.get();
-}
-
 storage::Status Scheduler::Start() {
-  auto released = OnWriter<storage::StatusOr<int>>([this] { return store_.ReleaseAllLeases(); },
-                                                   storage::Status::Unavailable("writer stopped"));
+  auto released = storage::RunSerialized(writer_, [this] { return store_.ReleaseAllLeases(); });
   if (!released.ok()) return released.status();
   if (*released > 0) {
     spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
@@ -82,8 +72,7 @@ storage::Status Scheduler::Start() {
 }
 
 void Scheduler::WarnAboutUnknownDestinations() {
-  auto pending = OnWriter<storage::StatusOr<storage::PendingSummary>>(
-      [this] { return store_.Pending(); }, storage::Status::Unavailable("writer stopped"));
+  auto pending = storage::RunSerialized(writer_, [this] { return store_.Pending(); });
   if (!pending.ok()) return;  // only a warning; the scheduler works without it
   for (const auto& [name, count] : pending->by_destination) {
     // An init-capture, not [&]: clang before 16 cannot capture a structured binding.
@@ -194,15 +183,13 @@ bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>&
   int64_t lease_until = now + (d.config.timeout_ms + options_.lease_margin_ms) * 1000;
   const std::string name = d.config.name;
   lock.unlock();
-  auto claimed = OnWriter<storage::StatusOr<std::vector<storage::DueDelivery>>>(
-      [&] { return store_.ClaimDue(name, free, now, lease_until); },
-      storage::Status::Unavailable("writer stopped"));
+  auto claimed = storage::RunSerialized(
+      writer_, [&] { return store_.ClaimDue(name, free, now, lease_until); });
   std::optional<int64_t> next;
   bool know_next = false;
   if (claimed.ok() && static_cast<int>(claimed->size()) < free) {
     // Everything due now is claimed: learn when the next one falls due.
-    auto next_due = OnWriter<storage::StatusOr<std::optional<int64_t>>>(
-        [&] { return store_.NextDue(name); }, storage::Status::Unavailable("writer stopped"));
+    auto next_due = storage::RunSerialized(writer_, [&] { return store_.NextDue(name); });
     if (next_due.ok()) {
       next = *next_due;
       know_next = true;
@@ -345,8 +332,7 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
   for (const Finished& f : batch) records.push_back(f.record);
   lock.unlock();
   storage::Status written =
-      OnWriter<storage::Status>([&] { return store_.RecordAttempts(records); },
-                                storage::Status::Unavailable("writer stopped"));
+      storage::RunSerialized(writer_, [&] { return store_.RecordAttempts(records); });
   lock.lock();
   if (!written.ok()) {
     // Keep them (their leases hold the deliveries) and try again; a crash meanwhile only means

@@ -26,7 +26,7 @@
 #include "server/delivery/http_client.h"
 #include "storage/clock.h"
 #include "storage/delivery_store.h"
-#include "storage/group_commit_writer.h"
+#include "storage/write_serializer.h"
 
 namespace hookvault::server {
 
@@ -59,7 +59,7 @@ class Scheduler {
   // Borrowed references must outlive the scheduler; the HttpClient must stay alive until
   // after Stop() (its late completions are accepted and dropped, their leases released at the
   // next start). `random` supplies the jitter.
-  Scheduler(std::vector<OutboundDestination> destinations, storage::GroupCommitWriter& writer,
+  Scheduler(std::vector<OutboundDestination> destinations, storage::WriteSerializer& writer,
             storage::DeliveryStore& store, HttpClient& http, const storage::Clock& clock,
             std::function<uint64_t()> random, SchedulerOptions options = {});
   Scheduler(const Scheduler&) = delete;
@@ -111,12 +111,9 @@ class Scheduler {
   void Flush(std::unique_lock<std::mutex>& lock);
   // Returns true when finished attempts wait and may be written now. Called with mu_ held.
   bool FlushReady() const { return !finished_.empty() && flush_retry_at_ == 0; }
-  // Runs `fn` on the writer thread and waits for it.
-  template <typename T>
-  T OnWriter(std::function<T()> fn, T if_refused);
 
   std::vector<Destination> destinations_;
-  storage::GroupCommitWriter& writer_;
+  storage::WriteSerializer& writer_;
   storage::DeliveryStore& store_;
   HttpClient& http_;
   const storage::Clock& clock_;

@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "storage/audit_chain.h"
 #include "storage/sqlite/query_sql.h"
 #include "storage/sqlite/sql.h"
 

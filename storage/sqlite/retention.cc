@@ -142,8 +142,8 @@ StatusOr<PruneBatch> SqliteStore::Prune(PruneTarget target, int64_t before,
   }
 }
 
-StatusOr<ReclaimResult> SqliteStore::ReclaimSpace(int pages) {
-  if (pages < 1) return Status::InvalidArgument("pages must be at least 1");
+StatusOr<ReclaimResult> SqliteStore::ReclaimSpace(int64_t max_bytes) {
+  if (max_bytes < 1) return Status::InvalidArgument("max_bytes must be at least 1");
   try {
     if (!retention_stmts_) retention_stmts_.reset(new RetentionStatements(*db_));
     SQLite::Statement& count = retention_stmts_->freelist_count;
@@ -153,16 +153,17 @@ StatusOr<ReclaimResult> SqliteStore::ReclaimSpace(int pages) {
       count.reset();
       return n;
     };
+    int64_t page_size = db_->execAndGet("PRAGMA page_size").getInt64();
+    int64_t pages = std::max<int64_t>(1, max_bytes / page_size);
     int64_t before = free_pages();
     // Outside an explicit transaction the pragma commits by itself, durably like any other
     // commit. With auto_vacuum off it does nothing.
     if (before > 0) {
       db_->exec(std::string(sql::kIncrementalVacuumPrefix) + std::to_string(pages) + ")");
     }
-    ReclaimResult result;
-    result.remaining = free_pages();
-    result.freed = before - result.remaining;
-    return result;
+    int64_t remaining = free_pages();
+    return ReclaimResult{.freed_bytes = (before - remaining) * page_size,
+                         .remaining_bytes = remaining * page_size};
   } catch (const SQLite::Exception& e) {
     if (retention_stmts_) retention_stmts_->ResetAll();
     return StatusFromSqlite(e, "incremental vacuum");

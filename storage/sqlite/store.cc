@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "storage/audit_chain.h"
 #include "storage/sqlite/query_sql.h"
 #include "storage/sqlite/query_store.h"
 #include "storage/sqlite/sql.h"

@@ -18,6 +18,7 @@
 #include "storage/delivery_store.h"
 #include "storage/event_log.h"
 #include "storage/id_generator.h"
+#include "storage/operator_store.h"
 #include "storage/query_store.h"
 #include "storage/retention_store.h"
 #include "storage/sqlite/database.h"
@@ -58,7 +59,7 @@ class SqliteStore final : public EventLog,
   // Defined in sqlite_retention.cc.
   StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
                              int limit) override;
-  StatusOr<ReclaimResult> ReclaimSpace(int pages) override;
+  StatusOr<ReclaimResult> ReclaimSpace(int64_t max_bytes) override;
 
   // Sets what to call after each commit on this connection, with the number of frames the WAL
   // then holds. This replaces SQLite's automatic checkpoint: no checkpoint runs inside a commit

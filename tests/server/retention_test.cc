@@ -48,8 +48,8 @@ class RecordingStore final : public storage::RetentionStore {
     }
     return batch;
   }
-  storage::StatusOr<storage::ReclaimResult> ReclaimSpace(int pages) override {
-    auto r = inner_.ReclaimSpace(pages);
+  storage::StatusOr<storage::ReclaimResult> ReclaimSpace(int64_t max_bytes) override {
+    auto r = inner_.ReclaimSpace(max_bytes);
     std::lock_guard<std::mutex> lock(mu_);
     ++reclaims_;
     return r;
@@ -179,8 +179,8 @@ TEST_F(RetentionTest, PrunesInBatchesOfAtMostBatchRowsEachItsOwnWriterTask) {
   EXPECT_EQ(round->batches, static_cast<int64_t>(recording.calls().size()));
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 0);
 
-  // The freed pages went back, several steps of at most 256 pages each.
-  EXPECT_GT(round->reclaimed_pages, 256);
+  // The freed space went back, several steps of at most 1 MiB (256 pages) each.
+  EXPECT_GT(round->reclaimed_bytes, 1 << 20);
   EXPECT_GE(recording.reclaims(), 2);
   EXPECT_EQ(Count("PRAGMA freelist_count"), 0);
   writer_->Stop();

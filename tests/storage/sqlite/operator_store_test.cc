@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include "storage/audit_chain.h"
+#include "storage/operator_store.h"
 #include "storage/sqlite/migrations.h"
 #include "storage/query_store.h"
 #include "storage/sqlite/query_store.h"

@@ -1,5 +1,7 @@
 // SqliteStore as a RetentionStore, on a real SQLite file with the real migrations: the
 // invariants of storage/retention_store.h and the space given back by incremental_vacuum.
+#include "storage/audit_chain.h"
+#include "storage/operator_store.h"
 #include "storage/retention_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -338,17 +340,19 @@ TEST_F(RetentionStoreTest, PruningAndIncrementalVacuumShrinkTheFile) {
   int64_t free_pages = Count("PRAGMA freelist_count");
   ASSERT_GT(free_pages, 2000);
 
+  int64_t page_size = Count("PRAGMA page_size");
   int64_t freed = 0;
   int steps = 0;
   while (true) {
-    auto step = store_->ReclaimSpace(256);
+    auto step = store_->ReclaimSpace(256 * page_size);
     ASSERT_TRUE(step.ok()) << step.status().ToString();
-    EXPECT_LE(step->freed, 256);
-    freed += step->freed;
+    EXPECT_LE(step->freed_bytes, 256 * page_size);
+    EXPECT_EQ(step->remaining_bytes, Count("PRAGMA freelist_count") * page_size);
+    freed += step->freed_bytes;
     ++steps;
-    if (step->remaining == 0 || step->freed == 0) break;
+    if (step->remaining_bytes == 0 || step->freed_bytes == 0) break;
   }
-  EXPECT_EQ(freed, free_pages);
+  EXPECT_EQ(freed, free_pages * page_size);
   EXPECT_GE(steps, static_cast<int>(free_pages / 256));
   EXPECT_EQ(Count("PRAGMA freelist_count"), 0);
   EXPECT_LE(Count("PRAGMA page_count"), pages_full - free_pages);
@@ -358,7 +362,6 @@ TEST_F(RetentionStoreTest, PruningAndIncrementalVacuumShrinkTheFile) {
     SQLite::Database db(path_, SQLite::OPEN_READWRITE);
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
-  int64_t page_size = Count("PRAGMA page_size");
   EXPECT_LE(static_cast<int64_t>(std::filesystem::file_size(path_)),
             (pages_full - free_pages) * page_size);
   EXPECT_EQ(QueryText(path_, "PRAGMA integrity_check"), "ok");
