@@ -1,40 +1,35 @@
-// hookvault: the one place where the pieces are wired together.
-#include <SQLiteCpp/Database.h>
-#include <fcntl.h>
+// hookvault: the one place where the pieces are wired together. Gateway opens every part of a
+// serving hookvault in order and closes them on every way out; main() reads the command line.
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "api/auth.h"
-#include "api/crypto.h"
 #include "api/feed.h"
 #include "api/ingest.h"
 #include "api/openapi.h"
 #include "api/problem.h"
 #include "api/rest.h"
 #include "server/config.h"
+#include "server/data_dir.h"
 #include "server/delivery/curl_http_client.h"
+#include "server/delivery/scheduler.h"
 #include "server/http/http_endpoint.h"
+#include "server/http/route_table.h"
+#include "server/http/router.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/retention.h"
-#include "server/http/route_table.h"
-#include "server/http/router.h"
-#include "server/delivery/scheduler.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
 #include "storage/operator_port.h"
@@ -47,6 +42,9 @@
 namespace hookvault::server {
 namespace {
 
+using storage::Status;
+using storage::StatusOr;
+
 // Most long-polls parked at once; each holds only a socket and a small record.
 constexpr size_t kMaxParkedLongPolls = 4096;
 
@@ -57,61 +55,333 @@ constexpr size_t kHeaderAllowance = 16 << 10;
 // with scripts/bench ingest on 2 shared cores: 15-30 % more durable requests per second.
 constexpr int kWriterNice = -10;
 
-storage::Status EnsureDataDir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    return storage::Status::Unavailable("cannot create data dir " + dir + ": " + ec.message());
-  return storage::Status::Ok();
-}
+// How long queued answers get to reach the reactors before the endpoint stops (design.md).
+constexpr std::chrono::milliseconds kAnswerDrain{200};
 
-// Returns a secret of the embedded default config: $`env_name` when set, else the one kept in
-// <data_dir>/`file_name` (created with mode 0600 on first start).
-storage::StatusOr<std::string> StoredSecret(const std::string& data_dir, const char* env_name,
-                                            const std::string& file_name, const char* what) {
-  if (const char* env = std::getenv(env_name); env && *env) return std::string(env);
-  std::string path = data_dir + "/" + file_name;
-  std::ifstream existing(path);
-  std::string token;
-  if (existing && std::getline(existing, token) && !token.empty()) {
-    spdlog::info("{}: read from {}", what, path);
-    return token;
-  }
-  token = api::RandomHex(24);
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) return storage::Status::Unavailable("cannot write " + path + ": " + strerror(errno));
-  std::string line = token + "\n";
-  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  ok = (::fsync(fd) == 0) && ok;
-  ::close(fd);
-  if (!ok) return storage::Status::Unavailable("cannot write " + path);
-  spdlog::info("{}: generated and written to {} (mode 0600)", what, path);
-  return token;
-}
-
-// Takes an exclusive lock on <data_dir>/hookvault.lock for the life of the process. Two servers
-// on one database would each release the other's delivery leases at start and deliver twice.
-// Returns the open descriptor, or kUnavailable naming the reason.
-storage::StatusOr<int> LockDataDir(const std::string& data_dir) {
-  std::string path = data_dir + "/hookvault.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return storage::Status::Unavailable("cannot open " + path + ": " + strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return storage::Status::Unavailable("another hookvault is serving " + data_dir + " (it holds " +
-                                        path + ")");
-  }
-  return fd;
-}
-
-storage::Status Migrate(const std::string& data_dir) {
+Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
-  auto db = storage::OpenDatabase({.path = storage::DatabasePath(data_dir)});
-  if (!db.ok()) return db.status();
-  auto applied = storage::ApplyMigrations(**db, storage::SqliteMigrations());
+  auto applied = storage::MigrateDatabase(storage::DatabasePath(data_dir));
   if (!applied.ok()) return applied.status();
   for (const std::string& name : *applied) spdlog::info("applied migration {}", name);
-  return storage::Status::Ok();
+  return Status::Ok();
+}
+
+// Every part of a serving hookvault. Open() opens them in order, each from the ones before it;
+// the destructor closes whatever was opened, also when Open() failed part-way, so no way out
+// can skip it. Closing order (design.md, "Answering from the writer thread"): refuse new
+// ingest; answer parked long-polls; stop forwarding, then the HTTP client (its completions call
+// into the scheduler, so it finishes before the scheduler is freed); stop retention; write and
+// answer everything queued; stop the WAL checkpointer (it submits to the writer); let queued
+// answers reach the reactors; stop the endpoint. The members are then freed in reverse order of
+// opening, when none of their threads runs any more.
+//
+// Thread-safety: Open() and the destructor on one thread; the parts document their own.
+class Gateway {
+ public:
+  // Opens everything for `config`; `embedded_default` replaces it by the embedded default config
+  // (keeping listen and data_dir) once the data dir holds its secrets.
+  static StatusOr<std::unique_ptr<Gateway>> Open(Config config, bool embedded_default);
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+  ~Gateway();
+
+  // "http://127.0.0.1:8080 (data in data)": where it listens.
+  std::string Describe() const;
+
+ private:
+  Gateway() = default;
+  Status OpenStorage(bool embedded_default);
+  Status OpenForwarding();
+  Status OpenApi();
+  Status OpenEndpoint();
+  // Returns the handler of each operation of the route table (server/http/route_table.h).
+  std::map<std::string_view, RouteHandler> Handlers();
+
+  Config config_;
+  storage::SystemClock clock_;
+  std::optional<DataDirLock> lock_;
+  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::SqliteWalCheckpointer> checkpointer_;
+  std::unique_ptr<Metrics> metrics_;  // before the writer: answers observe it on its thread
+  std::unique_ptr<storage::GroupCommitWriter> writer_;
+  std::unique_ptr<CurlHttpClient> http_client_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Retention> retention_;
+  std::unique_ptr<api::IngestHandler> ingest_;
+  std::unique_ptr<storage::SqliteQueryStore> queries_;
+  std::unique_ptr<api::FeedWaiters> waiters_;
+  std::unique_ptr<storage::SerializedOperatorPort> operations_;
+  std::unique_ptr<api::Authenticator> auth_;
+  std::unique_ptr<api::RestApi> rest_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<HttpEndpoint> endpoint_;
+  bool serving_ = false;  // the endpoint started
+};
+
+StatusOr<std::unique_ptr<Gateway>> Gateway::Open(Config config, bool embedded_default) {
+  std::unique_ptr<Gateway> g(new Gateway());
+  g->config_ = std::move(config);
+  // On an error, returning destroys `g`, and ~Gateway closes what is open by then.
+  if (auto s = g->OpenStorage(embedded_default); !s.ok()) return s;
+  if (auto s = g->OpenForwarding(); !s.ok()) return s;
+  if (auto s = g->OpenApi(); !s.ok()) return s;
+  if (auto s = g->OpenEndpoint(); !s.ok()) return s;
+  return g;
+}
+
+Status Gateway::OpenStorage(bool embedded_default) {
+  const std::string& dir = config_.data_dir;
+  if (auto s = EnsureDataDir(dir); !s.ok()) return s;
+  auto lock = DataDirLock::Acquire(dir);  // held until the gateway closes
+  if (!lock.ok()) return lock.status();
+  lock_.emplace(std::move(lock).value());
+  if (auto s = Migrate(dir); !s.ok()) return Status::Unavailable("migrate: " + s.ToString());
+  if (embedded_default) {
+    auto token = StoredSecret(dir, "HOOKVAULT_TOKEN", "default-token", "default source token");
+    if (!token.ok()) return token.status();
+    auto admin = StoredSecret(dir, "HOOKVAULT_API_TOKEN", "default-api-token",
+                              "default admin API token");
+    if (!admin.ok()) return admin.status();
+    Config defaults = DefaultConfig(*token, *admin);
+    defaults.listen = config_.listen;
+    defaults.data_dir = dir;
+    config_ = std::move(defaults);
+  }
+
+  auto store = storage::SqliteStore::Open(
+      {.path = storage::DatabasePath(dir), .max_db_bytes = config_.max_db_bytes}, clock_);
+  if (!store.ok()) return Status::Unavailable("open database: " + store.status().ToString());
+  store_ = std::move(store).value();
+  // Keeps the WAL small without checkpoints inside the writer's commits
+  // (storage/sqlite/wal_checkpointer.h). Before the writer, whose commits notify it.
+  auto checkpointer = storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(dir)});
+  if (!checkpointer.ok()) {
+    return Status::Unavailable("open database checkpointer: " + checkpointer.status().ToString());
+  }
+  checkpointer_ = std::move(checkpointer).value();
+  store_->set_wal_listener([cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
+
+  std::vector<std::string> source_names;
+  for (const api::SourcePolicy& s : config_.sources) source_names.push_back(s.name);
+  metrics_ = std::make_unique<Metrics>(std::move(source_names), HOOKVAULT_VERSION);
+  writer_ = std::make_unique<storage::GroupCommitWriter>(
+      *store_, storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
+                                      .max_queue = static_cast<size_t>(config_.writer_max_queue),
+                                      .thread_nice = kWriterNice});
+  checkpointer_->Start([this] {
+    storage::SqliteWalCheckpointer* cp = checkpointer_.get();
+    Status queued = writer_->SubmitTask([this, cp] {
+      // Busy only if another connection checkpoints: the checkpointer asks again later.
+      if (auto s = store_->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
+      cp->RestartDone();
+    });
+    if (!queued.ok()) cp->RestartDone();  // stopping
+  });
+  return Status::Ok();
+}
+
+Status Gateway::OpenForwarding() {
+  http_client_ = std::make_unique<CurlHttpClient>();
+  SchedulerOptions options;
+  options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
+  scheduler_ = std::make_unique<Scheduler>(
+      std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
+      *writer_, *store_, *http_client_, clock_,
+      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); }, options);
+  if (auto s = scheduler_->Start(); !s.ok()) {
+    return Status::Unavailable("start forwarding: " + s.ToString());
+  }
+  // Prunes through writer tasks in small batches (server/retention.h).
+  retention_ = std::make_unique<Retention>(config_.retention, *writer_, *store_, clock_);
+  retention_->Start();
+  return Status::Ok();
+}
+
+Status Gateway::OpenApi() {
+  api::IngestOptions ingest;
+  ingest.max_body_bytes = static_cast<size_t>(config_.max_body_bytes);
+  ingest.trusted_proxies = config_.trusted_proxies;
+  if (config_.request_log.keep_rejected_bodies) {
+    ingest.kept_rejected_body_bytes = static_cast<size_t>(config_.request_log.kept_body_bytes);
+  }
+  ingest.sources = config_.sources;
+  for (const DestinationConfig& d : config_.destinations) ingest.destinations.push_back(d.filter);
+  ingest_ = std::make_unique<api::IngestHandler>(std::move(ingest), *writer_);
+
+  auto queries = storage::SqliteQueryStore::Open(
+      {.path = storage::DatabasePath(config_.data_dir)},
+      // A query holds its connection only while it runs: one per HTTP worker, one for the
+      // feed thread, one for /metrics.
+      config_.threads + 2);
+  if (!queries.ok()) {
+    return Status::Unavailable("open database readers: " + queries.status().ToString());
+  }
+  queries_ = std::move(queries).value();
+  waiters_ = std::make_unique<api::FeedWaiters>(*queries_, kMaxParkedLongPolls);
+  writer_->set_commit_listener([this] {
+    scheduler_->Wake();
+    waiters_->Notify();
+  });
+  operations_ = std::make_unique<storage::SerializedOperatorPort>(
+      *writer_, *store_, clock_, [this] { scheduler_->Wake(); });
+  std::vector<api::ApiToken> tokens;
+  for (const ApiTokenConfig& t : config_.api_tokens) {
+    tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by the config
+  }
+  auth_ = std::make_unique<api::Authenticator>(std::move(tokens));
+  rest_ = std::make_unique<api::RestApi>(api::RestApiDeps{.auth = *auth_,
+                                                          .queries = *queries_,
+                                                          .operations = *operations_,
+                                                          .waiters = *waiters_,
+                                                          .clock = clock_});
+  router_ = std::make_unique<Router>();
+  std::map<std::string_view, RouteHandler> handlers = Handlers();
+  for (const RouteSpec& route : kRouteTable) {
+    auto handler = handlers.find(route.operation_id);
+    if (handler == handlers.end()) {
+      return Status::Internal("no handler for route " + std::string(route.method) + " " +
+                              std::string(route.pattern));
+    }
+    router_->Add(std::string(route.method), std::string(route.pattern), handler->second);
+  }
+  return Status::Ok();
+}
+
+std::map<std::string_view, RouteHandler> Gateway::Handlers() {
+  using Params = PathParams;
+  using Req = api::ApiRequest;
+  using api::Responder;
+  api::RestApi& rest = *rest_;
+  return {
+      {"ingestWebhook",
+       [this](const Req& req, const Params& p, Responder respond) {
+         ingest_->Handle(req, p[0], std::move(respond));
+       }},
+      {"getHealth",
+       [](const Req&, const Params&, Responder respond) {
+         respond(api::JsonOk("{\"status\":\"ok\"}"));
+       }},
+      {"getReadiness",
+       [this](const Req& req, const Params&, Responder respond) {
+         std::string path = req.path;
+         if (!ingest_->accepting()) {  // draining: tell load balancers to go elsewhere
+           return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
+         }
+         auto answer = [respond, path](const Status& s) {
+           if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
+           respond(api::Problem(api::ProblemKind::kUnavailable,
+                                "database is not writable: " + s.message(), path));
+         };
+         if (auto queued = writer_->SubmitProbe(answer); !queued.ok()) answer(queued);
+       }},
+      {"getMetrics",
+       [this](const Req&, const Params&, Responder respond) {
+         MetricsInputs inputs;
+         inputs.writer = writer_->stats();
+         inputs.destinations = scheduler_->stats();
+         if (auto p = queries_->Pending(); p.ok()) inputs.pending = std::move(p).value();
+         if (auto c = queries_->ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
+         if (auto l = queries_->LatestSeq(); l.ok()) inputs.latest_seq = *l;
+         inputs.now = clock_.NowMicros();
+         api::ApiResponse r;
+         r.content_type = std::string(kMetricsContentType);
+         r.body = metrics_->Render(inputs);
+         respond(std::move(r));
+       }},
+      {"getOpenApi",
+       [](const Req&, const Params&, Responder respond) {
+         respond(api::JsonOk(std::string(api::OpenApiJson())));
+       }},
+      {"listEvents", [&rest](const Req& req, const Params&,
+                             Responder respond) { rest.ListEvents(req, std::move(respond)); }},
+      {"getEvent", [&rest](const Req& req, const Params& p,
+                           Responder respond) { rest.GetEvent(req, p[0], std::move(respond)); }},
+      {"listEventAttempts",
+       [&rest](const Req& req, const Params& p, Responder respond) {
+         rest.ListEventAttempts(req, p[0], std::move(respond));
+       }},
+      {"reprocessEvent",
+       [&rest](const Req& req, const Params& p, Responder respond) {
+         rest.ReprocessEvent(req, p[0], std::move(respond));
+       }},
+      {"listDeliveries", [&rest](const Req& req, const Params&,
+                                 Responder respond) { rest.ListDeliveries(req, std::move(respond)); }},
+      {"listAttempts", [&rest](const Req& req, const Params&,
+                               Responder respond) { rest.ListAttempts(req, std::move(respond)); }},
+      {"reprocessBulk", [&rest](const Req& req, const Params&,
+                                Responder respond) { rest.ReprocessBulk(req, std::move(respond)); }},
+      {"listAudit", [&rest](const Req& req, const Params&,
+                            Responder respond) { rest.ListAudit(req, std::move(respond)); }},
+      {"verifyAudit", [&rest](const Req& req, const Params&,
+                              Responder respond) { rest.VerifyAudit(req, std::move(respond)); }},
+      {"listRequests", [&rest](const Req& req, const Params&,
+                               Responder respond) { rest.ListRequests(req, std::move(respond)); }},
+      {"getFeed", [&rest](const Req& req, const Params&,
+                          Responder respond) { rest.Feed(req, std::move(respond)); }},
+      {"getConsumerEvents",
+       [&rest](const Req& req, const Params& p, Responder respond) {
+         rest.ConsumerEvents(req, p[0], std::move(respond));
+       }},
+      {"ackConsumer",
+       [&rest](const Req& req, const Params& p, Responder respond) {
+         rest.AckConsumer(req, p[0], std::move(respond));
+       }},
+  };
+}
+
+Status Gateway::OpenEndpoint() {
+  auto host_port = SplitHostPort(config_.listen);
+  if (!host_port.ok()) return host_port.status();
+  EndpointOptions options;
+  options.host = host_port->first;
+  options.port = host_port->second;
+  options.threads = config_.threads;
+  options.max_request_bytes = static_cast<size_t>(config_.max_body_bytes) + kHeaderAllowance;
+  if (config_.tls) {
+    options.tls_cert_file = config_.tls->cert_file;
+    options.tls_key_file = config_.tls->key_file;
+  }
+  options.observer = [metrics = metrics_.get()](std::string_view method, std::string_view path,
+                                                const api::ApiResponse& response,
+                                                double seconds) {
+    LogRequest(method, path, response.status, seconds * 1000.0, response.source,
+               response.event_id);
+    constexpr std::string_view kIngest = "/webhooks/";
+    if (method != "POST" || path.substr(0, kIngest.size()) != kIngest) return;
+    metrics->ObserveIngest(path.substr(kIngest.size()), response.status, seconds);
+  };
+  endpoint_ = std::make_unique<HttpEndpoint>(options, *router_, clock_);
+  if (auto s = endpoint_->Start(); !s.ok()) return s;
+  serving_ = true;
+  return Status::Ok();
+}
+
+Gateway::~Gateway() {
+  if (ingest_) ingest_->StopAccepting();
+  if (waiters_) waiters_->Stop();  // parked long-polls get their (empty) answers now
+  if (scheduler_) scheduler_->Stop();
+  http_client_.reset();  // completes what is still in flight into the stopped scheduler
+  if (retention_) retention_->Stop();
+  if (writer_) writer_->Stop();
+  if (checkpointer_) checkpointer_->Stop();
+  if (serving_) {
+    std::this_thread::sleep_for(kAnswerDrain);
+    endpoint_->Shutdown();
+  }
+  if (writer_) {
+    storage::WriterStats stats = writer_->stats();
+    spdlog::info("stopped: {} commits, {} records, {:.1f} records per commit, {} failed batches",
+                 stats.commits, stats.records,
+                 stats.commits ? static_cast<double>(stats.records) / stats.commits : 0.0,
+                 stats.failed_batches);
+  }
+}
+
+std::string Gateway::Describe() const {
+  std::string host = SplitHostPort(config_.listen)->first;  // checked by Serve()
+  std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return std::string(endpoint_->scheme()) + "://" + shown + ":" +
+         std::to_string(endpoint_->port()) + " (data in " + config_.data_dir + ")";
 }
 
 int Serve(const std::string& config_path, const std::string& listen_override,
@@ -135,287 +405,23 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
   if (!data_dir_override.empty()) config.data_dir = data_dir_override;
   if (!listen_override.empty()) config.listen = listen_override;
-  auto host_port = SplitHostPort(config.listen);
-  if (!host_port.ok()) {
+  if (auto host_port = SplitHostPort(config.listen); !host_port.ok()) {
     std::cerr << "hookvault: --listen: " << host_port.status().message() << "\n";
     return 2;
   }
   InitLogging(config.log);
 
-  if (auto s = EnsureDataDir(config.data_dir); !s.ok()) {
-    spdlog::critical("{}", s.ToString());
+  auto gateway = Gateway::Open(std::move(config), config_path.empty());
+  if (!gateway.ok()) {
+    spdlog::critical("{}", gateway.status().ToString());
     return 1;
   }
-  auto lock = LockDataDir(config.data_dir);  // held until the process exits
-  if (!lock.ok()) {
-    spdlog::critical("{}", lock.status().message());
-    return 1;
-  }
-  if (auto s = Migrate(config.data_dir); !s.ok()) {
-    spdlog::critical("migrate: {}", s.ToString());
-    return 1;
-  }
-  if (config_path.empty()) {
-    auto token = StoredSecret(config.data_dir, "HOOKVAULT_TOKEN", "default-token",
-                              "default source token");
-    auto admin = StoredSecret(config.data_dir, "HOOKVAULT_API_TOKEN", "default-api-token",
-                              "default admin API token");
-    if (!token.ok() || !admin.ok()) {
-      spdlog::critical("{}", (token.ok() ? admin.status() : token.status()).ToString());
-      return 1;
-    }
-    Config defaults = DefaultConfig(*token, *admin);
-    defaults.listen = config.listen;
-    defaults.data_dir = config.data_dir;
-    config = std::move(defaults);
-  }
-
-  storage::SystemClock clock;
-  auto store = storage::SqliteStore::Open(
-      {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes}, clock);
-  if (!store.ok()) {
-    spdlog::critical("open database: {}", store.status().ToString());
-    return 1;
-  }
-  // Keeps the WAL small without checkpoints inside the writer's commits
-  // (storage/sqlite_wal_checkpointer.h). Before the writer, whose commits notify it.
-  auto checkpointer =
-      storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(config.data_dir)});
-  if (!checkpointer.ok()) {
-    spdlog::critical("open database checkpointer: {}", checkpointer.status().ToString());
-    return 1;
-  }
-  (*store)->set_wal_listener(
-      [cp = checkpointer->get()](int64_t wal_frames) { cp->Notify(wal_frames); });
-  // Before the writer: answers (and so the endpoint's metrics observer) may run on the writer
-  // thread until it is joined.
-  std::vector<std::string> source_names;
-  for (const api::SourcePolicy& s : config.sources) source_names.push_back(s.name);
-  Metrics metrics(std::move(source_names), HOOKVAULT_VERSION);
-  storage::GroupCommitWriter writer(**store,
-                                    {.max_batch = static_cast<size_t>(config.writer_max_batch),
-                                     .max_queue = static_cast<size_t>(config.writer_max_queue),
-                                     .thread_nice = kWriterNice});
-  (*checkpointer)->Start([&writer, &store, cp = checkpointer->get()] {
-    storage::Status queued = writer.SubmitTask([&store, cp] {
-      // Busy only if another connection checkpoints: the checkpointer asks again later.
-      if (auto s = (*store)->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
-      cp->RestartDone();
-    });
-    if (!queued.ok()) cp->RestartDone();  // stopping
-  });
-  // Its thread submits to the writer: on every way out, stop it before the writer goes.
-  struct StopBeforeWriter {
-    storage::SqliteWalCheckpointer& checkpointer;
-    ~StopBeforeWriter() { checkpointer.Stop(); }
-  } stop_checkpointer{**checkpointer};
-
-  auto http_client = std::make_unique<CurlHttpClient>();
-  SchedulerOptions scheduler_options;
-  scheduler_options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
-  Scheduler scheduler(
-      std::vector<OutboundDestination>(config.destinations.begin(), config.destinations.end()),
-      writer, **store, *http_client, clock,
-      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); },
-      scheduler_options);
-  if (auto s = scheduler.Start(); !s.ok()) {
-    spdlog::critical("start forwarding: {}", s.ToString());
-    return 1;
-  }
-  // Prunes through writer tasks in small batches (server/retention.h); stopped before the writer.
-  Retention retention(config.retention, writer, **store, clock);
-  retention.Start();
-
-  api::IngestOptions ingest_options;
-  ingest_options.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
-  ingest_options.trusted_proxies = config.trusted_proxies;
-  if (config.request_log.keep_rejected_bodies) {
-    ingest_options.kept_rejected_body_bytes = static_cast<size_t>(config.request_log.kept_body_bytes);
-  }
-  ingest_options.sources = config.sources;
-  for (const DestinationConfig& d : config.destinations) {
-    ingest_options.destinations.push_back(d.filter);
-  }
-  api::IngestHandler ingest(std::move(ingest_options), writer);
-
-  auto queries = storage::SqliteQueryStore::Open(
-      {.path = storage::DatabasePath(config.data_dir)},
-      // A query holds its connection only while it runs: one per HTTP worker, one for the
-      // feed thread, one for /metrics.
-      config.threads + 2);
-  if (!queries.ok()) {
-    spdlog::critical("open database readers: {}", queries.status().ToString());
-    return 1;
-  }
-  api::FeedWaiters waiters(**queries, kMaxParkedLongPolls);
-  writer.set_commit_listener([&scheduler, &waiters] {
-    scheduler.Wake();
-    waiters.Notify();
-  });
-
-  std::vector<api::ApiToken> api_tokens;
-  for (const ApiTokenConfig& t : config.api_tokens) {
-    api_tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by config
-  }
-  api::Authenticator authenticator(std::move(api_tokens));
-  storage::SerializedOperatorPort operations(writer, **store, clock,
-                                             [&scheduler] { scheduler.Wake(); });
-  api::RestApi rest({.auth = authenticator,
-                     .queries = **queries,
-                     .operations = operations,
-                     .waiters = waiters,
-                     .clock = clock});
-
-  // One handler per operation of the route table (server/route_table.h).
-  using Params = PathParams;
-  using Req = api::ApiRequest;
-  std::map<std::string_view, RouteHandler> handlers = {
-      {"ingestWebhook",
-       [&ingest](const Req& req, const Params& p, api::Responder respond) {
-         ingest.Handle(req, p[0], std::move(respond));
-       }},
-      {"getHealth",
-       [](const Req&, const Params&, api::Responder respond) {
-         respond(api::JsonOk("{\"status\":\"ok\"}"));
-       }},
-      {"getReadiness",
-       [&writer, &ingest](const Req& req, const Params&, api::Responder respond) {
-         std::string path = req.path;
-         if (!ingest.accepting()) {  // draining: tell load balancers to go elsewhere
-           return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
-         }
-         auto answer = [respond, path](const storage::Status& s) {
-           if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
-           respond(api::Problem(api::ProblemKind::kUnavailable,
-                                "database is not writable: " + s.message(), path));
-         };
-         if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
-       }},
-      {"getMetrics",
-       [&](const Req&, const Params&, api::Responder respond) {
-         MetricsInputs inputs;
-         inputs.writer = writer.stats();
-         inputs.destinations = scheduler.stats();
-         if (auto p = (*queries)->Pending(); p.ok()) inputs.pending = std::move(p).value();
-         if (auto c = (*queries)->ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
-         if (auto l = (*queries)->LatestSeq(); l.ok()) inputs.latest_seq = *l;
-         inputs.now = clock.NowMicros();
-         api::ApiResponse r;
-         r.content_type = std::string(kMetricsContentType);
-         r.body = metrics.Render(inputs);
-         respond(std::move(r));
-       }},
-      {"getOpenApi",
-       [](const Req&, const Params&, api::Responder respond) {
-         respond(api::JsonOk(std::string(api::OpenApiJson())));
-       }},
-      {"listEvents", [&rest](const Req& req, const Params&,
-                             api::Responder respond) { rest.ListEvents(req, std::move(respond)); }},
-      {"getEvent", [&rest](const Req& req, const Params& p,
-                           api::Responder respond) { rest.GetEvent(req, p[0], std::move(respond)); }},
-      {"listEventAttempts",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ListEventAttempts(req, p[0], std::move(respond));
-       }},
-      {"reprocessEvent",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ReprocessEvent(req, p[0], std::move(respond));
-       }},
-      {"listDeliveries",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListDeliveries(req, std::move(respond));
-       }},
-      {"listAttempts",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListAttempts(req, std::move(respond));
-       }},
-      {"reprocessBulk",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ReprocessBulk(req, std::move(respond));
-       }},
-      {"listAudit", [&rest](const Req& req, const Params&,
-                            api::Responder respond) { rest.ListAudit(req, std::move(respond)); }},
-      {"verifyAudit",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.VerifyAudit(req, std::move(respond));
-       }},
-      {"listRequests",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListRequests(req, std::move(respond));
-       }},
-      {"getFeed", [&rest](const Req& req, const Params&,
-                          api::Responder respond) { rest.Feed(req, std::move(respond)); }},
-      {"getConsumerEvents",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ConsumerEvents(req, p[0], std::move(respond));
-       }},
-      {"ackConsumer",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.AckConsumer(req, p[0], std::move(respond));
-       }},
-  };
-  Router router;
-  for (const RouteSpec& route : kRouteTable) {
-    auto handler = handlers.find(route.operation_id);
-    if (handler == handlers.end()) {
-      spdlog::critical("no handler for route {} {}", route.method, route.pattern);
-      return 1;
-    }
-    router.Add(std::string(route.method), std::string(route.pattern), handler->second);
-  }
-
-  EndpointOptions endpoint_options;
-  endpoint_options.host = host_port->first;
-  endpoint_options.port = host_port->second;
-  endpoint_options.threads = config.threads;
-  endpoint_options.max_request_bytes =
-      static_cast<size_t>(config.max_body_bytes) + kHeaderAllowance;
-  if (config.tls) {
-    endpoint_options.tls_cert_file = config.tls->cert_file;
-    endpoint_options.tls_key_file = config.tls->key_file;
-  }
-  endpoint_options.observer = [&metrics](std::string_view method, std::string_view path,
-                                         const api::ApiResponse& response, double seconds) {
-    constexpr std::string_view kIngest = "/webhooks/";
-    if (method != "POST" || path.substr(0, kIngest.size()) != kIngest) return;
-    metrics.ObserveIngest(path.substr(kIngest.size()), response.status, seconds);
-  };
-  HttpEndpoint endpoint(endpoint_options, router, clock);
-  // Order matters (design.md): refuse new ingest, stop forwarding (it records through the
-  // writer), write and answer everything queued, let the queued responses reach the reactors,
-  // then stop the endpoint and the HTTP client.
-  auto shut_down = [&] {
-    ingest.StopAccepting();
-    waiters.Stop();  // parked long-polls get their (empty) answers now
-    scheduler.Stop();
-    retention.Stop();
-    writer.Stop();
-    (*checkpointer)->Stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    endpoint.Shutdown();
-    http_client.reset();
-  };
-  if (auto s = endpoint.Start(); !s.ok()) {
-    spdlog::critical("{}", s.ToString());
-    shut_down();
-    return 1;
-  }
-  std::string shown_host = host_port->first.find(':') != std::string::npos
-                               ? "[" + host_port->first + "]"
-                               : host_port->first;
   // Printed whatever the log level: scripts and tests wait for this line to learn the port.
-  std::cout << "hookvault listening on " << endpoint.scheme() << "://" << shown_host << ":" << endpoint.port()
-            << " (data in " << config.data_dir << ")" << std::endl;
-
+  std::cout << "hookvault listening on " << (*gateway)->Describe() << std::endl;
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, draining", strsignal(sig));
-  shut_down();
-  storage::WriterStats stats = writer.stats();
-  spdlog::info("stopped: {} commits, {} records, {:.1f} records per commit, {} failed batches",
-               stats.commits, stats.records,
-               stats.commits ? static_cast<double>(stats.records) / stats.commits : 0.0,
-               stats.failed_batches);
+  gateway->reset();
   return 0;
 }
 

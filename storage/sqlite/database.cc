@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "storage/sqlite/migrations.h"
+
 namespace hookvault::storage {
 namespace {
 
@@ -108,6 +110,12 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
     return StatusFromSqlite(e, "migrate");
   }
   return applied;
+}
+
+StatusOr<std::vector<std::string>> MigrateDatabase(const std::string& path) {
+  auto db = OpenDatabase({.path = path});
+  if (!db.ok()) return db.status();
+  return ApplyMigrations(**db, SqliteMigrations());
 }
 
 }  // namespace hookvault::storage

@@ -49,6 +49,10 @@ StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& 
 StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
                                                    const std::vector<Migration>& migrations);
 
+// Opens the database at `path` (creating it), applies SqliteMigrations() not yet applied and
+// returns their names. The errors of OpenDatabase and ApplyMigrations.
+StatusOr<std::vector<std::string>> MigrateDatabase(const std::string& path);
+
 // Returns the Status for an exception thrown by SQLiteCpp: kUnavailable for conditions that may
 // pass (full, I/O error, busy, locked, read-only, cannot open, out of memory, lock protocol),
 // kInternal otherwise. Extended result codes (SQLITE_IOERR_FSYNC, ...) map like their primary.
