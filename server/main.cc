@@ -19,13 +19,18 @@
 #include <random>
 #include <thread>
 
+#include "api/audit.h"
 #include "api/auth.h"
 #include "api/crypto.h"
+#include "api/deliveries.h"
+#include "api/events.h"
 #include "api/feed.h"
+#include "api/feed_waiters.h"
 #include "api/ingest.h"
 #include "api/openapi.h"
 #include "api/problem.h"
-#include "api/rest.h"
+#include "api/reprocess.h"
+#include "api/requests.h"
 #include "server/config.h"
 #include "server/delivery/curl_http_client.h"
 #include "server/http/http_endpoint.h"
@@ -260,26 +265,28 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   api::Authenticator authenticator(std::move(api_tokens));
   storage::SerializedOperatorPort operations(writer, **store, clock,
                                              [&scheduler] { scheduler.Wake(); });
-  api::RestApi rest({.auth = authenticator,
-                     .queries = **queries,
-                     .operations = operations,
-                     .waiters = waiters,
-                     .clock = clock});
+  api::EventsHandler events(**queries);
+  api::DeliveriesHandler deliveries(**queries);
+  api::ReprocessHandler reprocess(**queries, operations);
+  api::AuditHandler audit(**queries);
+  api::RequestsHandler requests(**queries);
+  api::FeedHandler feed(**queries, waiters, operations);
 
-  // One handler per operation of the route table (server/route_table.h).
-  using Params = PathParams;
+  // One handler per operation of the route table (server/route_table.h), which also says who
+  // may call it: the router checks API tokens before a handler runs.
+  using Ctx = RouteContext;
   using Req = api::ApiRequest;
   std::map<std::string_view, RouteHandler> handlers = {
       {"ingestWebhook",
-       [&ingest](const Req& req, const Params& p, api::Responder respond) {
-         ingest.Handle(req, p[0], std::move(respond));
+       [&ingest](const Req& req, const Ctx& c, api::Responder respond) {
+         ingest.Handle(req, c.params[0], std::move(respond));
        }},
       {"getHealth",
-       [](const Req&, const Params&, api::Responder respond) {
+       [](const Req&, const Ctx&, api::Responder respond) {
          respond(api::JsonOk("{\"status\":\"ok\"}"));
        }},
       {"getReadiness",
-       [&writer, &ingest](const Req& req, const Params&, api::Responder respond) {
+       [&writer, &ingest](const Req& req, const Ctx&, api::Responder respond) {
          std::string path = req.path;
          if (!ingest.accepting()) {  // draining: tell load balancers to go elsewhere
            return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
@@ -292,7 +299,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
          if (auto queued = writer.SubmitProbe(answer); !queued.ok()) answer(queued);
        }},
       {"getMetrics",
-       [&](const Req&, const Params&, api::Responder respond) {
+       [&](const Req&, const Ctx&, api::Responder respond) {
          MetricsInputs inputs;
          inputs.writer = writer.stats();
          inputs.destinations = scheduler.stats();
@@ -306,62 +313,67 @@ int Serve(const std::string& config_path, const std::string& listen_override,
          respond(std::move(r));
        }},
       {"getOpenApi",
-       [](const Req&, const Params&, api::Responder respond) {
+       [](const Req&, const Ctx&, api::Responder respond) {
          respond(api::JsonOk(std::string(api::OpenApiJson())));
        }},
-      {"listEvents", [&rest](const Req& req, const Params&,
-                             api::Responder respond) { rest.ListEvents(req, std::move(respond)); }},
-      {"getEvent", [&rest](const Req& req, const Params& p,
-                           api::Responder respond) { rest.GetEvent(req, p[0], std::move(respond)); }},
+      {"listEvents",
+       [&events](const Req& req, const Ctx&, api::Responder respond) {
+         events.ListEvents(req, std::move(respond));
+       }},
+      {"getEvent",
+       [&events](const Req& req, const Ctx& c, api::Responder respond) {
+         events.GetEvent(req, c.params[0], std::move(respond));
+       }},
       {"listEventAttempts",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ListEventAttempts(req, p[0], std::move(respond));
+       [&events](const Req& req, const Ctx& c, api::Responder respond) {
+         events.ListEventAttempts(req, c.params[0], std::move(respond));
        }},
       {"reprocessEvent",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ReprocessEvent(req, p[0], std::move(respond));
+       [&reprocess](const Req& req, const Ctx& c, api::Responder respond) {
+         reprocess.ReprocessEvent(req, *c.principal, c.params[0], std::move(respond));
        }},
       {"listDeliveries",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListDeliveries(req, std::move(respond));
+       [&deliveries](const Req& req, const Ctx&, api::Responder respond) {
+         deliveries.ListDeliveries(req, std::move(respond));
        }},
       {"listAttempts",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListAttempts(req, std::move(respond));
+       [&deliveries](const Req& req, const Ctx&, api::Responder respond) {
+         deliveries.ListAttempts(req, std::move(respond));
        }},
       {"reprocessBulk",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ReprocessBulk(req, std::move(respond));
+       [&reprocess](const Req& req, const Ctx& c, api::Responder respond) {
+         reprocess.ReprocessBulk(req, *c.principal, std::move(respond));
        }},
-      {"listAudit", [&rest](const Req& req, const Params&,
-                            api::Responder respond) { rest.ListAudit(req, std::move(respond)); }},
+      {"listAudit", [&audit](const Req& req, const Ctx&,
+                             api::Responder respond) { audit.ListAudit(req, std::move(respond)); }},
       {"verifyAudit",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.VerifyAudit(req, std::move(respond));
+       [&audit](const Req& req, const Ctx&, api::Responder respond) {
+         audit.VerifyAudit(req, std::move(respond));
        }},
       {"listRequests",
-       [&rest](const Req& req, const Params&, api::Responder respond) {
-         rest.ListRequests(req, std::move(respond));
+       [&requests](const Req& req, const Ctx&, api::Responder respond) {
+         requests.ListRequests(req, std::move(respond));
        }},
-      {"getFeed", [&rest](const Req& req, const Params&,
-                          api::Responder respond) { rest.Feed(req, std::move(respond)); }},
+      {"getFeed", [&feed](const Req& req, const Ctx&,
+                          api::Responder respond) { feed.Feed(req, std::move(respond)); }},
       {"getConsumerEvents",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.ConsumerEvents(req, p[0], std::move(respond));
+       [&feed](const Req& req, const Ctx& c, api::Responder respond) {
+         feed.ConsumerEvents(req, c.params[0], std::move(respond));
        }},
       {"ackConsumer",
-       [&rest](const Req& req, const Params& p, api::Responder respond) {
-         rest.AckConsumer(req, p[0], std::move(respond));
+       [&feed](const Req& req, const Ctx& c, api::Responder respond) {
+         feed.AckConsumer(req, c.params[0], std::move(respond));
        }},
   };
-  Router router;
+  Router router(authenticator);
   for (const RouteSpec& route : kRouteTable) {
     auto handler = handlers.find(route.operation_id);
     if (handler == handlers.end()) {
       spdlog::critical("no handler for route {} {}", route.method, route.pattern);
       return 1;
     }
-    router.Add(std::string(route.method), std::string(route.pattern), handler->second);
+    router.Add(std::string(route.method), std::string(route.pattern), route.access,
+               handler->second);
   }
 
   EndpointOptions endpoint_options;
