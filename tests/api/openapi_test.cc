@@ -556,7 +556,9 @@ TEST_F(OpenApiTest, AccessThatDisagreesWithTheTableIsFound) {
     auto table = server::kRouteTable;
     bool found = false;
     for (server::RouteSpec& r : table) {
-      if (r.operation_id == operation_id) r.access = access, found = true;
+      if (r.operation_id != operation_id) continue;
+      r.access = access;
+      found = true;
     }
     EXPECT_TRUE(found) << operation_id;
     return table;
