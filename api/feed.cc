@@ -1,118 +1,103 @@
 #include "api/feed.h"
 
-#include <pthread.h>
+#include <chrono>
+#include <limits>
 
-#include <algorithm>
+#include "api/body.h"
+#include "api/params.h"
+#include "api/problem.h"
+#include "api/render.h"
 
 namespace hookvault::api {
+namespace {
 
-storage::StatusOr<FeedPage> ReadFeed(storage::QueryStore& queries,
-                                     const storage::FeedQuery& query) {
-  // The latest seq is read before the page: every event up to it is committed, so a page
-  // shorter than the limit has seen every matching event up to it.
-  auto latest = queries.LatestSeq();
-  if (!latest.ok()) return latest.status();
-  auto rows = queries.Feed(query);
-  if (!rows.ok()) return rows.status();
-  FeedPage page;
-  page.rows = std::move(rows).value();
-  if (!page.rows.empty() && static_cast<int>(page.rows.size()) >= query.limit) {
-    page.next_after = page.rows.back().seq;
-  } else {
-    page.next_after = std::max(query.after_seq, *latest);
-    if (!page.rows.empty()) page.next_after = std::max(page.next_after, page.rows.back().seq);
+// Consumer names are bounded so a client cannot grow the consumers table's keys at will.
+constexpr size_t kMaxConsumerName = 64;
+
+bool ValidConsumerName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxConsumerName) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
   }
-  return page;
+  return true;
 }
 
-FeedWaiters::FeedWaiters(storage::QueryStore& queries, size_t max_waiters)
-    : queries_(queries), max_waiters_(max_waiters), thread_([this] { Run(); }) {}
+ApiResponse BadConsumerName(const ApiRequest& req) {
+  return Problem(ProblemKind::kBadRequest, "a consumer name is 1 to 64 of A-Z a-z 0-9 . _ -",
+                 req.path);
+}
 
-FeedWaiters::~FeedWaiters() { Stop(); }
+}  // namespace
 
-storage::Status FeedWaiters::Park(storage::FeedQuery query, std::chrono::milliseconds wait,
-                                  Answer answer) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return storage::Status::Unavailable("shutting down");
-  if (waiters_.size() >= max_waiters_) {
-    return storage::Status::Unavailable("too many long-polls are waiting");
+void FeedHandler::Feed(const ApiRequest& req, Responder respond) const {
+  QueryParams q(req, {"after", "limit", "source", "type", "wait"});
+  storage::FeedQuery query;
+  query.after_seq = q.Int("after", 0, std::numeric_limits<int64_t>::max()).value_or(0);
+  query.limit = q.Limit();
+  query.source = q.String("source");
+  query.event_type = q.String("type");
+  int64_t wait = q.Int("wait", 0, kMaxWaitSeconds).value_or(0);
+  if (!q.ok()) return respond(q.error());
+  ServeFeed(req, std::move(query), wait, std::move(respond));
+}
+
+void FeedHandler::ConsumerEvents(const ApiRequest& req, const std::string& name,
+                                 Responder respond) const {
+  if (!ValidConsumerName(name)) return respond(BadConsumerName(req));
+  QueryParams q(req, {"limit", "wait"});
+  storage::FeedQuery query;
+  query.limit = q.Limit();
+  int64_t wait = q.Int("wait", 0, kMaxWaitSeconds).value_or(0);
+  if (!q.ok()) return respond(q.error());
+  auto consumer = queries_.GetConsumer(name);
+  if (!consumer.ok()) return respond(ProblemFromStatus(consumer.status(), req.path));
+  query.after_seq = consumer->has_value() ? (*consumer)->cursor : 0;
+  ServeFeed(req, std::move(query), wait, std::move(respond));
+}
+
+void FeedHandler::ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t wait_seconds,
+                            Responder respond) const {
+  auto render = [path = req.path](const storage::StatusOr<FeedPage>& page) {
+    if (!page.ok()) return ProblemFromStatus(page.status(), path);
+    return JsonOk(RenderFeedPage(page->rows, page->next_after));
+  };
+  auto page = ReadFeed(queries_, query);
+  if (!page.ok() || !page->rows.empty() || wait_seconds <= 0) return respond(render(page));
+  query.after_seq = page->next_after;
+  auto parked =
+      waiters_.Park(std::move(query), std::chrono::seconds(wait_seconds),
+                    [respond, render](storage::StatusOr<FeedPage> p) { respond(render(p)); });
+  if (!parked.ok()) respond(ProblemFromStatus(parked, req.path));
+}
+
+void FeedHandler::AckConsumer(const ApiRequest& req, const std::string& name,
+                              Responder respond) const {
+  if (!ValidConsumerName(name)) return respond(BadConsumerName(req));
+  QueryParams q(req, {});
+  if (!q.ok()) return respond(q.error());
+  rapidjson::Document doc;
+  ApiResponse problem;
+  if (!ParseBody(req, {"seq"}, doc, &problem)) return respond(problem);
+  BodyFields body(doc, req);
+  auto seq = body.Int("seq");
+  if (body.ok() && (!seq || *seq < 0)) body.Fail("seq", "is required: a seq from the feed");
+  if (!body.ok()) return respond(body.error());
+  auto latest = queries_.LatestSeq();
+  if (!latest.ok()) return respond(ProblemFromStatus(latest.status(), req.path));
+  if (*seq > *latest) {
+    return respond(Problem(ProblemKind::kBadRequest,
+                           "'seq' " + std::to_string(*seq) + " is beyond the newest event (" +
+                               std::to_string(*latest) + ")",
+                           req.path));
   }
-  waiters_.push_back({std::move(query), std::chrono::steady_clock::now() + wait,
-                      std::move(answer)});
-  // The page the caller found empty was read before this call; a commit in between would
-  // have notified nobody. One more look at once closes that gap.
-  notified_ = true;
-  cv_.notify_one();
-  return storage::Status::Ok();
-}
-
-void FeedWaiters::Notify() {
-  std::lock_guard<std::mutex> lock(mu_);
-  notified_ = true;
-  cv_.notify_one();
-}
-
-size_t FeedWaiters::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return waiters_.size();
-}
-
-void FeedWaiters::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    cv_.notify_one();
-  }
-  if (thread_.joinable()) thread_.join();
-}
-
-void FeedWaiters::Run() {
-  pthread_setname_np(pthread_self(), "hv-feed");  // visible in top -H, perf, gdb
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    auto next_deadline = std::chrono::steady_clock::time_point::max();
-    for (const Waiter& w : waiters_) next_deadline = std::min(next_deadline, w.deadline);
-    cv_.wait_until(lock, next_deadline, [&] {
-      return stopping_ || notified_ || std::chrono::steady_clock::now() >= next_deadline ||
-             std::any_of(waiters_.begin(), waiters_.end(),
-                         [&](const Waiter& w) { return w.deadline < next_deadline; });
-    });
-    if (stopping_) break;
-    bool check = notified_;
-    notified_ = false;
-    // Work on the waiters outside the lock: queries take time and answers send.
-    std::list<Waiter> mine;
-    mine.splice(mine.end(), waiters_);
-    lock.unlock();
-    auto now = std::chrono::steady_clock::now();
-    std::list<Waiter> still;
-    for (Waiter& w : mine) {
-      if (check) {
-        auto page = ReadFeed(queries_, w.query);
-        if (!page.ok() || !page->rows.empty()) {
-          w.answer(std::move(page));
-          continue;
-        }
-        w.query.after_seq = page->next_after;  // nothing matched up to here: skip it next time
-      }
-      if (now >= w.deadline) {
-        FeedPage empty;
-        empty.next_after = w.query.after_seq;
-        w.answer(std::move(empty));
-        continue;
-      }
-      still.push_back(std::move(w));
-    }
-    lock.lock();
-    waiters_.splice(waiters_.begin(), still);
-  }
-  std::list<Waiter> left;
-  left.splice(left.end(), waiters_);
-  lock.unlock();
-  for (Waiter& w : left) {
-    FeedPage empty;
-    empty.next_after = w.query.after_seq;
-    w.answer(std::move(empty));
+  auto done = [name, respond, path = req.path](storage::StatusOr<int64_t> cursor) {
+    if (!cursor.ok()) return respond(ProblemFromStatus(cursor.status(), path));
+    respond(JsonOk(RenderConsumerCursor(name, *cursor)));
+  };
+  if (auto s = operations_.AckConsumer(name, *seq, std::move(done)); !s.ok()) {
+    respond(ProblemFromStatus(s, req.path));
   }
 }
 

@@ -1,82 +1,47 @@
-// The pull feed: pages of events by seq, and long-polls parked until a commit brings events.
+// FeedHandler: the pull routes of the REST API (contract: "REST API"): the feed of events by
+// seq, a named consumer's next events, and its ack. Empty pages may long-poll (FeedWaiters,
+// api/feed_waiters.h).
 #ifndef HOOKVAULT_API_FEED_H_
 #define HOOKVAULT_API_FEED_H_
 
-#include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
-#include <list>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include <string>
 
+#include "api/feed_waiters.h"
+#include "api/http.h"
+#include "storage/operator_port.h"
 #include "storage/query_store.h"
-#include "storage/status.h"
 
 namespace hookvault::api {
 
-struct FeedPage {
-  std::vector<storage::EventRow> rows;
-  // Where the next page starts. Past every row returned, and past events that exist but did
-  // not match the filters, so a filtered consumer does not re-read them.
-  int64_t next_after = 0;
-};
+// Longest a long-poll may wait (`wait` seconds).
+inline constexpr int kMaxWaitSeconds = 30;
 
-// Reads one page of the feed. Returns kUnavailable when the database cannot be read.
-storage::StatusOr<FeedPage> ReadFeed(storage::QueryStore& queries,
-                                     const storage::FeedQuery& query);
-
-// Long-polls that found nothing wait here, costing no HTTP worker thread: the request's
-// responder is parked, and one thread of this class answers it when a commit brings a
-// matching event or its wait ends.
+// The router has checked the caller's permission (kConsume) before any call.
 //
-// Thread-safety: Park(), Notify() and Stop() may be called from any thread. Answers run on the
-// class's own thread ("hv-feed").
-class FeedWaiters {
+// Thread-safety: every method may be called from many threads at once. Reads run on the
+// calling thread; acks are queued to the writer and answered from its thread; parked
+// long-polls are answered from the feed thread.
+class FeedHandler {
  public:
-  using Answer = std::function<void(storage::StatusOr<FeedPage>)>;
+  // Every reference must outlive this object.
+  FeedHandler(storage::QueryStore& queries, FeedWaiters& waiters, storage::OperatorPort& operations)
+      : queries_(queries), waiters_(waiters), operations_(operations) {}
 
-  // `queries` must outlive this object. At most `max_waiters` requests wait at once.
-  FeedWaiters(storage::QueryStore& queries, size_t max_waiters);
-  FeedWaiters(const FeedWaiters&) = delete;
-  FeedWaiters& operator=(const FeedWaiters&) = delete;
-  // Calls Stop().
-  ~FeedWaiters();
-
-  // Parks a request whose page was empty. `answer` is called exactly once, on the feed
-  // thread: with the first non-empty page after a commit, or with an empty page when `wait`
-  // ends or on Stop(). Returns kUnavailable, without calling `answer`, when too many wait or
-  // after Stop().
-  storage::Status Park(storage::FeedQuery query, std::chrono::milliseconds wait, Answer answer);
-
-  // Tells the waiters that a commit stored new events. Cheap; never blocks on the database.
-  void Notify();
-
-  // Answers every parked request with an empty page and joins the thread. Idempotent.
-  void Stop();
-
-  // Returns how many requests are parked.
-  size_t waiting() const;
+  void Feed(const ApiRequest& req, Responder respond) const;
+  void ConsumerEvents(const ApiRequest& req, const std::string& name, Responder respond) const;
+  void AckConsumer(const ApiRequest& req, const std::string& name, Responder respond) const;
 
  private:
-  struct Waiter {
-    storage::FeedQuery query;
-    std::chrono::steady_clock::time_point deadline;
-    Answer answer;
-  };
-
-  void Run();
+  // Answers the feed page for `query`, parking the request when the page is empty and
+  // `wait_seconds` > 0.
+  void ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t wait_seconds,
+                 Responder respond) const;
 
   storage::QueryStore& queries_;
-  const size_t max_waiters_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::list<Waiter> waiters_;  // guarded by mu_
-  bool notified_ = false;      // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
-  std::thread thread_;
+  FeedWaiters& waiters_;
+  // Acks run there, answered when they are done.
+  storage::OperatorPort& operations_;
 };
 
 }  // namespace hookvault::api

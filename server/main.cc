@@ -15,11 +15,16 @@
 #include <thread>
 
 #include "api/auth.h"
+#include "api/audit.h"
+#include "api/deliveries.h"
+#include "api/events.h"
 #include "api/feed.h"
+#include "api/feed_waiters.h"
 #include "api/ingest.h"
 #include "api/openapi.h"
 #include "api/problem.h"
-#include "api/rest.h"
+#include "api/reprocess.h"
+#include "api/requests.h"
 #include "server/config.h"
 #include "server/data_dir.h"
 #include "server/delivery/curl_http_client.h"
@@ -112,7 +117,12 @@ class Gateway {
   std::unique_ptr<api::FeedWaiters> waiters_;
   std::unique_ptr<storage::SerializedOperatorPort> operations_;
   std::unique_ptr<api::Authenticator> auth_;
-  std::unique_ptr<api::RestApi> rest_;
+  std::unique_ptr<api::EventsHandler> events_;
+  std::unique_ptr<api::DeliveriesHandler> deliveries_;
+  std::unique_ptr<api::ReprocessHandler> reprocess_;
+  std::unique_ptr<api::AuditHandler> audit_;
+  std::unique_ptr<api::RequestsHandler> requests_;
+  std::unique_ptr<api::FeedHandler> feed_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<HttpEndpoint> endpoint_;
   bool serving_ = false;  // the endpoint started
@@ -229,12 +239,15 @@ Status Gateway::OpenApi() {
     tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by the config
   }
   auth_ = std::make_unique<api::Authenticator>(std::move(tokens));
-  rest_ = std::make_unique<api::RestApi>(api::RestApiDeps{.auth = *auth_,
-                                                          .queries = *queries_,
-                                                          .operations = *operations_,
-                                                          .waiters = *waiters_,
-                                                          .clock = clock_});
-  router_ = std::make_unique<Router>();
+  events_ = std::make_unique<api::EventsHandler>(*queries_);
+  deliveries_ = std::make_unique<api::DeliveriesHandler>(*queries_);
+  reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
+  audit_ = std::make_unique<api::AuditHandler>(*queries_);
+  requests_ = std::make_unique<api::RequestsHandler>(*queries_);
+  feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_);
+  // The route table also says who may call each route: the router checks API tokens before a
+  // handler runs.
+  router_ = std::make_unique<Router>(*auth_);
   std::map<std::string_view, RouteHandler> handlers = Handlers();
   for (const RouteSpec& route : kRouteTable) {
     auto handler = handlers.find(route.operation_id);
@@ -242,27 +255,27 @@ Status Gateway::OpenApi() {
       return Status::Internal("no handler for route " + std::string(route.method) + " " +
                               std::string(route.pattern));
     }
-    router_->Add(std::string(route.method), std::string(route.pattern), handler->second);
+    router_->Add(std::string(route.method), std::string(route.pattern), route.access,
+                 handler->second);
   }
   return Status::Ok();
 }
 
 std::map<std::string_view, RouteHandler> Gateway::Handlers() {
-  using Params = PathParams;
+  using Ctx = RouteContext;
   using Req = api::ApiRequest;
   using api::Responder;
-  api::RestApi& rest = *rest_;
   return {
       {"ingestWebhook",
-       [this](const Req& req, const Params& p, Responder respond) {
-         ingest_->Handle(req, p[0], std::move(respond));
+       [this](const Req& req, const Ctx& c, Responder respond) {
+         ingest_->Handle(req, c.params[0], std::move(respond));
        }},
       {"getHealth",
-       [](const Req&, const Params&, Responder respond) {
+       [](const Req&, const Ctx&, Responder respond) {
          respond(api::JsonOk("{\"status\":\"ok\"}"));
        }},
       {"getReadiness",
-       [this](const Req& req, const Params&, Responder respond) {
+       [this](const Req& req, const Ctx&, Responder respond) {
          std::string path = req.path;
          if (!ingest_->accepting()) {  // draining: tell load balancers to go elsewhere
            return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
@@ -275,7 +288,7 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
          if (auto queued = writer_->SubmitProbe(answer); !queued.ok()) answer(queued);
        }},
       {"getMetrics",
-       [this](const Req&, const Params&, Responder respond) {
+       [this](const Req&, const Ctx&, Responder respond) {
          MetricsInputs inputs;
          inputs.writer = writer_->stats();
          inputs.destinations = scheduler_->stats();
@@ -289,42 +302,44 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
          respond(std::move(r));
        }},
       {"getOpenApi",
-       [](const Req&, const Params&, Responder respond) {
+       [](const Req&, const Ctx&, Responder respond) {
          respond(api::JsonOk(std::string(api::OpenApiJson())));
        }},
-      {"listEvents", [&rest](const Req& req, const Params&,
-                             Responder respond) { rest.ListEvents(req, std::move(respond)); }},
-      {"getEvent", [&rest](const Req& req, const Params& p,
-                           Responder respond) { rest.GetEvent(req, p[0], std::move(respond)); }},
+      {"listEvents",
+       [this](const Req& req, const Ctx&, Responder r) { events_->ListEvents(req, r); }},
+      {"getEvent",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         events_->GetEvent(req, c.params[0], r);
+       }},
       {"listEventAttempts",
-       [&rest](const Req& req, const Params& p, Responder respond) {
-         rest.ListEventAttempts(req, p[0], std::move(respond));
+       [this](const Req& req, const Ctx& c, Responder r) {
+         events_->ListEventAttempts(req, c.params[0], r);
        }},
       {"reprocessEvent",
-       [&rest](const Req& req, const Params& p, Responder respond) {
-         rest.ReprocessEvent(req, p[0], std::move(respond));
+       [this](const Req& req, const Ctx& c, Responder r) {
+         reprocess_->ReprocessEvent(req, *c.principal, c.params[0], r);
        }},
-      {"listDeliveries", [&rest](const Req& req, const Params&,
-                                 Responder respond) { rest.ListDeliveries(req, std::move(respond)); }},
-      {"listAttempts", [&rest](const Req& req, const Params&,
-                               Responder respond) { rest.ListAttempts(req, std::move(respond)); }},
-      {"reprocessBulk", [&rest](const Req& req, const Params&,
-                                Responder respond) { rest.ReprocessBulk(req, std::move(respond)); }},
-      {"listAudit", [&rest](const Req& req, const Params&,
-                            Responder respond) { rest.ListAudit(req, std::move(respond)); }},
-      {"verifyAudit", [&rest](const Req& req, const Params&,
-                              Responder respond) { rest.VerifyAudit(req, std::move(respond)); }},
-      {"listRequests", [&rest](const Req& req, const Params&,
-                               Responder respond) { rest.ListRequests(req, std::move(respond)); }},
-      {"getFeed", [&rest](const Req& req, const Params&,
-                          Responder respond) { rest.Feed(req, std::move(respond)); }},
+      {"listDeliveries",
+       [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListDeliveries(req, r); }},
+      {"listAttempts",
+       [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListAttempts(req, r); }},
+      {"reprocessBulk",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         reprocess_->ReprocessBulk(req, *c.principal, r);
+       }},
+      {"listAudit", [this](const Req& req, const Ctx&, Responder r) { audit_->ListAudit(req, r); }},
+      {"verifyAudit",
+       [this](const Req& req, const Ctx&, Responder r) { audit_->VerifyAudit(req, r); }},
+      {"listRequests",
+       [this](const Req& req, const Ctx&, Responder r) { requests_->ListRequests(req, r); }},
+      {"getFeed", [this](const Req& req, const Ctx&, Responder r) { feed_->Feed(req, r); }},
       {"getConsumerEvents",
-       [&rest](const Req& req, const Params& p, Responder respond) {
-         rest.ConsumerEvents(req, p[0], std::move(respond));
+       [this](const Req& req, const Ctx& c, Responder r) {
+         feed_->ConsumerEvents(req, c.params[0], r);
        }},
       {"ackConsumer",
-       [&rest](const Req& req, const Params& p, Responder respond) {
-         rest.AckConsumer(req, p[0], std::move(respond));
+       [this](const Req& req, const Ctx& c, Responder r) {
+         feed_->AckConsumer(req, c.params[0], r);
        }},
   };
 }

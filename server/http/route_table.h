@@ -1,11 +1,15 @@
-// The route table: every method and path hookvault serves, with its OpenAPI operationId.
-// server/main.cc binds a handler to each entry (and refuses to start if one is missing);
-// tests/api/openapi_test.cc checks that api/openapi.json describes exactly these routes.
+// The route table: every method and path hookvault serves, with its OpenAPI operationId and
+// who may call it. server/main.cc binds a handler to each entry (and refuses to start if one is
+// missing); tests/api/openapi_test.cc checks that api/openapi.json describes exactly these
+// routes, and asks for a bearer token exactly where the access is a permission.
 #ifndef HOOKVAULT_SERVER_ROUTE_TABLE_H_
 #define HOOKVAULT_SERVER_ROUTE_TABLE_H_
 
 #include <array>
 #include <string_view>
+
+#include "api/auth.h"
+#include "server/http/access.h"
 
 namespace hookvault::server {
 
@@ -13,27 +17,30 @@ struct RouteSpec {
   std::string_view method;
   std::string_view pattern;  // segments are literal or ":name" parameters
   std::string_view operation_id;
+  Access access;
 };
 
 inline constexpr std::array kRouteTable = {
-    RouteSpec{"POST", "/webhooks/:source", "ingestWebhook"},
-    RouteSpec{"GET", "/healthz", "getHealth"},
-    RouteSpec{"GET", "/readyz", "getReadiness"},
-    RouteSpec{"GET", "/metrics", "getMetrics"},
-    RouteSpec{"GET", "/api/v1/openapi.json", "getOpenApi"},
-    RouteSpec{"GET", "/api/v1/events", "listEvents"},
-    RouteSpec{"GET", "/api/v1/events/:id", "getEvent"},
-    RouteSpec{"GET", "/api/v1/events/:id/attempts", "listEventAttempts"},
-    RouteSpec{"POST", "/api/v1/events/:id/reprocess", "reprocessEvent"},
-    RouteSpec{"GET", "/api/v1/deliveries", "listDeliveries"},
-    RouteSpec{"GET", "/api/v1/attempts", "listAttempts"},
-    RouteSpec{"POST", "/api/v1/reprocess", "reprocessBulk"},
-    RouteSpec{"GET", "/api/v1/audit", "listAudit"},
-    RouteSpec{"GET", "/api/v1/audit/verify", "verifyAudit"},
-    RouteSpec{"GET", "/api/v1/requests", "listRequests"},
-    RouteSpec{"GET", "/api/v1/feed", "getFeed"},
-    RouteSpec{"GET", "/api/v1/consumers/:name/events", "getConsumerEvents"},
-    RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer"},
+    RouteSpec{"POST", "/webhooks/:source", "ingestWebhook", kSourceToken},
+    RouteSpec{"GET", "/healthz", "getHealth", kPublic},
+    RouteSpec{"GET", "/readyz", "getReadiness", kPublic},
+    RouteSpec{"GET", "/metrics", "getMetrics", kPublic},
+    RouteSpec{"GET", "/api/v1/openapi.json", "getOpenApi", kPublic},
+    RouteSpec{"GET", "/api/v1/events", "listEvents", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/events/:id", "getEvent", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/events/:id/attempts", "listEventAttempts", api::Permission::kRead},
+    RouteSpec{"POST", "/api/v1/events/:id/reprocess", "reprocessEvent",
+              api::Permission::kReprocess},
+    RouteSpec{"GET", "/api/v1/deliveries", "listDeliveries", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/attempts", "listAttempts", api::Permission::kRead},
+    RouteSpec{"POST", "/api/v1/reprocess", "reprocessBulk", api::Permission::kReprocess},
+    RouteSpec{"GET", "/api/v1/audit", "listAudit", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/audit/verify", "verifyAudit", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/requests", "listRequests", api::Permission::kRead},
+    RouteSpec{"GET", "/api/v1/feed", "getFeed", api::Permission::kConsume},
+    RouteSpec{"GET", "/api/v1/consumers/:name/events", "getConsumerEvents",
+              api::Permission::kConsume},
+    RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume},
 };
 
 }  // namespace hookvault::server

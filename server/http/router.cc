@@ -37,19 +37,26 @@ bool Match(const std::vector<std::string>& pattern, const std::vector<std::strin
 
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, RouteHandler handler) {
+void Router::Add(std::string method, std::string pattern, Access access, RouteHandler handler) {
   std::vector<std::string> segments = SplitPath(pattern);
-  routes_.push_back(
-      Route{std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
+  routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), access,
+                          std::move(handler)});
 }
 
 void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) const {
   std::vector<std::string> path = SplitPath(request.path);
-  PathParams params;
+  RouteContext context;
   std::string allowed;
   for (const Route& route : routes_) {
-    if (!Match(route.segments, path, &params)) continue;
-    if (route.method == request.method) return route.handler(request, params, std::move(respond));
+    if (!Match(route.segments, path, &context.params)) continue;
+    if (route.method == request.method) {
+      if (const auto* permission = std::get_if<api::Permission>(&route.access)) {
+        api::ApiResponse problem;
+        context.principal = auth_.Authorize(request, *permission, &problem);
+        if (!context.principal) return respond(std::move(problem));
+      }
+      return route.handler(request, context, std::move(respond));
+    }
     if (allowed.find(route.method) == std::string::npos) {
       allowed += (allowed.empty() ? "" : ", ") + route.method;
     }

@@ -1,5 +1,6 @@
 // The embedded OpenAPI description against the route table: every route described, nothing
-// else described, and the document internally sound. Each check is a function returning what it
+// else described, each operation's security as the route's access, and the document internally
+// sound. Each check is a function returning what it
 // found wrong, so the last tests can prove that each one fails on a broken document.
 #include "api/openapi.h"
 
@@ -7,11 +8,15 @@
 #include <rapidjson/document.h>
 #include <rapidjson/pointer.h>
 
+#include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/json.h"
 #include "server/http/route_table.h"
 
@@ -87,8 +92,12 @@ std::set<std::string> PatternParams(std::string_view pattern) {
   return names;
 }
 
-bool NeedsBearer(std::string_view path) {
-  return path.starts_with("/api/v1/") && path != kOpenApiRoute;
+using RouteTable = std::span<const server::RouteSpec>;
+
+// Returns true when the router asks `route` for an API token: the document must then require
+// bearerAuth; on public and source-token routes it must require nothing.
+bool NeedsBearer(const server::RouteSpec& route) {
+  return std::holds_alternative<api::Permission>(route.access);
 }
 
 struct Operation {
@@ -112,8 +121,9 @@ std::vector<Operation> Operations(const Value& doc) {
   return ops;
 }
 
-const server::RouteSpec* FindRoute(std::string_view path, std::string_view method) {
-  for (const server::RouteSpec& r : server::kRouteTable) {
+const server::RouteSpec* FindRoute(std::string_view path, std::string_view method,
+                                   RouteTable routes = server::kRouteTable) {
+  for (const server::RouteSpec& r : routes) {
     if (OpenApiPath(r.pattern) == path && ToLower(r.method) == method) return &r;
   }
   return nullptr;
@@ -242,7 +252,7 @@ Findings CheckRefsResolve(const Value& doc) {
   return found;
 }
 
-Findings CheckSecurity(const Value& doc) {
+Findings CheckSecurity(const Value& doc, RouteTable routes = server::kRouteTable) {
   Findings found;
   const Value* scheme = Member(doc, "components");
   for (const char* step : {"securitySchemes", "bearerAuth"}) {
@@ -255,6 +265,8 @@ Findings CheckSecurity(const Value& doc) {
     found.push_back("components.securitySchemes.bearerAuth is not an http bearer scheme");
   }
   for (const Operation& o : Operations(doc)) {
+    const server::RouteSpec* route = FindRoute(o.path, o.method, routes);
+    if (!route) continue;  // CheckNothingElseDescribed reports it
     const Value* security = Member(*o.op, "security");
     if (!security) security = Member(doc, "security");  // the document's default
     // Authentication is required when there is at least one alternative and none is empty.
@@ -266,17 +278,68 @@ Findings CheckSecurity(const Value& doc) {
         if (alternative.IsObject() && alternative.ObjectEmpty()) anonymous = true;
       }
     }
-    if (NeedsBearer(o.path) && !all_bearer) {
-      found.push_back(Where(o) + " does not require bearerAuth");
+    if (NeedsBearer(*route) && !all_bearer) {
+      found.push_back(Where(o) + " does not require bearerAuth, but its route needs an API token");
     }
-    if (!NeedsBearer(o.path) && !anonymous) {
-      found.push_back(Where(o) + " is public in the contract but requires credentials");
+    if (!NeedsBearer(*route) && !anonymous) {
+      found.push_back(Where(o) + " requires credentials, but its route takes no API token");
     }
   }
   return found;
 }
 
-Findings CheckResponses(const Value& doc) {
+// The roles named by the sentence "Roles allowed: `a`, `b`." of an operation's description, or
+// nullopt when it has none.
+std::optional<std::set<std::string>> DescribedRoles(const Value& op) {
+  const Value* description = Member(op, "description");
+  if (!description || !description->IsString()) return std::nullopt;
+  std::string_view text(description->GetString(), description->GetStringLength());
+  constexpr std::string_view kLead = "Roles allowed: ";
+  size_t at = text.find(kLead);
+  if (at == std::string_view::npos) return std::nullopt;
+  std::string_view sentence = text.substr(at + kLead.size());
+  sentence = sentence.substr(0, sentence.find('.'));
+  std::set<std::string> roles;
+  size_t open = 0;
+  while ((open = sentence.find('`', open)) != std::string_view::npos) {
+    size_t close = sentence.find('`', open + 1);
+    if (close == std::string_view::npos) break;
+    roles.emplace(sentence.substr(open + 1, close - open - 1));
+    open = close + 1;
+  }
+  return roles;
+}
+
+// Each operation of a permission route names exactly the roles that api::Allows grants it;
+// the others name none.
+Findings CheckRoles(const Value& doc, RouteTable routes = server::kRouteTable) {
+  Findings found;
+  for (const Operation& o : Operations(doc)) {
+    const server::RouteSpec* route = FindRoute(o.path, o.method, routes);
+    if (!route) continue;  // CheckNothingElseDescribed reports it
+    std::optional<std::set<std::string>> described = DescribedRoles(*o.op);
+    const auto* permission = std::get_if<api::Permission>(&route->access);
+    if (!permission) {
+      if (described) found.push_back(Where(o) + " names roles, but its route takes no API token");
+      continue;
+    }
+    std::set<std::string> allowed;
+    for (api::Role role :
+         {api::Role::kAuditor, api::Role::kOperator, api::Role::kConsumer, api::Role::kAdmin}) {
+      if (api::Allows(role, *permission)) allowed.emplace(api::RoleName(role));
+    }
+    if (!described) {
+      found.push_back(Where(o) + " does not say which roles are allowed");
+    } else if (*described != allowed) {
+      std::string want;
+      for (const std::string& r : allowed) want += " " + r;
+      found.push_back(Where(o) + " names other roles than its route's permission allows:" + want);
+    }
+  }
+  return found;
+}
+
+Findings CheckResponses(const Value& doc, RouteTable routes = server::kRouteTable) {
   Findings found;
   for (const Operation& o : Operations(doc)) {
     const Value* responses = Member(*o.op, "responses");
@@ -304,7 +367,8 @@ Findings CheckResponses(const Value& doc) {
       }
     }
     if (!success) found.push_back(Where(o) + " documents no 2xx response");
-    if (NeedsBearer(o.path)) {
+    const server::RouteSpec* route = FindRoute(o.path, o.method, routes);
+    if (route && NeedsBearer(*route)) {
       for (const char* code : {"401", "403"}) {
         if (!Member(*responses, code)) found.push_back(Where(o) + " does not document " + code);
       }
@@ -367,8 +431,13 @@ TEST_F(OpenApiTest, EveryRefResolves) {
   EXPECT_TRUE(found.empty()) << Joined(found);
 }
 
-TEST_F(OpenApiTest, ApiRoutesRequireBearerAuthAndOthersNone) {
+TEST_F(OpenApiTest, SecurityIsTheRouteTablesAccess) {
   Findings found = CheckSecurity(doc_);
+  EXPECT_TRUE(found.empty()) << Joined(found);
+}
+
+TEST_F(OpenApiTest, NamesTheRolesOfEachPermission) {
+  Findings found = CheckRoles(doc_);
   EXPECT_TRUE(found.empty()) << Joined(found);
 }
 
@@ -478,6 +547,50 @@ TEST_F(OpenApiTest, UnprotectedApiRouteIsFound) {
   f["paths"]["/healthz"]["get"]["security"] =
       Value(doc_["paths"]["/api/v1/events"]["get"]["security"], f.GetAllocator());
   EXPECT_FALSE(CheckSecurity(f).empty());
+}
+
+// The table and the document must agree both ways: a route whose access changes in the table
+// alone is found as well as a document edited alone.
+TEST_F(OpenApiTest, AccessThatDisagreesWithTheTableIsFound) {
+  auto with_access = [](std::string_view operation_id, server::Access access) {
+    auto table = server::kRouteTable;
+    bool found = false;
+    for (server::RouteSpec& r : table) {
+      if (r.operation_id != operation_id) continue;
+      r.access = access;
+      found = true;
+    }
+    EXPECT_TRUE(found) << operation_id;
+    return table;
+  };
+  // A route the table made public (or source-token) that the document still protects.
+  EXPECT_FALSE(CheckSecurity(doc_, with_access("listEvents", server::kPublic)).empty());
+  EXPECT_FALSE(CheckSecurity(doc_, with_access("ackConsumer", server::kSourceToken)).empty());
+  // A route the table protects that the document shows as open.
+  EXPECT_FALSE(CheckSecurity(doc_, with_access("getHealth", api::Permission::kRead)).empty());
+  EXPECT_FALSE(
+      CheckSecurity(doc_, with_access("ingestWebhook", api::Permission::kConsume)).empty());
+  EXPECT_FALSE(CheckResponses(doc_, with_access("getOpenApi", api::Permission::kRead)).empty());
+  // Another permission: the same bearerAuth, but other roles than the description names.
+  EXPECT_FALSE(CheckRoles(doc_, with_access("listEvents", api::Permission::kConsume)).empty());
+  EXPECT_FALSE(CheckRoles(doc_, with_access("ackConsumer", api::Permission::kReprocess)).empty());
+  EXPECT_FALSE(CheckRoles(doc_, with_access("listAudit", server::kPublic)).empty());
+}
+
+TEST_F(OpenApiTest, WrongRolesInTheDocumentAreFound) {
+  Document d = Copy();
+  Value& description = d["paths"]["/api/v1/reprocess"]["post"]["description"];
+  std::string text = Str(description);
+  size_t at = text.find("`operator`, ");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.insert(at, "`auditor`, ");
+  description.SetString(text.c_str(), static_cast<rapidjson::SizeType>(text.size()),
+                        d.GetAllocator());
+  EXPECT_FALSE(CheckRoles(d).empty());
+
+  Document e = Copy();
+  ASSERT_TRUE(e["paths"]["/api/v1/feed"]["get"].RemoveMember("description"));
+  EXPECT_FALSE(CheckRoles(e).empty());
 }
 
 TEST_F(OpenApiTest, MissingResponsesAreFound) {

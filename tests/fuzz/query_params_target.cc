@@ -1,5 +1,6 @@
-// The query-parameter fuzz target: REST API query strings through api::QueryParams as the list
-// routes of api/rest.cc read them, and ParseRfc3339, PercentDecode and the cursors on any text.
+// The query-parameter fuzz target: REST API query strings through api::QueryParams as the
+// routes of api/ (events.cc, deliveries.cc, requests.cc, audit.cc, feed.cc) read them, and
+// ParseRfc3339, PercentDecode and the cursors on any text.
 //
 // Input (lines end with '\n'; a '\r' before it is dropped; missing lines are empty):
 //   <route>          events | event-attempts | deliveries | attempts | requests | audit | feed |
@@ -33,17 +34,17 @@
 #include <string_view>
 #include <vector>
 
+#include "api/feed.h"
 #include "api/http.h"
 #include "api/json.h"
 #include "api/params.h"
-#include "api/rest.h"
 #include "storage/clock.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace hookvault::fuzz {
 namespace {
 
-// The cursors' list names (api/rest.cc).
+// The cursors' list names (the `list` of each api::ServeList call).
 constexpr std::string_view kLists[] = {"events",   "event-attempts", "deliveries",
                                        "attempts", "requests",       "audit"};
 
@@ -75,7 +76,7 @@ Getter Enum(std::string_view name, Values... values) {
 struct Route {
   std::string_view name;
   std::vector<std::string_view> allowed;
-  std::function<api::QueryParams(const api::ApiRequest&)> params;  // as api/rest.cc builds them
+  std::function<api::QueryParams(const api::ApiRequest&)> params;  // as the handlers build them
   std::vector<Getter> getters;
 };
 

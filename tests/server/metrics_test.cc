@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "api/auth.h"
 #include "server/http/http_endpoint.h"
 #include "server/http/router.h"
 #include "tests/testing/fake_clock.h"
@@ -422,16 +423,17 @@ TEST(MetricsEndpointTest, ObserverSeesEveryAnswerAndMetricsAreServed) {
   Metrics metrics({"github"}, "0.1.0");
   std::mutex mu;
   std::vector<std::string> seen;  // guarded by mu
-  Router router;
-  router.Add("POST", "/webhooks/:source",
-             [](const api::ApiRequest&, const PathParams& params, api::Responder respond) {
+  api::Authenticator no_tokens(std::vector<api::ApiToken>{});
+  Router router(no_tokens);
+  router.Add("POST", "/webhooks/:source", kSourceToken,
+             [](const api::ApiRequest&, const RouteContext& context, api::Responder respond) {
                api::ApiResponse r;
-               r.status = params[0] == "github" ? 200 : 404;
-               r.source = params[0];
+               r.status = context.params[0] == "github" ? 200 : 404;
+               r.source = context.params[0];
                respond(std::move(r));
              });
-  router.Add("GET", "/metrics",
-             [&metrics](const api::ApiRequest&, const PathParams&, api::Responder respond) {
+  router.Add("GET", "/metrics", kPublic,
+             [&metrics](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
                api::ApiResponse r;
                r.content_type = std::string(kMetricsContentType);
                r.body = metrics.Render({});

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "api/auth.h"
 #include "api/json.h"
 
 namespace hookvault::server {
@@ -25,28 +26,43 @@ const std::string* FindHeader(const api::ApiResponse& r, std::string_view name) 
   return nullptr;
 }
 
-// A route table whose handlers record which route ran and with which parameters.
+constexpr char kOperatorToken[] = "operator-token-0123456789";
+constexpr char kConsumerToken[] = "consumer-token-0123456789";
+
+// A route table whose handlers record which route ran, with which parameters and principal.
 class RouterTest : public ::testing::Test {
  protected:
-  void Add(const std::string& method, const std::string& pattern) {
-    router_.Add(method, pattern,
+  // Public unless said otherwise: most tests here are about matching, not access.
+  void Add(const std::string& method, const std::string& pattern, Access access = kPublic) {
+    router_.Add(method, pattern, access,
                 [this, name = method + " " + pattern](
-                    const api::ApiRequest&, const PathParams& params, api::Responder respond) {
+                    const api::ApiRequest&, const RouteContext& context, api::Responder respond) {
                   called_ = name;
-                  params_ = params;
+                  params_ = context.params;
+                  principal_ = context.principal;
                   respond(api::JsonOk("{}"));
                 });
   }
 
   // Dispatches and returns the response (the router answers synchronously here).
-  api::ApiResponse Dispatch(const std::string& method, const std::string& path) {
+  api::ApiResponse Dispatch(const api::ApiRequest& request) {
     called_.reset();
     params_.clear();
+    principal_.reset();
     std::vector<api::ApiResponse> responses;
-    router_.Dispatch(Req(method, path),
-                     [&](api::ApiResponse r) { responses.push_back(std::move(r)); });
-    EXPECT_EQ(responses.size(), 1u) << method << " " << path;
+    router_.Dispatch(request, [&](api::ApiResponse r) { responses.push_back(std::move(r)); });
+    EXPECT_EQ(responses.size(), 1u) << request.method << " " << request.path;
     return responses.empty() ? api::ApiResponse{} : responses.front();
+  }
+  api::ApiResponse Dispatch(const std::string& method, const std::string& path) {
+    return Dispatch(Req(method, path));
+  }
+  // Dispatches with `Authorization: Bearer <token>`.
+  api::ApiResponse DispatchWithToken(const std::string& method, const std::string& path,
+                                     const std::string& token) {
+    api::ApiRequest request = Req(method, path);
+    request.headers.emplace_back("authorization", "Bearer " + token);
+    return Dispatch(request);
   }
 
   void SetUpApiRoutes() {
@@ -60,9 +76,12 @@ class RouterTest : public ::testing::Test {
     Add("POST", "/api/v1/consumers/:name/ack");
   }
 
-  Router router_;
+  api::Authenticator auth_{{{"ops", kOperatorToken, api::Role::kOperator},
+                            {"warehouse", kConsumerToken, api::Role::kConsumer}}};
+  Router router_{auth_};
   std::optional<std::string> called_;
   PathParams params_;
+  std::optional<api::Principal> principal_;
 };
 
 TEST_F(RouterTest, MatchesLiteralRoute) {
@@ -236,8 +255,8 @@ TEST_F(RouterTest, EmptyMiddleSegmentCollapses) {
 
 TEST_F(RouterTest, PassesTheRequestThrough) {
   std::string seen_body;
-  router_.Add("POST", "/echo",
-              [&](const api::ApiRequest& req, const PathParams&, api::Responder respond) {
+  router_.Add("POST", "/echo", kPublic,
+              [&](const api::ApiRequest& req, const RouteContext&, api::Responder respond) {
                 seen_body = req.body;
                 respond(api::JsonOk(req.body));
               });
@@ -256,6 +275,109 @@ TEST_F(RouterTest, RoutesAreListed) {
   EXPECT_EQ(router_.routes()[0].method, "POST");
   EXPECT_EQ(router_.routes()[0].pattern, "/webhooks/:source");
   EXPECT_EQ(router_.routes()[0].segments, (std::vector<std::string>{"webhooks", ":source"}));
+}
+
+// --- Access ----------------------------------------------------------------------------------
+
+TEST_F(RouterTest, PermissionRouteWithoutTokenIs401AndTheHandlerIsNotCalled) {
+  Add("POST", "/api/v1/events/:id/reprocess", api::Permission::kReprocess);
+  api::ApiResponse r = Dispatch("POST", "/api/v1/events/01HZ/reprocess");
+  EXPECT_FALSE(called_.has_value());
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.content_type, "application/problem+json");
+  const std::string* challenge = FindHeader(r, "WWW-Authenticate");
+  ASSERT_NE(challenge, nullptr);
+  EXPECT_EQ(*challenge, "Bearer realm=\"hookvault\"");
+  rapidjson::Document doc;
+  ASSERT_TRUE(api::ParseJson(r.body, doc).ok()) << r.body;
+  EXPECT_STREQ(doc["type"].GetString(), "urn:hookvault:problem:unauthenticated");
+  EXPECT_STREQ(doc["instance"].GetString(), "/api/v1/events/01HZ/reprocess");
+}
+
+TEST_F(RouterTest, PermissionRouteWithUnknownTokenIs401AndTheHandlerIsNotCalled) {
+  Add("GET", "/api/v1/events", api::Permission::kRead);
+  api::ApiResponse r = DispatchWithToken("GET", "/api/v1/events", "not-a-token-0123456789");
+  EXPECT_FALSE(called_.has_value());
+  EXPECT_EQ(r.status, 401);
+  EXPECT_NE(FindHeader(r, "WWW-Authenticate"), nullptr);
+}
+
+TEST_F(RouterTest, PermissionRouteWithTheWrongRoleIs403AndTheHandlerIsNotCalled) {
+  Add("POST", "/api/v1/reprocess", api::Permission::kReprocess);
+  Add("GET", "/api/v1/feed", api::Permission::kConsume);
+  api::ApiResponse r = DispatchWithToken("POST", "/api/v1/reprocess", kConsumerToken);
+  EXPECT_FALSE(called_.has_value());
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.content_type, "application/problem+json");
+  EXPECT_EQ(FindHeader(r, "WWW-Authenticate"), nullptr);
+  rapidjson::Document doc;
+  ASSERT_TRUE(api::ParseJson(r.body, doc).ok()) << r.body;
+  EXPECT_STREQ(doc["type"].GetString(), "urn:hookvault:problem:forbidden");
+  EXPECT_STREQ(doc["detail"].GetString(), "role consumer may not do this");
+
+  EXPECT_EQ(DispatchWithToken("GET", "/api/v1/feed", kOperatorToken).status, 403);
+  EXPECT_FALSE(called_.has_value());
+}
+
+// The router's refusals are the Authenticator's, byte for byte.
+TEST_F(RouterTest, RefusalsAreThoseOfTheAuthenticator) {
+  Add("POST", "/api/v1/reprocess", api::Permission::kReprocess);
+  for (const std::string& token :
+       {std::string(), std::string("nope"), std::string(kConsumerToken)}) {
+    api::ApiRequest request = Req("POST", "/api/v1/reprocess");
+    if (!token.empty()) request.headers.emplace_back("authorization", "Bearer " + token);
+    api::ApiResponse expected;
+    ASSERT_FALSE(auth_.Authorize(request, api::Permission::kReprocess, &expected).has_value());
+    api::ApiResponse got = Dispatch(request);
+    EXPECT_EQ(got.status, expected.status) << token;
+    EXPECT_EQ(got.content_type, expected.content_type) << token;
+    EXPECT_EQ(got.body, expected.body) << token;
+    EXPECT_EQ(got.headers, expected.headers) << token;
+  }
+}
+
+TEST_F(RouterTest, HandlerGetsThePrincipal) {
+  Add("POST", "/api/v1/events/:id/reprocess", api::Permission::kReprocess);
+  api::ApiResponse r = DispatchWithToken("POST", "/api/v1/events/01HZ/reprocess", kOperatorToken);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(called_, "POST /api/v1/events/:id/reprocess");
+  EXPECT_EQ(params_, PathParams{"01HZ"});
+  ASSERT_TRUE(principal_.has_value());
+  EXPECT_EQ(principal_->name, "ops");
+  EXPECT_EQ(principal_->role, api::Role::kOperator);
+}
+
+TEST_F(RouterTest, PublicAndSourceTokenRoutesCheckNoApiTokenAndGiveNoPrincipal) {
+  Add("GET", "/healthz", kPublic);
+  Add("POST", "/webhooks/:source", kSourceToken);
+  Dispatch("GET", "/healthz");
+  EXPECT_EQ(called_, "GET /healthz");
+  EXPECT_FALSE(principal_.has_value());
+  // A token is not even looked at: a wrong one is no reason to refuse a public route.
+  EXPECT_EQ(DispatchWithToken("GET", "/healthz", "nope").status, 200);
+  EXPECT_FALSE(principal_.has_value());
+  EXPECT_EQ(DispatchWithToken("POST", "/webhooks/harmonics", kOperatorToken).status, 200);
+  EXPECT_EQ(called_, "POST /webhooks/:source");
+  EXPECT_FALSE(principal_.has_value());
+}
+
+// Routing comes first: an unknown path or a wrong method is answered as such, even without a
+// token.
+TEST_F(RouterTest, NotFoundAndMethodNotAllowedComeBeforeAuthorization) {
+  Add("POST", "/api/v1/reprocess", api::Permission::kReprocess);
+  EXPECT_EQ(Dispatch("GET", "/api/v1/reprocess").status, 405);
+  EXPECT_EQ(Dispatch("GET", "/api/v1/nothing").status, 404);
+  EXPECT_FALSE(called_.has_value());
+}
+
+TEST_F(RouterTest, RoutesKeepTheirAccess) {
+  Add("GET", "/healthz", kPublic);
+  Add("POST", "/webhooks/:source", kSourceToken);
+  Add("GET", "/api/v1/feed", api::Permission::kConsume);
+  ASSERT_EQ(router_.routes().size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<PublicAccess>(router_.routes()[0].access));
+  EXPECT_TRUE(std::holds_alternative<SourceTokenAccess>(router_.routes()[1].access));
+  EXPECT_EQ(std::get<api::Permission>(router_.routes()[2].access), api::Permission::kConsume);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The feed and its parked long-polls, on a real database with the real migrations.
-#include "api/feed.h"
+#include "api/feed_waiters.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>

@@ -1,0 +1,46 @@
+#include "api/deliveries.h"
+
+#include "api/list.h"
+#include "api/params.h"
+#include "api/render.h"
+
+namespace hookvault::api {
+
+void DeliveriesHandler::ListDeliveries(const ApiRequest& req, Responder respond) const {
+  ServeList(
+      req, "deliveries",
+      {"destination", "status", "event_id", "after", "before", "limit", "cursor"},
+      [](QueryParams& q) {
+        storage::DeliveryFilter f;
+        f.destination = q.String("destination");
+        f.status = q.Enum("status", {"pending", "succeeded", "failed"});
+        f.event_id = q.String("event_id");
+        f.created_after = q.Time("after");
+        f.created_before = q.Time("before");
+        return f;
+      },
+      [this](const storage::DeliveryFilter& f, storage::Page page) {
+        return queries_.ListDeliveries(f, page);
+      },
+      WriteDelivery, &storage::DeliveryRow::id, respond);
+}
+
+void DeliveriesHandler::ListAttempts(const ApiRequest& req, Responder respond) const {
+  ServeList(
+      req, "attempts", {"destination", "event_id", "outcome", "after", "before", "limit", "cursor"},
+      [](QueryParams& q) {
+        storage::AttemptFilter f;
+        f.destination = q.String("destination");
+        f.event_id = q.String("event_id");
+        f.outcome = q.Enum("outcome", {"success", "failure"});
+        f.started_after = q.Time("after");
+        f.started_before = q.Time("before");
+        return f;
+      },
+      [this](const storage::AttemptFilter& f, storage::Page page) {
+        return queries_.ListAttempts(f, page);
+      },
+      WriteAttempt, &storage::AttemptRow::id, respond);
+}
+
+}  // namespace hookvault::api

@@ -1,0 +1,26 @@
+#include "api/requests.h"
+
+#include "api/list.h"
+#include "api/params.h"
+#include "api/render.h"
+
+namespace hookvault::api {
+
+void RequestsHandler::ListRequests(const ApiRequest& req, Responder respond) const {
+  ServeList(
+      req, "requests", {"source", "status", "after", "before", "limit", "cursor"},
+      [](QueryParams& q) {
+        storage::RequestFilter f;
+        f.source = q.String("source");
+        if (auto status = q.Int("status", 100, 599)) f.status = static_cast<int>(*status);
+        f.received_after = q.Time("after");
+        f.received_before = q.Time("before");
+        return f;
+      },
+      [this](const storage::RequestFilter& f, storage::Page page) {
+        return queries_.ListRequests(f, page);
+      },
+      WriteRequest, &storage::RequestRow::id, respond);
+}
+
+}  // namespace hookvault::api
