@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "api/auth.h"
-#include "api/crypto.h"
 #include "api/feed.h"
 #include "api/ingest.h"
 #include "api/openapi.h"
@@ -35,6 +34,7 @@
 #include "server/http/route_table.h"
 #include "server/http/router.h"
 #include "server/delivery/scheduler.h"
+#include "storage/base/crypto.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
 #include "storage/operator_port.h"
@@ -77,7 +77,7 @@ storage::StatusOr<std::string> StoredSecret(const std::string& data_dir, const c
     spdlog::info("{}: read from {}", what, path);
     return token;
   }
-  token = api::RandomHex(24);
+  token = base::RandomHex(24);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   if (fd < 0) return storage::Status::Unavailable("cannot write " + path + ": " + strerror(errno));
   std::string line = token + "\n";
