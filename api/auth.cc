@@ -1,7 +1,8 @@
 #include "api/auth.h"
 
-#include "api/crypto.h"
 #include "api/problem.h"
+#include "storage/base/crypto.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::api {
 
@@ -51,7 +52,8 @@ std::optional<Principal> Authenticator::Authorize(const ApiRequest& request,
   if (!header) return unauthenticated("missing Authorization: Bearer <token>");
   std::string_view value = *header;
   constexpr std::string_view kScheme = "bearer ";
-  if (value.size() <= kScheme.size() || AsciiLower(value.substr(0, kScheme.size())) != kScheme) {
+  if (value.size() <= kScheme.size() ||
+      base::AsciiLower(value.substr(0, kScheme.size())) != kScheme) {
     return unauthenticated("Authorization must use the Bearer scheme");
   }
   std::string_view presented = value.substr(kScheme.size());
@@ -61,7 +63,7 @@ std::optional<Principal> Authenticator::Authorize(const ApiRequest& request,
   // matched.
   const ApiToken* match = nullptr;
   for (const ApiToken& t : tokens_) {
-    if (SecretsEqual(presented, t.token) && !match) match = &t;
+    if (base::SecretsEqual(presented, t.token) && !match) match = &t;
   }
   if (!match) return unauthenticated("unknown API token");
   if (!Allows(match->role, permission)) {

@@ -5,16 +5,9 @@
 #include <charconv>
 #include <cstring>
 
+#include "storage/base/strings.h"
+
 namespace hookvault::api {
-namespace {
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
 
 std::optional<IpAddress> IpAddress::Parse(std::string_view text) {
   // inet_pton reads a C string: without the NUL check "10.0.0.1\0junk" would be 10.0.0.1.
@@ -107,7 +100,8 @@ std::string ClientAddress(std::string_view peer, const std::string* forwarded_fo
   std::string client(peer);
   while (!rest.empty()) {
     size_t comma = rest.rfind(',');
-    std::string_view entry = Trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view entry = base::TrimOptionalWhitespace(
+        comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     if (entry.empty()) continue;
     auto ip = IpAddress::Parse(entry);

@@ -36,15 +36,6 @@ struct ApiResponse {
   std::string event_id;
 };
 
-// Returns `s` with ASCII letters in lower case (HTTP header names, media types).
-inline std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // Returns a 200 application/json response with `body`.
 inline ApiResponse JsonOk(std::string body) {
   ApiResponse r;

@@ -4,9 +4,10 @@
 
 #include <string>
 
-#include "api/crypto.h"
 #include "api/json.h"
 #include "api/problem.h"
+#include "storage/base/crypto.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::api {
 namespace {
@@ -17,7 +18,7 @@ bool IsJsonContentType(std::string_view value) {
   for (char c : value.substr(0, value.find(';'))) {
     if (c != ' ' && c != '\t') type += c;
   }
-  type = AsciiLower(type);
+  type = base::AsciiLower(type);
   if (type == "application/json") return true;
   return type.starts_with("application/") && type.ends_with("+json");
 }
@@ -106,7 +107,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   bool token_ok = false;
   if (token) {
     // Compare against every token so the time taken does not tell which one matched.
-    for (const std::string& t : source->tokens) token_ok |= SecretsEqual(*token, t);
+    for (const std::string& t : source->tokens) token_ok |= base::SecretsEqual(*token, t);
   }
   if (!token_ok) {
     return reject(ProblemKind::kUnauthenticated,
@@ -148,7 +149,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
              key && !key->empty()) {
     event.idempotency_key = std::move(*key);
   } else {
-    event.idempotency_key = Sha256Hex(request.body);
+    event.idempotency_key = base::Sha256Hex(request.body);
   }
   if (event.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return reject(ProblemKind::kBadRequest, "idempotency key is longer than " +

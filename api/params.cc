@@ -1,12 +1,10 @@
 #include "api/params.h"
 
-#include <openssl/evp.h>
-
 #include <charconv>
 #include <ctime>
-#include <vector>
 
 #include "api/problem.h"
+#include "storage/base/encoding.h"
 
 namespace hookvault::api {
 namespace {
@@ -27,35 +25,6 @@ std::optional<int64_t> ParseInt(std::string_view s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return v;
-}
-
-// URL-safe base64 without padding (RFC 4648 §5), on OpenSSL's encoder.
-std::string Base64Url(std::string_view in) {
-  std::vector<unsigned char> out(4 * ((in.size() + 2) / 3) + 1);
-  int n = EVP_EncodeBlock(out.data(), reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  std::string s(reinterpret_cast<char*>(out.data()), static_cast<size_t>(n));
-  while (!s.empty() && s.back() == '=') s.pop_back();
-  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return s;
-}
-
-std::optional<std::string> FromBase64Url(std::string_view in) {
-  if (in.empty() || in.size() > 128) return std::nullopt;
-  std::string s(in);
-  for (char& c : s) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (c == '+' || c == '/' || c == '=') return std::nullopt;
-  }
-  size_t padding = (4 - s.size() % 4) % 4;
-  if (padding == 3) return std::nullopt;
-  s.append(padding, '=');
-  std::vector<unsigned char> out(s.size());
-  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(s.data()),
-                          static_cast<int>(s.size()));
-  if (n < 0) return std::nullopt;
-  return std::string(reinterpret_cast<char*>(out.data()), static_cast<size_t>(n) - padding);
 }
 
 }  // namespace
@@ -140,11 +109,13 @@ std::optional<std::string> PercentDecode(std::string_view text) {
 }
 
 std::string EncodeCursor(std::string_view list, int64_t key) {
-  return Base64Url(std::string(list) + ":" + std::to_string(key));
+  return base::Base64UrlEncode(std::string(list) + ":" + std::to_string(key));
 }
 
 std::optional<int64_t> DecodeCursor(std::string_view list, std::string_view cursor) {
-  auto raw = FromBase64Url(cursor);
+  // Cursors are short; a long one is not ours, and is refused before it is decoded.
+  if (cursor.empty() || cursor.size() > 128) return std::nullopt;
+  auto raw = base::Base64UrlDecode(cursor);
   if (!raw || raw->size() <= list.size() + 1 || raw->compare(0, list.size(), list) != 0 ||
       (*raw)[list.size()] != ':') {
     return std::nullopt;

@@ -13,6 +13,7 @@
 
 #include "api/json.h"
 #include "server/delivery/webhook_signature.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::server {
 namespace {
@@ -187,7 +188,7 @@ api::SourcePolicy ParseSource(Object o) {
       ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}), o.Path("allow_ips"));
   if (auto t = o.String("event_type")) s.event_type = ParsePointer(*t, o.Path("event_type"));
   if (auto idem = o.Child("idempotency")) {
-    s.idempotency_header = api::AsciiLower(idem->String("header").value_or(""));
+    s.idempotency_header = base::AsciiLower(idem->String("header").value_or(""));
     if (auto p = idem->String("pointer")) {
       s.idempotency_pointer = ParsePointer(*p, idem->Path("pointer"));
     }

@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "api/crypto.h"
+#include "storage/base/crypto.h"
 
 namespace hookvault::server {
 
@@ -50,7 +50,7 @@ storage::StatusOr<std::string> StoredSecret(const std::string& data_dir, const c
     spdlog::info("{}: read from {}", what, path);
     return token;
   }
-  token = api::RandomHex(24);
+  token = base::RandomHex(24);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return storage::Status::Unavailable("cannot write " + path + ": " + strerror(errno));
   std::string line = token + "\n";

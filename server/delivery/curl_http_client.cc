@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "storage/base/strings.h"
+
 namespace hookvault::server {
 namespace {
 
@@ -44,23 +46,10 @@ int64_t MicrosSince(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count();
 }
 
-bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
+// Returns `s` without leading optional whitespace and without trailing whitespace or line
+// ends: curl hands over header lines with their CR LF, and its error buffer may end in one.
+std::string_view TrimLine(std::string_view s) {
+  return base::TrimRight(base::TrimLeft(s, base::kOptionalWhitespace), " \t\r\n");
 }
 
 // A header name is an RFC 9110 token; a value must not contain CR, LF or NUL (which would
@@ -101,8 +90,8 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   if (line.starts_with("HTTP/")) {
     // A new response (after a 1xx): only the final response's headers count.
     t->response.retry_after.reset();
-  } else if (StartsWithIgnoreCase(line, "retry-after:") && !t->response.retry_after) {
-    t->response.retry_after = std::string(Trim(line.substr(12)));
+  } else if (base::StartsWithIgnoreCase(line, "retry-after:") && !t->response.retry_after) {
+    t->response.retry_after = std::string(TrimLine(line.substr(12)));
   }
   return size * count;
 }
@@ -117,10 +106,7 @@ std::string HostKey(const std::string& url) {
   if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-    key = host;
-    for (char& c : key) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
+    key = base::AsciiLower(host);
     key += ":";
     key += port;
   }
@@ -150,7 +136,7 @@ OutboundResponse ErrorResponse(std::string error, int64_t duration_us = 0) {
 
 std::string CurlError(CURLcode code, const char* buffer) {
   std::string error = curl_easy_strerror(code);
-  std::string_view detail = Trim(buffer);
+  std::string_view detail = TrimLine(buffer);
   if (!detail.empty() && detail != error) {
     error += ": ";
     error += detail;
@@ -167,7 +153,7 @@ std::optional<std::string> Configure(Transfer* t) {
     if (!ValidHeaderName(name) || !ValidHeaderValue(value)) {
       return "invalid request header: " + (ValidHeaderName(name) ? name : "(bad name)");
     }
-    if (StartsWithIgnoreCase(name, "content-type") && name.size() == 12) has_content_type = true;
+    if (base::EqualsIgnoreCase(name, "content-type")) has_content_type = true;
     // "Name:" would tell curl to drop the header; "Name;" sends it with an empty value.
     std::string line = value.empty() ? name + ";" : name + ": " + value;
     curl_slist* next = curl_slist_append(t->headers, line.c_str());

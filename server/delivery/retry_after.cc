@@ -5,15 +5,10 @@
 #include <algorithm>
 #include <string>
 
+#include "storage/base/strings.h"
+
 namespace hookvault::server {
 namespace {
-
-std::string_view TrimOptionalWhitespace(std::string_view s) {
-  auto is_ows = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
 
 // Returns the value of all-digit `s`, or nullopt if it is not all digits or exceeds
 // kMaxRetryAfterSeconds. Stops accumulating past the limit, so any number of digits is safe.
@@ -31,7 +26,7 @@ std::optional<int64_t> ParseDeltaSeconds(std::string_view s) {
 }  // namespace
 
 std::optional<int64_t> ParseRetryAfterMs(std::string_view value, int64_t now_unix_seconds) {
-  value = TrimOptionalWhitespace(value);
+  value = base::TrimOptionalWhitespace(value);
   if (value.empty()) return std::nullopt;
   if (value.front() >= '0' && value.front() <= '9') {
     // Checked before curl_getdate(), which would otherwise read "2015" or "07:28" as bits

@@ -38,9 +38,6 @@ storage::StatusOr<std::string> DecodeSigningSecret(std::string_view secret);
 std::string SignWebhook(std::string_view key_bytes, std::string_view msg_id,
                         int64_t timestamp_seconds, std::string_view body);
 
-// Returns standard base64 (RFC 4648 section 4, with `=` padding) of `bytes`.
-std::string Base64Encode(std::string_view bytes);
-
 }  // namespace hookvault::server
 
 #endif  // HOOKVAULT_SERVER_WEBHOOK_SIGNATURE_H_

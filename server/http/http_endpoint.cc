@@ -11,6 +11,7 @@
 #include "api/params.h"
 #include "api/problem.h"
 #include "server/http/request_head.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::server {
 namespace {
@@ -25,7 +26,7 @@ api::ApiRequest ToApiRequest(const Pistache::Http::Request& req, int64_t now) {
   out.peer_addr = req.address().host();
   // Pistache keeps every request header raw, and the ones it knows also as typed objects.
   for (const auto& [name, raw] : req.headers().rawList()) {
-    out.headers.emplace_back(api::AsciiLower(name), raw.value());
+    out.headers.emplace_back(base::AsciiLower(name), raw.value());
   }
   // Pistache 0.0.5 neither decodes query parameters nor keeps a repeated one (the first
   // wins); a malformed escape is passed on as sent, for the handler to refuse.

@@ -1,5 +1,7 @@
 #include "server/http/request_head.h"
 
+#include "storage/base/strings.h"
+
 namespace hookvault::server {
 namespace {
 
@@ -18,21 +20,6 @@ bool IsToken(std::string_view s) {
 }
 
 bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
-std::string_view TrimOptionalWhitespace(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 RequestHeadChecker::Refusal BadRequest(std::string detail) { return {400, std::move(detail)}; }
 
@@ -112,10 +99,10 @@ std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::CheckField(std::s
   for (unsigned char c : value) {
     if (IsControl(c) && c != '\t') return BadRequest("control character in a header field");
   }
-  if (EqualsIgnoreCase(line.substr(0, colon), "content-length")) {
+  if (base::EqualsIgnoreCase(line.substr(0, colon), "content-length")) {
     if (content_length_seen_) return BadRequest("more than one Content-Length");
     content_length_seen_ = true;
-    value = TrimOptionalWhitespace(value);
+    value = base::TrimOptionalWhitespace(value);
     // 18 digits fit in 64 bits, so Pistache's conversion cannot throw.
     if (value.empty() || value.size() > 18) return BadRequest("invalid Content-Length");
     for (char c : value) {

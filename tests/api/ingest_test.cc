@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "api/crypto.h"
 #include "api/json.h"
+#include "storage/base/crypto.h"
 #include "tests/testing/fake_event_writer.h"
 
 namespace hookvault::api {
@@ -378,7 +378,7 @@ TEST_F(IngestTest, IdempotencyFallsBackToBodyHash) {
   for (const char* body : {R"({"event":"x"})", R"({"id":null})", R"({"id":{"a":1}})",
                            R"({"id":true})", R"({"id":1.5})", R"({"id":""})", "[1,2]"}) {
     SCOPED_TRACE(body);
-    EXPECT_EQ(ExpectSubmitted(Request(body)).idempotency_key, Sha256Hex(body));
+    EXPECT_EQ(ExpectSubmitted(Request(body)).idempotency_key, base::Sha256Hex(body));
   }
 }
 
@@ -393,8 +393,8 @@ TEST_F(IngestTest, WithoutPointerOrHeaderTheKeyIsTheBodyHash) {
   options_.sources[0].idempotency_pointer.reset();
   ApiRequest r = Request();
   SetHeader(r, "idempotency-key", "ignored");
-  EXPECT_EQ(ExpectSubmitted(r).idempotency_key, Sha256Hex(kBody));
-  EXPECT_EQ(Sha256Hex(kBody).size(), 64u);
+  EXPECT_EQ(ExpectSubmitted(r).idempotency_key, base::Sha256Hex(kBody));
+  EXPECT_EQ(base::Sha256Hex(kBody).size(), 64u);
 }
 
 TEST_F(IngestTest, CustomIdempotencyHeaderName) {

@@ -19,6 +19,7 @@
 #include "api/auth.h"
 #include "api/json.h"
 #include "server/http/route_table.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::api {
 namespace {
@@ -57,8 +58,6 @@ const Value* Resolve(const Value& doc, const Value& v) {
   }
   return nullptr;  // a cycle
 }
-
-std::string ToLower(std::string_view s) { return AsciiLower(s); }
 
 // "/events/:id/attempts" → "/events/{id}/attempts".
 std::string OpenApiPath(std::string_view pattern) {
@@ -124,7 +123,7 @@ std::vector<Operation> Operations(const Value& doc) {
 const server::RouteSpec* FindRoute(std::string_view path, std::string_view method,
                                    RouteTable routes = server::kRouteTable) {
   for (const server::RouteSpec& r : routes) {
-    if (OpenApiPath(r.pattern) == path && ToLower(r.method) == method) return &r;
+    if (OpenApiPath(r.pattern) == path && base::AsciiLower(r.method) == method) return &r;
   }
   return nullptr;
 }
@@ -150,7 +149,7 @@ Findings CheckEveryRouteDescribed(const Value& doc) {
   for (const server::RouteSpec& r : server::kRouteTable) {
     std::string where = std::string(r.method) + " " + std::string(r.pattern);
     const Value* item = paths ? Member(*paths, OpenApiPath(r.pattern)) : nullptr;
-    const Value* op = item ? Member(*item, ToLower(r.method)) : nullptr;
+    const Value* op = item ? Member(*item, base::AsciiLower(r.method)) : nullptr;
     if (!op) {
       found.push_back(where + " is not described at " + OpenApiPath(r.pattern));
       continue;
@@ -177,7 +176,7 @@ Findings CheckPathParameters(const Value& doc) {
     std::string where = std::string(r.method) + " " + std::string(r.pattern);
     const Value* paths = Member(doc, "paths");
     const Value* item = paths ? Member(*paths, OpenApiPath(r.pattern)) : nullptr;
-    const Value* op = item ? Member(*item, ToLower(r.method)) : nullptr;
+    const Value* op = item ? Member(*item, base::AsciiLower(r.method)) : nullptr;
     if (!op) continue;  // CheckEveryRouteDescribed reports it
     std::set<std::string> declared;
     for (const Value* owner : {item, op}) {
@@ -261,7 +260,7 @@ Findings CheckSecurity(const Value& doc, RouteTable routes = server::kRouteTable
   const Value* type = scheme ? Member(*scheme, "type") : nullptr;
   const Value* kind = scheme ? Member(*scheme, "scheme") : nullptr;
   if (!type || !type->IsString() || Str(*type) != "http" || !kind || !kind->IsString() ||
-      ToLower(Str(*kind)) != "bearer") {
+      base::AsciiLower(Str(*kind)) != "bearer") {
     found.push_back("components.securitySchemes.bearerAuth is not an http bearer scheme");
   }
   for (const Operation& o : Operations(doc)) {

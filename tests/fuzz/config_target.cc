@@ -28,6 +28,7 @@
 #include "api/json.h"
 #include "server/config.h"
 #include "server/delivery/webhook_signature.h"
+#include "storage/base/strings.h"
 #include "tests/fuzz/fuzz_targets.h"
 
 namespace hookvault::fuzz {
@@ -143,7 +144,7 @@ void CheckValid(const server::Config& c) {
     }
     if (s.event_type) HOOKVAULT_FUZZ_CHECK(s.event_type->IsValid(), s.name);
     if (s.idempotency_pointer) HOOKVAULT_FUZZ_CHECK(s.idempotency_pointer->IsValid(), s.name);
-    HOOKVAULT_FUZZ_CHECK(api::AsciiLower(s.idempotency_header) == s.idempotency_header,
+    HOOKVAULT_FUZZ_CHECK(base::AsciiLower(s.idempotency_header) == s.idempotency_header,
                          s.idempotency_header);
   }
   names.clear();

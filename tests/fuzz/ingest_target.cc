@@ -42,11 +42,12 @@
 #include <vector>
 
 #include "api/cidr.h"
-#include "api/crypto.h"
 #include "api/http.h"
 #include "api/ingest.h"
 #include "api/json.h"
 #include "server/config.h"
+#include "storage/base/crypto.h"
+#include "storage/base/strings.h"
 #include "storage/clock.h"
 #include "storage/group_commit_writer.h"
 #include "storage/sqlite/migrations.h"
@@ -141,7 +142,7 @@ IngestInput ParseInput(std::string_view in) {
     std::string_view name = line.substr(0, colon);
     std::string_view value =
         colon == std::string_view::npos ? std::string_view() : TrimLeft(line.substr(colon + 1));
-    out.request.headers.emplace_back(api::AsciiLower(name), std::string(value));
+    out.request.headers.emplace_back(base::AsciiLower(name), std::string(value));
   }
   out.request.body = std::string(in);
   out.request.path = "/webhooks/" + out.source;
@@ -187,7 +188,7 @@ bool IsJsonMediaType(std::string_view value) {
   for (char c : value.substr(0, value.find(';'))) {
     if (c != ' ' && c != '\t') type += c;
   }
-  type = api::AsciiLower(type);
+  type = base::AsciiLower(type);
   return type == "application/json" ||
          (type.starts_with("application/") && type.ends_with("+json"));
 }
@@ -242,7 +243,7 @@ Expectation Expect(const api::IngestOptions& options, const IngestInput& in) {
   }
   e.idempotency_key = header_key && !header_key->empty() ? *header_key
                       : !pointer_key.empty()             ? pointer_key
-                                                         : api::Sha256Hex(r.body);
+                                                         : base::Sha256Hex(r.body);
   if (e.idempotency_key.size() > api::kMaxIdempotencyKeyBytes) return answer(400);
   if (source->event_type) {
     const rapidjson::Value* v = source->event_type->Get(doc);

@@ -34,11 +34,11 @@
 #include <vector>
 
 #include "api/cidr.h"
-#include "api/crypto.h"
 #include "api/http.h"
 #include "api/ingest.h"
 #include "api/json.h"
 #include "server/config.h"
+#include "storage/base/crypto.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/testing/fake_event_writer.h"
 
@@ -114,7 +114,7 @@ void CheckPointer(const std::string& pointer, const std::string& body) {
     if (at && at->IsString()) key = type = Str(*at);
     if (at && at->IsInt64()) key = std::to_string(at->GetInt64());
     if (at && !at->IsInt64() && at->IsUint64()) key = std::to_string(at->GetUint64());
-    if (key.empty()) key = api::Sha256Hex(body);
+    if (key.empty()) key = base::Sha256Hex(body);
     if (key.size() > api::kMaxIdempotencyKeyBytes) {
       HOOKVAULT_FUZZ_CHECK(keyed.status == 400 && !event, keyed.body);
     } else {

@@ -2,7 +2,9 @@
 
 #include <curl/curl.h>
 
-#include <cctype>
+#include <string_view>
+
+#include "storage/base/strings.h"
 
 namespace hookvault::testing {
 namespace {
@@ -13,15 +15,12 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
 }
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
-  std::string line(data, size * n);
+  std::string_view line(data, size * n);
   size_t colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ')) value.erase(0, 1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.pop_back();
-    static_cast<HttpResult*>(user)->headers[name] = value;
+  if (colon != std::string_view::npos) {
+    std::string name = base::AsciiLower(line.substr(0, colon));
+    std::string_view value = base::TrimRight(base::TrimLeft(line.substr(colon + 1), " "), "\r\n");
+    static_cast<HttpResult*>(user)->headers[name] = std::string(value);
   }
   return size * n;
 }

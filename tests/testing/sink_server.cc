@@ -11,25 +11,16 @@
 #include <exception>
 #include <string_view>
 
+#include "storage/base/strings.h"
+
 namespace hookvault::testing {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
+// Returns `s` without leading optional whitespace and without trailing whitespace or CR.
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
+  return base::TrimRight(base::TrimLeft(s, base::kOptionalWhitespace), " \t\r");
 }
 
 const char* Reason(int status) {
@@ -230,7 +221,7 @@ void SinkServer::Serve(int fd, size_t connection) {
       rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 2);
       size_t colon = line.find(':');
       if (colon == std::string_view::npos) continue;
-      std::string name = Lower(Trim(line.substr(0, colon)));
+      std::string name = base::AsciiLower(Trim(line.substr(0, colon)));
       std::string value(Trim(line.substr(colon + 1)));
       auto [it, inserted] = request.headers.emplace(name, value);
       if (!inserted) it->second += ", " + value;
@@ -238,7 +229,7 @@ void SinkServer::Serve(int fd, size_t connection) {
     buffer.erase(0, header_end + 4);
 
     std::string connection_header =
-        request.headers.count("connection") ? Lower(request.headers["connection"]) : "";
+        request.headers.count("connection") ? base::AsciiLower(request.headers["connection"]) : "";
     keep_alive =
         version == "HTTP/1.1" ? connection_header != "close" : connection_header == "keep-alive";
     if (request.headers.count("transfer-encoding")) {
@@ -285,7 +276,7 @@ void SinkServer::Serve(int fd, size_t connection) {
         "HTTP/1.1 " + std::to_string(reply.status) + " " + Reason(reply.status) + "\r\n";
     bool has_length = false;
     for (const auto& [name, value] : reply.headers) {
-      if (Lower(name) == "content-length") has_length = true;
+      if (base::EqualsIgnoreCase(name, "content-length")) has_length = true;
       out += name + ": " + value + "\r\n";
     }
     if (!has_length) out += "Content-Length: " + std::to_string(reply.body.size()) + "\r\n";

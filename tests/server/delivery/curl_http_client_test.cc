@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/base/strings.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/sink_server.h"
 
@@ -64,11 +65,6 @@ OutboundRequest Request(const std::string &url, std::string body = "{}") {
   request.body = std::move(body);
   request.headers = {{"Content-Type", "application/json"}};
   return request;
-}
-
-std::string Lower(std::string s) {
-  for (char &c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 // Returns a port on 127.0.0.1 that nothing listens on (bound, then closed).
@@ -257,7 +253,7 @@ TEST(CurlHttpClientTest, TimesOutAfterTimeoutMs) {
   auto elapsed = std::chrono::steady_clock::now() - start;
 
   EXPECT_EQ(response.status, 0);
-  EXPECT_NE(Lower(response.error).find("timeout"), std::string::npos) << response.error;
+  EXPECT_NE(base::AsciiLower(response.error).find("timeout"), std::string::npos) << response.error;
   EXPECT_GE(response.duration_us, 290'000);
   EXPECT_LT(response.duration_us, 1'000'000);
   EXPECT_LT(elapsed, 1500ms);
@@ -276,7 +272,7 @@ TEST(CurlHttpClientTest, TimeoutCoversASlowBody) {
   request.timeout_ms = 300;
   OutboundResponse response = Send(client, request);
   EXPECT_EQ(response.status, 0);
-  EXPECT_NE(Lower(response.error).find("timeout"), std::string::npos) << response.error;
+  EXPECT_NE(base::AsciiLower(response.error).find("timeout"), std::string::npos) << response.error;
   EXPECT_NE(response.error.find("200"), std::string::npos) << response.error;
   EXPECT_LT(response.duration_us, 1'000'000);
 }
@@ -287,7 +283,7 @@ TEST(CurlHttpClientTest, ConnectionRefused) {
       Send(client, Request("http://127.0.0.1:" + std::to_string(ClosedPort()) + "/"));
   EXPECT_EQ(response.status, 0);
   EXPECT_NE(response.error, "");
-  EXPECT_NE(Lower(response.error).find("connect"), std::string::npos) << response.error;
+  EXPECT_NE(base::AsciiLower(response.error).find("connect"), std::string::npos) << response.error;
 }
 
 TEST(CurlHttpClientTest, UnresolvableHost) {

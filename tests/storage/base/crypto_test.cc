@@ -1,11 +1,11 @@
-#include "api/crypto.h"
+#include "storage/base/crypto.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 #include <string>
 
-namespace hookvault::api {
+namespace hookvault::base {
 namespace {
 
 bool IsLowerHex(const std::string& s) {
@@ -38,6 +38,21 @@ TEST(Sha256HexTest, IsLowerCaseHexOf64Chars) {
   std::string h = Sha256Hex("hookvault");
   EXPECT_EQ(h.size(), 64u);
   EXPECT_TRUE(IsLowerHex(h)) << h;
+}
+
+TEST(Sha256HexTest, PartsHashAsTheirConcatenation) {
+  EXPECT_EQ(Sha256Hex({"ab", "c"}), Sha256Hex("abc"));
+  EXPECT_EQ(Sha256Hex({"", "abc", ""}), Sha256Hex("abc"));
+  // The audit chain relies on it: the previous hash and the row are hashed as one message.
+  EXPECT_EQ(Sha256Hex({"abcdbcdecdefdefgefghfghighij", "hijkijkljklmklmnlmnomnopnopq"}),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Sha256Test, IsTheRaw32ByteDigest) {
+  std::string digest = Sha256({"abc"});
+  ASSERT_EQ(digest.size(), 32u);
+  EXPECT_EQ(static_cast<unsigned char>(digest[0]), 0xbau);
+  EXPECT_EQ(static_cast<unsigned char>(digest[31]), 0xadu);
 }
 
 TEST(SecretsEqualTest, EqualSecrets) {
@@ -78,4 +93,4 @@ TEST(RandomHexTest, TwoCallsDiffer) {
 }
 
 }  // namespace
-}  // namespace hookvault::api
+}  // namespace hookvault::base
