@@ -41,7 +41,7 @@
 #include "storage/sqlite/backup.h"
 #include "storage/sqlite/database.h"
 #include "storage/sqlite/query_store.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "storage/sqlite/wal_checkpointer.h"
 
 namespace hookvault::server {
@@ -171,7 +171,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
 
   storage::SystemClock clock;
-  auto store = storage::SqliteStore::Open(
+  auto store = storage::SqliteStores::Open(
       {.path = storage::DatabasePath(config.data_dir), .max_db_bytes = config.max_db_bytes}, clock);
   if (!store.ok()) {
     spdlog::critical("open database: {}", store.status().ToString());
@@ -185,21 +185,21 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     spdlog::critical("open database checkpointer: {}", checkpointer.status().ToString());
     return 1;
   }
-  (*store)->set_wal_listener(
+  store->connection->set_wal_listener(
       [cp = checkpointer->get()](int64_t wal_frames) { cp->Notify(wal_frames); });
   // Before the writer: answers (and so the endpoint's metrics observer) may run on the writer
   // thread until it is joined.
   std::vector<std::string> source_names;
   for (const api::SourcePolicy& s : config.sources) source_names.push_back(s.name);
   Metrics metrics(std::move(source_names), HOOKVAULT_VERSION);
-  storage::GroupCommitWriter writer(**store,
+  storage::GroupCommitWriter writer(*store->events,
                                     {.max_batch = static_cast<size_t>(config.writer_max_batch),
                                      .max_queue = static_cast<size_t>(config.writer_max_queue),
                                      .thread_nice = kWriterNice});
   (*checkpointer)->Start([&writer, &store, cp = checkpointer->get()] {
     storage::Status queued = writer.SubmitTask([&store, cp] {
       // Busy only if another connection checkpoints: the checkpointer asks again later.
-      if (auto s = (*store)->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
+      if (auto s = store->connection->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
       cp->RestartDone();
     });
     if (!queued.ok()) cp->RestartDone();  // stopping
@@ -215,7 +215,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   scheduler_options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
   Scheduler scheduler(
       std::vector<OutboundDestination>(config.destinations.begin(), config.destinations.end()),
-      writer, **store, *http_client, clock,
+      writer, *store->deliveries, *http_client, clock,
       [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); },
       scheduler_options);
   if (auto s = scheduler.Start(); !s.ok()) {
@@ -223,7 +223,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     return 1;
   }
   // Prunes through writer tasks in small batches (server/retention.h); stopped before the writer.
-  Retention retention(config.retention, writer, **store, clock);
+  Retention retention(config.retention, writer, *store->retention, clock);
   retention.Start();
 
   api::IngestOptions ingest_options;
@@ -258,7 +258,7 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     api_tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by config
   }
   api::Authenticator authenticator(std::move(api_tokens));
-  storage::SerializedOperatorPort operations(writer, **store, clock,
+  storage::SerializedOperatorPort operations(writer, *store->operations, clock,
                                              [&scheduler] { scheduler.Wake(); });
   api::RestApi rest({.auth = authenticator,
                      .queries = **queries,
