@@ -41,7 +41,7 @@
 #include "storage/sqlite/backup.h"
 #include "storage/sqlite/database.h"
 #include "storage/sqlite/query_store.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "storage/sqlite/wal_checkpointer.h"
 
 namespace hookvault::server {
@@ -105,7 +105,7 @@ class Gateway {
   Config config_;
   storage::SystemClock clock_;
   std::optional<DataDirLock> lock_;
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::optional<storage::SqliteStores> stores_;
   std::unique_ptr<storage::SqliteWalCheckpointer> checkpointer_;
   std::unique_ptr<Metrics> metrics_;  // before the writer: answers observe it on its thread
   std::unique_ptr<storage::GroupCommitWriter> writer_;
@@ -158,10 +158,10 @@ Status Gateway::OpenStorage(bool embedded_default) {
     config_ = std::move(defaults);
   }
 
-  auto store = storage::SqliteStore::Open(
+  auto stores = storage::SqliteStores::Open(
       {.path = storage::DatabasePath(dir), .max_db_bytes = config_.max_db_bytes}, clock_);
-  if (!store.ok()) return Status::Unavailable("open database: " + store.status().ToString());
-  store_ = std::move(store).value();
+  if (!stores.ok()) return Status::Unavailable("open database: " + stores.status().ToString());
+  stores_.emplace(std::move(stores).value());
   // Keeps the WAL small without checkpoints inside the writer's commits
   // (storage/sqlite/wal_checkpointer.h). Before the writer, whose commits notify it.
   auto checkpointer = storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(dir)});
@@ -169,20 +169,20 @@ Status Gateway::OpenStorage(bool embedded_default) {
     return Status::Unavailable("open database checkpointer: " + checkpointer.status().ToString());
   }
   checkpointer_ = std::move(checkpointer).value();
-  store_->set_wal_listener([cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
+  stores_->connection->set_wal_listener([cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
 
   std::vector<std::string> source_names;
   for (const api::SourcePolicy& s : config_.sources) source_names.push_back(s.name);
   metrics_ = std::make_unique<Metrics>(std::move(source_names), HOOKVAULT_VERSION);
   writer_ = std::make_unique<storage::GroupCommitWriter>(
-      *store_, storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
+      *stores_->events, storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
                                       .max_queue = static_cast<size_t>(config_.writer_max_queue),
                                       .thread_nice = kWriterNice});
   checkpointer_->Start([this] {
     storage::SqliteWalCheckpointer* cp = checkpointer_.get();
     Status queued = writer_->SubmitTask([this, cp] {
       // Busy only if another connection checkpoints: the checkpointer asks again later.
-      if (auto s = store_->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
+      if (auto s = stores_->connection->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
       cp->RestartDone();
     });
     if (!queued.ok()) cp->RestartDone();  // stopping
@@ -196,13 +196,13 @@ Status Gateway::OpenForwarding() {
   options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
   scheduler_ = std::make_unique<Scheduler>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
-      *writer_, *store_, *http_client_, clock_,
+      *writer_, *stores_->deliveries, *http_client_, clock_,
       [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
   }
   // Prunes through writer tasks in small batches (server/retention.h).
-  retention_ = std::make_unique<Retention>(config_.retention, *writer_, *store_, clock_);
+  retention_ = std::make_unique<Retention>(config_.retention, *writer_, *stores_->retention, clock_);
   retention_->Start();
   return Status::Ok();
 }
@@ -233,7 +233,7 @@ Status Gateway::OpenApi() {
     waiters_->Notify();
   });
   operations_ = std::make_unique<storage::SerializedOperatorPort>(
-      *writer_, *store_, clock_, [this] { scheduler_->Wake(); });
+      *writer_, *stores_->operations, clock_, [this] { scheduler_->Wake(); });
   std::vector<api::ApiToken> tokens;
   for (const ApiTokenConfig& t : config_.api_tokens) {
     tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by the config

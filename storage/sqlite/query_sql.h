@@ -1,4 +1,4 @@
-// The SQL of SqliteQueryStore and of SqliteStore's operator writes. List queries with optional
+// The SQL of SqliteQueryStore and of SqliteOperatorStore's selection. List queries with optional
 // filters are composed from the named fragments below (every value is a bound, named
 // parameter; nothing is ever formatted into SQL); the composing functions live here too so that
 // tests/storage/query_plan_test.cc can EXPLAIN every combination of filters.

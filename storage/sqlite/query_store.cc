@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "storage/audit_chain.h"
+#include "storage/sqlite/delivery_filter.h"
 #include "storage/sqlite/query_sql.h"
 #include "storage/sqlite/sql.h"
 

@@ -14,19 +14,7 @@
 #include "storage/query_store.h"
 #include "storage/sqlite/database.h"
 
-namespace SQLite {
-class Statement;
-}
-
 namespace hookvault::storage {
-
-// Shared with SqliteStore::Reprocess, which selects deliveries with the same filter.
-namespace internal {
-// Returns the sql::FilterBits that `filter` sets.
-unsigned DeliveryFilterBits(const DeliveryFilter& filter);
-// Binds the values of `filter` to a statement composed with sql::DeliveryKeysSql.
-void BindDeliveryFilter(SQLite::Statement& statement, const DeliveryFilter& filter);
-}  // namespace internal
 
 // Thread-safety: thread-safe. Each call borrows one connection of the pool for its duration
 // (waiting while all are busy); a connection and its cached statements are used by one thread

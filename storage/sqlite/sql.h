@@ -1,5 +1,7 @@
-// The SQL of SqliteStore, as named constants with bound parameters. In a header of its own so
-// that tests can check every statement's query plan (tests/storage/query_plan_test.cc).
+// The SQL of the stores on the write connection (SqliteEventLog, SqliteDeliveryStore,
+// SqliteOperatorStore, SqliteRetentionStore), as named constants with bound parameters. In a
+// header of its own so that tests can check every statement's query plan
+// (tests/storage/sqlite/query_plan_test.cc).
 #ifndef HOOKVAULT_STORAGE_SQLITE_SQL_H_
 #define HOOKVAULT_STORAGE_SQLITE_SQL_H_
 
@@ -82,7 +84,8 @@ WHERE id = ?1
 
 // The unary + keeps SQLite off the (status, id) index, which would walk every pending
 // delivery of the database for each attempt; the event's own deliveries are found through
-// UNIQUE (event_seq, destination). tests/storage/sqlite_store_test.cc checks the plan.
+// UNIQUE (event_seq, destination). tests/storage/sqlite/query_plan_test.cc checks the plan.
+// Prepared by both SqliteDeliveryStore and SqliteOperatorStore.
 inline constexpr std::string_view kRefreshEventStatus = R"sql(
 UPDATE events SET status = CASE
   WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +status = 'failed')

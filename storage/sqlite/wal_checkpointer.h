@@ -11,20 +11,21 @@
 //
 // How it works:
 //  1. The writer connection has no automatic checkpoint; its WAL hook
-//     (SqliteStore::set_wal_listener) calls Notify() after each commit with the WAL's frames.
+//     (SqliteWriteConnection::set_wal_listener) calls Notify() after each commit with the WAL's
+//     frames.
 //  2. From checkpoint_frames new frames on, this class's thread runs a PASSIVE checkpoint on its
 //     own connection: it copies the frames into the database file and fsyncs it while the
 //     writer keeps committing (PASSIVE takes no writer lock and waits for nobody).
 //  3. When the WAL then still holds restart_frames or more, it calls `request_restart` once per
 //     restart_frames of growth; the server makes that a writer task (run between batches, after
-//     their answers) doing SqliteStore::CheckpointWal() and then RestartDone(): only the frames
-//     committed since step 2 are left to copy, so it is short, and once all frames are copied
-//     the writer's next transaction writes the WAL from its beginning. journal_size_limit
-//     (DatabaseOptions) then truncates a file that grew past it. Until RestartDone() this class
-//     starts no checkpoint of its own: SQLite lets one checkpointer run at a time, and under
-//     sustained load a background checkpoint is due again at once, so the writer's PASSIVE
-//     checkpoint would find it running (SQLITE_BUSY) nearly every time and the WAL would never
-//     start over.
+//     their answers) doing SqliteWriteConnection::CheckpointWal() and then RestartDone(): only
+//     the frames committed since step 2 are left to copy, so it is short, and once all frames
+//     are copied the writer's next transaction writes the WAL from its beginning.
+//     journal_size_limit (DatabaseOptions) then truncates a file that grew past it. Until
+//     RestartDone() this class starts no checkpoint of its own: SQLite lets one checkpointer run
+//     at a time, and under sustained load a background checkpoint is due again at once, so the
+//     writer's PASSIVE checkpoint would find it running (SQLITE_BUSY) nearly every time and the
+//     WAL would never start over.
 //
 // Invariant (tests/storage/sqlite_wal_checkpointer_test.cc): while no reader keeps one snapshot
 // open for long, the -wal file stays below about restart_frames plus what the writer commits
@@ -81,7 +82,7 @@ class SqliteWalCheckpointer {
   ~SqliteWalCheckpointer();
 
   // Starts the thread. `request_restart` is called on it and must not block long; it must make
-  // the writer run SqliteStore::CheckpointWal() on its own connection soon and then call
+  // the writer run SqliteWriteConnection::CheckpointWal() soon and then call
   // RestartDone() (also when that cannot be arranged: background checkpoints wait for it).
   void Start(std::function<void()> request_restart);
 

@@ -31,8 +31,8 @@ using std::chrono::steady_clock;
 class FeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = testing::OpenMigratedStore(dir_.File("hookvault.db"), clock_);
-    ASSERT_NE(store_, nullptr);
+    stores_ = testing::OpenMigratedStore(dir_.File("hookvault.db"), clock_);
+    ASSERT_NE(stores_, nullptr);
     auto queries = storage::SqliteQueryStore::Open({.path = dir_.File("hookvault.db")}, 2);
     ASSERT_TRUE(queries.ok()) << queries.status().ToString();
     queries_ = std::move(queries).value();
@@ -50,14 +50,14 @@ class FeedTest : public ::testing::Test {
     event.headers_json = "{}";
     event.body = "{\"n\":" + std::to_string(keys_) + "}";
     record.event = std::move(event);
-    auto results = store_->Append(std::span<const storage::IngestRecord>(&record, 1));
+    auto results = stores_->events->Append(std::span<const storage::IngestRecord>(&record, 1));
     EXPECT_TRUE(results.ok());
     return results.ok() ? (*results)[0]->seq : 0;
   }
 
   testing::TempDir dir_;
   testing::FakeClock clock_;
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::SqliteStores> stores_;
   std::unique_ptr<storage::SqliteQueryStore> queries_;
   int keys_ = 0;
 };

@@ -53,7 +53,7 @@
 #include "storage/sqlite/migrations.h"
 #include "storage/sqlite/database.h"
 #include "storage/sqlite/query_store.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/fuzz/fuzz_targets.h"
 #include "tests/testing/fake_event_writer.h"
 
@@ -397,10 +397,11 @@ class SqliteHarness {
       auto applied = storage::ApplyMigrations(**db, storage::SqliteMigrations());
       HOOKVAULT_FUZZ_CHECK(applied.ok(), applied.status().ToString());
     }
-    auto store = storage::SqliteStore::Open({.path = path}, clock_);
-    HOOKVAULT_FUZZ_CHECK(store.ok(), store.status().ToString());
-    store_ = std::move(store).value();
-    writer_ = std::make_unique<storage::GroupCommitWriter>(*store_, storage::WriterOptions{});
+    auto stores = storage::SqliteStores::Open({.path = path}, clock_);
+    HOOKVAULT_FUZZ_CHECK(stores.ok(), stores.status().ToString());
+    stores_ = std::make_unique<storage::SqliteStores>(std::move(stores).value());
+    writer_ =
+        std::make_unique<storage::GroupCommitWriter>(*stores_->events, storage::WriterOptions{});
     auto queries = storage::SqliteQueryStore::Open({.path = path}, 1);
     HOOKVAULT_FUZZ_CHECK(queries.ok(), queries.status().ToString());
     queries_ = std::move(queries).value();
@@ -412,14 +413,14 @@ class SqliteHarness {
     if (writer_) writer_->Stop();
     writer_.reset();
     queries_.reset();
-    store_.reset();
+    stores_.reset();
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
   }
 
   std::string dir_;
   storage::SystemClock clock_;
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::SqliteStores> stores_;
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<storage::SqliteQueryStore> queries_;
   std::unique_ptr<api::IngestHandler> handler_;

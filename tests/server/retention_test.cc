@@ -1,5 +1,5 @@
-// The retention driver on a real SqliteStore behind the real GroupCommitWriter, with an injected
-// clock that ages the data.
+// The retention driver on a real SqliteRetentionStore behind the real GroupCommitWriter, with an
+// injected clock that ages the data.
 #include "server/retention.h"
 
 #include <gtest/gtest.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "storage/group_commit_writer.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -74,8 +74,8 @@ class RecordingStore final : public storage::RetentionStore {
 class RetentionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(store_, nullptr);
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
   }
 
   // Stores `n` events received `age` ago (in batches of up to 500), before the writer starts.
@@ -99,13 +99,14 @@ class RetentionTest : public ::testing::Test {
         log.reason = "stored";
         batch.push_back({std::move(e), std::move(log)});
       }
-      ASSERT_TRUE(store_->Append(batch).ok());
+      ASSERT_TRUE(stores_->events->Append(batch).ok());
     }
     clock_.Set(kNow);
   }
 
   void StartWriter() {
-    writer_ = std::make_unique<storage::GroupCommitWriter>(*store_, storage::WriterOptions{});
+    writer_ =
+        std::make_unique<storage::GroupCommitWriter>(*stores_->events, storage::WriterOptions{});
   }
 
   int64_t Count(const std::string& sql) { return QueryInt(path_, sql); }
@@ -118,7 +119,7 @@ class RetentionTest : public ::testing::Test {
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{kNow};
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::SqliteStores> stores_;
   std::unique_ptr<storage::GroupCommitWriter> writer_;
 };
 
@@ -128,7 +129,7 @@ TEST_F(RetentionTest, ARoundAgesOutWhatTheConfigSaysAndNothingElse) {
   AddEvents(4, 400 * kDay, "pending-", {"crm"});
   AddEvents(1, 10 * kDay, "recent-");
   StartWriter();
-  Retention retention(ages_, *writer_, *store_, clock_);
+  Retention retention(ages_, *writer_, *stores_->retention, clock_);
   auto round = retention.RunRound();
   ASSERT_TRUE(round.ok()) << round.status().ToString();
   EXPECT_EQ(round->delivered_events, 3);
@@ -154,7 +155,7 @@ TEST_F(RetentionTest, ARoundAgesOutWhatTheConfigSaysAndNothingElse) {
 TEST_F(RetentionTest, PrunesInBatchesOfAtMostBatchRowsEachItsOwnWriterTask) {
   AddEvents(5000, 40 * kDay, "e-");
   StartWriter();
-  storage::SqliteStore& real = *store_;
+  storage::SqliteRetentionStore& real = *stores_->retention;
   RecordingStore recording(real);
   Retention retention(ages_, *writer_, recording, clock_, {.batch_rows = 500});
   auto round = retention.RunRound();
@@ -189,7 +190,7 @@ TEST_F(RetentionTest, PrunesInBatchesOfAtMostBatchRowsEachItsOwnWriterTask) {
 TEST_F(RetentionTest, IngestIsWrittenBetweenPruneBatches) {
   AddEvents(3000, 40 * kDay, "old-");
   StartWriter();
-  storage::SqliteStore& real = *store_;
+  storage::SqliteRetentionStore& real = *stores_->retention;
   RecordingStore recording(real);
   Retention retention(ages_, *writer_, recording, clock_, {.batch_rows = 100});
   std::thread pruning([&] { ASSERT_TRUE(retention.RunRound().ok()); });
@@ -222,7 +223,7 @@ TEST_F(RetentionTest, IngestIsWrittenBetweenPruneBatches) {
 TEST_F(RetentionTest, StopEndsARoundBetweenBatchesAndAWaitAtOnce) {
   AddEvents(3000, 40 * kDay, "e-");
   StartWriter();
-  Retention retention(ages_, *writer_, *store_, clock_,
+  Retention retention(ages_, *writer_, *stores_->retention, clock_,
                       {.interval_ms = 3'600'000, .batch_rows = 1});
   retention.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -237,7 +238,7 @@ TEST_F(RetentionTest, StopEndsARoundBetweenBatchesAndAWaitAtOnce) {
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 3000);
 
   // Between rounds, the hour-long wait ends at once too.
-  Retention idle(ages_, *writer_, *store_, clock_, {.interval_ms = 3'600'000});
+  Retention idle(ages_, *writer_, *stores_->retention, clock_, {.interval_ms = 3'600'000});
   idle.Start();
   for (int i = 0; i < 1000 && Count("SELECT count(*) FROM events") > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -253,7 +254,7 @@ TEST_F(RetentionTest, ARoundFailsCleanlyWhenTheWriterHasStopped) {
   AddEvents(10, 40 * kDay, "e-");
   StartWriter();
   writer_->Stop();
-  Retention retention(ages_, *writer_, *store_, clock_);
+  Retention retention(ages_, *writer_, *stores_->retention, clock_);
   auto round = retention.RunRound();
   ASSERT_FALSE(round.ok());
   EXPECT_EQ(round.status().code(), storage::StatusCode::kUnavailable);

@@ -15,7 +15,7 @@
 #include <mutex>
 #include <thread>
 
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -49,14 +49,16 @@ std::string Key(const char* prefix, int i) {
 class RealLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    log_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(log_, nullptr);
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
+    log_ = stores_->events.get();
   }
 
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_;
-  std::unique_ptr<SqliteStore> log_;
+  std::unique_ptr<SqliteStores> stores_;
+  SqliteEventLog* log_ = nullptr;  // stores_->events
 };
 
 // Invariant 1: a callback reports OK only once the event is committed — another connection

@@ -14,7 +14,7 @@
 #include "server/delivery/backoff.h"
 #include "server/delivery/webhook_signature.h"
 #include "storage/group_commit_writer.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -121,9 +121,10 @@ OutboundDestination Destination(const std::string& name, int concurrency = 8, in
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(store_, nullptr);
-    writer_ = std::make_unique<storage::GroupCommitWriter>(*store_, storage::WriterOptions{});
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
+    writer_ =
+        std::make_unique<storage::GroupCommitWriter>(*stores_->events, storage::WriterOptions{});
   }
   void TearDown() override {
     if (scheduler_) scheduler_->Stop();
@@ -137,8 +138,8 @@ class SchedulerTest : public ::testing::Test {
     options.global_concurrency = global;
     options.stop_grace = std::chrono::milliseconds(200);
     scheduler_ = std::make_unique<Scheduler>(
-        std::move(destinations), *writer_, *store_, http_, clock_, [this] { return random_; },
-        options);
+        std::move(destinations), *writer_, *stores_->deliveries, http_, clock_,
+        [this] { return random_; }, options);
     writer_->set_commit_listener([this] { scheduler_->Wake(); });
     ASSERT_TRUE(scheduler_->Start().ok());
   }
@@ -189,7 +190,7 @@ class SchedulerTest : public ::testing::Test {
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{1'800'000'000'000'000};
   uint64_t random_ = 0;
-  std::unique_ptr<storage::SqliteStore> store_;
+  std::unique_ptr<storage::SqliteStores> stores_;
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   FakeHttpClient http_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -348,7 +349,7 @@ TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
   clock_.Advance(5'000'000);
   Ingest("k2", {"a"});
   std::promise<storage::StatusOr<storage::PendingSummary>> summary;
-  ASSERT_TRUE(writer_->SubmitTask([&] { summary.set_value(store_->Pending()); }).ok());
+  ASSERT_TRUE(writer_->SubmitTask([&] { summary.set_value(stores_->deliveries->Pending()); }).ok());
   auto s = summary.get_future().get();
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->count, 3);
@@ -401,19 +402,21 @@ TEST_F(SchedulerTest, AnExpiredLeaseMakesTheDeliveryDueAgain) {
   std::promise<size_t> first;
   ASSERT_TRUE(writer_
                   ->SubmitTask([&] {
-                    first.set_value(store_->ClaimDue("a", 10, now, now + 1'000'000)->size());
+                    first.set_value(
+                        stores_->deliveries->ClaimDue("a", 10, now, now + 1'000'000)->size());
                   })
                   .ok());
   EXPECT_EQ(first.get_future().get(), 1u);
   std::promise<size_t> while_leased, after_expiry;
-  ASSERT_TRUE(writer_
-                  ->SubmitTask([&] {
-                    while_leased.set_value(
-                        store_->ClaimDue("a", 10, now + 500'000, now + 2'000'000)->size());
-                    after_expiry.set_value(
-                        store_->ClaimDue("a", 10, now + 1'000'000, now + 3'000'000)->size());
-                  })
-                  .ok());
+  ASSERT_TRUE(
+      writer_
+          ->SubmitTask([&] {
+            while_leased.set_value(
+                stores_->deliveries->ClaimDue("a", 10, now + 500'000, now + 2'000'000)->size());
+            after_expiry.set_value(
+                stores_->deliveries->ClaimDue("a", 10, now + 1'000'000, now + 3'000'000)->size());
+          })
+          .ok());
   EXPECT_EQ(while_leased.get_future().get(), 0u);
   EXPECT_EQ(after_expiry.get_future().get(), 1u);
   EXPECT_EQ(DeliveryInt(id, "lease_expires_at"), now + 3'000'000);

@@ -1,5 +1,5 @@
-// SqliteStore as the OperatorStore (reprocess, consumer acks, the audit chain) on a real SQLite
-// file with the real migrations; read back through SqliteQueryStore.
+// SqliteOperatorStore (reprocess, consumer acks, the audit chain) on a real SQLite file with the
+// real migrations; read back through SqliteQueryStore.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include "storage/sqlite/migrations.h"
 #include "storage/query_store.h"
 #include "storage/sqlite/query_store.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -26,8 +26,8 @@ constexpr int64_t kSecond = 1'000'000;
 class OperatorStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(store_, nullptr);
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
     auto query = SqliteQueryStore::Open({.path = path_}, 1);
     ASSERT_TRUE(query.ok()) << query.status().ToString();
     query_ = std::move(query).value();
@@ -58,7 +58,7 @@ class OperatorStoreTest : public ::testing::Test {
     e.body = "{}";
     e.destinations = std::move(destinations);
     std::vector<IngestRecord> batch = {IngestRecord{std::move(e), std::nullopt}};
-    auto results = store_->Append(batch);
+    auto results = stores_->events->Append(batch);
     EXPECT_TRUE(results.ok());
     return *(*results)[0];
   }
@@ -80,7 +80,7 @@ class OperatorStoreTest : public ::testing::Test {
     a.next = next;
     a.next_attempt_at = kT + 60 * kSecond;
     std::vector<AttemptRecord> batch = {a};
-    ASSERT_TRUE(store_->RecordAttempts(batch).ok());
+    ASSERT_TRUE(stores_->deliveries->RecordAttempts(batch).ok());
   }
 
   std::string Status(int64_t delivery_id) {
@@ -99,13 +99,14 @@ class OperatorStoreTest : public ::testing::Test {
     spec.dry_run = dry_run;
     spec.action = "reprocess_bulk";
     spec.target_json = R"({"status":"failed"})";
-    return store_->Reprocess(spec, AuditActor{"ops", "operator", "receiver fixed"}, now_);
+    return stores_->operations->Reprocess(spec, AuditActor{"ops", "operator", "receiver fixed"},
+                                          now_);
   }
 
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{kT};
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteStores> stores_;
   std::unique_ptr<SqliteQueryStore> query_;
   int next_key_ = 0;
   int64_t now_ = kT + 3600 * kSecond;
@@ -135,7 +136,7 @@ TEST_F(OperatorStoreTest, ReprocessEventRequeuesItsFailedDeliveriesAndKeepsHisto
   EXPECT_EQ(EventStatus(e2_), "failed");
 
   // The attempt count restarts: the next claim is attempt 1 again.
-  auto due = store_->ClaimDue("billing", 10, now_, now_ + 30 * kSecond);
+  auto due = stores_->deliveries->ClaimDue("billing", 10, now_, now_ + 30 * kSecond);
   ASSERT_TRUE(due.ok());
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].delivery_id, b1_);
@@ -144,7 +145,7 @@ TEST_F(OperatorStoreTest, ReprocessEventRequeuesItsFailedDeliveriesAndKeepsHisto
 
 TEST_F(OperatorStoreTest, ReprocessWithoutStatusTakesFailedAndSucceededNeverPending) {
   // e3's crm delivery is pending and leased (in flight): it must stay exactly as it is.
-  auto claimed = store_->ClaimDue("crm", 10, now_, now_ + 30 * kSecond);
+  auto claimed = stores_->deliveries->ClaimDue("crm", 10, now_, now_ + 30 * kSecond);
   ASSERT_TRUE(claimed.ok());
   ASSERT_EQ(claimed->size(), 1u);
   auto r = Reprocess({});
@@ -227,19 +228,19 @@ TEST_F(OperatorStoreTest, DryRunCountsChangesNothingAndIsAudited) {
 }
 
 TEST_F(OperatorStoreTest, AckConsumerNeverMovesBackwards) {
-  auto first = store_->AckConsumer("warehouse", 10, kT + 1);
+  auto first = stores_->operations->AckConsumer("warehouse", 10, kT + 1);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(*first, 10);
-  auto back = store_->AckConsumer("warehouse", 5, kT + 2);
+  auto back = stores_->operations->AckConsumer("warehouse", 5, kT + 2);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, 10);
-  auto same = store_->AckConsumer("warehouse", 10, kT + 3);
+  auto same = stores_->operations->AckConsumer("warehouse", 10, kT + 3);
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(*same, 10);
-  auto forward = store_->AckConsumer("warehouse", 12, kT + 4);
+  auto forward = stores_->operations->AckConsumer("warehouse", 12, kT + 4);
   ASSERT_TRUE(forward.ok());
   EXPECT_EQ(*forward, 12);
-  auto other = store_->AckConsumer("analytics", 1, kT + 5);
+  auto other = stores_->operations->AckConsumer("analytics", 1, kT + 5);
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(*other, 1);
   auto got = query_->GetConsumer("warehouse");

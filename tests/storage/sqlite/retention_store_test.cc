@@ -1,5 +1,5 @@
-// SqliteStore as a RetentionStore, on a real SQLite file with the real migrations: the
-// invariants of storage/retention_store.h and the space given back by incremental_vacuum.
+// SqliteRetentionStore on a real SQLite file with the real migrations: the invariants of
+// storage/retention_store.h and the space given back by incremental_vacuum.
 #include "storage/audit_chain.h"
 #include "storage/operator_store.h"
 #include "storage/retention_store.h"
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "storage/sqlite/migrations.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -30,8 +30,8 @@ constexpr int64_t kNow = 1'790'000'000'000'000LL;
 class RetentionStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(store_, nullptr);
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
   }
 
   // Stores one event received (and keyed) `age` ago and returns it.
@@ -54,7 +54,7 @@ class RetentionStoreTest : public ::testing::Test {
     log.status = 200;
     log.reason = "stored";
     std::vector<IngestRecord> batch = {IngestRecord{std::move(e), std::move(log)}};
-    auto r = store_->Append(batch);
+    auto r = stores_->events->Append(batch);
     clock_.Set(kNow);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *(*r)[0] : AppendResult{};
@@ -80,7 +80,7 @@ class RetentionStoreTest : public ::testing::Test {
     a.next = next;
     a.next_attempt_at = kNow + kDay;
     std::vector<AttemptRecord> attempts = {a};
-    ASSERT_TRUE(store_->RecordAttempts(attempts).ok());
+    ASSERT_TRUE(stores_->deliveries->RecordAttempts(attempts).ok());
   }
 
   // Prunes `target` older than `age` to the end, as the driver does, and returns the deleted
@@ -89,7 +89,7 @@ class RetentionStoreTest : public ::testing::Test {
     int64_t deleted = 0;
     std::optional<PruneCursor> cursor = PruneCursor{};
     while (cursor) {
-      auto batch = store_->Prune(target, kNow - age, *cursor, limit);
+      auto batch = stores_->retention->Prune(target, kNow - age, *cursor, limit);
       EXPECT_TRUE(batch.ok()) << batch.status().ToString();
       if (!batch.ok()) return -1;
       EXPECT_LE(batch->deleted, limit);
@@ -110,7 +110,7 @@ class RetentionStoreTest : public ::testing::Test {
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{kNow};
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteStores> stores_;
 };
 
 TEST_F(RetentionStoreTest, ANewDatabaseHasIncrementalAutoVacuum) {
@@ -250,8 +250,9 @@ TEST_F(RetentionStoreTest, AuditLogAndConsumersAreNeverPruned) {
   spec.action = "reprocess_bulk";
   spec.target_json = "{}";
   clock_.Set(kNow - 500 * kDay);
-  ASSERT_TRUE(store_->Reprocess(spec, {"ops", "operator", "old"}, kNow - 500 * kDay).ok());
-  ASSERT_TRUE(store_->AckConsumer("warehouse", e.seq, kNow - 500 * kDay).ok());
+  ASSERT_TRUE(
+      stores_->operations->Reprocess(spec, {"ops", "operator", "old"}, kNow - 500 * kDay).ok());
+  ASSERT_TRUE(stores_->operations->AckConsumer("warehouse", e.seq, kNow - 500 * kDay).ok());
   clock_.Set(kNow);
   for (PruneTarget t :
        {PruneTarget::kAttempts, PruneTarget::kRequestLog, PruneTarget::kDeliveredEvents,
@@ -277,25 +278,28 @@ TEST_F(RetentionStoreTest, OneCallDeletesAtMostItsLimitInOneTransaction) {
       batch.push_back(IngestRecord{std::move(e), std::nullopt});
     }
     clock_.Set(kNow - 40 * kDay);
-    ASSERT_TRUE(store_->Append(batch).ok());
+    ASSERT_TRUE(stores_->events->Append(batch).ok());
   }
   clock_.Set(kNow);
-  auto first = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, PruneCursor{}, 500);
+  auto first = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay,
+                                         PruneCursor{}, 500);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->deleted, 500);
   ASSERT_TRUE(first->next.has_value());
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 700);
-  auto second = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, *first->next, 500);
+  auto second =
+      stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, *first->next, 500);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->deleted, 500);
-  auto third = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, *second->next, 500);
+  auto third = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay,
+                                         *second->next, 500);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->deleted, 200);
   EXPECT_FALSE(third->next.has_value());
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 0);
   // The keys all share one created_at: the cursor's tie-break must still reach every one.
   EXPECT_EQ(PruneAll(PruneTarget::kIdempotencyKeys, 37 * kDay, 7), 1200);
-  EXPECT_FALSE(store_->Prune(PruneTarget::kAttempts, kNow, PruneCursor{}, 0).ok());
+  EXPECT_FALSE(stores_->retention->Prune(PruneTarget::kAttempts, kNow, PruneCursor{}, 0).ok());
 }
 
 TEST_F(RetentionStoreTest, KeptRowsAreNotLookedAtAgainInTheSameRound) {
@@ -307,7 +311,8 @@ TEST_F(RetentionStoreTest, KeptRowsAreNotLookedAtAgainInTheSameRound) {
   int batches = 0;
   std::optional<PruneCursor> cursor = PruneCursor{};
   while (cursor) {
-    auto batch = store_->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, *cursor, 10);
+    auto batch =
+        stores_->retention->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, *cursor, 10);
     ASSERT_TRUE(batch.ok());
     scanned += batch->scanned;
     ++batches;
@@ -331,7 +336,7 @@ TEST_F(RetentionStoreTest, PruningAndIncrementalVacuumShrinkTheFile) {
       e.body = body;
       batch.push_back(IngestRecord{std::move(e), std::nullopt});
     }
-    ASSERT_TRUE(store_->Append(batch).ok());
+    ASSERT_TRUE(stores_->events->Append(batch).ok());
   }
   int64_t pages_full = Count("PRAGMA page_count");
   ASSERT_GT(pages_full, 2000);  // ~8 MiB of bodies in 4 KiB pages
@@ -344,7 +349,7 @@ TEST_F(RetentionStoreTest, PruningAndIncrementalVacuumShrinkTheFile) {
   int64_t freed = 0;
   int steps = 0;
   while (true) {
-    auto step = store_->ReclaimSpace(256 * page_size);
+    auto step = stores_->retention->ReclaimSpace(256 * page_size);
     ASSERT_TRUE(step.ok()) << step.status().ToString();
     EXPECT_LE(step->freed_bytes, 256 * page_size);
     EXPECT_EQ(step->remaining_bytes, Count("PRAGMA freelist_count") * page_size);

@@ -1,4 +1,4 @@
-// SqliteQueryStore on a real SQLite file with the real migrations, written through SqliteStore.
+// SqliteQueryStore on a real SQLite file with the real migrations, written through SqliteStores.
 #include "storage/sqlite/query_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "storage/sqlite/migrations.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -26,8 +26,8 @@ constexpr int64_t kSecond = 1'000'000;
 class QueryStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store_ = hookvault::testing::OpenMigratedStore(path_, clock_);
-    ASSERT_NE(store_, nullptr);
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
+    ASSERT_NE(stores_, nullptr);
     auto query = SqliteQueryStore::Open({.path = path_}, 2);
     ASSERT_TRUE(query.ok()) << query.status().ToString();
     query_ = std::move(query).value();
@@ -48,7 +48,7 @@ class QueryStoreTest : public ::testing::Test {
     RequestLogEntry log{received_at, source, "10.0.0.7", 200, "stored", std::nullopt,
                         static_cast<int64_t>(e.body.size())};
     std::vector<IngestRecord> batch = {IngestRecord{std::move(e), std::move(log)}};
-    auto results = store_->Append(batch);
+    auto results = stores_->events->Append(batch);
     EXPECT_TRUE(results.ok()) << results.status().ToString();
     return *(*results)[0];
   }
@@ -57,7 +57,7 @@ class QueryStoreTest : public ::testing::Test {
     IngestRecord r;
     r.log = RequestLogEntry{received_at, source, "10.0.0.9", status, "rejected", std::nullopt, 3};
     std::vector<IngestRecord> batch = {r};
-    ASSERT_TRUE(store_->Append(batch).ok());
+    ASSERT_TRUE(stores_->events->Append(batch).ok());
   }
 
   int64_t DeliveryId(int64_t seq, const std::string& destination) {
@@ -79,13 +79,13 @@ class QueryStoreTest : public ::testing::Test {
     a.next = next;
     a.next_attempt_at = started_at + kSecond;
     std::vector<AttemptRecord> batch = {a};
-    ASSERT_TRUE(store_->RecordAttempts(batch).ok());
+    ASSERT_TRUE(stores_->deliveries->RecordAttempts(batch).ok());
   }
 
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{kT};
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteStores> stores_;
   std::unique_ptr<SqliteQueryStore> query_;
   int next_key_ = 0;
 };
@@ -466,8 +466,8 @@ TEST_F(QueryStoreTest, ConsumersAreReadBack) {
   auto none = query_->GetConsumer("warehouse");
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_FALSE(none->has_value());
-  ASSERT_TRUE(store_->AckConsumer("warehouse", 7, kT + 1).ok());
-  ASSERT_TRUE(store_->AckConsumer("analytics", 3, kT + 2).ok());
+  ASSERT_TRUE(stores_->operations->AckConsumer("warehouse", 7, kT + 1).ok());
+  ASSERT_TRUE(stores_->operations->AckConsumer("analytics", 3, kT + 2).ok());
   auto got = query_->GetConsumer("warehouse");
   ASSERT_TRUE(got.ok());
   ASSERT_TRUE(got->has_value());
@@ -494,7 +494,7 @@ TEST_F(QueryStoreTest, PendingCountsPerDestinationFromAReader) {
   EXPECT_EQ(pending->count, 2);
   EXPECT_EQ(pending->by_destination, (std::map<std::string, int64_t>{{"billing", 2}}));
   EXPECT_EQ(pending->oldest_created_at, kT);
-  auto writer_view = store_->Pending();
+  auto writer_view = stores_->deliveries->Pending();
   ASSERT_TRUE(writer_view.ok());
   EXPECT_EQ(writer_view->count, pending->count);
 }

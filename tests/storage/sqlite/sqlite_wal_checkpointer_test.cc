@@ -13,7 +13,7 @@
 #include "storage/group_commit_writer.h"
 #include "storage/sqlite/migrations.h"
 #include "storage/sqlite/database.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/temp_dir.h"
@@ -46,7 +46,7 @@ IngestRecord Event(int i, size_t body_bytes) {
 
 // ~40 MB of WAL frames written in batches of 32 events of 8 KiB; the WAL file must stay within
 // a few restart sizes of 1 MiB. Without the restart step (or without the checkpointer: the
-// store's WAL hook replaces SQLite's automatic checkpoint) the file grows with every batch.
+// connection's WAL hook replaces SQLite's automatic checkpoint) the file grows with every batch.
 TEST(SqliteWalCheckpointerTest, WalStaysBoundedUnderSustainedWrites) {
   hookvault::testing::TempDir dir;
   std::string path = dir.File("hookvault.db");
@@ -57,17 +57,17 @@ TEST(SqliteWalCheckpointerTest, WalStaysBoundedUnderSustainedWrites) {
   }
   constexpr int64_t kJournalLimit = 2 << 20;
   hookvault::testing::FakeClock clock;
-  auto store = SqliteStore::Open({.path = path, .journal_size_limit = kJournalLimit}, clock);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto stores = SqliteStores::Open({.path = path, .journal_size_limit = kJournalLimit}, clock);
+  ASSERT_TRUE(stores.ok()) << stores.status().ToString();
   auto checkpointer = SqliteWalCheckpointer::Open(
       {.path = path, .checkpoint_frames = 64, .restart_frames = 256});  // 256 KiB, 1 MiB
   ASSERT_TRUE(checkpointer.ok()) << checkpointer.status().ToString();
-  (*store)->set_wal_listener([cp = checkpointer->get()](int64_t f) { cp->Notify(f); });
-  GroupCommitWriter writer(**store, {.max_batch = 32});
+  stores->connection->set_wal_listener([cp = checkpointer->get()](int64_t f) { cp->Notify(f); });
+  GroupCommitWriter writer(*stores->events, {.max_batch = 32});
   std::atomic<int> writer_checkpoints{0};
   (*checkpointer)->Start([&] {
     Status queued = writer.SubmitTask([&] {
-      if ((*store)->CheckpointWal().ok()) ++writer_checkpoints;
+      if (stores->connection->CheckpointWal().ok()) ++writer_checkpoints;
       (*checkpointer)->RestartDone();
     });
     if (!queued.ok()) (*checkpointer)->RestartDone();
@@ -137,14 +137,14 @@ TEST(SqliteWalCheckpointerTest, WithoutTheCheckpointerTheWalGrows) {
     ASSERT_TRUE(ApplyMigrations(**db, SqliteMigrations()).ok());
   }
   hookvault::testing::FakeClock clock;
-  auto store = SqliteStore::Open({.path = path}, clock);
-  ASSERT_TRUE(store.ok());
+  auto stores = SqliteStores::Open({.path = path}, clock);
+  ASSERT_TRUE(stores.ok());
   int64_t last_frames = 0;
-  (*store)->set_wal_listener([&](int64_t f) { last_frames = f; });
+  stores->connection->set_wal_listener([&](int64_t f) { last_frames = f; });
   for (int b = 0; b < 40; ++b) {
     std::vector<IngestRecord> batch;
     for (int i = 0; i < 32; ++i) batch.push_back(Event(b * 32 + i, 8192));
-    ASSERT_TRUE((*store)->Append(batch).ok());
+    ASSERT_TRUE(stores->events->Append(batch).ok());
   }
   EXPECT_GT(last_frames, 2000);  // ~10 MB: far past SQLite's automatic 1000 pages
   EXPECT_GT(FileSize(path + "-wal"), 8 << 20);

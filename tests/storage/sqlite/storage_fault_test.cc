@@ -11,7 +11,7 @@
 #include "storage/group_commit_writer.h"
 #include "storage/sqlite/migrations.h"
 #include "storage/sqlite/database.h"
-#include "storage/sqlite/store.h"
+#include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/faulty_vfs.h"
@@ -74,9 +74,9 @@ class StorageFaultTest : public ::testing::Test {
       ASSERT_TRUE(db.ok()) << db.status().ToString();
       ASSERT_TRUE(ApplyMigrations(**db, SqliteMigrations()).ok());
     }
-    auto store = SqliteStore::Open({.path = path_, .vfs = FaultyVfsName()}, clock_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    store_ = std::move(store).value();
+    auto stores = SqliteStores::Open({.path = path_, .vfs = FaultyVfsName()}, clock_);
+    ASSERT_TRUE(stores.ok()) << stores.status().ToString();
+    stores_ = std::make_unique<SqliteStores>(std::move(stores).value());
   }
   void TearDown() override { FailFaultyVfsWrites(0); }
 
@@ -85,7 +85,7 @@ class StorageFaultTest : public ::testing::Test {
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_;
-  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<SqliteStores> stores_;
 };
 
 // The COMMIT itself fails (the WAL cannot be written: a full disk, a dying device). Nothing of
@@ -96,22 +96,23 @@ TEST_F(StorageFaultTest, FailedCommitIsRolledBackAndTheConnectionStaysUsable) {
     SCOPED_TRACE(code);
     std::string k = std::to_string(code);
     std::vector<IngestRecord> before = {Event("before-" + k)};
-    ASSERT_TRUE(store_->Append(before).ok());
+    ASSERT_TRUE(stores_->events->Append(before).ok());
 
     FailFaultyVfsWrites(code);
     std::vector<IngestRecord> failing = {Event("lost-" + k), Event("lost2-" + k)};
-    auto failed = store_->Append(failing);
+    auto failed = stores_->events->Append(failing);
     ASSERT_FALSE(failed.ok()) << "the fault was not injected";
     EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
-    EXPECT_EQ(store_->Probe().code(), StatusCode::kUnavailable);
+    EXPECT_EQ(stores_->events->Probe().code(), StatusCode::kUnavailable);
 
     FailFaultyVfsWrites(0);
-    auto again = store_->Append(failing);  // the same keys: not duplicates, they were never stored
+    // The same keys: not duplicates, they were never stored.
+    auto again = stores_->events->Append(failing);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
     ASSERT_EQ(again->size(), 2u);
     EXPECT_FALSE((*again)[0]->duplicate);
     EXPECT_FALSE((*again)[1]->duplicate);
-    EXPECT_TRUE(store_->Probe().ok());
+    EXPECT_TRUE(stores_->events->Probe().ok());
   }
   EXPECT_EQ(Events(), 6);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM deliveries"), 6);
@@ -121,7 +122,7 @@ TEST_F(StorageFaultTest, FailedCommitIsRolledBackAndTheConnectionStaysUsable) {
 // The writer over that store: every submission of the failed batch is answered with the
 // error, healthy() turns false, and the writer recovers by itself once writes succeed again.
 TEST_F(StorageFaultTest, WriterAnswersFailedCommitsWithUnavailableAndRecovers) {
-  GroupCommitWriter writer(*store_, {.max_batch = 64});
+  GroupCommitWriter writer(*stores_->events, {.max_batch = 64});
   auto submit = [&](const std::string& key) {
     auto done = std::make_shared<std::promise<Status>>();
     std::future<Status> f = done->get_future();

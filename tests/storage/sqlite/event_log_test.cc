@@ -1,5 +1,5 @@
-// SqliteStore on a real SQLite file with the real migrations.
-#include "storage/sqlite/store.h"
+// SqliteEventLog on a real SQLite file with the real migrations.
+#include "storage/sqlite/event_log.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
@@ -37,19 +37,22 @@ IngestRecord Event(const std::string& source, const std::string& key,
   return IngestRecord{std::move(e), std::move(log)};
 }
 
-class SqliteStoreTest : public ::testing::Test {
+class SqliteEventLogTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(0); }
   void Open(int64_t max_db_bytes) {
-    log_.reset();
-    log_ = hookvault::testing::OpenMigratedStore(path_, clock_, max_db_bytes);
-    ASSERT_NE(log_, nullptr);
+    log_ = nullptr;
+    stores_.reset();
+    stores_ = hookvault::testing::OpenMigratedStore(path_, clock_, max_db_bytes);
+    ASSERT_NE(stores_, nullptr);
+    log_ = stores_->events.get();
   }
 
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_;
-  std::unique_ptr<SqliteStore> log_;
+  std::unique_ptr<SqliteStores> stores_;
+  SqliteEventLog* log_ = nullptr;  // stores_->events
 };
 
 TEST(MigrationsTest, ApplyEveryMigrationOnceAndRecordIt) {
@@ -83,7 +86,7 @@ TEST(MigrationsTest, AFailingMigrationIsRolledBackAndReported) {
   EXPECT_EQ(QueryInt(dir.File("m.db"), "SELECT count(*) FROM schema_migrations"), 1);
 }
 
-TEST_F(SqliteStoreTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
+TEST_F(SqliteEventLogTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
   std::vector<IngestRecord> batch = {Event("s", "k1", {"billing", "crm"}), Event("s", "k2"),
                                      Event("t", "k1")};
   auto results = log_->Append(batch);
@@ -105,7 +108,7 @@ TEST_F(SqliteStoreTest, AppendStoresEventsWithIncreasingIdsAndSeqs) {
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE event_id IS NOT NULL"), 3);
 }
 
-TEST_F(SqliteStoreTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
+TEST_F(SqliteEventLogTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
   std::vector<IngestRecord> batch = {Event("s", "same", {"billing"}),
                                      Event("s", "same", {"billing"})};
   auto results = log_->Append(batch);
@@ -125,7 +128,7 @@ TEST_F(SqliteStoreTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent) {
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE reason = 'duplicate'"), 2);
 }
 
-TEST_F(SqliteStoreTest, RawBodyBytesAreKeptExactly) {
+TEST_F(SqliteEventLogTest, RawBodyBytesAreKeptExactly) {
   std::string body("{\"a\": \"\xc3\xa9\" ,\n\t\"b\":[1 ,2]}\0tail", 30);
   std::vector<IngestRecord> batch = {Event("s", "raw", {}, body)};
   auto results = log_->Append(batch);
@@ -138,7 +141,7 @@ TEST_F(SqliteStoreTest, RawBodyBytesAreKeptExactly) {
   EXPECT_EQ(std::string(static_cast<const char*>(c.getBlob()), c.getBytes()), body);
 }
 
-TEST_F(SqliteStoreTest, LogOnlyRecordsAreWrittenWithoutEvents) {
+TEST_F(SqliteEventLogTest, LogOnlyRecordsAreWrittenWithoutEvents) {
   IngestRecord rejected;
   rejected.log = RequestLogEntry{1, "s", "10.0.0.1", 401, "unauthenticated", std::nullopt, 12};
   std::vector<IngestRecord> batch = {rejected};
@@ -150,7 +153,7 @@ TEST_F(SqliteStoreTest, LogOnlyRecordsAreWrittenWithoutEvents) {
             401);
 }
 
-TEST_F(SqliteStoreTest, AFullDatabaseFailsTheWholeBatchWithUnavailable) {
+TEST_F(SqliteEventLogTest, AFullDatabaseFailsTheWholeBatchWithUnavailable) {
   Open(256 << 10);
   std::string pad(2000, 'x');
   int stored = 0;

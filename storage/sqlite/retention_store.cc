@@ -1,18 +1,18 @@
-// SqliteStore's RetentionStore half: pruning by age, a batch per transaction, and handing freed
-// pages back with incremental_vacuum (auto_vacuum = INCREMENTAL since migration 0003).
+#include "storage/sqlite/retention_store.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "storage/sqlite/sql.h"
-#include "storage/sqlite/store.h"
 
 namespace hookvault::storage {
 
-struct SqliteStore::RetentionStatements {
-  explicit RetentionStatements(SQLite::Database& db)
+struct SqliteRetentionStore::Statements {
+  explicit Statements(SQLite::Database& db)
       : scan_events(db, std::string(sql::kPruneScanEvents)),
         delete_event(db, std::string(sql::kPruneDeleteEvent)),
         scan_attempts(db, std::string(sql::kPruneScanAttempts)),
@@ -43,7 +43,10 @@ struct SqliteStore::RetentionStatements {
   SQLite::Statement freelist_count;
 };
 
-void SqliteStore::RetentionStatementsDeleter::operator()(RetentionStatements* s) const { delete s; }
+SqliteRetentionStore::SqliteRetentionStore(SqliteWriteConnection& connection)
+    : db_(connection.database()) {}
+
+SqliteRetentionStore::~SqliteRetentionStore() = default;
 
 namespace {
 
@@ -108,13 +111,13 @@ PruneBatch PruneKeys(SQLite::Statement& scan, SQLite::Statement& erase, int64_t 
 
 }  // namespace
 
-StatusOr<PruneBatch> SqliteStore::Prune(PruneTarget target, int64_t before,
-                                        const PruneCursor& after, int limit) {
+StatusOr<PruneBatch> SqliteRetentionStore::Prune(PruneTarget target, int64_t before,
+                                                 const PruneCursor& after, int limit) {
   if (limit < 1) return Status::InvalidArgument("prune limit must be at least 1");
   try {
-    if (!retention_stmts_) retention_stmts_.reset(new RetentionStatements(*db_));
-    RetentionStatements& s = *retention_stmts_;
-    SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    if (!stmts_) stmts_ = std::make_unique<Statements>(db_);
+    Statements& s = *stmts_;
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
     PruneBatch batch;
     switch (target) {
       case PruneTarget::kDeliveredEvents:
@@ -137,35 +140,35 @@ StatusOr<PruneBatch> SqliteStore::Prune(PruneTarget target, int64_t before,
     txn.commit();
     return batch;
   } catch (const SQLite::Exception& e) {
-    if (retention_stmts_) retention_stmts_->ResetAll();
+    if (stmts_) stmts_->ResetAll();
     return StatusFromSqlite(e, "prune");
   }
 }
 
-StatusOr<ReclaimResult> SqliteStore::ReclaimSpace(int64_t max_bytes) {
+StatusOr<ReclaimResult> SqliteRetentionStore::ReclaimSpace(int64_t max_bytes) {
   if (max_bytes < 1) return Status::InvalidArgument("max_bytes must be at least 1");
   try {
-    if (!retention_stmts_) retention_stmts_.reset(new RetentionStatements(*db_));
-    SQLite::Statement& count = retention_stmts_->freelist_count;
+    if (!stmts_) stmts_ = std::make_unique<Statements>(db_);
+    SQLite::Statement& count = stmts_->freelist_count;
     auto free_pages = [&count] {
       count.reset();
       int64_t n = count.executeStep() ? count.getColumn(0).getInt64() : 0;
       count.reset();
       return n;
     };
-    int64_t page_size = db_->execAndGet("PRAGMA page_size").getInt64();
+    int64_t page_size = db_.execAndGet("PRAGMA page_size").getInt64();
     int64_t pages = std::max<int64_t>(1, max_bytes / page_size);
     int64_t before = free_pages();
     // Outside an explicit transaction the pragma commits by itself, durably like any other
     // commit. With auto_vacuum off it does nothing.
     if (before > 0) {
-      db_->exec(std::string(sql::kIncrementalVacuumPrefix) + std::to_string(pages) + ")");
+      db_.exec(std::string(sql::kIncrementalVacuumPrefix) + std::to_string(pages) + ")");
     }
     int64_t remaining = free_pages();
     return ReclaimResult{.freed_bytes = (before - remaining) * page_size,
                          .remaining_bytes = remaining * page_size};
   } catch (const SQLite::Exception& e) {
-    if (retention_stmts_) retention_stmts_->ResetAll();
+    if (stmts_) stmts_->ResetAll();
     return StatusFromSqlite(e, "incremental vacuum");
   }
 }

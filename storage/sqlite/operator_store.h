@@ -1,0 +1,44 @@
+// SqliteOperatorStore: the OperatorStore on the SQLite write connection. A reprocess and its
+// audit row (storage/audit_chain.h) commit in one transaction, so no change goes unaudited and
+// no audit row names a change that did not happen.
+#ifndef HOOKVAULT_STORAGE_SQLITE_OPERATOR_STORE_H_
+#define HOOKVAULT_STORAGE_SQLITE_OPERATOR_STORE_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "storage/operator_store.h"
+#include "storage/sqlite/write_connection.h"
+
+namespace hookvault::storage {
+
+// Thread-safety: not thread-safe; called by the writer thread only (WriteSerializer tasks), like
+// its connection.
+class SqliteOperatorStore final : public OperatorStore {
+ public:
+  // Prepares the operator store's statements on `connection`, which must outlive the store.
+  // Returns kUnavailable if they cannot be prepared.
+  static StatusOr<std::unique_ptr<SqliteOperatorStore>> Create(SqliteWriteConnection& connection);
+  ~SqliteOperatorStore() override;
+
+  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
+                                      int64_t now) override;
+  StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
+
+ private:
+  struct Statements;
+  explicit SqliteOperatorStore(SqliteWriteConnection& connection);
+
+  // Selects the deliveries Reprocess would requeue; appends (id, event_seq) pairs.
+  void SelectForReprocess(const DeliveryFilter& filter,
+                          std::vector<std::pair<int64_t, int64_t>>& out);
+
+  SQLite::Database& db_;  // the connection's
+  std::unique_ptr<Statements> stmts_;
+};
+
+}  // namespace hookvault::storage
+
+#endif  // HOOKVAULT_STORAGE_SQLITE_OPERATOR_STORE_H_
