@@ -4,8 +4,8 @@
 // the scheduler's due times can be tested exactly.
 //
 // Thread-safety: free functions and a plain struct; safe to call from any thread.
-#ifndef HOOKVAULT_SERVER_BACKOFF_H_
-#define HOOKVAULT_SERVER_BACKOFF_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_BACKOFF_H_
+#define HOOKVAULT_SERVER_DELIVERY_BACKOFF_H_
 
 #include <cstdint>
 #include <optional>
@@ -57,4 +57,4 @@ AttemptVerdict Classify(int http_status);
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_BACKOFF_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_BACKOFF_H_

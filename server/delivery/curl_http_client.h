@@ -1,6 +1,6 @@
 // CurlHttpClient: the real HttpClient, on libcurl's multi interface driven by one thread.
-#ifndef HOOKVAULT_SERVER_CURL_HTTP_CLIENT_H_
-#define HOOKVAULT_SERVER_CURL_HTTP_CLIENT_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_CURL_HTTP_CLIENT_H_
+#define HOOKVAULT_SERVER_DELIVERY_CURL_HTTP_CLIENT_H_
 
 #include <cstddef>
 #include <deque>
@@ -71,4 +71,4 @@ class CurlHttpClient final : public HttpClient {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_CURL_HTTP_CLIENT_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_CURL_HTTP_CLIENT_H_

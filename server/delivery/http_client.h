@@ -1,7 +1,7 @@
 // HttpClient: how the forwarding scheduler sends a delivery. Injected, so that the scheduler
 // is tested with a fake; CurlHttpClient (curl_http_client.h) is the real one.
-#ifndef HOOKVAULT_SERVER_HTTP_CLIENT_H_
-#define HOOKVAULT_SERVER_HTTP_CLIENT_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_HTTP_CLIENT_H_
+#define HOOKVAULT_SERVER_DELIVERY_HTTP_CLIENT_H_
 
 #include <cstdint>
 #include <functional>
@@ -45,4 +45,4 @@ class HttpClient {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_HTTP_CLIENT_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_HTTP_CLIENT_H_

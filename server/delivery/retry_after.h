@@ -3,8 +3,8 @@
 //
 // Thread-safety: a free function with no shared state (libcurl's date parser keeps none);
 // safe to call from any thread, without curl_global_init().
-#ifndef HOOKVAULT_SERVER_RETRY_AFTER_H_
-#define HOOKVAULT_SERVER_RETRY_AFTER_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_RETRY_AFTER_H_
+#define HOOKVAULT_SERVER_DELIVERY_RETRY_AFTER_H_
 
 #include <cstdint>
 #include <optional>
@@ -31,4 +31,4 @@ std::optional<int64_t> ParseRetryAfterMs(std::string_view value, int64_t now_uni
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_RETRY_AFTER_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_RETRY_AFTER_H_

@@ -7,8 +7,8 @@
 // left by a previous process is released, and a lease that expires is claimable again, so a
 // delivery in flight at a crash is attempted again (at-least-once; receivers dedupe on
 // webhook-id).
-#ifndef HOOKVAULT_SERVER_SCHEDULER_H_
-#define HOOKVAULT_SERVER_SCHEDULER_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_SCHEDULER_H_
+#define HOOKVAULT_SERVER_DELIVERY_SCHEDULER_H_
 
 #include <array>
 #include <atomic>
@@ -137,4 +137,4 @@ class Scheduler {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_SCHEDULER_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_SCHEDULER_H_

@@ -2,8 +2,8 @@
 // what a receiver's Standard Webhooks or Svix library verifies on every forwarded request.
 //
 // Thread-safety: free functions with no shared state; safe to call from any thread.
-#ifndef HOOKVAULT_SERVER_WEBHOOK_SIGNATURE_H_
-#define HOOKVAULT_SERVER_WEBHOOK_SIGNATURE_H_
+#ifndef HOOKVAULT_SERVER_DELIVERY_WEBHOOK_SIGNATURE_H_
+#define HOOKVAULT_SERVER_DELIVERY_WEBHOOK_SIGNATURE_H_
 
 #include <cstdint>
 #include <string>
@@ -40,4 +40,4 @@ std::string SignWebhook(std::string_view key_bytes, std::string_view msg_id,
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_WEBHOOK_SIGNATURE_H_
+#endif  // HOOKVAULT_SERVER_DELIVERY_WEBHOOK_SIGNATURE_H_

@@ -1,7 +1,7 @@
 // HttpEndpoint: the Pistache 0.0.5 HTTP server, adapting its requests to api::ApiRequest and
 // the Router. Every Pistache-specific guard lives here (see ../shared/design.md).
-#ifndef HOOKVAULT_SERVER_HTTP_ENDPOINT_H_
-#define HOOKVAULT_SERVER_HTTP_ENDPOINT_H_
+#ifndef HOOKVAULT_SERVER_HTTP_HTTP_ENDPOINT_H_
+#define HOOKVAULT_SERVER_HTTP_HTTP_ENDPOINT_H_
 
 #include <chrono>
 #include <cstdint>
@@ -88,4 +88,4 @@ class HttpEndpoint {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_HTTP_ENDPOINT_H_
+#endif  // HOOKVAULT_SERVER_HTTP_HTTP_ENDPOINT_H_

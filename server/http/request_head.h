@@ -8,8 +8,8 @@
 // answers a plain-text 500 to a negative or overlong Content-Length. The checker refuses all of
 // these as soon as the offending line is complete, so that the HTTP adapter can answer a
 // problem+json 400 (413 for a head over the limit) and close the connection.
-#ifndef HOOKVAULT_SERVER_REQUEST_HEAD_H_
-#define HOOKVAULT_SERVER_REQUEST_HEAD_H_
+#ifndef HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_
+#define HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_
 
 #include <cstddef>
 #include <optional>
@@ -53,4 +53,4 @@ class RequestHeadChecker {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_REQUEST_HEAD_H_
+#endif  // HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_

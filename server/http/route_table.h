@@ -2,8 +2,8 @@
 // who may call it. server/main.cc binds a handler to each entry (and refuses to start if one is
 // missing); tests/api/openapi_test.cc checks that api/openapi.json describes exactly these
 // routes, and asks for a bearer token exactly where the access is a permission.
-#ifndef HOOKVAULT_SERVER_ROUTE_TABLE_H_
-#define HOOKVAULT_SERVER_ROUTE_TABLE_H_
+#ifndef HOOKVAULT_SERVER_HTTP_ROUTE_TABLE_H_
+#define HOOKVAULT_SERVER_HTTP_ROUTE_TABLE_H_
 
 #include <array>
 #include <string_view>
@@ -45,4 +45,4 @@ inline constexpr std::array kRouteTable = {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_ROUTE_TABLE_H_
+#endif  // HOOKVAULT_SERVER_HTTP_ROUTE_TABLE_H_

@@ -1,8 +1,8 @@
 // Router: the route table, matching method and path to a handler, and checking the route's
 // access before the handler runs. Framework-free, so the table is testable without sockets and
 // the HTTP adapter stays thin.
-#ifndef HOOKVAULT_SERVER_ROUTER_H_
-#define HOOKVAULT_SERVER_ROUTER_H_
+#ifndef HOOKVAULT_SERVER_HTTP_ROUTER_H_
+#define HOOKVAULT_SERVER_HTTP_ROUTER_H_
 
 #include <functional>
 #include <optional>
@@ -65,4 +65,4 @@ class Router {
 
 }  // namespace hookvault::server
 
-#endif  // HOOKVAULT_SERVER_ROUTER_H_
+#endif  // HOOKVAULT_SERVER_HTTP_ROUTER_H_

@@ -1,0 +1,15 @@
+// server/delivery/: the delivery engine. The scheduler (claims due deliveries with a lease,
+// records every attempt through the WriteSerializer), the outbound channel over libcurl behind
+// the HttpClient interface, backoff with jitter, Retry-After and Standard Webhooks signing.
+//
+// May include: storage/ (the core), libcurl, OpenSSL, spdlog. Not api/, not the HTTP edge, not
+// the SQLite adapter: what to deliver and where comes in as OutboundDestination and
+// storage::DeliveryStore.
+#ifndef HOOKVAULT_SERVER_DELIVERY_DELIVERY_H_
+#define HOOKVAULT_SERVER_DELIVERY_DELIVERY_H_
+
+#include "server/delivery/curl_http_client.h"
+#include "server/delivery/destination.h"
+#include "server/delivery/scheduler.h"
+
+#endif  // HOOKVAULT_SERVER_DELIVERY_DELIVERY_H_
