@@ -1,5 +1,7 @@
 #include "api/audit.h"
 
+#include <functional>
+
 #include "api/list.h"
 #include "api/params.h"
 #include "api/problem.h"
@@ -16,10 +18,8 @@ void AuditHandler::ListAudit(const ApiRequest& req, Responder respond) const {
         f.before = q.Time("before");
         return f;
       },
-      [this](const storage::TimeFilter& f, storage::Page page) {
-        return queries_.ListAudit(f, page);
-      },
-      WriteAudit, &storage::AuditRow::id, respond);
+      std::bind_front(&storage::QueryStore::ListAudit, &queries_), WriteAudit,
+      &storage::AuditRow::id, respond);
 }
 
 void AuditHandler::VerifyAudit(const ApiRequest& req, Responder respond) const {

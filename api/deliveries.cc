@@ -1,5 +1,7 @@
 #include "api/deliveries.h"
 
+#include <functional>
+
 #include "api/list.h"
 #include "api/params.h"
 #include "api/render.h"
@@ -19,10 +21,8 @@ void DeliveriesHandler::ListDeliveries(const ApiRequest& req, Responder respond)
         f.created_before = q.Time("before");
         return f;
       },
-      [this](const storage::DeliveryFilter& f, storage::Page page) {
-        return queries_.ListDeliveries(f, page);
-      },
-      WriteDelivery, &storage::DeliveryRow::id, respond);
+      std::bind_front(&storage::QueryStore::ListDeliveries, &queries_), WriteDelivery,
+      &storage::DeliveryRow::id, respond);
 }
 
 void DeliveriesHandler::ListAttempts(const ApiRequest& req, Responder respond) const {
@@ -37,10 +37,8 @@ void DeliveriesHandler::ListAttempts(const ApiRequest& req, Responder respond) c
         f.started_before = q.Time("before");
         return f;
       },
-      [this](const storage::AttemptFilter& f, storage::Page page) {
-        return queries_.ListAttempts(f, page);
-      },
-      WriteAttempt, &storage::AttemptRow::id, respond);
+      std::bind_front(&storage::QueryStore::ListAttempts, &queries_), WriteAttempt,
+      &storage::AttemptRow::id, respond);
 }
 
 }  // namespace hookvault::api

@@ -1,5 +1,7 @@
 #include "api/events.h"
 
+#include <functional>
+
 #include "api/list.h"
 #include "api/params.h"
 #include "api/problem.h"
@@ -20,10 +22,8 @@ void EventsHandler::ListEvents(const ApiRequest& req, Responder respond) const {
         f.received_before = q.Time("received_before");
         return f;
       },
-      [this](const storage::EventFilter& f, storage::Page page) {
-        return queries_.ListEvents(f, page);
-      },
-      WriteEvent, &storage::EventRow::seq, respond);
+      std::bind_front(&storage::QueryStore::ListEvents, &queries_), WriteEvent,
+      &storage::EventRow::seq, respond);
 }
 
 void EventsHandler::GetEvent(const ApiRequest& req, const std::string& id,

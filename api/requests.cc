@@ -1,5 +1,7 @@
 #include "api/requests.h"
 
+#include <functional>
+
 #include "api/list.h"
 #include "api/params.h"
 #include "api/render.h"
@@ -17,10 +19,8 @@ void RequestsHandler::ListRequests(const ApiRequest& req, Responder respond) con
         f.received_before = q.Time("before");
         return f;
       },
-      [this](const storage::RequestFilter& f, storage::Page page) {
-        return queries_.ListRequests(f, page);
-      },
-      WriteRequest, &storage::RequestRow::id, respond);
+      std::bind_front(&storage::QueryStore::ListRequests, &queries_), WriteRequest,
+      &storage::RequestRow::id, respond);
 }
 
 }  // namespace hookvault::api

@@ -118,4 +118,11 @@ StatusOr<std::vector<std::string>> MigrateDatabase(const std::string& path) {
   return ApplyMigrations(**db, SqliteMigrations());
 }
 
+void ResetStatements(std::initializer_list<SQLite::Statement*> statements) {
+  for (SQLite::Statement* s : statements) {
+    s->tryReset();
+    s->clearBindings();
+  }
+}
+
 }  // namespace hookvault::storage

@@ -3,6 +3,7 @@
 #define HOOKVAULT_STORAGE_SQLITE_DATABASE_H_
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 namespace SQLite {
 class Database;
 class Exception;
+class Statement;
 }  // namespace SQLite
 
 namespace hookvault::storage {
@@ -52,6 +54,10 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
 // Opens the database at `path` (creating it), applies SqliteMigrations() not yet applied and
 // returns their names. The errors of OpenDatabase and ApplyMigrations.
 StatusOr<std::vector<std::string>> MigrateDatabase(const std::string& path);
+
+// Makes each statement ready for its next use, also after a failed step: resets it (its
+// pending error is not raised again) and clears its bindings.
+void ResetStatements(std::initializer_list<SQLite::Statement*> statements);
 
 // Returns the Status for an exception thrown by SQLiteCpp: kUnavailable for conditions that may
 // pass (full, I/O error, busy, locked, read-only, cannot open, out of memory, lock protocol),

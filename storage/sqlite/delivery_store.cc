@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "storage/sqlite/database.h"
 #include "storage/sqlite/sql.h"
 
 namespace hookvault::storage {
@@ -21,11 +22,8 @@ struct SqliteDeliveryStore::Statements {
 
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
-    for (SQLite::Statement* s : {&select_due, &lease_delivery, &next_due, &insert_attempt,
-                                 &update_delivery, &refresh_event_status}) {
-      s->tryReset();
-      s->clearBindings();
-    }
+    ResetStatements({&select_due, &lease_delivery, &next_due, &insert_attempt, &update_delivery,
+                     &refresh_event_status});
   }
 
   SQLite::Statement select_due;

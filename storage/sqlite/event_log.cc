@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "storage/sqlite/database.h"
 #include "storage/sqlite/sql.h"
 
 namespace hookvault::storage {
@@ -22,11 +23,8 @@ struct SqliteEventLog::Statements {
 
   // Makes every statement ready for the next batch, also after a failed one.
   void ResetAll() {
-    for (SQLite::Statement* s : {&select_key, &insert_event, &insert_key, &insert_delivery,
-                                 &insert_request_log, &upsert_probe, &delete_probe}) {
-      s->tryReset();
-      s->clearBindings();
-    }
+    ResetStatements({&select_key, &insert_event, &insert_key, &insert_delivery, &insert_request_log,
+                     &upsert_probe, &delete_probe});
   }
 
   SQLite::Statement select_key;

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "storage/audit_chain.h"
+#include "storage/sqlite/database.h"
 #include "storage/sqlite/delivery_filter.h"
 #include "storage/sqlite/query_sql.h"
 #include "storage/sqlite/sql.h"
@@ -35,15 +36,9 @@ struct SqliteOperatorStore::Statements {
 
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
-    for (SQLite::Statement* s :
-         {&refresh_event_status, &requeue_delivery, &last_audit, &insert_audit, &ack_consumer}) {
-      s->tryReset();
-      s->clearBindings();
-    }
-    for (auto& [text, s] : composed) {
-      s->tryReset();
-      s->clearBindings();
-    }
+    ResetStatements(
+        {&refresh_event_status, &requeue_delivery, &last_audit, &insert_audit, &ack_consumer});
+    for (auto& [text, s] : composed) ResetStatements({s.get()});
   }
 
   SQLite::Statement refresh_event_status;  // also prepared by SqliteDeliveryStore

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/sqlite/database.h"
 #include "storage/sqlite/sql.h"
 
 namespace hookvault::storage {
@@ -24,12 +25,9 @@ struct SqliteRetentionStore::Statements {
         freelist_count(db, std::string(sql::kFreelistCount)) {}
 
   void ResetAll() {
-    for (SQLite::Statement* s :
-         {&scan_events, &delete_event, &scan_attempts, &delete_attempt, &scan_request_log,
-          &delete_request_log, &scan_keys, &delete_key, &freelist_count}) {
-      s->tryReset();
-      s->clearBindings();
-    }
+    ResetStatements({&scan_events, &delete_event, &scan_attempts, &delete_attempt,
+                     &scan_request_log, &delete_request_log, &scan_keys, &delete_key,
+                     &freelist_count});
   }
 
   SQLite::Statement scan_events;
