@@ -6,6 +6,7 @@
 
 #include "api/json.h"
 #include "api/problem.h"
+#include "api/render.h"
 #include "storage/base/crypto.h"
 #include "storage/base/strings.h"
 
@@ -182,9 +183,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
           (void)writer_.SubmitLog(std::move(log));
           return respond(std::move(response));
         }
-        ApiResponse response =
-            JsonOk("{\"id\":" + JsonQuote(result.id) + ",\"seq\":" + std::to_string(result.seq) +
-                   ",\"duplicate\":" + (result.duplicate ? "true" : "false") + "}");
+        ApiResponse response = JsonOk(RenderStored(result));
         response.source = log.source;
         response.event_id = result.id;
         respond(std::move(response));

@@ -207,6 +207,11 @@ std::string RenderBulkReprocessed(const storage::ReprocessResult& result, bool d
          ",\"dry_run\":" + (dry_run ? "true" : "false") + "}";
 }
 
+std::string RenderStored(const storage::AppendResult& result) {
+  return "{\"id\":" + JsonQuote(result.id) + ",\"seq\":" + std::to_string(result.seq) +
+         ",\"duplicate\":" + (result.duplicate ? "true" : "false") + "}";
+}
+
 std::string RenderConsumerCursor(std::string_view name, int64_t cursor) {
   return "{\"name\":" + JsonQuote(name) + ",\"cursor\":" + std::to_string(cursor) + "}";
 }

@@ -1,5 +1,6 @@
-// The JSON bodies of the REST API: the rows of each list, list pages, event details, the feed
-// page, the answers of reprocess and ack, and the audit target of an operator action. Every
+// The JSON bodies of the REST API and of ingest: the rows of each list, list pages, event
+// details, the feed page, the answers of ingest, reprocess and ack, and the audit target of an
+// operator action. Every
 // body the handlers of api/ send (problems aside, api/problem.h) is rendered here.
 //
 // Thread-safety: free functions on their arguments; a JsonWriter or TargetJson is confined to
@@ -18,6 +19,7 @@
 
 #include "api/http.h"
 #include "api/params.h"
+#include "storage/event.h"
 #include "storage/operator_store.h"
 #include "storage/query_store.h"
 
@@ -93,6 +95,10 @@ std::string RenderEventReprocessed(const storage::ReprocessResult& result);
 
 // Returns {"matched", "requeued", "dry_run"} of a bulk reprocess.
 std::string RenderBulkReprocessed(const storage::ReprocessResult& result, bool dry_run);
+
+// Returns {"id", "seq", "duplicate"}: ingest's 200 answer once the event (or its original) is
+// stored.
+std::string RenderStored(const storage::AppendResult& result);
 
 // Returns {"name", "cursor"} of a consumer after an ack.
 std::string RenderConsumerCursor(std::string_view name, int64_t cursor);
