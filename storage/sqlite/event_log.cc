@@ -59,8 +59,12 @@ AppendResult SqliteEventLog::AppendEvent(const NewEvent& event, int64_t now) {
   select_key.bindNoCopy(1, event.source);
   select_key.bindNoCopy(2, event.idempotency_key);
   if (select_key.executeStep()) {
-    return AppendResult{select_key.getColumn(0).getString(), select_key.getColumn(1).getInt64(),
-                        /*duplicate=*/true};
+    AppendResult original{select_key.getColumn(0).getString(), select_key.getColumn(1).getInt64(),
+                          /*duplicate=*/true};
+    // Left active, the statement would hold its read open past COMMIT, and the writer's
+    // checkpoint between batches would fail with SQLITE_LOCKED.
+    select_key.reset();
+    return original;
   }
 
   AppendResult result{ids_.Next(), 0, false};

@@ -128,6 +128,20 @@ TEST_F(SqliteEventLogTest, DuplicateKeysInOneBatchAndAcrossBatchesStoreOneEvent)
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE reason = 'duplicate'"), 2);
 }
 
+// The writer restarts the WAL with a checkpoint on this connection between batches
+// (storage/sqlite/wal_checkpointer.h); a statement left active by a batch would make it fail
+// with SQLITE_LOCKED, and the -wal file would keep growing.
+TEST_F(SqliteEventLogTest, ABatchWithADuplicateLeavesNoStatementActive) {
+  std::vector<IngestRecord> first = {Event("s", "same")};
+  ASSERT_TRUE(log_->Append(first).ok());
+  std::vector<IngestRecord> again = {Event("s", "same")};
+  auto results = log_->Append(again);
+  ASSERT_TRUE(results.ok());
+  ASSERT_TRUE((*results)[0]->duplicate);
+  Status checkpoint = stores_->connection->CheckpointWal();
+  EXPECT_TRUE(checkpoint.ok()) << checkpoint.ToString();
+}
+
 TEST_F(SqliteEventLogTest, RawBodyBytesAreKeptExactly) {
   std::string body("{\"a\": \"\xc3\xa9\" ,\n\t\"b\":[1 ,2]}\0tail", 30);
   std::vector<IngestRecord> batch = {Event("s", "raw", {}, body)};
