@@ -74,7 +74,7 @@ storage::StatusOr<RetentionRound> Retention::RunRound() {
     }
   }
   if (round.deleted() == 0) return round;
-  // Freed pages go back a step at a time, each its own writer task; stop when none are left or
+  // Freed space goes back a step at a time, each its own writer task; stop when none is left or
   // a step frees none (auto_vacuum is off on a database that has not been migrated).
   while (!stopping()) {
     auto step = storage::RunSerialized(
@@ -94,7 +94,7 @@ void Retention::Run() {
     } else if (round->deleted() > 0) {
       spdlog::info(
           "retention: pruned {} delivered and {} failed events, {} attempts, {} request log "
-          "rows, {} idempotency keys in {} transactions; returned {} free pages",
+          "rows, {} idempotency keys in {} transactions; returned {} bytes of free space",
           round->delivered_events, round->failed_events, round->attempts, round->request_log,
           round->idempotency_keys, round->batches, round->reclaimed_bytes);
     }
