@@ -15,6 +15,7 @@
 #include "api/events.h"
 #include "api/feed.h"
 #include "api/feed_waiters.h"
+#include "api/health.h"
 #include "api/http.h"
 #include "api/ingest.h"
 #include "api/openapi.h"

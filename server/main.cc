@@ -100,6 +100,8 @@ class Gateway {
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
   std::unique_ptr<api::FeedHandler> feed_;
+  std::unique_ptr<api::HealthHandler> health_;
+  std::unique_ptr<MetricsHandler> metrics_handler_;
   std::unique_ptr<Router> router_;
   std::unique_ptr<HttpEndpoint> endpoint_;
   bool serving_ = false;  // the endpoint started
@@ -126,8 +128,8 @@ Status Gateway::OpenStorage(bool embedded_default) {
   if (embedded_default) {
     auto token = StoredSecret(dir, "HOOKVAULT_TOKEN", "default-token", "default source token");
     if (!token.ok()) return token.status();
-    auto admin = StoredSecret(dir, "HOOKVAULT_API_TOKEN", "default-api-token",
-                              "default admin API token");
+    auto admin =
+        StoredSecret(dir, "HOOKVAULT_API_TOKEN", "default-api-token", "default admin API token");
     if (!admin.ok()) return admin.status();
     Config defaults = DefaultConfig(*token, *admin);
     defaults.listen = config_.listen;
@@ -146,15 +148,17 @@ Status Gateway::OpenStorage(bool embedded_default) {
     return Status::Unavailable("open database checkpointer: " + checkpointer.status().ToString());
   }
   checkpointer_ = std::move(checkpointer).value();
-  stores_->connection->set_wal_listener([cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
+  stores_->connection->set_wal_listener(
+      [cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
 
   std::vector<std::string> source_names;
   for (const api::SourcePolicy& s : config_.sources) source_names.push_back(s.name);
   metrics_ = std::make_unique<Metrics>(std::move(source_names), HOOKVAULT_VERSION);
   writer_ = std::make_unique<storage::GroupCommitWriter>(
-      *stores_->events, storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
-                                      .max_queue = static_cast<size_t>(config_.writer_max_queue),
-                                      .thread_nice = kWriterNice});
+      *stores_->events,
+      storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
+                             .max_queue = static_cast<size_t>(config_.writer_max_queue),
+                             .thread_nice = kWriterNice});
   checkpointer_->Start([this] {
     storage::SqliteWalCheckpointer* cp = checkpointer_.get();
     Status queued = writer_->SubmitTask([this, cp] {
@@ -179,7 +183,8 @@ Status Gateway::OpenForwarding() {
     return Status::Unavailable("start forwarding: " + s.ToString());
   }
   // Prunes through writer tasks in small batches (server/retention.h).
-  retention_ = std::make_unique<Retention>(config_.retention, *writer_, *stores_->retention, clock_);
+  retention_ =
+      std::make_unique<Retention>(config_.retention, *writer_, *stores_->retention, clock_);
   retention_->Start();
   return Status::Ok();
 }
@@ -195,11 +200,11 @@ Status Gateway::OpenApi() {
   for (const DestinationConfig& d : config_.destinations) ingest.destinations.push_back(d.filter);
   ingest_ = std::make_unique<api::IngestHandler>(std::move(ingest), *writer_);
 
-  auto queries = storage::SqliteQueryStore::Open(
-      {.path = storage::DatabasePath(config_.data_dir)},
-      // A query holds its connection only while it runs: one per HTTP worker, one for the
-      // feed thread, one for /metrics.
-      config_.threads + 2);
+  auto queries =
+      storage::SqliteQueryStore::Open({.path = storage::DatabasePath(config_.data_dir)},
+                                      // A query holds its connection only while it runs: one per
+                                      // HTTP worker, one for the feed thread, one for /metrics.
+                                      config_.threads + 2);
   if (!queries.ok()) {
     return Status::Unavailable("open database readers: " + queries.status().ToString());
   }
@@ -222,6 +227,9 @@ Status Gateway::OpenApi() {
   audit_ = std::make_unique<api::AuditHandler>(*queries_);
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
   feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_);
+  health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_);
+  metrics_handler_ =
+      std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
   // The route table also says who may call each route: the router checks API tokens before a
   // handler runs.
   router_ = std::make_unique<Router>(*auth_);
@@ -247,47 +255,19 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx& c, Responder respond) {
          ingest_->Handle(req, c.params[0], std::move(respond));
        }},
-      {"getHealth",
-       [](const Req&, const Ctx&, Responder respond) {
-         respond(api::JsonOk("{\"status\":\"ok\"}"));
-       }},
+      {"getHealth", [this](const Req& req, const Ctx&, Responder r) { health_->Health(req, r); }},
       {"getReadiness",
-       [this](const Req& req, const Ctx&, Responder respond) {
-         std::string path = req.path;
-         if (!ingest_->accepting()) {  // draining: tell load balancers to go elsewhere
-           return respond(api::Problem(api::ProblemKind::kUnavailable, "shutting down", path));
-         }
-         auto answer = [respond, path](const Status& s) {
-           if (s.ok()) return respond(api::JsonOk("{\"status\":\"ready\"}"));
-           respond(api::Problem(api::ProblemKind::kUnavailable,
-                                "database is not writable: " + s.message(), path));
-         };
-         if (auto queued = writer_->SubmitProbe(answer); !queued.ok()) answer(queued);
-       }},
+       [this](const Req& req, const Ctx&, Responder r) { health_->Readiness(req, r); }},
       {"getMetrics",
-       [this](const Req&, const Ctx&, Responder respond) {
-         MetricsInputs inputs;
-         inputs.writer = writer_->stats();
-         inputs.destinations = scheduler_->stats();
-         if (auto p = queries_->Pending(); p.ok()) inputs.pending = std::move(p).value();
-         if (auto c = queries_->ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
-         if (auto l = queries_->LatestSeq(); l.ok()) inputs.latest_seq = *l;
-         inputs.now = clock_.NowMicros();
-         api::ApiResponse r;
-         r.content_type = std::string(kMetricsContentType);
-         r.body = metrics_->Render(inputs);
-         respond(std::move(r));
-       }},
+       [this](const Req& req, const Ctx&, Responder r) { metrics_handler_->Serve(req, r); }},
       {"getOpenApi",
        [](const Req&, const Ctx&, Responder respond) {
          respond(api::JsonOk(std::string(api::OpenApiJson())));
        }},
       {"listEvents",
        [this](const Req& req, const Ctx&, Responder r) { events_->ListEvents(req, r); }},
-      {"getEvent",
-       [this](const Req& req, const Ctx& c, Responder r) {
-         events_->GetEvent(req, c.params[0], r);
-       }},
+      {"getEvent", [this](const Req& req, const Ctx& c,
+                          Responder r) { events_->GetEvent(req, c.params[0], r); }},
       {"listEventAttempts",
        [this](const Req& req, const Ctx& c, Responder r) {
          events_->ListEventAttempts(req, c.params[0], r);
@@ -300,24 +280,18 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListDeliveries(req, r); }},
       {"listAttempts",
        [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListAttempts(req, r); }},
-      {"reprocessBulk",
-       [this](const Req& req, const Ctx& c, Responder r) {
-         reprocess_->ReprocessBulk(req, *c.principal, r);
-       }},
+      {"reprocessBulk", [this](const Req& req, const Ctx& c,
+                               Responder r) { reprocess_->ReprocessBulk(req, *c.principal, r); }},
       {"listAudit", [this](const Req& req, const Ctx&, Responder r) { audit_->ListAudit(req, r); }},
       {"verifyAudit",
        [this](const Req& req, const Ctx&, Responder r) { audit_->VerifyAudit(req, r); }},
       {"listRequests",
        [this](const Req& req, const Ctx&, Responder r) { requests_->ListRequests(req, r); }},
       {"getFeed", [this](const Req& req, const Ctx&, Responder r) { feed_->Feed(req, r); }},
-      {"getConsumerEvents",
-       [this](const Req& req, const Ctx& c, Responder r) {
-         feed_->ConsumerEvents(req, c.params[0], r);
-       }},
-      {"ackConsumer",
-       [this](const Req& req, const Ctx& c, Responder r) {
-         feed_->AckConsumer(req, c.params[0], r);
-       }},
+      {"getConsumerEvents", [this](const Req& req, const Ctx& c,
+                                   Responder r) { feed_->ConsumerEvents(req, c.params[0], r); }},
+      {"ackConsumer", [this](const Req& req, const Ctx& c,
+                             Responder r) { feed_->AckConsumer(req, c.params[0], r); }},
   };
 }
 
@@ -334,10 +308,8 @@ Status Gateway::OpenEndpoint() {
     options.tls_key_file = config_.tls->key_file;
   }
   options.observer = [metrics = metrics_.get()](std::string_view method, std::string_view path,
-                                                const api::ApiResponse& response,
-                                                double seconds) {
-    LogRequest(method, path, response.status, seconds * 1000.0, response.source,
-               response.event_id);
+                                                const api::ApiResponse& response, double seconds) {
+    LogRequest(method, path, response.status, seconds * 1000.0, response.source, response.event_id);
     constexpr std::string_view kIngest = "/webhooks/";
     if (method != "POST" || path.substr(0, kIngest.size()) != kIngest) return;
     metrics->ObserveIngest(path.substr(kIngest.size()), response.status, seconds);
@@ -468,17 +440,16 @@ int main(int argc, char** argv) {
   }
   if (*backup) {
     // Takes no hookvault.lock: it runs beside the serving process by design.
-    auto copied =
-        hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
-                                           backup_out, {.overwrite = backup_force});
+    auto copied = hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
+                                                     backup_out, {.overwrite = backup_force});
     if (!copied.ok()) {
       std::cerr << "hookvault backup: " << copied.status().ToString() << "\n";
       return 1;
     }
-    std::cout << "backup: " << backup_out << ": " << copied->pages << " pages, "
-              << copied->bytes << " bytes, " << copied->events << " events, max seq "
-              << copied->max_event_seq << ", " << std::fixed << std::setprecision(3)
-              << copied->seconds << " s, integrity_check ok\n";
+    std::cout << "backup: " << backup_out << ": " << copied->pages << " pages, " << copied->bytes
+              << " bytes, " << copied->events << " events, max seq " << copied->max_event_seq
+              << ", " << std::fixed << std::setprecision(3) << copied->seconds
+              << " s, integrity_check ok\n";
     return 0;
   }
   if (*check) {

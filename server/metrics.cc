@@ -307,4 +307,18 @@ std::string Metrics::Render(const MetricsInputs& in) const {
   return w.text();
 }
 
+void MetricsHandler::Serve(const api::ApiRequest&, api::Responder respond) const {
+  MetricsInputs inputs;
+  inputs.writer = writer_.stats();
+  inputs.destinations = scheduler_.stats();
+  if (auto p = queries_.Pending(); p.ok()) inputs.pending = std::move(p).value();
+  if (auto c = queries_.ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
+  if (auto l = queries_.LatestSeq(); l.ok()) inputs.latest_seq = *l;
+  inputs.now = clock_.NowMicros();
+  api::ApiResponse r;
+  r.content_type = std::string(kMetricsContentType);
+  r.body = metrics_.Render(inputs);
+  respond(std::move(r));
+}
+
 }  // namespace hookvault::server

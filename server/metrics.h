@@ -24,7 +24,9 @@
 #include <utility>
 #include <vector>
 
+#include "api/http.h"
 #include "server/delivery/scheduler.h"
+#include "storage/clock.h"
 #include "storage/delivery_store.h"
 #include "storage/group_commit_writer.h"
 #include "storage/query_store.h"
@@ -183,6 +185,33 @@ class Metrics {
   const std::string version_;
   CounterFamily ingest_requests_;  // source, status
   Histogram ingest_duration_;      // seconds
+};
+
+// Answers GET /metrics: reads every owner's snapshot at scrape time (the writer's and the
+// scheduler's counters, the backlog and consumers from the QueryStore) and renders them with
+// what `metrics` counted.
+//
+// Thread-safety: Serve() may be called from many threads at once.
+class MetricsHandler {
+ public:
+  // Every reference must outlive this object.
+  MetricsHandler(const Metrics& metrics, const storage::GroupCommitWriter& writer,
+                 const Scheduler& scheduler, storage::QueryStore& queries,
+                 const storage::Clock& clock)
+      : metrics_(metrics),
+        writer_(writer),
+        scheduler_(scheduler),
+        queries_(queries),
+        clock_(clock) {}
+
+  void Serve(const api::ApiRequest& req, api::Responder respond) const;
+
+ private:
+  const Metrics& metrics_;
+  const storage::GroupCommitWriter& writer_;
+  const Scheduler& scheduler_;
+  storage::QueryStore& queries_;
+  const storage::Clock& clock_;
 };
 
 }  // namespace hookvault::server
