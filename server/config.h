@@ -1,4 +1,5 @@
-// Config: the JSON config file of ../shared/contract.md, loaded and validated.
+// Config: the JSON config file (README: Ingest, Forwarding, REST API, Retention, Operations),
+// loaded and validated.
 #ifndef HOOKVAULT_SERVER_CONFIG_H_
 #define HOOKVAULT_SERVER_CONFIG_H_
 

@@ -37,7 +37,8 @@ constexpr size_t kHeaderAllowance = 16 << 10;
 // with scripts/bench ingest on 2 shared cores: 15-30 % more durable requests per second.
 constexpr int kWriterNice = -10;
 
-// How long queued answers get to reach the reactors before the endpoint stops (design.md).
+// How long queued answers get to reach the reactors before the endpoint stops: Pistache's
+// shutdown() drops writes still queued.
 constexpr std::chrono::milliseconds kAnswerDrain{200};
 
 Status Migrate(const std::string& data_dir) {
@@ -50,7 +51,7 @@ Status Migrate(const std::string& data_dir) {
 
 // Every part of a serving hookvault. Open() opens them in order, each from the ones before it;
 // the destructor closes whatever was opened, also when Open() failed part-way, so no way out
-// can skip it. Closing order (design.md, "Answering from the writer thread"): refuse new
+// can skip it. Closing order (the writer answers ingest through the endpoint): refuse new
 // ingest; answer parked long-polls; stop forwarding, then the HTTP client (its completions call
 // into the scheduler, so it finishes before the scheduler is freed); stop retention; write and
 // answer everything queued; stop the WAL checkpointer (it submits to the writer); let queued

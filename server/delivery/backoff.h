@@ -1,5 +1,5 @@
 // Retry policy for forwarding: how long to wait after a failed attempt, and whether an
-// attempt's outcome calls for another try at all (contract.md, "Forwarding"). Pure
+// attempt's outcome calls for another try at all (README, "Forwarding"). Pure
 // functions of their inputs (the random source and the Retry-After value are passed in), so
 // the scheduler's due times can be tested exactly.
 //

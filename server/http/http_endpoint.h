@@ -1,5 +1,5 @@
 // HttpEndpoint: the Pistache 0.0.5 HTTP server, adapting its requests to api::ApiRequest and
-// the Router. Every Pistache-specific guard lives here (see ../shared/design.md).
+// the Router. Every Pistache-specific guard lives here, each beside the quirk it answers.
 #ifndef HOOKVAULT_SERVER_HTTP_HTTP_ENDPOINT_H_
 #define HOOKVAULT_SERVER_HTTP_HTTP_ENDPOINT_H_
 

@@ -17,7 +17,7 @@
 namespace hookvault::server {
 namespace {
 
-// The example of contract.md, verbatim.
+// The example config of the team's contract, verbatim (README "Forwarding" shows its parts).
 constexpr char kExample[] = R"json({
   "listen": "127.0.0.1:8080",
   "threads": 2,
