@@ -120,7 +120,7 @@ StatusOr<std::unique_ptr<Gateway>> Gateway::Open(Config config, bool embedded_de
 }
 
 Status Gateway::OpenStorage(bool embedded_default) {
-  const std::string& dir = config_.data_dir;
+  const std::string dir = config_.data_dir;  // a copy: config_ is replaced below
   if (auto s = EnsureDataDir(dir); !s.ok()) return s;
   auto lock = DataDirLock::Acquire(dir);  // held until the gateway closes
   if (!lock.ok()) return lock.status();
