@@ -10,32 +10,48 @@
 
 namespace hookvault::base {
 
-std::string Sha256(std::initializer_list<std::string_view> parts) {
-  std::string digest(EVP_MAX_MD_SIZE, '\0');
+namespace {
+
+constexpr size_t kSha256Bytes = 32;
+
+// Writes the SHA-256 of `parts` concatenated to `out`. Returns false if OpenSSL fails. On the
+// stack, so that checking an ingest token (two digests per configured token) allocates nothing.
+bool Digest(std::initializer_list<std::string_view> parts, unsigned char (&out)[kSha256Bytes]) {
   unsigned int length = 0;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
   for (std::string_view part : parts) {
     ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
   }
-  ok = ok && EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(digest.data()), &length) == 1;
+  ok = ok && EVP_DigestFinal_ex(ctx, out, &length) == 1 && length == kSha256Bytes;
   EVP_MD_CTX_free(ctx);
-  if (!ok) return std::string();
-  digest.resize(length);
-  return digest;
+  return ok;
+}
+
+std::string_view View(const unsigned char (&digest)[kSha256Bytes]) {
+  return std::string_view(reinterpret_cast<const char*>(digest), kSha256Bytes);
+}
+
+}  // namespace
+
+std::string Sha256(std::initializer_list<std::string_view> parts) {
+  unsigned char digest[kSha256Bytes];
+  if (!Digest(parts, digest)) return std::string();
+  return std::string(View(digest));
 }
 
 std::string Sha256Hex(std::initializer_list<std::string_view> parts) {
-  return HexEncode(Sha256(parts));
+  unsigned char digest[kSha256Bytes];
+  if (!Digest(parts, digest)) return std::string();
+  return HexEncode(View(digest));
 }
 
 std::string Sha256Hex(std::string_view data) { return Sha256Hex({data}); }
 
 bool SecretsEqual(std::string_view a, std::string_view b) {
-  std::string da = Sha256({a});
-  std::string db = Sha256({b});
-  return !da.empty() && da.size() == db.size() &&
-         CRYPTO_memcmp(da.data(), db.data(), da.size()) == 0;
+  unsigned char da[kSha256Bytes];
+  unsigned char db[kSha256Bytes];
+  return Digest({a}, da) && Digest({b}, db) && CRYPTO_memcmp(da, db, kSha256Bytes) == 0;
 }
 
 std::string RandomHex(size_t bytes) {
