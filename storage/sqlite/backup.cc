@@ -80,8 +80,8 @@ Status CopySnapshot(const std::string& src_path, const std::string& tmp,
                     const BackupOptions& options, BackupResult& result) {
   try {
     // Read-only: the backup never writes the source (nor runs its migrations).
-    SQLite::Database src(src_path, SQLite::OPEN_READONLY, options.busy_timeout_ms);
-    SQLite::Database dest(tmp, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Database src(src_path, SQLite::OPEN_READONLY, options.busy_timeout_ms, options.vfs);
+    SQLite::Database dest(tmp, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, 0, options.vfs);
     // With the source in WAL mode this read transaction blocks no writer, and it pins the
     // snapshot: without it each step would open its own, and a commit by the server between
     // two steps would restart the copy from page 1 (forever, under steady ingest).
@@ -113,9 +113,9 @@ Status CopySnapshot(const std::string& src_path, const std::string& tmp,
 }
 
 // Makes the copy self-contained, then verifies it and reads its summary.
-Status FinishCopy(const std::string& tmp, BackupResult& result) {
+Status FinishCopy(const std::string& tmp, const BackupOptions& options, BackupResult& result) {
   try {
-    SQLite::Database copy(tmp, SQLite::OPEN_READWRITE);
+    SQLite::Database copy(tmp, SQLite::OPEN_READWRITE, 0, options.vfs);
     // The pages carry the source's WAL flag; DELETE mode writes it out of the header so the
     // copy is one file that opens anywhere (serve switches a restored copy back to WAL).
     copy.exec(std::string(kCopyJournalMode));
@@ -161,7 +161,7 @@ StatusOr<BackupResult> BackupDatabase(const std::string& db_path, const std::str
   RemoveTemp(tmp);
   BackupResult result;
   Status s = CopySnapshot(db_path, tmp, options, result);
-  if (s.ok()) s = FinishCopy(tmp, result);
+  if (s.ok()) s = FinishCopy(tmp, options, result);
   if (s.ok()) s = FsyncPath(tmp, /*directory=*/false);
   if (s.ok()) s = Publish(tmp, out_path, options.overwrite);
   if (!s.ok()) {

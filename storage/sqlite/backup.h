@@ -28,6 +28,9 @@ struct BackupOptions {
   int pages_per_step = 256;
   // How long to keep retrying while the source reports SQLITE_BUSY/LOCKED before giving up.
   int busy_timeout_ms = 30000;
+  // SQLite VFS for every connection of the backup (source, copy); empty: the default. Tests use
+  // one that simulates a power cut.
+  std::string vfs = "";
 };
 
 struct BackupResult {

@@ -12,7 +12,7 @@ namespace hookvault::storage {
 
 StatusOr<std::unique_ptr<SqliteWalCheckpointer>> SqliteWalCheckpointer::Open(
     WalCheckpointOptions options) {
-  auto db = OpenDatabase({.path = options.path});
+  auto db = OpenDatabase({.path = options.path, .vfs = options.vfs});
   if (!db.ok()) return db.status();
   return std::unique_ptr<SqliteWalCheckpointer>(
       new SqliteWalCheckpointer(std::move(options), std::move(db).value()));

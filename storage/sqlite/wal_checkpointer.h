@@ -61,6 +61,8 @@ struct WalCheckpointOptions {
   int64_t checkpoint_frames = 1000;
   // WAL frames from which the writer is asked to finish the checkpoint and restart the WAL.
   int64_t restart_frames = 4096;
+  // SQLite VFS for the checkpointer's connection (DatabaseOptions::vfs); empty: the default.
+  std::string vfs = "";
 };
 
 struct WalCheckpointStats {
