@@ -35,9 +35,9 @@ struct Node {
   // The content a disk holds after a cut if nothing written since the last sync reached it;
   // nullopt: the path is durably absent.
   std::optional<std::string> durable;
-  bool exists = true;         // the file is there now (not deleted through the VFS)
-  bool fresh = false;         // created since `durable` and not synced since
-  bool unlink_pending = false;  // deleted without a directory sync: `durable` may come back
+  bool exists = true;                   // the file is there now (not deleted through the VFS)
+  bool fresh = false;                   // created since `durable` and not synced since
+  bool unlink_pending = false;          // deleted without a directory sync: `durable` may come back
   std::optional<int64_t> truncated_to;  // the smallest size truncated to since the last sync
   int64_t size = 0;                     // the current size
   std::map<int64_t, Sector> dirty;      // by sector index, written since the last sync
@@ -147,7 +147,8 @@ void ForgetBeyond(Node& node, int64_t size) {
       it = node.dirty.erase(it);
       continue;
     }
-    for (int64_t i = size - start; i < kSector; ++i) it->second.written.reset(static_cast<size_t>(i));
+    for (int64_t i = size - start; i < kSector; ++i)
+      it->second.written.reset(static_cast<size_t>(i));
     ++it;
   }
 }

@@ -53,7 +53,7 @@ struct PowerCutTrigger {
   unsigned ops = kPowerCutAnyOp;
   std::string path_suffix = "";    // only files whose path ends with this; empty: every file
   std::string path_contains = "";  // only files whose path contains this; empty: every file
-  int64_t at = 0;             // 0: never
+  int64_t at = 0;                  // 0: never
 };
 
 struct PowerCutModel {

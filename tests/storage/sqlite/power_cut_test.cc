@@ -15,8 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cstdio>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -51,7 +51,7 @@ using testing::PowerIsCut;
 constexpr char kSource[] = "provider";
 constexpr char kToken[] = "power-cut-token-0001";
 constexpr int kThreads = 4;
-constexpr int kBurst = 4;               // requests a thread has in flight at once
+constexpr int kBurst = 4;                   // requests a thread has in flight at once
 constexpr int kMaxRequestsPerThread = 400;  // if the trigger has not fired by then, cut anyway
 constexpr int64_t kDestinations = 2;
 
@@ -125,8 +125,8 @@ struct Trial {
 
 // One line per trial, so that a run shows what it covered.
 void Print(CutPoint point, uint64_t seed, const Trial& t) {
-  std::printf("[power cut] %-15s seed %llu: %lld acknowledged, %lld lost; %s; cut at %s", Name(point),
-              static_cast<unsigned long long>(seed), static_cast<long long>(t.acked),
+  std::printf("[power cut] %-15s seed %llu: %lld acknowledged, %lld lost; %s; cut at %s",
+              Name(point), static_cast<unsigned long long>(seed), static_cast<long long>(t.acked),
               static_cast<long long>(t.lost), t.io.c_str(), t.cut_at.c_str());
   if (point == CutPoint::kBackup) {
     std::printf("; backups: %d published, %d refused", t.backups_published, t.backups_refused);
@@ -134,7 +134,7 @@ void Print(CutPoint point, uint64_t seed, const Trial& t) {
   std::printf("\n");
 }
 
-// Signals when a burst's answers are all in.
+// Signals when a burst's answers are all in. Thread-safe.
 class Latch {
  public:
   explicit Latch(int n) : left_(n) {}
@@ -172,12 +172,11 @@ api::ApiRequest Request(const std::string& key, int64_t now) {
   api::ApiRequest r;
   r.method = "POST";
   r.path = std::string("/webhooks/") + kSource;
-  r.headers = {{"content-type", "application/json"},
-               {"x-auth-token", kToken},
-               {"idempotency-key", key}};
+  r.headers = {
+      {"content-type", "application/json"}, {"x-auth-token", kToken}, {"idempotency-key", key}};
   // About 1 KiB, so that batches span several pages and the WAL grows to checkpoints.
-  r.body = R"({"event":"order.paid","key":")" + key + R"(","pad":")" + std::string(900, 'x') +
-           R"("})";
+  r.body =
+      R"({"event":"order.paid","key":")" + key + R"(","pad":")" + std::string(900, 'x') + R"("})";
   r.peer_addr = "127.0.0.1";
   r.received_at = now;
   return r;
@@ -235,8 +234,8 @@ Trial RunTrial(CutPoint point, uint64_t seed, bool synchronous_off) {
   auto pick = [&rng](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
-  storage::Status reset = testing::ResetPowerCut(
-      {.seed = seed, .created_files_need_sync = !synchronous_off});
+  storage::Status reset =
+      testing::ResetPowerCut({.seed = seed, .created_files_need_sync = !synchronous_off});
   if (!reset.ok()) {
     trial.problems.push_back(reset.ToString());
     return trial;
@@ -267,16 +266,18 @@ Trial RunTrial(CutPoint point, uint64_t seed, bool synchronous_off) {
   std::unique_ptr<storage::SqliteWalCheckpointer> checkpointer = std::move(opened).value();
   store->connection->set_wal_listener(
       [cp = checkpointer.get()](int64_t frames) { cp->Notify(frames); });
-  auto writer = std::make_unique<storage::GroupCommitWriter>(*store->events,
-                                                             storage::WriterOptions{.max_batch = 32});
+  auto writer = std::make_unique<storage::GroupCommitWriter>(
+      *store->events, storage::WriterOptions{.max_batch = 32});
   // As server/main.cc wires it: the writer restarts the WAL between batches.
   checkpointer->Start([&] {
     storage::SqliteWalCheckpointer* cp = checkpointer.get();
     storage::SqliteWriteConnection* connection = store->connection.get();
-    if (!writer->SubmitTask([cp, connection] {
-          (void)connection->CheckpointWal();
-          cp->RestartDone();
-        }).ok()) {
+    if (!writer
+             ->SubmitTask([cp, connection] {
+               (void)connection->CheckpointWal();
+               cp->RestartDone();
+             })
+             .ok()) {
       cp->RestartDone();
     }
   });
@@ -295,11 +296,11 @@ Trial RunTrial(CutPoint point, uint64_t seed, bool synchronous_off) {
       break;
     case CutPoint::kCheckpoint:
       // Only checkpoints write the database file in WAL mode.
-      ArmPowerCut({.ops = testing::kPowerCutAnyOp, .path_suffix = "hookvault.db",
-                   .at = pick(1, 300)});
+      ArmPowerCut(
+          {.ops = testing::kPowerCutAnyOp, .path_suffix = "hookvault.db", .at = pick(1, 300)});
       break;
     case CutPoint::kBackup:
-      ArmPowerCut({.ops = testing::kPowerCutAnyOp, .path_contains = ".tmp-", .at = pick(1, 250)});
+      ArmPowerCut({.ops = testing::kPowerCutAnyOp, .path_contains = "/backup-", .at = pick(1, 250)});
       break;
     case CutPoint::kAnywhere:
       ArmPowerCut({.ops = testing::kPowerCutAnyOp, .at = pick(1, 1500)});
@@ -336,18 +337,17 @@ Trial RunTrial(CutPoint point, uint64_t seed, bool synchronous_off) {
         Latch answered(kBurst);
         for (int i = 0; i < kBurst; ++i) {
           std::string key = "t" + std::to_string(t) + "-" + std::to_string(sent + i);
-          handler->Handle(Request(key, clock.NowMicros()), kSource,
-                          [&, key](api::ApiResponse r) {
-                            if (r.status == 200) {
-                              std::lock_guard<std::mutex> lock(acks_mu);
-                              acks.push_back({key, r.event_id});
-                              if (static_cast<int64_t>(acks.size()) == cut_after_acks) {
-                                CutPower("between batches, after acknowledgement #" +
-                                         std::to_string(cut_after_acks));
-                              }
-                            }
-                            answered.CountDown();
-                          });
+          handler->Handle(Request(key, clock.NowMicros()), kSource, [&, key](api::ApiResponse r) {
+            if (r.status == 200) {
+              std::lock_guard<std::mutex> lock(acks_mu);
+              acks.push_back({key, r.event_id});
+              if (static_cast<int64_t>(acks.size()) == cut_after_acks) {
+                CutPower("between batches, after acknowledgement #" +
+                         std::to_string(cut_after_acks));
+              }
+            }
+            answered.CountDown();
+          });
         }
         answered.Wait();
       }
@@ -367,9 +367,9 @@ Trial RunTrial(CutPoint point, uint64_t seed, bool synchronous_off) {
   store.reset();
   testing::PowerCutStats stats = GetPowerCutStats();
   trial.cut_at = stats.cut_at;
-  trial.io = std::to_string(stats.writes) + " writes, " + std::to_string(stats.syncs) +
-             " syncs, " + std::to_string(stats.truncates) + " truncations, " +
-             std::to_string(stats.deletes) + " deletions";
+  trial.io = std::to_string(stats.writes) + " writes, " + std::to_string(stats.syncs) + " syncs, " +
+             std::to_string(stats.truncates) + " truncations, " + std::to_string(stats.deletes) +
+             " deletions";
   if (storage::Status m = testing::MaterializePowerCut(); !m.ok()) {
     trial.problems.push_back("materialize: " + m.ToString());
     return trial;
