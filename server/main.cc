@@ -142,6 +142,11 @@ Status Gateway::OpenStorage(bool embedded_default) {
       {.path = storage::DatabasePath(dir), .max_db_bytes = config_.max_db_bytes}, clock_);
   if (!stores.ok()) return Status::Unavailable("open database: " + stores.status().ToString());
   stores_.emplace(std::move(stores).value());
+  // Before the writer starts: the store is the writer thread's from then on.
+  if (auto s = stores_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
+      !s.ok()) {
+    return Status::Unavailable("audit: " + s.ToString());
+  }
   // Keeps the WAL small without checkpoints inside the writer's commits
   // (storage/sqlite/wal_checkpointer.h). Before the writer, whose commits notify it.
   auto checkpointer = storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(dir)});
@@ -210,6 +215,7 @@ Status Gateway::OpenApi() {
     return Status::Unavailable("open database readers: " + queries.status().ToString());
   }
   queries_ = std::move(queries).value();
+  queries_->set_audit_key(config_.audit.key);
   waiters_ = std::make_unique<api::FeedWaiters>(*queries_, kMaxParkedLongPolls);
   writer_->set_commit_listener([this] {
     scheduler_->Wake();
