@@ -1,6 +1,7 @@
 // hookvault: the one place where the pieces are wired together. Gateway opens every part of a
 // serving hookvault in order and closes them on every way out; main() reads the command line.
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -435,10 +436,26 @@ int main(int argc, char** argv) {
   backup->add_flag("--force", backup_force, "replace --out if it exists");
 
   CLI11_PARSE(app, argc, argv);
+  // Every file hookvault creates (the database, its -wal and -shm, the lock, the secrets,
+  // backups) is for its own user only, whatever umask it was started with; EnsureDataDir and
+  // BackupDatabase also set the modes explicitly.
+  ::umask(077);
 
   if (*migrate) {
     InitLogging(LogConfig{});
-    auto s = hookvault::server::Migrate(migrate_dir);
+    // The same lock as a server: a migration (0003 runs a VACUUM) must not run under one.
+    auto s = EnsureDataDir(migrate_dir);
+    std::optional<DataDirLock> lock;
+    if (s.ok()) {
+      auto locked = DataDirLock::Acquire(migrate_dir);
+      if (locked.ok()) {
+        lock.emplace(std::move(locked).value());
+      } else {
+        s = hookvault::storage::Status::Unavailable(locked.status().message() +
+                                                    ": stop it before migrating");
+      }
+    }
+    if (s.ok()) s = hookvault::server::Migrate(migrate_dir);
     if (!s.ok()) {
       std::cerr << "hookvault migrate: " << s.ToString() << "\n";
       return 1;
@@ -447,6 +464,11 @@ int main(int argc, char** argv) {
   }
   if (*backup) {
     // Takes no hookvault.lock: it runs beside the serving process by design.
+    if (auto s = CheckBackupTarget(hookvault::storage::DatabasePath(backup_dir), backup_out);
+        !s.ok()) {
+      std::cerr << "hookvault backup: " << s.ToString() << "\n";
+      return 1;
+    }
     auto copied = hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
                                                      backup_out, {.overwrite = backup_force});
     if (!copied.ok()) {
