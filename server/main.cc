@@ -185,7 +185,7 @@ Status Gateway::OpenForwarding() {
   scheduler_ = std::make_unique<Scheduler>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
       *writer_, *stores_->deliveries, *http_client_, clock_,
-      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); }, options);
+      [rng = storage::SeededEngine()]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
   }
