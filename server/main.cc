@@ -72,6 +72,9 @@ class Gateway {
   // "http://127.0.0.1:8080 (data in data)": where it listens.
   std::string Describe() const;
 
+  // Queues `on_run` on the writer thread (the systemd watchdog's health probe).
+  Status ProbeWriter(std::function<void()> on_run) { return writer_->SubmitTask(std::move(on_run)); }
+
  private:
   Gateway() = default;
   Status OpenStorage(bool embedded_default);
@@ -390,9 +393,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
   // Printed whatever the log level: scripts and tests wait for this line to learn the port.
   std::cout << "hookvault listening on " << (*gateway)->Describe() << std::endl;
+  // The endpoint listens: systemd may start what depends on hookvault.
+  SystemdNotifier notifier(
+      [g = gateway->get()](std::function<void()> on_run) { return g->ProbeWriter(on_run); });
+  notifier.Ready("listening on " + (*gateway)->Describe());
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, draining", strsignal(sig));
+  notifier.Stopping();  // before the writer goes: the watchdog probes it
   gateway->reset();
   return 0;
 }
