@@ -147,9 +147,11 @@ Status Gateway::OpenStorage(bool embedded_default) {
   if (!stores.ok()) return Status::Unavailable("open database: " + stores.status().ToString());
   stores_.emplace(std::move(stores).value());
   // Before the writer starts: the store is the writer thread's from then on.
-  if (auto s = stores_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
-      !s.ok()) {
-    return Status::Unavailable("audit: " + s.ToString());
+  auto keyed = stores_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
+  if (!keyed.ok()) return Status::Unavailable("audit: " + keyed.status().ToString());
+  if (*keyed > 0) {
+    spdlog::warn("audit: the chain had no keyed row; audit.key applies from row {} on "
+                 "(audit_key_added)", *keyed);
   }
   // Keeps the WAL small without checkpoints inside the writer's commits
   // (storage/sqlite/wal_checkpointer.h). Before the writer, whose commits notify it.

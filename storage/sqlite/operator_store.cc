@@ -210,12 +210,12 @@ SELECT id, at, actor, role, action, target, matched, requeued, reason, prev_hash
 FROM audit_log ORDER BY id DESC LIMIT 1
 )sql";
 
-Status SqliteOperatorStore::StartAuditChain(std::string key, int64_t now) {
+StatusOr<int64_t> SqliteOperatorStore::StartAuditChain(std::string key, int64_t now) {
   audit_key_ = std::move(key);
   try {
     SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement last(db_, std::string(kLastAuditRow));
-    if (!last.executeStep()) return Status::Ok();  // empty: the first row is keyed if need be
+    if (!last.executeStep()) return 0;  // empty: the first row is keyed if need be
     AuditRow row;
     row.id = last.getColumn(0).getInt64();
     row.at = last.getColumn(1).getInt64();
@@ -229,7 +229,7 @@ Status SqliteOperatorStore::StartAuditChain(std::string key, int64_t now) {
     row.prev_hash = last.getColumn(9).getString();
     row.hash = last.getColumn(10).getString();
     if (auto s = CheckAuditKeyFor(row, audit_key_); !s.ok()) return s;
-    if (audit_key_.empty() || IsKeyedAuditHash(row.hash)) return Status::Ok();
+    if (audit_key_.empty() || IsKeyedAuditHash(row.hash)) return 0;
     AuditRow added = AuditKeyAddedRow(row, now);
     added.hash = AuditHash(added.prev_hash, added, audit_key_);
     SQLite::Statement insert(db_, std::string(kInsertAudit));
@@ -246,7 +246,7 @@ Status SqliteOperatorStore::StartAuditChain(std::string key, int64_t now) {
     insert.bind(11, added.hash);
     insert.exec();
     txn.commit();
-    return Status::Ok();
+    return added.id;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "start the audit chain");
   }

@@ -30,8 +30,9 @@ class SqliteOperatorStore final : public OperatorStore {
   // Sets the key of the audit chain (config `audit.key`; empty: unkeyed) before the writer
   // starts, and makes the chain ready for it (storage/audit_chain.h): a keyed chain must be
   // continued with its own key (kUnavailable naming the reason otherwise); over an unkeyed
-  // chain a key appends a keyed "audit_key_added" row at `now`.
-  Status StartAuditChain(std::string key, int64_t now);
+  // chain a key appends a keyed "audit_key_added" row at `now`. Returns that row's id, or 0
+  // when none was appended.
+  StatusOr<int64_t> StartAuditChain(std::string key, int64_t now);
 
  private:
   struct Statements;

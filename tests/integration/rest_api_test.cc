@@ -676,6 +676,8 @@ TEST_F(RestApiTest, AuditKeyAddedToAnUnkeyedChainContinuesItKeyed) {
   EXPECT_EQ(std::string(rows["data"][0]["action"].GetString()), "audit_key_added");
   EXPECT_EQ(std::string(rows["data"][0]["role"].GetString()), "system");
   EXPECT_EQ(std::string(rows["data"][0]["prev_hash"].GetString()), unkeyed_head);
+  EXPECT_NE(server_->Log().find("audit.key applies from row 3 on"), std::string::npos)
+      << server_->Log();
   ASSERT_EQ(PostJson("/api/v1/reprocess", kOperator, R"({"dry_run": true})").status, 200);
   v = Json(Get("/api/v1/audit/verify", kAuditor).body);
   EXPECT_TRUE(v["ok"].GetBool()) << v["first_bad"].GetInt();
