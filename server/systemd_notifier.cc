@@ -43,18 +43,25 @@ void SystemdNotifier::StopWatchdog() {
 void SystemdNotifier::WatchdogLoop(std::chrono::microseconds interval) {
   // Shared with the probes: one may still be queued when this thread ends.
   auto ran = std::make_shared<std::atomic<bool>>(true);  // just started: the first ping is due
+  bool in_flight = false;  // a probe is queued and has not run yet
   bool warned = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     if (ran->exchange(false)) {
       sd_notify(0, "WATCHDOG=1");
+      in_flight = false;
       warned = false;
-      storage::Status queued = submit_probe_([ran] { ran->store(true); });
-      if (!queued.ok()) spdlog::warn("systemd watchdog: probe not queued: {}", queued.ToString());
-    } else if (!warned) {
+    } else if (in_flight && !warned) {
       spdlog::error("systemd watchdog: the writer has not run a task for {} ms: no ping",
                     interval.count() / 2000);
       warned = true;
+    }
+    // One probe at a time; one that could not be queued (stopping) is tried again next round,
+    // and that round sends no ping.
+    if (!in_flight) {
+      storage::Status queued = submit_probe_([ran] { ran->store(true); });
+      in_flight = queued.ok();
+      if (!queued.ok()) spdlog::warn("systemd watchdog: probe not queued: {}", queued.ToString());
     }
     stop_cv_.wait_for(lock, interval / 2, [this] { return stop_; });
   }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -161,6 +162,27 @@ TEST(SystemdNotifyTest, NoPingWhileTheProbeDoesNotRun) {
     notifier.Stopping();
   }
   EXPECT_TRUE(socket.WaitFor("STOPPING=1", std::chrono::seconds(5)));
+}
+
+// A probe that could not be queued once (say, a bounded queue was full) does not stop the pings
+// for good: it is queued again next round.
+TEST(SystemdNotifyTest, AProbeThatCouldNotBeQueuedIsQueuedAgain) {
+  TempDir dir;
+  NotifySocket socket(dir.File("notify.sock"));
+  ScopedEnv notify("NOTIFY_SOCKET", dir.File("notify.sock"));
+  ScopedEnv watchdog("WATCHDOG_USEC", "100000");
+  std::atomic<int> calls{0};
+  server::SystemdNotifier notifier([&](std::function<void()> on_run) {
+    if (calls.fetch_add(1) == 0) return storage::Status::Unavailable("queue full");
+    on_run();  // a writer that runs it at once
+    return storage::Status::Ok();
+  });
+  notifier.Ready("test");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(socket.WaitFor("WATCHDOG=1", std::chrono::seconds(5))) << "ping " << i;
+  }
+  notifier.Stopping();
+  EXPECT_GE(calls.load(), 2);
 }
 
 }  // namespace
