@@ -73,7 +73,9 @@ class Gateway {
   std::string Describe() const;
 
   // Queues `on_run` on the writer thread (the systemd watchdog's health probe).
-  Status ProbeWriter(std::function<void()> on_run) { return writer_->SubmitTask(std::move(on_run)); }
+  Status ProbeWriter(std::function<void()> on_run) {
+    return writer_->SubmitTask(std::move(on_run));
+  }
 
  private:
   Gateway() = default;

@@ -46,9 +46,9 @@ struct BackupResult {
 // existing file there is untouched).
 //
 // Returns kNotFound if `db_path` does not exist, kInvalidArgument if `out_path` is the database
-// or its -wal, -shm or -journal (resolving links; also with `overwrite`), kAlreadyExists if `out_path` exists and
-// `options.overwrite` is false, kUnavailable if a file cannot be read or written (or the source
-// stays busy), kInternal if the copy fails its integrity check.
+// or its -wal, -shm or -journal (resolving links; also with `overwrite`), kAlreadyExists if
+// `out_path` exists and `options.overwrite` is false, kUnavailable if a file cannot be read or
+// written (or the source stays busy), kInternal if the copy fails its integrity check.
 StatusOr<BackupResult> BackupDatabase(const std::string& db_path, const std::string& out_path,
                                       const BackupOptions& options = {});
 

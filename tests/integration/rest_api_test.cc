@@ -140,9 +140,9 @@ class RestApiTest : public ::testing::Test {
 
   std::string Db() const { return dir_.File("hookvault.db"); }
 
-  // Rewrites audit rows from `from_id` on as an attacker with the file would: drops the guard
-  // triggers, changes row `edit_id`'s reason and recomputes every hash from `from_id` (to `to_id`) under
-  // `key` ("" for plain SHA-256), chaining each on the one before.
+  // Rewrites audit rows as an attacker with the file would: drops the guard triggers, changes
+  // row `edit_id`'s reason and recomputes every hash from `from_id` to `to_id` under `key` (""
+  // for plain SHA-256), chaining each on the one before.
   void RewriteAudit(int64_t from_id, int64_t edit_id, const std::string& key,
                     int64_t to_id = INT64_MAX) {
     SQLite::Database db(Db(), SQLite::OPEN_READWRITE, 5000);
