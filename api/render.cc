@@ -172,6 +172,13 @@ std::string RenderAuditVerification(const storage::AuditVerification& v) {
   } else {
     w.Null();
   }
+  WriteKey(w, "head"), WriteString(w, v.head);
+  WriteKey(w, "keyed_from");
+  if (v.keyed_from) {
+    w.Int64(*v.keyed_from);
+  } else {
+    w.Null();
+  }
   w.EndObject();
   return out;
 }

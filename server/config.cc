@@ -238,6 +238,9 @@ DestinationConfig ParseDestination(Object o) {
   return d;
 }
 
+// An audit key shorter than this would be guessable offline from one row and its hash.
+constexpr size_t kMinAuditKeyChars = 32;
+
 Config ParseRoot(Object root) {
   Config c;
   c.listen = root.String("listen").value_or(c.listen);
@@ -280,6 +283,14 @@ Config ParseRoot(Object root) {
     c.request_log.kept_body_bytes =
         l->Int("kept_body_bytes", 1, 1 << 20).value_or(c.request_log.kept_body_bytes);
     l->Finish();
+  }
+  if (auto a = root.Child("audit")) {
+    c.audit.key = a->String("key").value_or("");
+    if (c.audit.key.size() < kMinAuditKeyChars) {
+      Fail("audit.key", "must be at least " + std::to_string(kMinAuditKeyChars) +
+                            " characters (e.g. the output of `openssl rand -hex 32`)");
+    }
+    a->Finish();
   }
   if (auto r = root.Child("retention")) {
     RetentionConfig& rc = c.retention;

@@ -60,6 +60,14 @@ struct RequestLogConfig {
   int64_t kept_body_bytes = 4096;
 };
 
+// The audit log's hash chain (storage/audit_chain.h).
+struct AuditConfig {
+  // With a key (at least 32 characters, e.g. "${HOOKVAULT_AUDIT_KEY}") each new row's hash is
+  // an HMAC-SHA256 under it, so whoever rewrites the chain without the key is found out. Empty:
+  // plain SHA-256. A secret: never logged.
+  std::string key;
+};
+
 struct ApiTokenConfig {
   std::string name;
   std::string token;
@@ -79,6 +87,7 @@ struct Config {
   std::optional<TlsConfig> tls;  // absent: plain HTTP
   RetentionConfig retention;
   RequestLogConfig request_log;
+  AuditConfig audit;
   std::vector<api::SourcePolicy> sources;
   std::vector<DestinationConfig> destinations;
   std::vector<ApiTokenConfig> api_tokens;

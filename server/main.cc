@@ -1,6 +1,7 @@
 // hookvault: the one place where the pieces are wired together. Gateway opens every part of a
 // serving hookvault in order and closes them on every way out; main() reads the command line.
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -70,6 +71,11 @@ class Gateway {
 
   // "http://127.0.0.1:8080 (data in data)": where it listens.
   std::string Describe() const;
+
+  // Queues `on_run` on the writer thread (the systemd watchdog's health probe).
+  Status ProbeWriter(std::function<void()> on_run) {
+    return writer_->SubmitTask(std::move(on_run));
+  }
 
  private:
   Gateway() = default;
@@ -142,6 +148,13 @@ Status Gateway::OpenStorage(bool embedded_default) {
       {.path = storage::DatabasePath(dir), .max_db_bytes = config_.max_db_bytes}, clock_);
   if (!stores.ok()) return Status::Unavailable("open database: " + stores.status().ToString());
   stores_.emplace(std::move(stores).value());
+  // Before the writer starts: the store is the writer thread's from then on.
+  auto keyed = stores_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
+  if (!keyed.ok()) return Status::Unavailable("audit: " + keyed.status().ToString());
+  if (*keyed > 0) {
+    spdlog::warn("audit: the chain had no keyed row; audit.key applies from row {} on "
+                 "(audit_key_added)", *keyed);
+  }
   // Keeps the WAL small without checkpoints inside the writer's commits
   // (storage/sqlite/wal_checkpointer.h). Before the writer, whose commits notify it.
   auto checkpointer = storage::SqliteWalCheckpointer::Open({.path = storage::DatabasePath(dir)});
@@ -179,7 +192,7 @@ Status Gateway::OpenForwarding() {
   scheduler_ = std::make_unique<Scheduler>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
       *writer_, *stores_->deliveries, *http_client_, clock_,
-      [rng = std::mt19937_64(std::random_device{}())]() mutable { return rng(); }, options);
+      [rng = storage::SeededEngine()]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
   }
@@ -210,6 +223,7 @@ Status Gateway::OpenApi() {
     return Status::Unavailable("open database readers: " + queries.status().ToString());
   }
   queries_ = std::move(queries).value();
+  queries_->set_audit_key(config_.audit.key);
   waiters_ = std::make_unique<api::FeedWaiters>(*queries_, kMaxParkedLongPolls);
   writer_->set_commit_listener([this] {
     scheduler_->Wake();
@@ -383,9 +397,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   }
   // Printed whatever the log level: scripts and tests wait for this line to learn the port.
   std::cout << "hookvault listening on " << (*gateway)->Describe() << std::endl;
+  // The endpoint listens: systemd may start what depends on hookvault.
+  SystemdNotifier notifier(
+      [g = gateway->get()](std::function<void()> on_run) { return g->ProbeWriter(on_run); });
+  notifier.Ready("listening on " + (*gateway)->Describe());
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("received {}, draining", strsignal(sig));
+  notifier.Stopping();  // before the writer goes: the watchdog probes it
   gateway->reset();
   return 0;
 }
@@ -429,10 +448,26 @@ int main(int argc, char** argv) {
   backup->add_flag("--force", backup_force, "replace --out if it exists");
 
   CLI11_PARSE(app, argc, argv);
+  // Every file hookvault creates (the database, its -wal and -shm, the lock, the secrets,
+  // backups) is for its own user only, whatever umask it was started with; EnsureDataDir and
+  // BackupDatabase also set the modes explicitly.
+  ::umask(077);
 
   if (*migrate) {
     InitLogging(LogConfig{});
-    auto s = hookvault::server::Migrate(migrate_dir);
+    // The same lock as a server: a migration (0003 runs a VACUUM) must not run under one.
+    auto s = EnsureDataDir(migrate_dir);
+    std::optional<DataDirLock> lock;
+    if (s.ok()) {
+      auto locked = DataDirLock::Acquire(migrate_dir);
+      if (locked.ok()) {
+        lock.emplace(std::move(locked).value());
+      } else {
+        s = hookvault::storage::Status::Unavailable(locked.status().message() +
+                                                    ": stop it before migrating");
+      }
+    }
+    if (s.ok()) s = hookvault::server::Migrate(migrate_dir);
     if (!s.ok()) {
       std::cerr << "hookvault migrate: " << s.ToString() << "\n";
       return 1;
@@ -441,6 +476,11 @@ int main(int argc, char** argv) {
   }
   if (*backup) {
     // Takes no hookvault.lock: it runs beside the serving process by design.
+    if (auto s = CheckBackupTarget(hookvault::storage::DatabasePath(backup_dir), backup_out);
+        !s.ok()) {
+      std::cerr << "hookvault backup: " << s.ToString() << "\n";
+      return 1;
+    }
     auto copied = hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
                                                      backup_out, {.overwrite = backup_force});
     if (!copied.ok()) {

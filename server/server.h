@@ -15,5 +15,6 @@
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/retention.h"
+#include "server/systemd_notifier.h"
 
 #endif  // HOOKVAULT_SERVER_SERVER_H_

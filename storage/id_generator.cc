@@ -1,10 +1,34 @@
 #include "storage/id_generator.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
 namespace hookvault::storage {
 
-IdGenerator::IdGenerator(const Clock& clock) : clock_(clock), random_(std::random_device{}()) {}
+SeedWords RandomSeed() {
+  SeedWords seed{};
+  auto* bytes = reinterpret_cast<unsigned char*>(seed.data());
+  size_t got = 0;
+  while (got < sizeof(seed)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(seed) - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw std::runtime_error(std::string("getrandom: ") + std::strerror(errno));
+    got += static_cast<size_t>(n);
+  }
+  return seed;
+}
+
+std::mt19937_64 SeededEngine(const SeedWords& seed) {
+  std::seed_seq seq(seed.begin(), seed.end());
+  return std::mt19937_64(seq);
+}
+
+IdGenerator::IdGenerator(const Clock& clock, const SeedWords& seed)
+    : clock_(clock), random_(SeededEngine(seed)) {}
 
 std::string IdGenerator::Next() {
   int64_t ms = clock_.NowMicros() / 1000;

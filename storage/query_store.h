@@ -70,7 +70,9 @@ struct RequestRow {
 };
 
 // One operator action, as the audit log keeps it. `hash` is the hex SHA-256 of `prev_hash`
-// followed by the row's canonical content (AuditCanonical); the first row's prev_hash is "".
+// followed by the row's canonical content (AuditCanonical), or with an audit key
+// "hmac-sha256:" and the hex HMAC of the same (storage/audit_chain.h); the first row's
+// prev_hash is "".
 struct AuditRow {
   int64_t id = 0;
   int64_t at = 0;
@@ -89,6 +91,8 @@ struct AuditVerification {
   bool ok = true;
   int64_t rows = 0;
   std::optional<int64_t> first_bad = std::nullopt;  // id of the first row whose hash does not match
+  std::string head;  // the last row's hash ("" for an empty chain), to keep elsewhere
+  std::optional<int64_t> keyed_from = std::nullopt;  // id of the first keyed row
 };
 
 struct ConsumerRow {

@@ -26,6 +26,9 @@ enum class StatusCode {
 
 std::string_view StatusCodeName(StatusCode code);
 
+// The message of the kInternal status a StatusOr made from an OK Status holds.
+inline constexpr char kOkWithoutValue[] = "StatusOr constructed from an OK Status without a value";
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -55,7 +58,11 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(Status status) : status_(std::move(status)) { assert(!status_.ok()); }  // NOLINT
+  // An OK `status` carries no value: it is a bug of the caller. It becomes kInternal (in every
+  // build, not only under assert), so the caller sees an error instead of reading a value that
+  // is not there.
+  StatusOr(Status status)  // NOLINT
+      : status_(status.ok() ? Status::Internal(kOkWithoutValue) : std::move(status)) {}
   StatusOr(T value) : value_(std::move(value)) {}                                  // NOLINT
 
   bool ok() const { return status_.ok(); }

@@ -54,6 +54,41 @@ Status FsyncPath(const std::string& path, bool directory) {
   return rc == 0 ? Status::Ok() : Errno("fsync " + path);
 }
 
+// Returns kInvalidArgument when `out_path` is the database at `db_path` or one of its -wal,
+// -shm or -journal files (by resolved name or inode): renaming the copy over it would replace
+// the live database under a running server.
+Status RefuseSourceFiles(const std::string& db_path, const std::string& out_path) {
+  std::error_code ec;
+  std::filesystem::path out = std::filesystem::weakly_canonical(out_path, ec);
+  if (ec) out = std::filesystem::absolute(out_path);
+  struct stat out_st {};
+  bool out_exists = ::stat(out_path.c_str(), &out_st) == 0;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::string file = db_path + suffix;
+    struct stat st {};
+    bool same_inode = out_exists && ::stat(file.c_str(), &st) == 0 &&
+                      st.st_dev == out_st.st_dev && st.st_ino == out_st.st_ino;
+    std::filesystem::path resolved = std::filesystem::weakly_canonical(file, ec);
+    if (same_inode || (!ec && resolved == out)) {
+      return Status::InvalidArgument(out_path + " is the database's own " + file +
+                                     ": write the backup elsewhere");
+    }
+  }
+  return Status::Ok();
+}
+
+// Creates `tmp` empty with mode 0600 whatever the umask (the copy holds every payload; SQLite
+// gives its journal the same mode). Returns kUnavailable naming the reason.
+Status CreatePrivate(const std::string& tmp) {
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno("create " + tmp);
+  int rc = ::fchmod(fd, 0600);
+  int saved = errno;
+  ::close(fd);
+  errno = saved;
+  return rc == 0 ? Status::Ok() : Errno("chmod " + tmp);
+}
+
 // Moves `tmp` to `out`; without `overwrite`, atomically refuses when `out` exists (a file that
 // appeared while the copy ran is not replaced either).
 Status Publish(const std::string& tmp, const std::string& out, bool overwrite) {
@@ -146,6 +181,7 @@ StatusOr<BackupResult> BackupDatabase(const std::string& db_path, const std::str
                                       const BackupOptions& options) {
   auto started = std::chrono::steady_clock::now();
   if (!Exists(db_path)) return Status::NotFound("no database at " + db_path);
+  if (Status s = RefuseSourceFiles(db_path, out_path); !s.ok()) return s;
   if (!options.overwrite && Exists(out_path)) {
     return Status::AlreadyExists(out_path + " exists (use --force to replace it)");
   }
@@ -160,7 +196,8 @@ StatusOr<BackupResult> BackupDatabase(const std::string& db_path, const std::str
   std::string tmp = out_path + ".tmp-" + std::to_string(::getpid());
   RemoveTemp(tmp);
   BackupResult result;
-  Status s = CopySnapshot(db_path, tmp, options, result);
+  Status s = CreatePrivate(tmp);
+  if (s.ok()) s = CopySnapshot(db_path, tmp, options, result);
   if (s.ok()) s = FinishCopy(tmp, options, result);
   if (s.ok()) s = FsyncPath(tmp, /*directory=*/false);
   if (s.ok()) s = Publish(tmp, out_path, options.overwrite);

@@ -45,11 +45,13 @@ struct BackupResult {
 // one snapshot of the source through a single read transaction. The copy is written to a
 // temporary file beside `out_path`, switched to journal_mode=DELETE (so it needs no -wal file),
 // checked with PRAGMA integrity_check, fsynced, renamed into place, and the directory fsynced.
-// On failure nothing is left at `out_path` (an existing file there is untouched).
+// The copy has mode 0600 whatever the umask. On failure nothing is left at `out_path` (an
+// existing file there is untouched).
 //
-// Returns kNotFound if `db_path` does not exist, kAlreadyExists if `out_path` exists and
-// `options.overwrite` is false, kUnavailable if a file cannot be read or written (or the source
-// stays busy), kInternal if the copy fails its integrity check.
+// Returns kNotFound if `db_path` does not exist, kInvalidArgument if `out_path` is the database
+// or its -wal, -shm or -journal (resolving links; also with `overwrite`), kAlreadyExists if
+// `out_path` exists and `options.overwrite` is false, kUnavailable if a file cannot be read or
+// written (or the source stays busy), kInternal if the copy fails its integrity check.
 StatusOr<BackupResult> BackupDatabase(const std::string& db_path, const std::string& out_path,
                                       const BackupOptions& options = {});
 

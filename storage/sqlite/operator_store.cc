@@ -158,7 +158,7 @@ StatusOr<ReprocessResult> SqliteOperatorStore::Reprocess(const ReprocessSpec& sp
     row.matched = result.matched;
     row.requeued = result.requeued;
     row.reason = who.reason;
-    row.hash = AuditHash(row.prev_hash, row);
+    row.hash = AuditHash(row.prev_hash, row, audit_key_);
     SQLite::Statement& insert = stmts_->insert_audit;
     insert.reset();
     insert.bind(1, static_cast<int64_t>(row.id));
@@ -201,6 +201,54 @@ StatusOr<int64_t> SqliteOperatorStore::AckConsumer(const std::string& name, int6
   } catch (const SQLite::Exception& e) {
     stmts_->ResetAll();
     return StatusFromSqlite(e, "ack consumer");
+  }
+}
+
+// The chain's last row, whole (StartAuditChain checks its hash).
+constexpr std::string_view kLastAuditRow = R"sql(
+SELECT id, at, actor, role, action, target, matched, requeued, reason, prev_hash, hash
+FROM audit_log ORDER BY id DESC LIMIT 1
+)sql";
+
+StatusOr<int64_t> SqliteOperatorStore::StartAuditChain(std::string key, int64_t now) {
+  audit_key_ = std::move(key);
+  try {
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement last(db_, std::string(kLastAuditRow));
+    if (!last.executeStep()) return 0;  // empty: the first row is keyed if need be
+    AuditRow row;
+    row.id = last.getColumn(0).getInt64();
+    row.at = last.getColumn(1).getInt64();
+    row.actor = last.getColumn(2).getString();
+    row.role = last.getColumn(3).getString();
+    row.action = last.getColumn(4).getString();
+    row.target_json = last.getColumn(5).getString();
+    row.matched = last.getColumn(6).getInt64();
+    row.requeued = last.getColumn(7).getInt64();
+    row.reason = last.getColumn(8).getString();
+    row.prev_hash = last.getColumn(9).getString();
+    row.hash = last.getColumn(10).getString();
+    if (auto s = CheckAuditKeyFor(row, audit_key_); !s.ok()) return s;
+    if (audit_key_.empty() || IsKeyedAuditHash(row.hash)) return 0;
+    AuditRow added = AuditKeyAddedRow(row, now);
+    added.hash = AuditHash(added.prev_hash, added, audit_key_);
+    SQLite::Statement insert(db_, std::string(kInsertAudit));
+    insert.bind(1, static_cast<int64_t>(added.id));
+    insert.bind(2, static_cast<int64_t>(added.at));
+    insert.bind(3, added.actor);
+    insert.bind(4, added.role);
+    insert.bind(5, added.action);
+    insert.bind(6, added.target_json);
+    insert.bind(7, static_cast<int64_t>(added.matched));
+    insert.bind(8, static_cast<int64_t>(added.requeued));
+    insert.bind(9, added.reason);
+    insert.bind(10, added.prev_hash);
+    insert.bind(11, added.hash);
+    insert.exec();
+    txn.commit();
+    return added.id;
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "start the audit chain");
   }
 }
 

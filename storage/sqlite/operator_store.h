@@ -27,6 +27,13 @@ class SqliteOperatorStore final : public OperatorStore {
                                       int64_t now) override;
   StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
 
+  // Sets the key of the audit chain (config `audit.key`; empty: unkeyed) before the writer
+  // starts, and makes the chain ready for it (storage/audit_chain.h): a keyed chain must be
+  // continued with its own key (kUnavailable naming the reason otherwise); over an unkeyed
+  // chain a key appends a keyed "audit_key_added" row at `now`. Returns that row's id, or 0
+  // when none was appended.
+  StatusOr<int64_t> StartAuditChain(std::string key, int64_t now);
+
  private:
   struct Statements;
   explicit SqliteOperatorStore(SqliteWriteConnection& connection);
@@ -37,6 +44,7 @@ class SqliteOperatorStore final : public OperatorStore {
 
   SQLite::Database& db_;  // the connection's
   std::unique_ptr<Statements> stmts_;
+  std::string audit_key_;  // set before the writer starts
 };
 
 }  // namespace hookvault::storage

@@ -351,21 +351,10 @@ StatusOr<std::vector<AuditRow>> SqliteQueryStore::ListAudit(const TimeFilter& f,
 
 StatusOr<AuditVerification> SqliteQueryStore::VerifyAudit() {
   return Run<AuditVerification>("verify audit", [&](Connection& c) {
-    AuditVerification v;
+    AuditChainWalk walk(audit_key_);
     SQLite::Statement& s = c.Prepare(kAuditChain);
-    std::string prev_hash;  // the first row's prev_hash is ""
-    while (s.executeStep()) {
-      AuditRow row = ReadAudit(s);
-      ++v.rows;
-      if (v.ok && (row.prev_hash != prev_hash || AuditHash(prev_hash, row) != row.hash)) {
-        v.ok = false;
-        v.first_bad = row.id;
-      }
-      // Chained on the stored hash: a row edited in place breaks its own hash only, a row
-      // removed or inserted breaks the link of the row after it.
-      prev_hash = row.hash;
-    }
-    return v;
+    while (s.executeStep()) walk.Add(ReadAudit(s));
+    return walk.Finish();
   });
 }
 

@@ -46,6 +46,10 @@ class SqliteQueryStore final : public QueryStore {
   StatusOr<std::vector<ConsumerRow>> ListConsumers() override;
   StatusOr<PendingSummary> Pending() override;
 
+  // The key VerifyAudit checks keyed rows with (config `audit.key`; empty: none). Call before
+  // the store is shared between threads.
+  void set_audit_key(std::string key) { audit_key_ = std::move(key); }
+
  private:
   class Connection;
   class Lease;
@@ -62,6 +66,7 @@ class SqliteQueryStore final : public QueryStore {
   void Release(Connection* connection);
 
   std::vector<std::unique_ptr<Connection>> connections_;  // owned; immutable after Open
+  std::string audit_key_;  // immutable once shared
   std::mutex mu_;
   std::condition_variable free_cv_;
   std::vector<Connection*> free_;  // guarded by mu_

@@ -32,6 +32,7 @@ const std::vector<std::string> kExampleEnv = {
     "AUDIT_TOKEN=audit-0123456789abcdef0123",
     "OPS_TOKEN=ops-0123456789abcdef012345",
     "WAREHOUSE_TOKEN=warehouse-0123456789abcdef",
+    "HOOKVAULT_AUDIT_KEY=audit-key-0123456789abcdef0123456789abcdef",
 };
 
 // Runs `hookvault check-config` on the example with exactly `env` as its environment.
@@ -89,6 +90,24 @@ TEST(DeployFilesTest, NginxBodyLimitEqualsTheExampleConfigsMaxBodyBytes) {
   std::string unit_file = ReadFile(DeployFile("hookvault.service"));
   EXPECT_NE(unit_file.find("StateDirectory=hookvault\n"), std::string::npos);
   EXPECT_EQ(config->data_dir, "/var/lib/hookvault");
+  EXPECT_FALSE(config->audit.key.empty());  // the example keys its audit chain
+}
+
+// The unit waits for READY=1 and restarts a process whose watchdog pings stop
+// (server/systemd_notifier.h), and keeps the data dir private like hookvault itself does.
+TEST(DeployFilesTest, SystemdUnitIsNotifyWithAWatchdogAndAPrivateStateDirectory) {
+  std::string unit = ReadFile(DeployFile("hookvault.service"));
+  for (const char* line : {"\nType=notify\n", "\nNotifyAccess=main\n", "\nRestart=on-failure\n",
+                           "\nStateDirectoryMode=0700\n", "\nUMask=0077\n"}) {
+    EXPECT_NE(unit.find(line), std::string::npos) << "missing " << line;
+  }
+  EXPECT_EQ(unit.find("\nType=simple"), std::string::npos);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(unit, m, std::regex(R"(\nWatchdogSec=(\d+)s\n)")))
+      << "no WatchdogSec=<n>s";
+  // Long enough for a slow fsync under load, short enough to matter.
+  EXPECT_GE(std::stoi(m[1]), 10);
+  EXPECT_LE(std::stoi(m[1]), 120);
 }
 
 }  // namespace

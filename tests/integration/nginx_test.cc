@@ -378,5 +378,29 @@ TEST_F(NginxTest, BodyOverTheLimitIsRefusedByNginxWith413) {
   EXPECT_EQ(QueryInt(stack.db, "SELECT count(*) FROM request_log"), 1);
 }
 
+// /readyz and /metrics are for the operator's side: nginx does not pass them on, in any
+// spelling nginx normalises to them, while hookvault itself still answers them on loopback.
+TEST_F(NginxTest, ReadinessAndMetricsAreNotExposedThroughNginx) {
+  Stack stack;
+  Start(stack, "private", R"(["127.0.0.1/32"])");
+  HttpClient direct;
+  EXPECT_EQ(direct.Request("GET", stack.hookvault->Url("/readyz")).status, 200);
+  for (const char* path : {"/readyz", "/readyz?verbose=1", "//readyz", "/%72eadyz", "/metrics",
+                           "/./metrics"}) {
+    HttpResult r = client_.Request("GET", stack.nginx->HttpsUrl(path));
+    EXPECT_EQ(r.status, 404) << path << ": " << r.error << r.body;
+  }
+  EXPECT_EQ(client_.Request("GET", stack.nginx->HttpsUrl("/healthz")).status, 200);
+  // hookvault saw none of them: only the direct request reached it.
+  std::string log = stack.hookvault->Log();
+  size_t readyz = 0;
+  for (size_t at = log.find("path=/readyz"); at != std::string::npos;
+       at = log.find("path=/readyz", at + 1)) {
+    ++readyz;
+  }
+  EXPECT_LE(readyz, 1u) << log;
+  EXPECT_EQ(log.find("path=/metrics"), std::string::npos) << log;
+}
+
 }  // namespace
 }  // namespace hookvault::testing

@@ -4,6 +4,8 @@
 #include <rapidjson/document.h>
 
 #include <atomic>
+#include <csignal>
+#include <cstdint>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "server/http/route_table.h"
+#include "storage/audit_chain.h"
 #include "tests/testing/db.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
@@ -64,8 +67,17 @@ class RestApiTest : public ::testing::Test {
   }
 
   void Start(const std::string& good_extra = "") {
+    server_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{"serve", "--config", WriteConfig(good_extra)},
+        // A log per start: ServerProcess learns the port from the first "listening" line.
+        dir_.File(++starts_ == 1 ? "server.log" : "server-" + std::to_string(starts_) + ".log"));
+    ASSERT_TRUE(server_->started()) << server_->Log();
+  }
+
+  // Writes the config (root_extra_ added at its root) and returns its path.
+  std::string WriteConfig(const std::string& good_extra = "") {
     std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir_.path() +
-                         R"(", "log": {"level": "info"},
+                         R"(", "log": {"level": "info"},)" + root_extra_ + R"(
       "sources": [
         {"name": "pms", "tokens": [")" + kSourceToken + R"("], "event_type": "/event",
          "idempotency": {"pointer": "/id"}},
@@ -81,10 +93,7 @@ class RestApiTest : public ::testing::Test {
         {"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"},
         {"name": "warehouse", "token": ")" + kConsumer + R"(", "role": "consumer"},
         {"name": "root", "token": ")" + kAdmin + R"(", "role": "admin"}]})";
-    std::string path = dir_.Write("config.json", config);
-    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"serve", "--config", path},
-                                              dir_.File("server.log"));
-    ASSERT_TRUE(server_->started()) << server_->Log();
+    return dir_.Write("config.json", config);
   }
 
   // Posts one webhook; returns its event id ("" unless 200).
@@ -131,6 +140,54 @@ class RestApiTest : public ::testing::Test {
 
   std::string Db() const { return dir_.File("hookvault.db"); }
 
+  // Rewrites audit rows as an attacker with the file would: drops the guard triggers, changes
+  // row `edit_id`'s reason and recomputes every hash from `from_id` to `to_id` under `key` (""
+  // for plain SHA-256), chaining each on the one before.
+  void RewriteAudit(int64_t from_id, int64_t edit_id, const std::string& key,
+                    int64_t to_id = INT64_MAX) {
+    SQLite::Database db(Db(), SQLite::OPEN_READWRITE, 5000);
+    SQLite::Statement triggers(
+        db, "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'");
+    std::vector<std::string> names;
+    while (triggers.executeStep()) names.push_back(triggers.getColumn(0).getString());
+    for (const std::string& name : names) db.exec("DROP TRIGGER " + name);
+    db.exec("UPDATE audit_log SET reason = 'nothing to see' WHERE id = " + std::to_string(edit_id));
+    SQLite::Statement rows(db,
+                           "SELECT id, at, actor, role, action, target, matched, requeued, reason, "
+                           "prev_hash, hash FROM audit_log ORDER BY id");
+    std::vector<storage::AuditRow> chain;
+    while (rows.executeStep()) {
+      storage::AuditRow r;
+      r.id = rows.getColumn(0).getInt64();
+      r.at = rows.getColumn(1).getInt64();
+      r.actor = rows.getColumn(2).getString();
+      r.role = rows.getColumn(3).getString();
+      r.action = rows.getColumn(4).getString();
+      r.target_json = rows.getColumn(5).getString();
+      r.matched = rows.getColumn(6).getInt64();
+      r.requeued = rows.getColumn(7).getInt64();
+      r.reason = rows.getColumn(8).getString();
+      r.prev_hash = rows.getColumn(9).getString();
+      r.hash = rows.getColumn(10).getString();
+      chain.push_back(r);
+    }
+    std::string prev;
+    for (storage::AuditRow& r : chain) {
+      if (r.id >= from_id && r.id <= to_id) {
+        r.prev_hash = prev;
+        r.hash = storage::AuditHash(prev, r, key);
+        SQLite::Statement update(db, "UPDATE audit_log SET prev_hash = ?, hash = ? WHERE id = ?");
+        update.bind(1, r.prev_hash);
+        update.bind(2, r.hash);
+        update.bind(3, static_cast<int64_t>(r.id));
+        update.exec();
+      }
+      prev = r.hash;
+    }
+  }
+
+  int starts_ = 0;
+  std::string root_extra_;  // JSON members added to the config's root, each followed by ","
   TempDir dir_;
   SinkServer good_;
   SinkServer bad_;
@@ -533,6 +590,9 @@ TEST_F(RestApiTest, AuditChainVerifiesAndDetectsAHandEditedRow) {
   EXPECT_TRUE(ok["ok"].GetBool());
   EXPECT_EQ(ok["rows"].GetInt(), 4);
   EXPECT_TRUE(ok["first_bad"].IsNull());
+  EXPECT_TRUE(ok["keyed_from"].IsNull());  // no key configured: plain SHA-256, as before
+  EXPECT_EQ(std::string(ok["head"].GetString()),
+            List("/api/v1/audit")["data"][0]["hash"].GetString());
 
   // Someone with file access rewrites the third row's reason (dropping the guard trigger
   // first, as an attacker would).
@@ -550,6 +610,96 @@ TEST_F(RestApiTest, AuditChainVerifiesAndDetectsAHandEditedRow) {
   EXPECT_FALSE(bad["ok"].GetBool()) << v.body;
   EXPECT_EQ(bad["rows"].GetInt(), 4);
   EXPECT_EQ(bad["first_bad"].GetInt(), 3);
+}
+
+constexpr char kAuditKey[] = "audit-key-0123456789abcdef0123456789abcdef";
+
+TEST_F(RestApiTest, KeyedAuditChainDetectsARewriteWithoutTheKey) {
+  root_extra_ = R"("audit": {"key": ")" + std::string(kAuditKey) + R"("},)";
+  Start();
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(PostJson("/api/v1/reprocess", kOperator,
+                       R"({"dry_run": true, "reason": "check )" + std::to_string(i) + "\"}")
+                  .status,
+              200);
+  }
+  rapidjson::Document v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  ASSERT_TRUE(v["ok"].GetBool());
+  EXPECT_EQ(v["rows"].GetInt(), 4);
+  EXPECT_EQ(v["keyed_from"].GetInt(), 1);
+  // The head is the newest row's hash, keyed.
+  rapidjson::Document rows = List("/api/v1/audit");
+  std::string head = v["head"].GetString();
+  EXPECT_EQ(head, rows["data"][0]["hash"].GetString());
+  EXPECT_TRUE(storage::IsKeyedAuditHash(head)) << head;
+
+  // Row 2 edited and every hash from it on recomputed under a guessed key.
+  RewriteAudit(2, 2, "not-the-key-0123456789abcdef0123456789");
+  v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_FALSE(v["ok"].GetBool());
+  EXPECT_EQ(v["first_bad"].GetInt(), 2);
+  EXPECT_NE(std::string(v["head"].GetString()), head);
+
+  // The whole chain recomputed as an unkeyed one, with plain SHA-256.
+  RewriteAudit(1, 2, "");
+  v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_FALSE(v["ok"].GetBool());
+  EXPECT_EQ(v["first_bad"].GetInt(), 1);
+  EXPECT_TRUE(v["keyed_from"].IsNull());
+
+  // Only the tail recomputed unkeyed: an unkeyed row after a keyed one.
+  RewriteAudit(1, 2, kAuditKey);
+  ASSERT_TRUE(Json(Get("/api/v1/audit/verify", kAuditor).body)["ok"].GetBool());
+  RewriteAudit(3, 3, "");
+  v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_FALSE(v["ok"].GetBool());
+  EXPECT_EQ(v["first_bad"].GetInt(), 3);
+}
+
+TEST_F(RestApiTest, AuditKeyAddedToAnUnkeyedChainContinuesItKeyed) {
+  Start();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(PostJson("/api/v1/reprocess", kOperator, R"({"dry_run": true})").status, 200);
+  }
+  rapidjson::Document v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  ASSERT_TRUE(v["ok"].GetBool());
+  EXPECT_TRUE(v["keyed_from"].IsNull());
+  std::string unkeyed_head = v["head"].GetString();
+  EXPECT_FALSE(storage::IsKeyedAuditHash(unkeyed_head));
+  ASSERT_EQ(server_->Signal(SIGTERM), 0);
+
+  root_extra_ = R"("audit": {"key": ")" + std::string(kAuditKey) + R"("},)";
+  Start();
+  // The server marked the switch with a keyed row of its own, chained on the unkeyed head.
+  rapidjson::Document rows = List("/api/v1/audit");
+  ASSERT_EQ(rows["data"].Size(), 3u) << server_->Log();
+  EXPECT_EQ(std::string(rows["data"][0]["action"].GetString()), "audit_key_added");
+  EXPECT_EQ(std::string(rows["data"][0]["role"].GetString()), "system");
+  EXPECT_EQ(std::string(rows["data"][0]["prev_hash"].GetString()), unkeyed_head);
+  EXPECT_NE(server_->Log().find("audit.key applies from row 3 on"), std::string::npos)
+      << server_->Log();
+  ASSERT_EQ(PostJson("/api/v1/reprocess", kOperator, R"({"dry_run": true})").status, 200);
+  v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_TRUE(v["ok"].GetBool()) << v["first_bad"].GetInt();
+  EXPECT_EQ(v["rows"].GetInt(), 4);
+  EXPECT_EQ(v["keyed_from"].GetInt(), 3);
+  // The unkeyed rows before the switch are covered by the keyed row after them.
+  RewriteAudit(1, 1, "", 2);
+  v = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_FALSE(v["ok"].GetBool());
+  EXPECT_EQ(v["first_bad"].GetInt(), 3);
+  ASSERT_EQ(server_->Signal(SIGTERM), 0);
+
+  // A keyed chain is not continued without its key, nor with another one.
+  root_extra_.clear();
+  ServerProcess without({"serve", "--config", WriteConfig()}, dir_.File("without.log"));
+  EXPECT_FALSE(without.started());
+  EXPECT_NE(without.Log().find("set audit.key"), std::string::npos) << without.Log();
+  root_extra_ = R"("audit": {"key": "another-key-0123456789abcdef0123456789"},)";
+  ServerProcess other({"serve", "--config", WriteConfig()}, dir_.File("other.log"));
+  EXPECT_FALSE(other.started());
+  EXPECT_NE(other.Log().find("audit.key is not the key"), std::string::npos) << other.Log();
+  EXPECT_EQ(other.Log().find("another-key"), std::string::npos) << "the key was logged";
 }
 
 // --- Feed and consumers ----------------------------------------------------------------------

@@ -290,6 +290,22 @@ TEST(ParseConfigTest, ShortTokenErrorDoesNotShowTheToken) {
   EXPECT_EQ(config.status().message().find("sekrit"), std::string::npos);
 }
 
+TEST(ParseConfigTest, AuditKeyFromTheEnvironmentWithAMinimumLength) {
+  std::string json = With(kMinimal, "/audit", R"({"key": "${HOOKVAULT_AUDIT_KEY}"})");
+  auto config = ParseConfig(json, Env({{"HOOKVAULT_AUDIT_KEY", std::string(32, 'k')}}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->audit.key, std::string(32, 'k'));
+  EXPECT_TRUE(ParseConfig(kMinimal, Env())->audit.key.empty());  // unkeyed by default
+
+  config = ParseConfig(json, Env({{"HOOKVAULT_AUDIT_KEY", "short-audit-key-sekrit-31-chars"}}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().rfind("audit.key: ", 0), 0u) << config.status().message();
+  EXPECT_EQ(config.status().message().find("sekrit"), std::string::npos);
+  ExpectError(With(kMinimal, "/audit", R"({})"), "audit.key");
+  ExpectError(With(kMinimal, "/audit", R"({"key": "0123456789abcdef0123456789abcdef", "k": 1})"),
+              "audit.k");
+}
+
 // --- Unknown keys -----------------------------------------------------------------------------
 
 TEST(ParseConfigTest, UnknownTopLevelKey) {
