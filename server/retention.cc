@@ -132,7 +132,9 @@ void Retention::Run() {
       if (!round->lapsed_consumers.empty() &&
           round->delivered_events + round->failed_events > 0) {
         std::string names;
-        for (const std::string& n : round->lapsed_consumers) names += (names.empty() ? "" : ", ") + n;
+        for (const std::string& n : round->lapsed_consumers) {
+          names += (names.empty() ? "" : ", ") + n;
+        }
         spdlog::warn(
             "retention: consumers {} have not acknowledged for over {} days and held no events "
             "back; if events they had not read were pruned, their next read answers 410",
