@@ -1,5 +1,7 @@
 #include "api/auth.h"
 
+#include <algorithm>
+
 #include "api/problem.h"
 #include "storage/base/crypto.h"
 #include "storage/base/strings.h"
@@ -34,10 +36,22 @@ bool Allows(Role role, Permission permission) {
       return role == Role::kAuditor || role == Role::kOperator || role == Role::kAdmin;
     case Permission::kReprocess:
       return role == Role::kOperator || role == Role::kAdmin;
+    case Permission::kPull:
+      return true;
     case Permission::kConsume:
       return role == Role::kConsumer || role == Role::kAdmin;
   }
   return false;
+}
+
+bool MayReadConsumer(const Principal& who, std::string_view consumer) {
+  if (who.role != Role::kConsumer) return true;
+  return std::find(who.consumers.begin(), who.consumers.end(), consumer) != who.consumers.end();
+}
+
+bool MayAckConsumer(const Principal& who, std::string_view consumer) {
+  if (who.role == Role::kAdmin) return true;
+  return who.role == Role::kConsumer && MayReadConsumer(who, consumer);
 }
 
 std::optional<Principal> Authenticator::Authorize(const ApiRequest& request,
@@ -72,7 +86,7 @@ std::optional<Principal> Authenticator::Authorize(const ApiRequest& request,
                        request.path);
     return std::nullopt;
   }
-  return Principal{match->name, match->role};
+  return Principal{match->name, match->role, match->consumers};
 }
 
 }  // namespace hookvault::api

@@ -13,12 +13,13 @@ namespace hookvault::api {
 
 enum class Role { kAuditor, kOperator, kConsumer, kAdmin };
 
-// What a route needs. Auditors read everything but the pull feed; operators also reprocess;
+// What a route needs. Auditors read everything (the feed too); operators also reprocess;
 // consumers only pull; admins do everything.
 enum class Permission {
   kRead,       // the history: events, deliveries, attempts, requests, audit
   kReprocess,  // put deliveries back to pending
-  kConsume,    // the feed and named consumers
+  kPull,       // read the feed and a named consumer's events (MayReadConsumer says which)
+  kConsume,    // acknowledge a named consumer's events (MayAckConsumer says which)
 };
 
 // Returns the role named "auditor", "operator", "consumer" or "admin", or nullopt.
@@ -32,13 +33,23 @@ struct ApiToken {
   std::string name;  // the actor recorded in the audit log
   std::string token;
   Role role = Role::kAuditor;
+  // Role consumer only: the named consumers this token reads and acknowledges.
+  std::vector<std::string> consumers = {};
 };
 
 // Who made a request.
 struct Principal {
   std::string name;
   Role role = Role::kAuditor;
+  std::vector<std::string> consumers = {};  // as ApiToken::consumers
 };
+
+// A consumer token reads only the consumers it lists, so that one downstream system cannot move
+// (or watch) another's cursor; every other role may read any consumer.
+bool MayReadConsumer(const Principal& who, std::string_view consumer);
+// Only a consumer token listing the consumer, or an admin, moves its cursor: an ack skips events
+// for that consumer for good.
+bool MayAckConsumer(const Principal& who, std::string_view consumer);
 
 // Thread-safety: immutable after construction; Authorize() from any thread.
 class Authenticator {

@@ -14,6 +14,50 @@ namespace {
 // Consumer names are bounded so a client cannot grow the consumers table's keys at will.
 constexpr size_t kMaxConsumerName = 64;
 
+ApiResponse BadConsumerName(const ApiRequest& req) {
+  return Problem(ProblemKind::kBadRequest, "a consumer name is 1 to 64 of A-Z a-z 0-9 . _ -",
+                 req.path);
+}
+
+// Returns the 410 of a consumer whose next events, from cursor + 1 to first_seq - 1, are gone.
+// Besides the detail, it carries `cursor` and `first_seq` as members for programs.
+ApiResponse Gone(int64_t cursor, int64_t first_seq, std::string_view path) {
+  std::string detail = "events " + std::to_string(cursor + 1) + " to " +
+                       std::to_string(first_seq - 1) +
+                       " were pruned before this consumer acknowledged them (it had not "
+                       "acknowledged anything for longer than retention.max_consumer_lag_days); "
+                       "the first seq it can still get is " +
+                       std::to_string(first_seq) + ": acknowledge seq " +
+                       std::to_string(first_seq - 1) + " to go on from there";
+  ApiResponse r = Problem(ProblemKind::kGone, detail, path);
+  r.body.pop_back();  // the closing brace
+  r.body += ",\"cursor\":" + std::to_string(cursor) +
+            ",\"first_seq\":" + std::to_string(first_seq) + "}";
+  return r;
+}
+
+// A consumer reads every event after its cursor, in order: seq is gap-free, so a seq missing
+// from the page was pruned. Returns the 410 when the events right after the cursor are gone;
+// otherwise cuts `page` before its first gap (the next read then answers the 410).
+std::optional<ApiResponse> CheckNoGap(int64_t cursor, FeedPage& page, std::string_view path) {
+  if (page.rows.empty()) {
+    // next_after is past the newest event: everything after the cursor up to it is gone.
+    if (page.next_after <= cursor) return std::nullopt;
+    return Gone(cursor, page.next_after + 1, path);
+  }
+  if (page.rows.front().seq != cursor + 1) return Gone(cursor, page.rows.front().seq, path);
+  for (size_t i = 1; i < page.rows.size(); ++i) {
+    if (page.rows[i].seq != page.rows[i - 1].seq + 1) {
+      page.rows.resize(i);
+      page.next_after = page.rows.back().seq;
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 bool ValidConsumerName(std::string_view name) {
   if (name.empty() || name.size() > kMaxConsumerName) return false;
   for (char c : name) {
@@ -24,12 +68,25 @@ bool ValidConsumerName(std::string_view name) {
   return true;
 }
 
-ApiResponse BadConsumerName(const ApiRequest& req) {
-  return Problem(ProblemKind::kBadRequest, "a consumer name is 1 to 64 of A-Z a-z 0-9 . _ -",
-                 req.path);
+std::optional<ApiResponse> FeedHandler::RefuseConsumer(const ApiRequest& req,
+                                                       const Principal& who,
+                                                       const std::string& name, bool ack) const {
+  if (!ValidConsumerName(name)) return BadConsumerName(req);
+  if (!(ack ? MayAckConsumer(who, name) : MayReadConsumer(who, name))) {
+    std::string detail = who.role == Role::kConsumer
+                             ? "token '" + who.name + "' may use only the consumers it lists"
+                             : "role " + std::string(RoleName(who.role)) +
+                                   " may read consumers but not acknowledge for them";
+    return Problem(ProblemKind::kForbidden, detail, req.path);
+  }
+  if (!consumers_.contains(name)) {
+    return Problem(ProblemKind::kNotFound,
+                   "no consumer named '" + name +
+                       "' is configured (the api_tokens' \"consumers\" name them)",
+                   req.path);
+  }
+  return std::nullopt;
 }
-
-}  // namespace
 
 void FeedHandler::Feed(const ApiRequest& req, Responder respond) const {
   QueryParams q(req, {"after", "limit", "source", "type", "wait"});
@@ -40,12 +97,12 @@ void FeedHandler::Feed(const ApiRequest& req, Responder respond) const {
   query.event_type = q.String("type");
   int64_t wait = q.Int("wait", 0, kMaxWaitSeconds).value_or(0);
   if (!q.ok()) return respond(q.error());
-  ServeFeed(req, std::move(query), wait, std::move(respond));
+  ServeFeed(req, std::move(query), wait, std::nullopt, std::move(respond));
 }
 
-void FeedHandler::ConsumerEvents(const ApiRequest& req, const std::string& name,
-                                 Responder respond) const {
-  if (!ValidConsumerName(name)) return respond(BadConsumerName(req));
+void FeedHandler::ConsumerEvents(const ApiRequest& req, const Principal& who,
+                                 const std::string& name, Responder respond) const {
+  if (auto refused = RefuseConsumer(req, who, name, /*ack=*/false)) return respond(*refused);
   QueryParams q(req, {"limit", "wait"});
   storage::FeedQuery query;
   query.limit = q.Limit();
@@ -53,28 +110,38 @@ void FeedHandler::ConsumerEvents(const ApiRequest& req, const std::string& name,
   if (!q.ok()) return respond(q.error());
   auto consumer = queries_.GetConsumer(name);
   if (!consumer.ok()) return respond(ProblemFromStatus(consumer.status(), req.path));
-  query.after_seq = consumer->has_value() ? (*consumer)->cursor : 0;
-  ServeFeed(req, std::move(query), wait, std::move(respond));
+  int64_t cursor = consumer->has_value() ? (*consumer)->cursor : 0;
+  query.after_seq = cursor;
+  ServeFeed(req, std::move(query), wait, cursor, std::move(respond));
 }
 
 void FeedHandler::ServeFeed(const ApiRequest& req, storage::FeedQuery query, int64_t wait_seconds,
-                            Responder respond) const {
-  auto render = [path = req.path](const storage::StatusOr<FeedPage>& page) {
+                            std::optional<int64_t> cursor, Responder respond) const {
+  auto render = [path = req.path, cursor](storage::StatusOr<FeedPage> page) {
     if (!page.ok()) return ProblemFromStatus(page.status(), path);
+    if (cursor) {
+      if (auto gone = CheckNoGap(*cursor, *page, path)) return *std::move(gone);
+    }
     return JsonOk(RenderFeedPage(page->rows, page->next_after));
   };
   auto page = ReadFeed(queries_, query);
-  if (!page.ok() || !page->rows.empty() || wait_seconds <= 0) return respond(render(page));
+  // A consumer whose next events are gone is answered at once, not parked.
+  bool gap = cursor && page.ok() && page->next_after > *cursor;
+  if (!page.ok() || !page->rows.empty() || wait_seconds <= 0 || gap) {
+    return respond(render(std::move(page)));
+  }
   query.after_seq = page->next_after;
   auto parked =
       waiters_.Park(std::move(query), std::chrono::seconds(wait_seconds),
-                    [respond, render](storage::StatusOr<FeedPage> p) { respond(render(p)); });
+                    [respond, render](storage::StatusOr<FeedPage> p) {
+                      respond(render(std::move(p)));
+                    });
   if (!parked.ok()) respond(ProblemFromStatus(parked, req.path));
 }
 
-void FeedHandler::AckConsumer(const ApiRequest& req, const std::string& name,
-                              Responder respond) const {
-  if (!ValidConsumerName(name)) return respond(BadConsumerName(req));
+void FeedHandler::AckConsumer(const ApiRequest& req, const Principal& who,
+                              const std::string& name, Responder respond) const {
+  if (auto refused = RefuseConsumer(req, who, name, /*ack=*/true)) return respond(*refused);
   QueryParams q(req, {});
   if (!q.ok()) return respond(q.error());
   rapidjson::Document doc;

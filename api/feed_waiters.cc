@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 
 namespace hookvault::api {
 
@@ -16,7 +18,9 @@ storage::StatusOr<FeedPage> ReadFeed(storage::QueryStore& queries,
   if (!rows.ok()) return rows.status();
   FeedPage page;
   page.rows = std::move(rows).value();
-  if (!page.rows.empty() && static_cast<int>(page.rows.size()) >= query.limit) {
+  // A page the limit or the byte budget cut: the next one starts right after its last event.
+  if (!page.rows.empty() && (static_cast<int>(page.rows.size()) >= query.limit ||
+                             storage::ReachedByteBudget(page.rows, query.max_bytes))) {
     page.next_after = page.rows.back().seq;
   } else {
     page.next_after = std::max(query.after_seq, *latest);
@@ -24,6 +28,35 @@ storage::StatusOr<FeedPage> ReadFeed(storage::QueryStore& queries,
   }
   return page;
 }
+
+namespace {
+
+// Cuts the page of `query` from `rows`: the unfiltered events after some position at or before
+// query.after_seq, every event up to `covered_to` when `complete`, otherwise up to the last of
+// `rows`. Returns nullopt when `rows` do not tell: nothing matched in them and they end before
+// the newest event.
+std::optional<FeedPage> PageFrom(const std::vector<storage::EventRow>& rows, bool complete,
+                                 int64_t covered_to, const storage::FeedQuery& query) {
+  FeedPage page;
+  int64_t bytes = 0;
+  for (const storage::EventRow& e : rows) {
+    if (e.seq <= query.after_seq) continue;
+    if (query.source && e.source != *query.source) continue;
+    if (query.event_type && e.event_type != *query.event_type) continue;
+    page.rows.push_back(e);
+    bytes += storage::RowBytes(e);
+    if (static_cast<int>(page.rows.size()) >= query.limit || bytes >= query.max_bytes) {
+      page.next_after = e.seq;
+      return page;
+    }
+  }
+  if (!complete && page.rows.empty()) return std::nullopt;
+  // Every event up to covered_to has been looked at, matching or not.
+  page.next_after = std::max(query.after_seq, covered_to);
+  return page;
+}
+
+}  // namespace
 
 FeedWaiters::FeedWaiters(storage::QueryStore& queries, size_t max_waiters)
     : queries_(queries), max_waiters_(max_waiters), thread_([this] { Run(); }) {}
@@ -86,15 +119,8 @@ void FeedWaiters::Run() {
     lock.unlock();
     auto now = std::chrono::steady_clock::now();
     std::list<Waiter> still;
+    if (check) Check(mine);
     for (Waiter& w : mine) {
-      if (check) {
-        auto page = ReadFeed(queries_, w.query);
-        if (!page.ok() || !page->rows.empty()) {
-          w.answer(std::move(page));
-          continue;
-        }
-        w.query.after_seq = page->next_after;  // nothing matched up to here: skip it next time
-      }
       if (now >= w.deadline) {
         FeedPage empty;
         empty.next_after = w.query.after_seq;
@@ -113,6 +139,49 @@ void FeedWaiters::Run() {
     FeedPage empty;
     empty.next_after = w.query.after_seq;
     w.answer(std::move(empty));
+  }
+}
+
+void FeedWaiters::Check(std::list<Waiter>& waiters) {
+  auto answer_all = [&waiters](const storage::Status& status) {
+    for (Waiter& w : waiters) w.answer(status);
+    waiters.clear();
+  };
+  // Every event up to the newest seq is committed, so rows read after it cover what is before.
+  auto latest = queries_.LatestSeq();
+  if (!latest.ok()) return answer_all(latest.status());
+  storage::FeedQuery shared;
+  shared.after_seq = std::numeric_limits<int64_t>::max();
+  shared.limit = 0;
+  for (const Waiter& w : waiters) {
+    if (w.query.after_seq >= *latest) continue;  // nothing new for it
+    shared.after_seq = std::min(shared.after_seq, w.query.after_seq);
+    shared.limit = std::max(shared.limit, w.query.limit);
+  }
+  if (shared.limit == 0) return;  // every waiter is at the newest event
+  auto rows = queries_.Feed(shared);
+  if (!rows.ok()) return answer_all(rows.status());
+  bool complete = static_cast<int>(rows->size()) < shared.limit &&
+                  !storage::ReachedByteBudget(*rows, shared.max_bytes);
+  int64_t covered_to = rows->empty() ? *latest : std::max(*latest, rows->back().seq);
+  if (!complete) covered_to = rows->back().seq;
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->query.after_seq >= *latest) {
+      ++it;
+      continue;
+    }
+    std::optional<FeedPage> cut = PageFrom(*rows, complete, covered_to, it->query);
+    // A filtered waiter the shared rows did not reach reads on its own (rare: the shared page
+    // is as long as the longest limit).
+    storage::StatusOr<FeedPage> page =
+        cut ? storage::StatusOr<FeedPage>(std::move(*cut)) : ReadFeed(queries_, it->query);
+    if (!page.ok() || !page->rows.empty()) {
+      it->answer(std::move(page));
+      it = waiters.erase(it);
+      continue;
+    }
+    it->query.after_seq = page->next_after;  // nothing matched up to here: skip it next time
+    ++it;
   }
 }
 

@@ -30,7 +30,9 @@ storage::StatusOr<FeedPage> ReadFeed(storage::QueryStore& queries,
 
 // Long-polls that found nothing wait here, costing no HTTP worker thread: the request's
 // responder is parked, and one thread of this class answers it when a commit brings a
-// matching event or its wait ends.
+// matching event or its wait ends. A commit costs one read for all the parked requests, not
+// one per request: the newest seq, then (when some request is behind it) one page of events
+// after the furthest-behind request, from which each request's page is cut.
 //
 // Thread-safety: Park(), Notify() and Stop() may be called from any thread. Answers run on the
 // class's own thread ("hv-feed").
@@ -68,6 +70,9 @@ class FeedWaiters {
   };
 
   void Run();
+  // After a commit: answers the waiters of `waiters` whose page now has events (removing them)
+  // and moves the others' after_seq past what did not match, with one shared read.
+  void Check(std::list<Waiter>& waiters);
 
   storage::QueryStore& queries_;
   const size_t max_waiters_;

@@ -23,6 +23,7 @@ constexpr ProblemSpec kProblems[] = {
     {ProblemKind::kUnknownSource, 404, "unknown-source", "Unknown source"},
     {ProblemKind::kMethodNotAllowed, 405, "method-not-allowed", "Method not allowed"},
     {ProblemKind::kConflict, 409, "conflict", "Conflict"},
+    {ProblemKind::kGone, 410, "gone", "Gone"},
     {ProblemKind::kPayloadTooLarge, 413, "payload-too-large", "Payload too large"},
     {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"},
     {ProblemKind::kMissingField, 422, "missing-field", "Required field missing"},

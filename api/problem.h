@@ -20,6 +20,7 @@ enum class ProblemKind {
   kUnknownSource,         // 404 POST to a source that is not configured
   kMethodNotAllowed,      // 405
   kConflict,              // 409
+  kGone,                  // 410 what was asked for existed but has been pruned
   kPayloadTooLarge,       // 413
   kUnsupportedMediaType,  // 415
   kMissingField,          // 422 a required JSON pointer is absent

@@ -55,23 +55,30 @@ void WriteAudit(JsonWriter& w, const storage::AuditRow& a);
 // Returns the 200 answer {"data": [...], "next_cursor": ...} of a list page. `rows` holds up
 // to limit + 1 rows: the extra one only says that another page exists, and the next cursor is
 // the key of the last row shown (`key_of(row)`, a function or a pointer to the key member) in
-// the list named `list`.
+// the list named `list`. The page is bounded in bytes too: the store stops reading once the
+// rows' content reaches `max_bytes` (storage::Page), and rows are rendered until the body
+// reaches it (after at least one); either way the next cursor goes on after the last row shown.
 template <typename Row, typename WriteRow, typename KeyOf>
 ApiResponse ListPage(std::vector<Row> rows, int limit, std::string_view list, WriteRow write_row,
-                     KeyOf key_of) {
-  bool more = static_cast<int>(rows.size()) > limit;
-  if (more) rows.resize(static_cast<size_t>(limit));
+                     KeyOf key_of, int64_t max_bytes = storage::kMaxPageBytes) {
+  bool more = static_cast<int>(rows.size()) > limit || storage::ReachedByteBudget(rows, max_bytes);
+  if (static_cast<int>(rows.size()) > limit) rows.resize(static_cast<size_t>(limit));
   std::string out;
   StringSink sink(out);
   JsonWriter w(sink);
   w.StartObject();
   WriteKey(w, "data");
   w.StartArray();
-  for (const Row& r : rows) write_row(w, r);
+  size_t shown = 0;
+  while (shown < rows.size()) {
+    write_row(w, rows[shown++]);
+    if (static_cast<int64_t>(out.size()) >= max_bytes) break;
+  }
+  if (shown < rows.size()) more = true;
   w.EndArray();
   WriteKey(w, "next_cursor");
-  if (more) {
-    WriteString(w, EncodeCursor(list, std::invoke(key_of, rows.back())));
+  if (more && shown > 0) {
+    WriteString(w, EncodeCursor(list, std::invoke(key_of, rows[shown - 1])));
   } else {
     w.Null();
   }

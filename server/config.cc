@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "api/feed.h"
 #include "api/json.h"
 #include "server/delivery/webhook_signature.h"
 #include "storage/base/strings.h"
@@ -302,6 +303,8 @@ Config ParseRoot(Object root) {
     std::optional<int64_t> idempotency = r->Int("idempotency_days", 1, 36500);
     rc.idempotency_days = static_cast<int>(
         idempotency.value_or(std::max(rc.delivered_days, rc.failed_days) + 7));
+    rc.max_consumer_lag_days =
+        static_cast<int>(r->Int("max_consumer_lag_days", 1, 36500).value_or(7));
     if (rc.idempotency_days < rc.delivered_days) {
       Fail("retention.idempotency_days",
            "must be at least delivered_days (" + std::to_string(rc.delivered_days) +
@@ -321,6 +324,21 @@ Config ParseRoot(Object root) {
     if (t.token.size() < 16) Fail(o.Path("token"), "must be at least 16 characters");
     if (t.role != "auditor" && t.role != "operator" && t.role != "consumer" && t.role != "admin") {
       Fail(o.Path("role"), "must be auditor, operator, consumer or admin");
+    }
+    std::optional<std::vector<std::string>> consumers = o.Strings("consumers");
+    if (consumers && t.role != "consumer") {
+      Fail(o.Path("consumers"), "only a token of role consumer lists consumers");
+    }
+    if (t.role == "consumer") {
+      t.consumers = consumers.value_or(std::vector<std::string>{t.name});
+      if (t.consumers.empty()) Fail(o.Path("consumers"), "must name at least one consumer");
+      for (size_t i = 0; i < t.consumers.size(); ++i) {
+        if (!api::ValidConsumerName(t.consumers[i])) {
+          Fail(consumers ? o.Path("consumers") + "[" + std::to_string(i) + "]" : o.Path("name"),
+               "a consumer name is 1 to 64 of A-Z a-z 0-9 . _ -" +
+                   std::string(consumers ? "" : " (or list the token's \"consumers\")"));
+        }
+      }
     }
     o.Finish();
     c.api_tokens.push_back(std::move(t));
@@ -356,6 +374,14 @@ Config ParseRoot(Object root) {
 }
 
 }  // namespace
+
+std::vector<std::string> ConsumerNames(const Config& config) {
+  std::set<std::string> names;
+  for (const ApiTokenConfig& t : config.api_tokens) {
+    names.insert(t.consumers.begin(), t.consumers.end());
+  }
+  return {names.begin(), names.end()};
+}
 
 EnvLookup ProcessEnv() {
   return [](const std::string& name) -> std::optional<std::string> {

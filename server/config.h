@@ -35,6 +35,9 @@ struct RetentionConfig {
   // as a duplicate. Unset: max(delivered_days, failed_days) + 7, so that a late retry is
   // recognised for a week after its event is pruned. Never less than delivered_days.
   int idempotency_days = 97;
+  // An event a configured consumer has not acknowledged is kept past the ages above while that
+  // consumer has acknowledged something within this many days (server/retention.h).
+  int max_consumer_lag_days = 7;
 };
 
 using BackoffConfig = BackoffPolicy;
@@ -72,6 +75,9 @@ struct ApiTokenConfig {
   std::string name;
   std::string token;
   std::string role;  // auditor, operator, consumer or admin
+  // Role consumer only: the named consumers this token reads and acknowledges; default: one
+  // named like the token. Only consumers listed by some token exist.
+  std::vector<std::string> consumers;
 };
 
 struct Config {
@@ -92,6 +98,9 @@ struct Config {
   std::vector<DestinationConfig> destinations;
   std::vector<ApiTokenConfig> api_tokens;
 };
+
+// Returns every consumer the api_tokens name, sorted, each once.
+std::vector<std::string> ConsumerNames(const Config& config);
 
 // Looks up an environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;

@@ -198,7 +198,8 @@ Status Gateway::OpenForwarding() {
   }
   // Prunes through writer tasks in small batches (server/retention.h).
   retention_ =
-      std::make_unique<Retention>(config_.retention, *writer_, *stores_->retention, clock_);
+      std::make_unique<Retention>(config_.retention, ConsumerNames(config_), *writer_,
+                                  *stores_->retention, clock_);
   retention_->Start();
   return Status::Ok();
 }
@@ -233,7 +234,7 @@ Status Gateway::OpenApi() {
       *writer_, *stores_->operations, clock_, [this] { scheduler_->Wake(); });
   std::vector<api::ApiToken> tokens;
   for (const ApiTokenConfig& t : config_.api_tokens) {
-    tokens.push_back({t.name, t.token, *api::ParseRole(t.role)});  // validated by the config
+    tokens.push_back({t.name, t.token, *api::ParseRole(t.role), t.consumers});  // validated
   }
   auth_ = std::make_unique<api::Authenticator>(std::move(tokens));
   events_ = std::make_unique<api::EventsHandler>(*queries_);
@@ -241,7 +242,8 @@ Status Gateway::OpenApi() {
   reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
   audit_ = std::make_unique<api::AuditHandler>(*queries_);
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
-  feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_);
+  feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
+                                             ConsumerNames(config_));
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_);
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
@@ -303,10 +305,14 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
       {"listRequests",
        [this](const Req& req, const Ctx&, Responder r) { requests_->ListRequests(req, r); }},
       {"getFeed", [this](const Req& req, const Ctx&, Responder r) { feed_->Feed(req, r); }},
-      {"getConsumerEvents", [this](const Req& req, const Ctx& c,
-                                   Responder r) { feed_->ConsumerEvents(req, c.params[0], r); }},
-      {"ackConsumer", [this](const Req& req, const Ctx& c,
-                             Responder r) { feed_->AckConsumer(req, c.params[0], r); }},
+      {"getConsumerEvents",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         feed_->ConsumerEvents(req, *c.principal, c.params[0], r);
+       }},
+      {"ackConsumer",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         feed_->AckConsumer(req, *c.principal, c.params[0], r);
+       }},
   };
 }
 

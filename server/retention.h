@@ -7,13 +7,23 @@
 // transaction (storage/retention_store.h); the next is submitted only when it has finished, so
 // ingest batches queued meanwhile are written in between and their latency does not jump. A
 // round that deleted something then gives the space back in steps of `vacuum_bytes`.
+//
+// Events the configured consumers have not acknowledged are kept past those ages: a round
+// first reads every consumer's cursor and prunes events only up to the lowest cursor of the
+// consumers that acknowledged within `max_consumer_lag_days` (the time of its last ack, any ack,
+// tells whether a consumer still reads). A consumer silent for longer holds nothing back; if its
+// next events are then pruned, its next read answers 410 (api/feed.h). A consumer that never
+// acknowledged counts from the round that first saw it in the config.
 #ifndef HOOKVAULT_SERVER_RETENTION_H_
 #define HOOKVAULT_SERVER_RETENTION_H_
 
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "server/config.h"
 #include "storage/clock.h"
@@ -38,6 +48,10 @@ struct RetentionRound {
   int64_t idempotency_keys = 0;
   int64_t batches = 0;          // prune transactions
   int64_t reclaimed_bytes = 0;  // space given back to the file system
+  // Events above this seq were kept for the consumers that still read.
+  int64_t max_event_seq = std::numeric_limits<int64_t>::max();
+  // Configured consumers silent for longer than max_consumer_lag_days: they hold nothing back.
+  std::vector<std::string> lapsed_consumers;
   int64_t deleted() const {
     return delivered_events + failed_events + attempts + request_log + idempotency_keys;
   }
@@ -48,8 +62,10 @@ struct RetentionRound {
 // writer tasks, on the writer thread.
 class Retention {
  public:
-  // `writer`, `store` (the writer's) and `clock` must outlive this object.
-  Retention(RetentionConfig ages, storage::WriteSerializer& writer,
+  // `writer`, `store` (the writer's) and `clock` must outlive this object. `consumers`: the
+  // configured consumers (server/config.h ConsumerNames).
+  Retention(RetentionConfig ages, std::vector<std::string> consumers,
+            storage::WriteSerializer& writer,
             storage::RetentionStore& store, const storage::Clock& clock,
             RetentionOptions options = {});
   Retention(const Retention&) = delete;
@@ -72,8 +88,11 @@ class Retention {
  private:
   bool stopping() const;
   void Run();
+  // Returns the highest seq that may be pruned this round and notes the lapsed consumers.
+  int64_t ConsumerHold(int64_t now, RetentionRound& round);
 
   const RetentionConfig ages_;
+  const std::vector<std::string> consumers_;
   storage::WriteSerializer& writer_;
   storage::RetentionStore& store_;
   const storage::Clock& clock_;

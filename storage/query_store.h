@@ -101,12 +101,57 @@ struct ConsumerRow {
   int64_t updated_at = 0;
 };
 
+// The byte budget of a page (of a list or of the feed): a page stops after the row with which
+// its rows' content (RowBytes) reaches it, so it holds at least one row and at most this plus
+// one row. Without it 1,000 rows of 1 MiB payloads would be read and rendered as one 1 GiB
+// answer.
+inline constexpr int64_t kMaxPageBytes = 4 << 20;
+
+// The bytes of a row's variable-length content, what the byte budget of a page counts. Each
+// counts only fields rendered in full, so a rendered page is at least as large.
+inline int64_t RowBytes(const EventRow& e) {
+  return static_cast<int64_t>(e.id.size() + e.source.size() + e.event_type.size() +
+                              e.idempotency_key.size() + e.remote_addr.size() + e.status.size() +
+                              e.headers_json.size() + e.body.size());
+}
+inline int64_t RowBytes(const DeliveryRow& d) {
+  return static_cast<int64_t>(d.event_id.size() + d.destination.size() + d.status.size() +
+                              (d.last_error ? d.last_error->size() : 0));
+}
+inline int64_t RowBytes(const AttemptRow& a) {
+  return static_cast<int64_t>(a.event_id.size() + a.destination.size() +
+                              (a.error ? a.error->size() : 0) + a.response_excerpt.size() +
+                              a.outcome.size());
+}
+inline int64_t RowBytes(const RequestRow& r) {
+  return static_cast<int64_t>(r.source.size() + r.remote_addr.size() + r.reason.size() +
+                              (r.event_id ? r.event_id->size() : 0) +
+                              (r.body ? r.body->size() : 0));
+}
+inline int64_t RowBytes(const AuditRow& a) {
+  return static_cast<int64_t>(a.actor.size() + a.role.size() + a.action.size() +
+                              a.target_json.size() + a.reason.size() + a.prev_hash.size() +
+                              a.hash.size());
+}
+
+// Returns true when `rows` reached `max_bytes` of content: a page that a store cut there may
+// have more rows after it, whatever its length.
+template <typename Row>
+bool ReachedByteBudget(const std::vector<Row>& rows, int64_t max_bytes) {
+  int64_t bytes = 0;
+  for (const Row& r : rows) bytes += RowBytes(r);
+  return bytes >= max_bytes;
+}
+
 // Lists are keyset-paginated: `cursor` is the key of the last row of the previous page (a seq
 // for events, an id for the rest); the next page holds the rows strictly beyond it in the
 // list's order. Rows inserted meanwhile never shift a page, so none is skipped or repeated.
+// A list call returns at most `limit` rows, fewer when their content reaches `max_bytes`
+// (after the row that reaches it).
 struct Page {
   int limit = 50;
   std::optional<int64_t> cursor = std::nullopt;
+  int64_t max_bytes = kMaxPageBytes;
 };
 
 // Unset fields do not filter. Ranges are [after, before): after inclusive, before exclusive.
@@ -149,6 +194,7 @@ struct TimeFilter {
 struct FeedQuery {
   int64_t after_seq = 0;  // events with seq > after_seq
   int limit = 50;
+  int64_t max_bytes = kMaxPageBytes;  // as Page::max_bytes
   std::optional<std::string> source = std::nullopt;
   std::optional<std::string> event_type = std::nullopt;
 };
@@ -188,7 +234,7 @@ class QueryStore {
   // Re-walks the whole audit chain from its first row.
   virtual StatusOr<AuditVerification> VerifyAudit() = 0;
   // Returns events with seq > query.after_seq matching the query, ascending, with headers and
-  // body.
+  // body: up to query.limit, fewer when their content reaches query.max_bytes.
   virtual StatusOr<std::vector<EventRow>> Feed(const FeedQuery& query) = 0;
   // Returns the highest seq ever assigned (0 when none).
   virtual StatusOr<int64_t> LatestSeq() = 0;

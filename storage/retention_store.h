@@ -13,12 +13,16 @@
 //  3. Every call deletes at most `limit` rows of the table it names (plus an event's deliveries
 //     and attempts) in one transaction of its own, so ingest batches run between calls.
 //  4. The audit log and consumer cursors are never deleted.
+//  5. An event whose seq is above the `max_event_seq` of the call is kept whatever its age: the
+//     driver passes the lowest cursor of the consumers still reading, so no event such a
+//     consumer has not acknowledged goes.
 #ifndef HOOKVAULT_STORAGE_RETENTION_STORE_H_
 #define HOOKVAULT_STORAGE_RETENTION_STORE_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "storage/status.h"
 
@@ -49,6 +53,13 @@ struct PruneBatch {
   std::optional<PruneCursor> next;  // where to go on; nullopt when the scan is finished
 };
 
+// A consumer's committed cursor and when it last acknowledged (microseconds since the epoch).
+struct ConsumerCursor {
+  std::string name;
+  int64_t cursor = 0;
+  int64_t last_ack_at = 0;
+};
+
 struct ReclaimResult {
   int64_t freed_bytes = 0;      // space returned to the file system
   int64_t remaining_bytes = 0;  // space still free inside the store's files
@@ -64,11 +75,18 @@ class RetentionStore {
   virtual ~RetentionStore() = default;
 
   // Looks at up to `limit` rows of `target` older than `before` (microseconds since the epoch)
-  // after `after` (oldest first) and deletes those that may go, in one transaction. Returns
-  // kUnavailable if the store cannot commit (then nothing is deleted), kInvalidArgument if
-  // limit < 1.
-  virtual StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
-                                     int limit) = 0;
+  // after `after` (oldest first) and deletes those that may go, in one transaction; events only
+  // up to seq `max_event_seq`. Returns kUnavailable if the store cannot commit (then nothing is
+  // deleted), kInvalidArgument if limit < 1.
+  virtual StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, int64_t max_event_seq,
+                                     const PruneCursor& after, int limit) = 0;
+
+  // Returns the cursor of each consumer in `names`, in one short write: a consumer that never
+  // acknowledged is stored first at cursor 0 with its last ack `now`, so that a consumer
+  // configured but not yet running holds events back from the time it was first seen. Returns
+  // kUnavailable if the store cannot commit.
+  virtual StatusOr<std::vector<ConsumerCursor>> ConsumerCursors(
+      const std::vector<std::string>& names, int64_t now) = 0;
 
   // Returns about `max_bytes` (at least one unit of the store's allocation) of the space that
   // deleted rows left free to the file system, in one short write. A store that cannot give

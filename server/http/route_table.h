@@ -37,9 +37,9 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/api/v1/audit", "listAudit", api::Permission::kRead},
     RouteSpec{"GET", "/api/v1/audit/verify", "verifyAudit", api::Permission::kRead},
     RouteSpec{"GET", "/api/v1/requests", "listRequests", api::Permission::kRead},
-    RouteSpec{"GET", "/api/v1/feed", "getFeed", api::Permission::kConsume},
+    RouteSpec{"GET", "/api/v1/feed", "getFeed", api::Permission::kPull},
     RouteSpec{"GET", "/api/v1/consumers/:name/events", "getConsumerEvents",
-              api::Permission::kConsume},
+              api::Permission::kPull},
     RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume},
 };
 

@@ -170,6 +170,19 @@ std::vector<Row> ReadAll(SQLite::Statement& s, ReadFn read) {
   return rows;
 }
 
+// Reads rows until the statement ends or their content reaches `max_bytes` (the page's byte
+// budget: at least one row, and the statement's LIMIT bounds the count).
+template <typename Row, typename ReadFn>
+std::vector<Row> ReadPage(SQLite::Statement& s, ReadFn read, int64_t max_bytes) {
+  std::vector<Row> rows;
+  int64_t bytes = 0;
+  while (bytes < max_bytes && s.executeStep()) {
+    rows.push_back(read(s));
+    bytes += RowBytes(rows.back());
+  }
+  return rows;
+}
+
 }  // namespace
 
 namespace internal {
@@ -252,7 +265,8 @@ StatusOr<std::vector<EventRow>> SqliteQueryStore::ListEvents(const EventFilter& 
     if (f.event_type) s.bind(":type", *f.event_type);
     if (f.status) s.bind(":status", *f.status);
     BindTime(s, f.received_after, f.received_before);
-    return ReadAll<EventRow>(s, [](SQLite::Statement& s) { return ReadEvent(s, false); });
+    return ReadPage<EventRow>(
+        s, [](SQLite::Statement& s) { return ReadEvent(s, false); }, page.max_bytes);
   });
 }
 
@@ -281,7 +295,7 @@ StatusOr<std::vector<AttemptRow>> SqliteQueryStore::EventAttempts(int64_t event_
     s.bind(":event_seq", static_cast<int64_t>(event_seq));
     s.bind(":cursor", static_cast<int64_t>(page.cursor.value_or(0)));
     s.bind(":limit", page.limit);
-    return ReadAll<AttemptRow>(s, ReadAttempt);
+    return ReadPage<AttemptRow>(s, ReadAttempt, page.max_bytes);
   });
 }
 
@@ -291,7 +305,7 @@ StatusOr<std::vector<DeliveryRow>> SqliteQueryStore::ListDeliveries(const Delive
     SQLite::Statement& s = c.Prepare(ListDeliveriesSql(internal::DeliveryFilterBits(f)));
     BindDescendingPage(s, page);
     internal::BindDeliveryFilter(s, f);
-    return ReadAll<DeliveryRow>(s, ReadDelivery);
+    return ReadPage<DeliveryRow>(s, ReadDelivery, page.max_bytes);
   });
 }
 
@@ -307,7 +321,7 @@ StatusOr<std::vector<AttemptRow>> SqliteQueryStore::ListAttempts(const AttemptFi
     if (f.event_id) s.bind(":event_id", *f.event_id);
     if (f.outcome) s.bind(":outcome", *f.outcome);
     BindTime(s, f.started_after, f.started_before);
-    return ReadAll<AttemptRow>(s, ReadAttempt);
+    return ReadPage<AttemptRow>(s, ReadAttempt, page.max_bytes);
   });
 }
 
@@ -321,7 +335,7 @@ StatusOr<std::vector<RequestRow>> SqliteQueryStore::ListRequests(const RequestFi
     if (f.source) s.bind(":source", *f.source);
     if (f.status) s.bind(":status", *f.status);
     BindTime(s, f.received_after, f.received_before);
-    return ReadAll<RequestRow>(s, [](SQLite::Statement& s) {
+    return ReadPage<RequestRow>(s, [](SQLite::Statement& s) {
       RequestRow row;
       row.id = s.getColumn(0).getInt64();
       row.received_at = s.getColumn(1).getInt64();
@@ -335,7 +349,7 @@ StatusOr<std::vector<RequestRow>> SqliteQueryStore::ListRequests(const RequestFi
         row.body.emplace(static_cast<const char*>(body.getBlob()), body.getBytes());
       }
       return row;
-    });
+    }, page.max_bytes);
   });
 }
 
@@ -345,7 +359,7 @@ StatusOr<std::vector<AuditRow>> SqliteQueryStore::ListAudit(const TimeFilter& f,
     SQLite::Statement& s = c.Prepare(ListAuditSql(TimeBits(f.after, f.before)));
     BindDescendingPage(s, page);
     BindTime(s, f.after, f.before);
-    return ReadAll<AuditRow>(s, ReadAudit);
+    return ReadPage<AuditRow>(s, ReadAudit, page.max_bytes);
   });
 }
 
@@ -366,7 +380,8 @@ StatusOr<std::vector<EventRow>> SqliteQueryStore::Feed(const FeedQuery& q) {
     s.bind(":limit", q.limit);
     if (q.source) s.bind(":source", *q.source);
     if (q.event_type) s.bind(":type", *q.event_type);
-    return ReadAll<EventRow>(s, [](SQLite::Statement& s) { return ReadEvent(s, true); });
+    return ReadPage<EventRow>(
+        s, [](SQLite::Statement& s) { return ReadEvent(s, true); }, q.max_bytes);
   });
 }
 

@@ -22,12 +22,14 @@ struct SqliteRetentionStore::Statements {
         delete_request_log(db, std::string(sql::kPruneDeleteRequestLog)),
         scan_keys(db, std::string(sql::kPruneScanKeys)),
         delete_key(db, std::string(sql::kPruneDeleteKey)),
+        register_consumer(db, std::string(sql::kRegisterConsumer)),
+        consumer_cursor(db, std::string(sql::kConsumerCursor)),
         freelist_count(db, std::string(sql::kFreelistCount)) {}
 
   void ResetAll() {
     ResetStatements({&scan_events, &delete_event, &scan_attempts, &delete_attempt,
                      &scan_request_log, &delete_request_log, &scan_keys, &delete_key,
-                     &freelist_count});
+                     &register_consumer, &consumer_cursor, &freelist_count});
   }
 
   SQLite::Statement scan_events;
@@ -38,6 +40,8 @@ struct SqliteRetentionStore::Statements {
   SQLite::Statement delete_request_log;
   SQLite::Statement scan_keys;
   SQLite::Statement delete_key;
+  SQLite::Statement register_consumer;
+  SQLite::Statement consumer_cursor;
   SQLite::Statement freelist_count;
 };
 
@@ -48,9 +52,11 @@ SqliteRetentionStore::~SqliteRetentionStore() = default;
 
 namespace {
 
-// Scans rows keyed (time, row id) and deletes the ones whose third column is true.
+// Scans rows keyed (time, row id) and deletes the ones whose third column is true. Events are
+// scanned by `status` and up to `max_seq`.
 PruneBatch PruneByRowId(SQLite::Statement& scan, SQLite::Statement& erase, int64_t before,
-                        const PruneCursor& after, int limit, const char* status) {
+                        const PruneCursor& after, int limit, const char* status = nullptr,
+                        int64_t max_seq = 0) {
   PruneBatch batch;
   std::vector<int64_t> doomed;
   PruneCursor last;
@@ -60,7 +66,10 @@ PruneBatch PruneByRowId(SQLite::Statement& scan, SQLite::Statement& erase, int64
   scan.bind(2, after.at);
   scan.bind(3, after.row);
   scan.bind(4, limit);
-  if (status != nullptr) scan.bind(5, status);
+  if (status != nullptr) {
+    scan.bind(5, status);
+    scan.bind(6, max_seq);
+  }
   while (scan.executeStep()) {
     ++batch.scanned;
     last.row = scan.getColumn(0).getInt64();
@@ -110,7 +119,8 @@ PruneBatch PruneKeys(SQLite::Statement& scan, SQLite::Statement& erase, int64_t 
 }  // namespace
 
 StatusOr<PruneBatch> SqliteRetentionStore::Prune(PruneTarget target, int64_t before,
-                                                 const PruneCursor& after, int limit) {
+                                                 int64_t max_event_seq, const PruneCursor& after,
+                                                 int limit) {
   if (limit < 1) return Status::InvalidArgument("prune limit must be at least 1");
   try {
     if (!stmts_) stmts_ = std::make_unique<Statements>(db_);
@@ -119,17 +129,18 @@ StatusOr<PruneBatch> SqliteRetentionStore::Prune(PruneTarget target, int64_t bef
     PruneBatch batch;
     switch (target) {
       case PruneTarget::kDeliveredEvents:
-        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "delivered");
+        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "delivered",
+                             max_event_seq);
         break;
       case PruneTarget::kFailedEvents:
-        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "failed");
+        batch = PruneByRowId(s.scan_events, s.delete_event, before, after, limit, "failed",
+                             max_event_seq);
         break;
       case PruneTarget::kAttempts:
-        batch = PruneByRowId(s.scan_attempts, s.delete_attempt, before, after, limit, nullptr);
+        batch = PruneByRowId(s.scan_attempts, s.delete_attempt, before, after, limit);
         break;
       case PruneTarget::kRequestLog:
-        batch =
-            PruneByRowId(s.scan_request_log, s.delete_request_log, before, after, limit, nullptr);
+        batch = PruneByRowId(s.scan_request_log, s.delete_request_log, before, after, limit);
         break;
       case PruneTarget::kIdempotencyKeys:
         batch = PruneKeys(s.scan_keys, s.delete_key, before, after, limit);
@@ -140,6 +151,34 @@ StatusOr<PruneBatch> SqliteRetentionStore::Prune(PruneTarget target, int64_t bef
   } catch (const SQLite::Exception& e) {
     if (stmts_) stmts_->ResetAll();
     return StatusFromSqlite(e, "prune");
+  }
+}
+
+StatusOr<std::vector<ConsumerCursor>> SqliteRetentionStore::ConsumerCursors(
+    const std::vector<std::string>& names, int64_t now) {
+  try {
+    if (!stmts_) stmts_ = std::make_unique<Statements>(db_);
+    Statements& s = *stmts_;
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    std::vector<ConsumerCursor> cursors;
+    for (const std::string& name : names) {
+      s.register_consumer.reset();
+      s.register_consumer.bind(1, name);
+      s.register_consumer.bind(2, now);
+      s.register_consumer.exec();
+      s.consumer_cursor.reset();
+      s.consumer_cursor.bind(1, name);
+      if (s.consumer_cursor.executeStep()) {
+        cursors.push_back({name, s.consumer_cursor.getColumn(0).getInt64(),
+                           s.consumer_cursor.getColumn(1).getInt64()});
+      }
+      s.consumer_cursor.reset();
+    }
+    txn.commit();
+    return cursors;
+  } catch (const SQLite::Exception& e) {
+    if (stmts_) stmts_->ResetAll();
+    return StatusFromSqlite(e, "consumer cursors");
   }
 }
 

@@ -20,8 +20,10 @@ class SqliteRetentionStore final : public RetentionStore {
   explicit SqliteRetentionStore(SqliteWriteConnection& connection);
   ~SqliteRetentionStore() override;
 
-  StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, const PruneCursor& after,
-                             int limit) override;
+  StatusOr<PruneBatch> Prune(PruneTarget target, int64_t before, int64_t max_event_seq,
+                             const PruneCursor& after, int limit) override;
+  StatusOr<std::vector<ConsumerCursor>> ConsumerCursors(const std::vector<std::string>& names,
+                                                        int64_t now) override;
   StatusOr<ReclaimResult> ReclaimSpace(int64_t max_bytes) override;
 
  private:

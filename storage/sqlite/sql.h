@@ -150,10 +150,11 @@ RETURNING cursor
 
 // Uses events_status_received_at (migration 0003). The unary + keeps the pending check on
 // UNIQUE (event_seq, destination) rather than on the (status, id) index of all deliveries.
+// ?6: the highest seq that may go (events after a reading consumer's cursor stay).
 inline constexpr std::string_view kPruneScanEvents = R"sql(
 SELECT seq, received_at,
-       NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
-                                                 AND +d.status = 'pending')
+       seq <= ?6 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
+                                                            AND +d.status = 'pending')
 FROM events
 WHERE status = ?5 AND received_at < ?1 AND (received_at, seq) > (?2, ?3)
 ORDER BY received_at, seq
@@ -195,6 +196,15 @@ LIMIT ?5
 )sql";
 inline constexpr std::string_view kPruneDeleteKey = R"sql(
 DELETE FROM idempotency_keys WHERE source = ?1 AND key = ?2
+)sql";
+
+// A consumer never seen before starts at cursor 0, as if it had acknowledged now.
+inline constexpr std::string_view kRegisterConsumer = R"sql(
+INSERT INTO consumers (name, cursor, updated_at) VALUES (?1, 0, ?2)
+ON CONFLICT (name) DO NOTHING
+)sql";
+inline constexpr std::string_view kConsumerCursor = R"sql(
+SELECT cursor, updated_at FROM consumers WHERE name = ?1
 )sql";
 
 inline constexpr std::string_view kFreelistCount = "PRAGMA freelist_count";

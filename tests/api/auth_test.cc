@@ -34,6 +34,23 @@ TEST(AuthTest, RolesGrantWhatTheContractSays) {
   EXPECT_TRUE(Allows(Role::kAdmin, Permission::kRead));
   EXPECT_TRUE(Allows(Role::kAdmin, Permission::kReprocess));
   EXPECT_TRUE(Allows(Role::kAdmin, Permission::kConsume));
+  // Auditors read everything, the feed included; every role may pull.
+  for (Role r : {Role::kAuditor, Role::kOperator, Role::kConsumer, Role::kAdmin}) {
+    EXPECT_TRUE(Allows(r, Permission::kPull)) << RoleName(r);
+  }
+}
+
+TEST(AuthTest, AConsumerTokenUsesOnlyTheConsumersItLists) {
+  Principal warehouse{"warehouse", Role::kConsumer, {"warehouse", "archive"}};
+  EXPECT_TRUE(MayReadConsumer(warehouse, "archive"));
+  EXPECT_TRUE(MayAckConsumer(warehouse, "archive"));
+  EXPECT_FALSE(MayReadConsumer(warehouse, "billing"));
+  EXPECT_FALSE(MayAckConsumer(warehouse, "billing"));
+  for (Role r : {Role::kAuditor, Role::kOperator, Role::kAdmin}) {
+    Principal p{"x", r, {}};
+    EXPECT_TRUE(MayReadConsumer(p, "billing")) << RoleName(r);
+    EXPECT_EQ(MayAckConsumer(p, "billing"), r == Role::kAdmin) << RoleName(r);
+  }
 }
 
 TEST(AuthTest, ParsesRoleNames) {

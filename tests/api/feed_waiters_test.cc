@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "storage/sqlite/query_store.h"
@@ -28,6 +29,70 @@ storage::FeedQuery Query(int64_t after, int limit, std::optional<std::string> so
 }
 using std::chrono::steady_clock;
 
+// Forwards to a real store and counts the reads of the feed.
+class CountingQueryStore final : public storage::QueryStore {
+ public:
+  explicit CountingQueryStore(storage::QueryStore& inner) : inner_(inner) {}
+
+  int feeds() const { return feeds_.load(); }
+  int latest_seqs() const { return latest_seqs_.load(); }
+
+  storage::StatusOr<std::vector<storage::EventRow>> Feed(const storage::FeedQuery& q) override {
+    ++feeds_;
+    return inner_.Feed(q);
+  }
+  storage::StatusOr<int64_t> LatestSeq() override {
+    ++latest_seqs_;
+    return inner_.LatestSeq();
+  }
+  storage::StatusOr<std::vector<storage::EventRow>> ListEvents(const storage::EventFilter& f,
+                                                               const storage::Page& p) override {
+    return inner_.ListEvents(f, p);
+  }
+  storage::StatusOr<std::optional<storage::EventRow>> GetEvent(const std::string& id) override {
+    return inner_.GetEvent(id);
+  }
+  storage::StatusOr<std::vector<storage::DeliveryRow>> EventDeliveries(int64_t seq) override {
+    return inner_.EventDeliveries(seq);
+  }
+  storage::StatusOr<std::vector<storage::AttemptRow>> EventAttempts(
+      int64_t seq, const storage::Page& p) override {
+    return inner_.EventAttempts(seq, p);
+  }
+  storage::StatusOr<std::vector<storage::DeliveryRow>> ListDeliveries(
+      const storage::DeliveryFilter& f, const storage::Page& p) override {
+    return inner_.ListDeliveries(f, p);
+  }
+  storage::StatusOr<std::vector<storage::AttemptRow>> ListAttempts(
+      const storage::AttemptFilter& f, const storage::Page& p) override {
+    return inner_.ListAttempts(f, p);
+  }
+  storage::StatusOr<std::vector<storage::RequestRow>> ListRequests(
+      const storage::RequestFilter& f, const storage::Page& p) override {
+    return inner_.ListRequests(f, p);
+  }
+  storage::StatusOr<std::vector<storage::AuditRow>> ListAudit(const storage::TimeFilter& f,
+                                                              const storage::Page& p) override {
+    return inner_.ListAudit(f, p);
+  }
+  storage::StatusOr<storage::AuditVerification> VerifyAudit() override {
+    return inner_.VerifyAudit();
+  }
+  storage::StatusOr<std::optional<storage::ConsumerRow>> GetConsumer(
+      const std::string& name) override {
+    return inner_.GetConsumer(name);
+  }
+  storage::StatusOr<std::vector<storage::ConsumerRow>> ListConsumers() override {
+    return inner_.ListConsumers();
+  }
+  storage::StatusOr<storage::PendingSummary> Pending() override { return inner_.Pending(); }
+
+ private:
+  storage::QueryStore& inner_;
+  std::atomic<int> feeds_{0};
+  std::atomic<int> latest_seqs_{0};
+};
+
 class FeedTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -39,7 +104,7 @@ class FeedTest : public ::testing::Test {
   }
 
   // Stores one event and returns its seq.
-  int64_t Append(const std::string& source, const std::string& type) {
+  int64_t Append(const std::string& source, const std::string& type, size_t body_bytes = 0) {
     storage::IngestRecord record;
     storage::NewEvent event;
     event.source = source;
@@ -49,6 +114,9 @@ class FeedTest : public ::testing::Test {
     event.remote_addr = "127.0.0.1";
     event.headers_json = "{}";
     event.body = "{\"n\":" + std::to_string(keys_) + "}";
+    if (body_bytes > 0) {
+      event.body = "{\"pad\":\"" + std::string(body_bytes, 'p') + "\"}";
+    }
     record.event = std::move(event);
     auto results = stores_->events->Append(std::span<const storage::IngestRecord>(&record, 1));
     EXPECT_TRUE(results.ok());
@@ -144,6 +212,142 @@ TEST_F(FeedTest, TheWaitEndsWithAnEmptyPage) {
   EXPECT_EQ(page->next_after, seq);
   EXPECT_GE(waited, milliseconds(290));
   EXPECT_LT(waited, milliseconds(2000));
+}
+
+// A page is bounded in bytes as well as in rows: it stops after the event that reaches the budget
+// (at least one event), and next_after continues right after it, so paging still gets them all.
+TEST_F(FeedTest, APageStopsAtItsByteBudgetAndTheNextPageGoesOn) {
+  for (int i = 0; i < 20; ++i) Append("pms", "x", 1000);
+  storage::FeedQuery q = Query(0, 1000);
+  q.max_bytes = 3500;  // three and a half events
+  std::vector<int64_t> seen;
+  for (int pages = 0; pages < 20 && seen.size() < 20; ++pages) {
+    auto page = ReadFeed(*queries_, q);
+    ASSERT_TRUE(page.ok());
+    ASSERT_FALSE(page->rows.empty()) << "after " << q.after_seq;
+    EXPECT_LE(page->rows.size(), 4u);
+    for (const storage::EventRow& e : page->rows) seen.push_back(e.seq);
+    EXPECT_EQ(page->next_after, page->rows.back().seq);
+    q.after_seq = page->next_after;
+  }
+  ASSERT_EQ(seen.size(), 20u);
+  for (size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], static_cast<int64_t>(i + 1));
+  // One event larger than the budget still comes, alone.
+  q = Query(0, 1000);
+  q.max_bytes = 10;
+  auto page = ReadFeed(*queries_, q);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->rows.size(), 1u);
+  EXPECT_EQ(page->next_after, 1);
+}
+
+// A commit wakes every parked poll with one read of the feed for all of them, not one each.
+TEST_F(FeedTest, ACommitCostsOneFeedReadForAllParkedPolls) {
+  CountingQueryStore counting(*queries_);
+  FeedWaiters waiters(counting, 100);
+  int64_t latest = Append("pms", "x");
+  constexpr int kPms = 30;
+  constexpr int kCrm = 10;
+  std::mutex mu;
+  std::vector<storage::StatusOr<FeedPage>> answers;
+  auto record = [&](storage::StatusOr<FeedPage> p) {
+    std::lock_guard<std::mutex> lock(mu);
+    answers.push_back(std::move(p));
+  };
+  for (int i = 0; i < kPms; ++i) {
+    ASSERT_TRUE(waiters.Park(Query(latest, 10, i % 2 ? "pms" : std::optional<std::string>()),
+                             milliseconds(20000), record)
+                    .ok());
+  }
+  for (int i = 0; i < kCrm; ++i) {
+    ASSERT_TRUE(waiters.Park(Query(latest, 10, "crm"), milliseconds(20000), record).ok());
+  }
+  // (A look that Park() asked for may hold them for a moment.)
+  for (int i = 0; i < 200 && waiters.waiting() != static_cast<size_t>(kPms + kCrm); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(waiters.waiting(), static_cast<size_t>(kPms + kCrm));
+  int feeds_before = counting.feeds();
+  EXPECT_EQ(feeds_before, 0);  // parked at the newest event: nothing to read but the newest seq
+  int64_t seq = Append("pms", "x");
+  waiters.Notify();
+  for (int i = 0; i < 200 && waiters.waiting() != static_cast<size_t>(kCrm); ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(waiters.waiting(), static_cast<size_t>(kCrm));
+  EXPECT_EQ(counting.feeds(), 1) << "one read of the feed for " << kPms << " waiters";
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(answers.size(), static_cast<size_t>(kPms));
+    for (const auto& a : answers) {
+      ASSERT_TRUE(a.ok());
+      ASSERT_EQ(a->rows.size(), 1u);
+      EXPECT_EQ(a->rows[0].seq, seq);
+      EXPECT_EQ(a->rows[0].body, "{\"n\":2}");
+      EXPECT_EQ(a->next_after, seq);
+    }
+  }
+  // The crm polls moved past the pms event and are answered by their own.
+  int64_t crm = Append("crm", "x");
+  waiters.Notify();
+  for (int i = 0; i < 200 && waiters.waiting() != 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_EQ(waiters.waiting(), 0u);
+  EXPECT_EQ(counting.feeds(), 2);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(answers.size(), static_cast<size_t>(kPms + kCrm));
+  for (size_t i = kPms; i < answers.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok());
+    ASSERT_EQ(answers[i]->rows.size(), 1u);
+    EXPECT_EQ(answers[i]->rows[0].seq, crm);
+  }
+}
+
+// Waiters at many positions, limits and filters get from the shared read exactly the page
+// they would have read on their own.
+TEST_F(FeedTest, PagesCutFromTheSharedReadAreThoseOfOwnReads) {
+  for (int i = 0; i < 40; ++i) Append(i % 3 ? "pms" : "crm", i % 2 ? "a" : "b");
+  FeedWaiters waiters(*queries_, 500);
+  std::mutex mu;
+  std::vector<std::pair<storage::FeedQuery, storage::StatusOr<FeedPage>>> got;
+  int parked = 0;
+  for (int after = 0; after <= 40; after += 3) {
+    for (int limit : {1, 2, 5, 50}) {
+      for (std::optional<std::string> source :
+           {std::optional<std::string>(), std::optional<std::string>("crm")}) {
+        storage::FeedQuery q = Query(after, limit, source);
+        if (limit == 5) q.event_type = "a";
+        ++parked;
+        // A wait of 0: answered at the first look, with a page or empty.
+        ASSERT_TRUE(waiters
+                        .Park(q, milliseconds(0),
+                              [&, q](storage::StatusOr<FeedPage> p) {
+                                std::lock_guard<std::mutex> lock(mu);
+                                got.emplace_back(q, std::move(p));
+                              })
+                        .ok());
+      }
+    }
+  }
+  for (int i = 0; i < 300; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (static_cast<int>(got.size()) == parked) break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(static_cast<int>(got.size()), parked);
+  for (const auto& [q, page] : got) {
+    auto own = ReadFeed(*queries_, q);
+    ASSERT_TRUE(page.ok() && own.ok());
+    std::vector<int64_t> a, b;
+    for (const auto& e : page->rows) a.push_back(e.seq);
+    for (const auto& e : own->rows) b.push_back(e.seq);
+    EXPECT_EQ(a, b) << "after " << q.after_seq << " limit " << q.limit;
+    EXPECT_EQ(page->next_after, own->next_after) << "after " << q.after_seq << " limit " << q.limit;
+  }
 }
 
 TEST_F(FeedTest, StopAnswersEveryParkedPollAndRefusesMore) {

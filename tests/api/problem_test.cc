@@ -26,6 +26,7 @@ constexpr KindCase kKinds[] = {
     {ProblemKind::kUnknownSource, 404, "unknown-source"},
     {ProblemKind::kMethodNotAllowed, 405, "method-not-allowed"},
     {ProblemKind::kConflict, 409, "conflict"},
+    {ProblemKind::kGone, 410, "gone"},
     {ProblemKind::kPayloadTooLarge, 413, "payload-too-large"},
     {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type"},
     {ProblemKind::kMissingField, 422, "missing-field"},

@@ -30,6 +30,8 @@ constexpr char kAuditor[] = "auditor-token-0123456789";
 constexpr char kOperator[] = "operator-token-0123456789";
 constexpr char kConsumer[] = "consumer-token-0123456789";
 constexpr char kAdmin[] = "admin-token-0123456789";
+// Role consumer, listing only its own consumer "other".
+constexpr char kOtherConsumer[] = "other-consumer-token-0123456789";
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -91,7 +93,9 @@ class RestApiTest : public ::testing::Test {
       "api_tokens": [
         {"name": "audit-team", "token": ")" + kAuditor + R"(", "role": "auditor"},
         {"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"},
-        {"name": "warehouse", "token": ")" + kConsumer + R"(", "role": "consumer"},
+        {"name": "warehouse", "token": ")" + kConsumer + R"(", "role": "consumer",
+         "consumers": ["warehouse", "billing"]},
+        {"name": "other", "token": ")" + kOtherConsumer + R"(", "role": "consumer"},
         {"name": "root", "token": ")" + kAdmin + R"(", "role": "admin"}]})";
     return dir_.Write("config.json", config);
   }
@@ -198,7 +202,7 @@ class RestApiTest : public ::testing::Test {
 
 // --- Authentication and roles ----------------------------------------------------------------
 
-enum class Need { kNone, kRead, kReprocess, kConsume };
+enum class Need { kNone, kRead, kReprocess, kPull, kConsume };
 
 Need NeedOf(std::string_view operation) {
   static const std::map<std::string_view, Need> kNeeds = {
@@ -207,7 +211,7 @@ Need NeedOf(std::string_view operation) {
       {"listDeliveries", Need::kRead},      {"listAttempts", Need::kRead},
       {"reprocessBulk", Need::kReprocess},  {"listAudit", Need::kRead},
       {"verifyAudit", Need::kRead},         {"listRequests", Need::kRead},
-      {"getFeed", Need::kConsume},          {"getConsumerEvents", Need::kConsume},
+      {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
   };
   auto it = kNeeds.find(operation);
@@ -223,10 +227,10 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     std::set<Need> may;
   };
   const std::map<std::string, Caller> callers = {
-      {"auditor", {kAuditor, {Need::kRead}}},
-      {"operator", {kOperator, {Need::kRead, Need::kReprocess}}},
-      {"consumer", {kConsumer, {Need::kConsume}}},
-      {"admin", {kAdmin, {Need::kRead, Need::kReprocess, Need::kConsume}}},
+      {"auditor", {kAuditor, {Need::kRead, Need::kPull}}},
+      {"operator", {kOperator, {Need::kRead, Need::kReprocess, Need::kPull}}},
+      {"consumer", {kConsumer, {Need::kPull, Need::kConsume}}},
+      {"admin", {kAdmin, {Need::kRead, Need::kReprocess, Need::kPull, Need::kConsume}}},
   };
   int checked = 0;
   for (const server::RouteSpec& route : server::kRouteTable) {
@@ -234,7 +238,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     if (path.rfind("/api/v1/", 0) != 0) continue;
     Need need = NeedOf(route.operation_id);
     for (const auto& [param, value] :
-         {std::pair<std::string, std::string>{":id", id}, {":name", "wh"}}) {
+         {std::pair<std::string, std::string>{":id", id}, {":name", "warehouse"}}) {
       if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
     }
     auto call = [&](const std::string& token) {
@@ -843,6 +847,48 @@ TEST_F(RestApiTest, ConsumerCursorsNeverMoveBackwards) {
   d = Json(polled.body);
   ASSERT_EQ(d["data"].Size(), 1u) << polled.body;
   EXPECT_EQ(std::string(d["data"][0]["id"].GetString()), fifth);
+}
+
+// A consumer token reads and acknowledges only the consumers it lists; other roles read any
+// configured consumer, only admins acknowledge for one; a name the config does not list is not a
+// consumer at all, so no token can create one (nor its metrics series).
+TEST_F(RestApiTest, ConsumerTokensUseOnlyTheirOwnConsumers) {
+  Start();
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(Post("pms", "own-" + std::to_string(i), "x.y").empty());
+  // "other" may not move warehouse's cursor, nor read it.
+  HttpResult r = PostJson("/api/v1/consumers/warehouse/ack", kOtherConsumer, R"({"seq": 3})");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(r.headers["content-type"], "application/problem+json");
+  EXPECT_EQ(Get("/api/v1/consumers/warehouse/events", kOtherConsumer).status, 403);
+  EXPECT_EQ(Get("/api/v1/consumers/other/events", kConsumer).status, 403);
+  EXPECT_EQ(PostJson("/api/v1/consumers/other/ack", kConsumer, R"({"seq": 3})").status, 403);
+  rapidjson::Document d = Json(Get("/api/v1/consumers/warehouse/events", kConsumer).body);
+  EXPECT_EQ(d["data"].Size(), 3u);  // untouched
+  // Its own consumer, named like the token by default, works.
+  r = PostJson("/api/v1/consumers/other/ack", kOtherConsumer, R"({"seq": 2})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(Get("/api/v1/consumers/other/events", kOtherConsumer).body)["data"].Size(), 1u);
+
+  // Unknown names: a consumer token is refused as for any name it does not list; others learn
+  // that no such consumer exists. Nothing is created.
+  EXPECT_EQ(Get("/api/v1/consumers/nobody/events", kConsumer).status, 403);
+  EXPECT_EQ(PostJson("/api/v1/consumers/nobody/ack", kConsumer, R"({"seq": 1})").status, 403);
+  EXPECT_EQ(Get("/api/v1/consumers/nobody/events", kAdmin).status, 404);
+  EXPECT_EQ(PostJson("/api/v1/consumers/nobody/ack", kAdmin, R"({"seq": 1})").status, 404);
+  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM consumers WHERE name = 'nobody'"), 0);
+  EXPECT_EQ(client_.Request("GET", server_->Url("/metrics")).body.find("nobody"),
+            std::string::npos);
+
+  // Auditors and operators read everything, the feed and any consumer's events, but do not ack.
+  for (const char* reader : {kAuditor, kOperator}) {
+    EXPECT_EQ(Get("/api/v1/feed", reader).status, 200);
+    d = Json(Get("/api/v1/consumers/warehouse/events", reader).body);
+    EXPECT_EQ(d["data"].Size(), 3u);
+    EXPECT_EQ(PostJson("/api/v1/consumers/warehouse/ack", reader, R"({"seq": 3})").status, 403);
+  }
+  r = PostJson("/api/v1/consumers/warehouse/ack", kAdmin, R"({"seq": 1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json(r.body)["cursor"].GetInt64(), 1);
 }
 
 // 200 long-polls parked at once do not occupy Pistache's worker threads: ingest keeps

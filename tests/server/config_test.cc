@@ -567,6 +567,47 @@ TEST(ParseConfigTest, IdempotencyDaysBelowDeliveredDaysIsRefused) {
   ExpectError(With(kMinimal, "/retention/attempt_days", "3"), "retention.attempt_days");
 }
 
+// A consumer token names the consumers it may use (default: its own name); only those exist.
+TEST(ParseConfigTest, ConsumerTokensListTheirConsumers) {
+  auto config = ParseConfig(kExample, Env());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->api_tokens[2].consumers, std::vector<std::string>{"warehouse"});
+  EXPECT_TRUE(config->api_tokens[0].consumers.empty());  // not a consumer token
+  EXPECT_EQ(ConsumerNames(*config), std::vector<std::string>{"warehouse"});
+
+  config = ParseConfig(With(kExample, "/api_tokens/2/consumers", R"(["wh-b", "wh-a", "wh-b"])"),
+                       Env());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(ConsumerNames(*config), (std::vector<std::string>{"wh-a", "wh-b"}));
+
+  ExpectError(With(kExample, "/api_tokens/0/consumers", R"(["warehouse"])"),
+              "api_tokens[0].consumers");
+  ExpectError(With(kExample, "/api_tokens/2/consumers", "[]"), "api_tokens[2].consumers");
+  ExpectError(With(kExample, "/api_tokens/2/consumers", R"(["a b"])"),
+              "api_tokens[2].consumers[0]");
+  ExpectError(With(kExample, "/api_tokens/2/consumers", R"("warehouse")"),
+              "api_tokens[2].consumers");
+  // A token name that cannot name a consumer needs its list.
+  ExpectError(With(kExample, "/api_tokens/2/name", R"("ware house")"), "api_tokens[2].name");
+  EXPECT_TRUE(ParseConfig(With(With(kExample, "/api_tokens/2/name", R"("ware house")"),
+                               "/api_tokens/2/consumers", R"(["warehouse"])"),
+                          Env())
+                  .ok());
+}
+
+TEST(ParseConfigTest, MaxConsumerLagDays) {
+  auto config = ParseConfig(kMinimal, Env({}));
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->retention.max_consumer_lag_days, 7);
+  config = ParseConfig(With(kMinimal, "/retention", R"({"max_consumer_lag_days": 30})"), Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->retention.max_consumer_lag_days, 30);
+  ExpectError(With(kMinimal, "/retention", R"({"max_consumer_lag_days": 0})"),
+              "retention.max_consumer_lag_days");
+  ExpectError(With(kMinimal, "/retention", R"({"max_consumer_lag_days": "7"})"),
+              "retention.max_consumer_lag_days");
+}
+
 TEST(ParseConfigTest, DestinationDefaults) {
   std::string json =
       With(kMinimal, "/destinations", R"([{"name":"d","url":"http://127.0.0.1:9/"}])");

@@ -39,14 +39,19 @@ class RecordingStore final : public storage::RetentionStore {
   explicit RecordingStore(storage::RetentionStore& inner) : inner_(inner) {}
 
   storage::StatusOr<storage::PruneBatch> Prune(PruneTarget target, int64_t before,
+                                               int64_t max_event_seq,
                                                const storage::PruneCursor& after,
                                                int limit) override {
-    auto batch = inner_.Prune(target, before, after, limit);
+    auto batch = inner_.Prune(target, before, max_event_seq, after, limit);
     std::lock_guard<std::mutex> lock(mu_);
     if (batch.ok()) {
       calls_.push_back({target, batch->deleted, batch->scanned, std::this_thread::get_id()});
     }
     return batch;
+  }
+  storage::StatusOr<std::vector<storage::ConsumerCursor>> ConsumerCursors(
+      const std::vector<std::string>& names, int64_t now) override {
+    return inner_.ConsumerCursors(names, now);
   }
   storage::StatusOr<storage::ReclaimResult> ReclaimSpace(int64_t max_bytes) override {
     auto r = inner_.ReclaimSpace(max_bytes);
@@ -129,7 +134,7 @@ TEST_F(RetentionTest, ARoundAgesOutWhatTheConfigSaysAndNothingElse) {
   AddEvents(4, 400 * kDay, "pending-", {"crm"});
   AddEvents(1, 10 * kDay, "recent-");
   StartWriter();
-  Retention retention(ages_, *writer_, *stores_->retention, clock_);
+  Retention retention(ages_, {}, *writer_, *stores_->retention, clock_);
   auto round = retention.RunRound();
   ASSERT_TRUE(round.ok()) << round.status().ToString();
   EXPECT_EQ(round->delivered_events, 3);
@@ -157,7 +162,7 @@ TEST_F(RetentionTest, PrunesInBatchesOfAtMostBatchRowsEachItsOwnWriterTask) {
   StartWriter();
   storage::SqliteRetentionStore& real = *stores_->retention;
   RecordingStore recording(real);
-  Retention retention(ages_, *writer_, recording, clock_, {.batch_rows = 500});
+  Retention retention(ages_, {}, *writer_, recording, clock_, {.batch_rows = 500});
   auto round = retention.RunRound();
   ASSERT_TRUE(round.ok()) << round.status().ToString();
   EXPECT_EQ(round->delivered_events, 5000);
@@ -192,7 +197,7 @@ TEST_F(RetentionTest, IngestIsWrittenBetweenPruneBatches) {
   StartWriter();
   storage::SqliteRetentionStore& real = *stores_->retention;
   RecordingStore recording(real);
-  Retention retention(ages_, *writer_, recording, clock_, {.batch_rows = 100});
+  Retention retention(ages_, {}, *writer_, recording, clock_, {.batch_rows = 100});
   std::thread pruning([&] { ASSERT_TRUE(retention.RunRound().ok()); });
   // Wait until pruning has begun, then ingest one event and see it committed while the round
   // still has batches to go.
@@ -223,7 +228,7 @@ TEST_F(RetentionTest, IngestIsWrittenBetweenPruneBatches) {
 TEST_F(RetentionTest, StopEndsARoundBetweenBatchesAndAWaitAtOnce) {
   AddEvents(3000, 40 * kDay, "e-");
   StartWriter();
-  Retention retention(ages_, *writer_, *stores_->retention, clock_,
+  Retention retention(ages_, {}, *writer_, *stores_->retention, clock_,
                       {.interval_ms = 3'600'000, .batch_rows = 1});
   retention.Start();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -238,7 +243,7 @@ TEST_F(RetentionTest, StopEndsARoundBetweenBatchesAndAWaitAtOnce) {
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 3000);
 
   // Between rounds, the hour-long wait ends at once too.
-  Retention idle(ages_, *writer_, *stores_->retention, clock_, {.interval_ms = 3'600'000});
+  Retention idle(ages_, {}, *writer_, *stores_->retention, clock_, {.interval_ms = 3'600'000});
   idle.Start();
   for (int i = 0; i < 1000 && Count("SELECT count(*) FROM events") > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -254,7 +259,7 @@ TEST_F(RetentionTest, ARoundFailsCleanlyWhenTheWriterHasStopped) {
   AddEvents(10, 40 * kDay, "e-");
   StartWriter();
   writer_->Stop();
-  Retention retention(ages_, *writer_, *stores_->retention, clock_);
+  Retention retention(ages_, {}, *writer_, *stores_->retention, clock_);
   auto round = retention.RunRound();
   ASSERT_FALSE(round.ok());
   EXPECT_EQ(round.status().code(), storage::StatusCode::kUnavailable);

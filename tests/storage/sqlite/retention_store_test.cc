@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ using hookvault::testing::QueryText;
 
 constexpr int64_t kDay = 86'400'000'000LL;
 constexpr int64_t kNow = 1'790'000'000'000'000LL;
+// No consumer holds events back.
+constexpr int64_t kAll = std::numeric_limits<int64_t>::max();
 
 class RetentionStoreTest : public ::testing::Test {
  protected:
@@ -89,7 +92,7 @@ class RetentionStoreTest : public ::testing::Test {
     int64_t deleted = 0;
     std::optional<PruneCursor> cursor = PruneCursor{};
     while (cursor) {
-      auto batch = stores_->retention->Prune(target, kNow - age, *cursor, limit);
+      auto batch = stores_->retention->Prune(target, kNow - age, kAll, *cursor, limit);
       EXPECT_TRUE(batch.ok()) << batch.status().ToString();
       if (!batch.ok()) return -1;
       EXPECT_LE(batch->deleted, limit);
@@ -281,17 +284,17 @@ TEST_F(RetentionStoreTest, OneCallDeletesAtMostItsLimitInOneTransaction) {
     ASSERT_TRUE(stores_->events->Append(batch).ok());
   }
   clock_.Set(kNow);
-  auto first = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay,
+  auto first = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
                                          PruneCursor{}, 500);
   ASSERT_TRUE(first.ok());
   EXPECT_EQ(first->deleted, 500);
   ASSERT_TRUE(first->next.has_value());
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 700);
-  auto second =
-      stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, *first->next, 500);
+  auto second = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
+                                          *first->next, 500);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->deleted, 500);
-  auto third = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay,
+  auto third = stores_->retention->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
                                          *second->next, 500);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->deleted, 200);
@@ -299,7 +302,7 @@ TEST_F(RetentionStoreTest, OneCallDeletesAtMostItsLimitInOneTransaction) {
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 0);
   // The keys all share one created_at: the cursor's tie-break must still reach every one.
   EXPECT_EQ(PruneAll(PruneTarget::kIdempotencyKeys, 37 * kDay, 7), 1200);
-  EXPECT_FALSE(stores_->retention->Prune(PruneTarget::kAttempts, kNow, PruneCursor{}, 0).ok());
+  EXPECT_FALSE(stores_->retention->Prune(PruneTarget::kAttempts, kNow, kAll, PruneCursor{}, 0).ok());
 }
 
 TEST_F(RetentionStoreTest, KeptRowsAreNotLookedAtAgainInTheSameRound) {
@@ -312,7 +315,7 @@ TEST_F(RetentionStoreTest, KeptRowsAreNotLookedAtAgainInTheSameRound) {
   std::optional<PruneCursor> cursor = PruneCursor{};
   while (cursor) {
     auto batch =
-        stores_->retention->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, *cursor, 10);
+        stores_->retention->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, kAll, *cursor, 10);
     ASSERT_TRUE(batch.ok());
     scanned += batch->scanned;
     ++batches;
