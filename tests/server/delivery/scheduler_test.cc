@@ -218,7 +218,7 @@ TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
   auto key = DecodeSigningSecret(a.signing_secret);
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(h["webhook-signature"],
-            SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})"));
+            SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})").value());
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(path_, "SELECT http_status FROM attempts"), 200);
 }
@@ -355,7 +355,7 @@ TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
   EXPECT_EQ(s->count, 3);
   EXPECT_EQ(s->by_destination.at("a"), 2);
   EXPECT_EQ(s->by_destination.at("b"), 1);
-  EXPECT_EQ(s->oldest_created_at, first);
+  EXPECT_EQ(s->oldest_pending_since, first);
 }
 
 TEST_F(SchedulerTest, ASlowDestinationDoesNotHoldBackTheOthers) {

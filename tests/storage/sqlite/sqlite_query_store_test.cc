@@ -484,7 +484,7 @@ TEST_F(QueryStoreTest, PendingCountsPerDestinationFromAReader) {
   auto empty = query_->Pending();
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(empty->count, 0);
-  EXPECT_FALSE(empty->oldest_created_at.has_value());
+  EXPECT_FALSE(empty->oldest_pending_since.has_value());
   AppendResult e1 = Add("alpha", "t", kT, {"billing", "crm"});
   clock_.Advance(kSecond);
   Add("alpha", "t", kT, {"billing"});
@@ -493,7 +493,7 @@ TEST_F(QueryStoreTest, PendingCountsPerDestinationFromAReader) {
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(pending->count, 2);
   EXPECT_EQ(pending->by_destination, (std::map<std::string, int64_t>{{"billing", 2}}));
-  EXPECT_EQ(pending->oldest_created_at, kT);
+  EXPECT_EQ(pending->oldest_pending_since, kT);
   auto writer_view = stores_->deliveries->Pending();
   ASSERT_TRUE(writer_view.ok());
   EXPECT_EQ(writer_view->count, pending->count);
