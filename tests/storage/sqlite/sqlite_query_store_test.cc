@@ -14,6 +14,7 @@
 #include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/lease.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_store.h"
 
@@ -78,8 +79,11 @@ class QueryStoreTest : public ::testing::Test {
     a.response_excerpt = "resp";
     a.next = next;
     a.next_attempt_at = started_at + kSecond;
+    a.lease_token = hookvault::testing::LeaseForTest(path_, a.delivery_id);  // as a claim does
     std::vector<AttemptRecord> batch = {a};
-    ASSERT_TRUE(stores_->deliveries->RecordAttempts(batch).ok());
+    auto recorded = stores_->deliveries->RecordAttempts(batch);
+    ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+    ASSERT_EQ(recorded->applied, 1);
   }
 
   hookvault::testing::TempDir dir_;
