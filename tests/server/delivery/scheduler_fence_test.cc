@@ -199,7 +199,7 @@ TEST_F(SchedulerFenceTest, OutcomesThatCannotBeWrittenAreNeitherResentNorApplied
 
   // The concurrency cap lets 4 go out; their outcomes cannot be written.
   ASSERT_TRUE(sink_.WaitForCount(4, 10s));
-  ASSERT_TRUE(WaitFor([&] { return scheduler_->stats()["sink"].attempts == 4; }));
+  ASSERT_TRUE(WaitFor([&] { return scheduler_->stats()["sink"].attempts >= 4; }));
   EXPECT_EQ(RealAttemptRows(), 0);
 
   // Far longer than a lease, in steps: each would let the claims' leases expire.
@@ -208,7 +208,7 @@ TEST_F(SchedulerFenceTest, OutcomesThatCannotBeWrittenAreNeitherResentNorApplied
     scheduler_->Wake();
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(sink_.Count(), 4u) << "deliveries went out again while their outcomes waited";
+  EXPECT_EQ(sink_.Count(), 4u) << "deliveries went out while outcomes waited to be written";
   EXPECT_EQ(MaxSendsOfOneDelivery(), 1);
   EXPECT_EQ(RealAttemptRows(), 0);
   // The claims committed (in place) and were never repeated: one token each.
