@@ -65,9 +65,11 @@ class SchedulerFenceTest : public ::testing::Test {
   }
 
   void TearDown() override {
+    // The client's last completions go to the stopped scheduler (which drops them): the client
+    // goes first.
     if (scheduler_) scheduler_->Stop();
-    scheduler_.reset();
     http_.reset();
+    scheduler_.reset();
     if (writer_) writer_->Stop();
   }
 
