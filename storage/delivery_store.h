@@ -8,6 +8,8 @@
 // outcome of another attempt — makes the outcome stale: it is refused, changes nothing, and no
 // attempt row is written for it. So a result written late (the store was full for a while) can
 // never overwrite a newer state, such as "succeeded" going back to "pending" or "failed".
+// Whatever puts a delivery back to pending (OperatorStore::Reprocess) must end its lease and
+// record when it did so, for Pending().
 #ifndef HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 #define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 

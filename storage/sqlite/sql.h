@@ -127,6 +127,8 @@ inline constexpr std::string_view kReprocessSelect =
     "SELECT id, event_seq FROM deliveries WHERE id IN (";
 inline constexpr std::string_view kReprocessSelectEnd = ")";
 
+// Ending the lease fences off any outcome of an attempt made before (storage/delivery_store.h);
+// requeued_at is where the age of the oldest pending delivery counts from (migration 0005).
 inline constexpr std::string_view kRequeueDelivery = R"sql(
 UPDATE deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
