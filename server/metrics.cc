@@ -257,6 +257,12 @@ std::string Metrics::Render(const MetricsInputs& in) const {
     w.Sample({{"destination", name}, {"outcome", "succeeded"}}, static_cast<double>(s.succeeded));
     w.Sample({{"destination", name}, {"outcome", "failed"}}, static_cast<double>(s.failed));
   }
+  w.BeginFamily("hookvault_delivery_stale_results_total", MetricType::kCounter,
+                "Attempt outcomes dropped because their lease had ended before they could be "
+                "written (a newer claim, a reprocess or a restart came first), by destination.");
+  for (const auto& [name, s] : in.destinations) {
+    w.Sample({{"destination", name}}, static_cast<double>(s.stale));
+  }
   w.BeginFamily("hookvault_delivery_attempts_in_flight", MetricType::kGauge,
                 "Delivery attempts sent and not yet answered, by destination.");
   for (const auto& [name, s] : in.destinations) {
@@ -284,10 +290,11 @@ std::string Metrics::Render(const MetricsInputs& in) const {
     }
   }
   w.BeginFamily("hookvault_oldest_pending_age_seconds", MetricType::kGauge,
-                "Age of the oldest pending delivery; 0 when none is pending.");
+                "How long the longest-waiting pending delivery has been pending (since it was "
+                "created or last reprocessed); 0 when none is pending.");
   if (in.pending) {
-    double age = in.pending->oldest_created_at
-                     ? std::max(0.0, Seconds(in.now - *in.pending->oldest_created_at))
+    double age = in.pending->oldest_pending_since
+                     ? std::max(0.0, Seconds(in.now - *in.pending->oldest_pending_since))
                      : 0.0;
     w.Sample({}, age);
   }

@@ -12,6 +12,12 @@ int64_t SystemClock::NowMicros() const {
       .count();
 }
 
+int64_t SystemClock::MonotonicMicros() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string FormatRfc3339(int64_t micros) {
   int64_t secs = micros / 1000000;
   int64_t frac = micros % 1000000;

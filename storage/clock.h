@@ -1,4 +1,11 @@
-// Clock: the source of wall-clock time, injected so that tests control time.
+// Clock: the sources of time, injected so that tests control time.
+//
+// Two clocks, for two uses. Wall-clock time (NowMicros) is what gets stored and compared with
+// stored times: received_at, next_attempt_at, lease ends, retention cutoffs. It can step (NTP,
+// an operator fixing the date). Monotonic time (MonotonicMicros) never steps and means nothing
+// across processes: it measures durations and drives in-process waits and timeouts (attempt
+// latencies, retry pauses after a failed write), so a wall-clock step neither distorts a
+// latency nor fires or stalls an in-process timer.
 #ifndef HOOKVAULT_STORAGE_CLOCK_H_
 #define HOOKVAULT_STORAGE_CLOCK_H_
 
@@ -17,12 +24,17 @@ class Clock {
 
   // Returns microseconds since the Unix epoch (UTC).
   virtual int64_t NowMicros() const = 0;
+
+  // Returns microseconds since an arbitrary fixed point, never decreasing and unaffected by
+  // changes of the wall clock. Only differences of two readings mean anything.
+  virtual int64_t MonotonicMicros() const = 0;
 };
 
-// The system's real-time clock.
+// The system's clocks: system_clock for the wall, steady_clock (CLOCK_MONOTONIC) for durations.
 class SystemClock final : public Clock {
  public:
   int64_t NowMicros() const override;
+  int64_t MonotonicMicros() const override;
 };
 
 // Formats microseconds since the epoch as RFC 3339 UTC with microseconds

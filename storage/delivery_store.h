@@ -1,5 +1,15 @@
 // DeliveryStore: what the forwarding scheduler reads and writes: claims with a lease, attempt
 // records, the backlog.
+//
+// Fencing (every implementation keeps it): each claim gives the delivery a new lease token, and
+// an attempt's outcome is applied only while the delivery still holds the token and the lease
+// of the claim that produced it. Anything that came in between — a later claim of the same
+// delivery, a reprocess (which ends the lease), the release of all leases at start, or the
+// outcome of another attempt — makes the outcome stale: it is refused, changes nothing, and no
+// attempt row is written for it. So a result written late (the store was full for a while) can
+// never overwrite a newer state, such as "succeeded" going back to "pending" or "failed".
+// Whatever puts a delivery back to pending (OperatorStore::Reprocess) must end its lease and
+// record when it did so, for Pending().
 #ifndef HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 #define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 
@@ -17,6 +27,7 @@ namespace hookvault::storage {
 // A delivery claimed for an attempt, with what the request needs.
 struct DueDelivery {
   int64_t delivery_id = 0;
+  int64_t lease_token = 0;  // this claim's token; its AttemptRecord must carry it
   int attempt = 0;  // the number of this attempt: 1 + attempts since creation or reprocessing
   std::string destination;
   std::string event_id;
@@ -31,6 +42,7 @@ struct AttemptRecord {
   enum class Next { kSucceeded, kRetry, kFailed };
 
   int64_t delivery_id = 0;
+  int64_t lease_token = 0;  // DueDelivery::lease_token of the claim this attempt was made under
   int number = 0;
   int64_t started_at = 0;  // microseconds since the epoch
   int64_t duration_us = 0;
@@ -45,7 +57,16 @@ struct AttemptRecord {
 struct PendingSummary {
   int64_t count = 0;
   std::map<std::string, int64_t> by_destination;
-  std::optional<int64_t> oldest_created_at;  // microseconds since the epoch; none when empty
+  // Since when the longest-waiting pending delivery has been pending: when it was created, or
+  // when an operator last reprocessed it if that came later. Retries do not reset it. In
+  // microseconds since the epoch; none when nothing is pending.
+  std::optional<int64_t> oldest_pending_since;
+};
+
+// What RecordAttempts did with a batch.
+struct RecordedAttempts {
+  int applied = 0;
+  std::vector<int64_t> stale;  // delivery ids of the records refused as stale, in batch order
 };
 
 // Thread-safety: calls must not overlap (they are writes like any other); the scheduler makes
@@ -59,9 +80,14 @@ class DeliveryStore {
 
   // Claims up to `limit` pending deliveries of `destination` that are due at `now` (next
   // attempt due, and no lease or an expired one), oldest due first, and leases them until
-  // `lease_until` in one transaction. Returns kUnavailable if the store cannot commit.
+  // `lease_until` with a new lease token each, in one transaction. Deliveries listed in `held`
+  // (those the caller still has in flight or whose outcome it has not written yet) are never
+  // claimed, even if their lease has expired by `now`: a wall-clock step must not make the
+  // caller send its own in-flight deliveries a second time. Returns kUnavailable if the store
+  // cannot commit.
   virtual StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
-                                                      int64_t now, int64_t lease_until) = 0;
+                                                      int64_t now, int64_t lease_until,
+                                                      std::span<const int64_t> held = {}) = 0;
 
   // Returns when the next delivery of `destination` falls due (its next attempt, or the end
   // of its lease while it is in flight), or nullopt when none is pending.
@@ -70,10 +96,13 @@ class DeliveryStore {
   // Records the attempts and applies their outcomes in one transaction: the attempt rows, the
   // delivery's status, count, next attempt and lease, and the status of each event touched
   // ("failed" when any of its deliveries failed, else "delivered" when all succeeded, else
-  // "pending"). Returns kUnavailable if the store cannot commit; then nothing is recorded.
-  virtual Status RecordAttempts(std::span<const AttemptRecord> attempts) = 0;
+  // "pending"). A record whose delivery no longer holds the record's lease token and lease
+  // (see "Fencing" above) is stale: it is refused and listed in the result, and nothing of it
+  // is written. Returns kUnavailable if the store cannot commit; then nothing is recorded.
+  virtual StatusOr<RecordedAttempts> RecordAttempts(std::span<const AttemptRecord> attempts) = 0;
 
-  // Returns how many deliveries are pending and when the oldest of them was created.
+  // Returns how many deliveries are pending and since when the longest-waiting of them has
+  // been pending (PendingSummary::oldest_pending_since).
   virtual StatusOr<PendingSummary> Pending() = 0;
 
   // Releases every lease (the process that held them is gone): run once at start, before the

@@ -180,6 +180,11 @@ std::optional<std::string> Configure(Transfer* t) {
   set(curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https"));
   set(curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"));
   set(curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L));
+  // Straight to the destination: an empty proxy string makes libcurl ignore http_proxy,
+  // https_proxy and ALL_PROXY from the environment, which a unit file, container image or
+  // shell profile may set for other programs (deliveries would leave through that proxy,
+  // payloads and signatures included).
+  set(curl_easy_setopt(e, CURLOPT_PROXY, ""));
   set(curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L));
   set(curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms));
   set(curl_easy_setopt(e, CURLOPT_POST, 1L));

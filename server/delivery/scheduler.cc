@@ -122,7 +122,7 @@ std::map<std::string, DestinationStats> Scheduler::stats() const {
 
 void Scheduler::Run() {
   std::unique_lock<std::mutex> lock(mu_);
-  int64_t store_retry_at = 0;
+  int64_t store_retry_at = 0;  // after a failed claim: when to claim again (monotonic)
   while (!stopping_) {
     if (woken_) {
       woken_ = false;
@@ -130,36 +130,49 @@ void Scheduler::Run() {
     }
     Flush(lock);
     int64_t now = clock_.NowMicros();
-    std::optional<int64_t> wake_at;
+    std::optional<int64_t> wake_at;   // wall clock: the earliest known due time
+    std::optional<int64_t> retry_at;  // monotonic: when to try the store again
     bool again = false;
-    if (now >= store_retry_at) {
+    if (ResultsWaiting()) {
+      // Claim nothing while outcomes cannot be written: more requests would only add outcomes
+      // that cannot be written either.
+      retry_at = flush_retry_at_;
+    } else if (clock_.MonotonicMicros() < store_retry_at) {
+      retry_at = store_retry_at;
+    } else {
       for (Destination& d : destinations_) {
         int free = std::min(d.config.concurrency - d.in_flight,
                             options_.global_concurrency - total_in_flight_);
         if (free <= 0) continue;
         bool due = d.dirty || (d.next_due && *d.next_due <= now);
+        bool claim_failed = false;
         if (due) {
-          if (!Dispatch(d, free, lock)) store_retry_at = clock_.NowMicros() + kStoreRetryMicros;
+          if (!Dispatch(d, free, lock)) {
+            store_retry_at = clock_.MonotonicMicros() + kStoreRetryMicros;
+            retry_at = store_retry_at;
+            claim_failed = true;
+          }
           if (stopping_) break;
         }
         // Still due with free slots (more due than one claim took): go round again at once.
-        if (d.dirty && d.in_flight < d.config.concurrency &&
-            total_in_flight_ < options_.global_concurrency && store_retry_at <= now) {
+        if (d.dirty && !claim_failed && d.in_flight < d.config.concurrency &&
+            total_in_flight_ < options_.global_concurrency) {
           again = true;
         }
         if (!d.dirty && d.next_due) wake_at = std::min(wake_at.value_or(*d.next_due), *d.next_due);
       }
-    } else {
-      wake_at = store_retry_at;
-    }
-    if (!finished_.empty() && flush_retry_at_ > 0) {
-      wake_at = std::min(wake_at.value_or(flush_retry_at_), flush_retry_at_);
+      if (retry_at) again = false;
     }
     if (again || stopping_) continue;
     auto ready = [this] { return stopping_ || woken_ || FlushReady(); };
-    if (wake_at) {
-      int64_t wait_us = std::max<int64_t>(0, *wake_at - clock_.NowMicros());
-      cv_.wait_for(lock, std::chrono::microseconds(wait_us), ready);
+    std::optional<int64_t> wait_us;
+    if (wake_at) wait_us = *wake_at - clock_.NowMicros();
+    if (retry_at) {
+      int64_t retry_us = *retry_at - clock_.MonotonicMicros();
+      wait_us = std::min(wait_us.value_or(retry_us), retry_us);
+    }
+    if (wait_us) {
+      cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, *wait_us)), ready);
     } else {
       cv_.wait(lock, ready);
     }
@@ -182,9 +195,10 @@ bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>&
   int64_t now = clock_.NowMicros();
   int64_t lease_until = now + (d.config.timeout_ms + options_.lease_margin_ms) * 1000;
   const std::string name = d.config.name;
+  const std::vector<int64_t> held(held_.begin(), held_.end());
   lock.unlock();
   auto claimed = storage::RunSerialized(
-      writer_, [&] { return store_.ClaimDue(name, free, now, lease_until); });
+      writer_, [&] { return store_.ClaimDue(name, free, now, lease_until, held); });
   std::optional<int64_t> next;
   bool know_next = false;
   if (claimed.ok() && static_cast<int>(claimed->size()) < free) {
@@ -209,6 +223,7 @@ bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>&
   if (claimed->empty()) return true;
   d.in_flight += static_cast<int>(claimed->size());
   total_in_flight_ += static_cast<int>(claimed->size());
+  for (const storage::DueDelivery& delivery : *claimed) held_.insert(delivery.delivery_id);
   lock.unlock();
   for (storage::DueDelivery& delivery : *claimed) Send(d, std::move(delivery));
   lock.lock();
@@ -231,45 +246,48 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
       {"X-Hookvault-Attempt", std::to_string(delivery.attempt)},
   };
   if (!d.signing_key.empty()) {
-    request.headers.emplace_back("webhook-signature", SignWebhook(d.signing_key, delivery.event_id,
-                                                                  timestamp, delivery.body));
+    auto signature = options_.sign(d.signing_key, delivery.event_id, timestamp, delivery.body);
+    if (!signature.ok() || signature->empty()) {
+      // Never unsigned, never with an empty header: the attempt fails here, is recorded with
+      // the reason, and is retried like any other failure.
+      OutboundResponse unsent;
+      unsent.error = signature.ok() ? "signing the request failed: empty signature"
+                                    : signature.status().message();
+      Complete(&d, delivery, started_at, unsent);
+      return;
+    }
+    request.headers.emplace_back("webhook-signature", std::move(signature).value());
   }
   request.body = delivery.body;
   Destination* dest = &d;
   http_.Post(std::move(request), [this, dest, delivery = std::move(delivery),
                                   started_at](OutboundResponse response) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!accept_completions_) return;
-    storage::AttemptRecord record = Decide(*dest, delivery, started_at, response);
-    const storage::AttemptRecord::Next next = record.next;
-    const int64_t next_attempt_at = record.next_attempt_at;
-    DestinationStats& s = dest->stats;
-    ++s.attempts;
-    double ms = static_cast<double>(response.duration_us) / 1000.0;
-    s.latency_sum_ms += ms;
-    size_t bucket = 0;
-    while (bucket < kAttemptLatencyBucketsMs.size() && ms > kAttemptLatencyBucketsMs[bucket]) {
-      ++bucket;
-    }
-    ++s.latency_buckets[bucket];
-    switch (record.next) {
-      case storage::AttemptRecord::Next::kSucceeded:
-        ++s.succeeded;
-        break;
-      case storage::AttemptRecord::Next::kFailed:
-        ++s.failed;
-        break;
-      case storage::AttemptRecord::Next::kRetry:
-        ++s.retried;
-        break;
-    }
-    finished_.push_back(Finished{dest, std::move(record)});
-    --dest->in_flight;
-    --total_in_flight_;
-    cv_.notify_one();
-    lock.unlock();
-    LogAttempt(dest->config.name, delivery, response, next, next_attempt_at);
+    Complete(dest, delivery, started_at, response);
   });
+}
+
+void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery,
+                         int64_t started_at, const OutboundResponse& response) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!accept_completions_) return;
+  storage::AttemptRecord record = Decide(*dest, delivery, started_at, response);
+  const storage::AttemptRecord::Next next = record.next;
+  const int64_t next_attempt_at = record.next_attempt_at;
+  DestinationStats& s = dest->stats;
+  ++s.attempts;
+  double ms = static_cast<double>(response.duration_us) / 1000.0;
+  s.latency_sum_ms += ms;
+  size_t bucket = 0;
+  while (bucket < kAttemptLatencyBucketsMs.size() && ms > kAttemptLatencyBucketsMs[bucket]) {
+    ++bucket;
+  }
+  ++s.latency_buckets[bucket];
+  finished_.push_back(Finished{dest, std::move(record)});
+  --dest->in_flight;
+  --total_in_flight_;
+  cv_.notify_one();
+  lock.unlock();
+  LogAttempt(dest->config.name, delivery, response, next, next_attempt_at);
 }
 
 void Scheduler::LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
@@ -298,6 +316,7 @@ storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::Du
                                          int64_t started_at, const OutboundResponse& response) {
   storage::AttemptRecord r;
   r.delivery_id = delivery.delivery_id;
+  r.lease_token = delivery.lease_token;
   r.number = delivery.attempt;
   r.started_at = started_at;
   r.duration_us = response.duration_us;
@@ -324,30 +343,55 @@ storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::Du
 
 void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
   if (finished_.empty()) return;
-  if (flush_retry_at_ > clock_.NowMicros()) return;
+  if (flush_retry_at_ > clock_.MonotonicMicros()) return;
   std::vector<Finished> batch;
   batch.swap(finished_);
   std::vector<storage::AttemptRecord> records;
   records.reserve(batch.size());
   for (const Finished& f : batch) records.push_back(f.record);
   lock.unlock();
-  storage::Status written =
+  storage::StatusOr<storage::RecordedAttempts> written =
       storage::RunSerialized(writer_, [&] { return store_.RecordAttempts(records); });
   lock.lock();
   if (!written.ok()) {
-    // Keep them (their leases hold the deliveries) and try again; a crash meanwhile only means
-    // the attempts are made once more.
-    spdlog::error("recording {} delivery attempts failed: {}", batch.size(), written.ToString());
+    // Keep them (their leases hold the deliveries, and held_ keeps them from being claimed
+    // again) and try again; Run() claims nothing meanwhile. A crash meanwhile only means the
+    // attempts are made once more.
+    spdlog::error("recording {} delivery attempts failed: {}; sending nothing more until they "
+                  "are written",
+                  batch.size(), written.status().ToString());
     finished_.insert(finished_.begin(), batch.begin(), batch.end());
-    flush_retry_at_ = clock_.NowMicros() + kStoreRetryMicros;
+    flush_retry_at_ = clock_.MonotonicMicros() + kStoreRetryMicros;
     return;
   }
   flush_retry_at_ = 0;
+  const std::set<int64_t> stale(written->stale.begin(), written->stale.end());
   for (const Finished& f : batch) {
-    if (f.record.next != storage::AttemptRecord::Next::kRetry) continue;
-    Destination& d = *f.destination;
-    if (!d.next_due || *d.next_due > f.record.next_attempt_at)
-      d.next_due = f.record.next_attempt_at;
+    held_.erase(f.record.delivery_id);
+    DestinationStats& s = f.destination->stats;
+    if (stale.contains(f.record.delivery_id)) {
+      ++s.stale;
+      spdlog::warn("destination {}: the outcome of attempt {} of delivery {} came after its lease "
+                   "ended (a newer claim, a reprocess, or a restart); dropped, not recorded",
+                   f.destination->config.name, f.record.number, f.record.delivery_id);
+      continue;
+    }
+    switch (f.record.next) {
+      case storage::AttemptRecord::Next::kSucceeded:
+        ++s.succeeded;
+        break;
+      case storage::AttemptRecord::Next::kFailed:
+        ++s.failed;
+        break;
+      case storage::AttemptRecord::Next::kRetry: {
+        ++s.retried;
+        Destination& d = *f.destination;
+        if (!d.next_due || *d.next_due > f.record.next_attempt_at) {
+          d.next_due = f.record.next_attempt_at;
+        }
+        break;
+      }
+    }
   }
 }
 

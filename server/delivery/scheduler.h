@@ -7,6 +7,18 @@
 // left by a previous process is released, and a lease that expires is claimable again, so a
 // delivery in flight at a crash is attempted again (at-least-once; receivers dedupe on
 // webhook-id).
+//
+// No re-sends of its own: an outcome is applied only under the lease that produced it (the
+// store's fence, storage/delivery_store.h), so a late one never overwrites a newer state. The
+// scheduler never claims a delivery it still holds (in flight, or finished but not yet
+// written), whatever the wall clock says about its lease. And while finished attempts wait
+// because the store cannot write them (full disk, max_db_bytes), it claims nothing: the
+// deliveries stay leased and unsent, and what waits to be written is bounded by the attempts
+// that were in flight when the writes began to fail (at most global_concurrency).
+//
+// Time: stored times (due times, leases, attempt timestamps) are wall-clock; durations and
+// in-process pauses (retrying the store, the stop grace) use the monotonic clock, so a
+// wall-clock step changes neither.
 #ifndef HOOKVAULT_SERVER_DELIVERY_SCHEDULER_H_
 #define HOOKVAULT_SERVER_DELIVERY_SCHEDULER_H_
 
@@ -18,12 +30,15 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "server/delivery/destination.h"
 #include "server/delivery/http_client.h"
+#include "server/delivery/webhook_signature.h"
 #include "storage/clock.h"
 #include "storage/delivery_store.h"
 #include "storage/write_serializer.h"
@@ -35,6 +50,10 @@ struct SchedulerOptions {
   int64_t lease_margin_ms = 30000;             // a lease lasts the destination's timeout plus this
   std::chrono::milliseconds stop_grace{5000};  // Stop() waits this long for attempts in flight
   std::string user_agent = "hookvault";
+  // Computes the webhook-signature header (tests replace it to make signing fail).
+  std::function<storage::StatusOr<std::string>(std::string_view key, std::string_view msg_id,
+                                               int64_t timestamp_seconds, std::string_view body)>
+      sign = SignWebhook;
 };
 
 // Upper bounds (ms) of the attempt latency histogram; the last bucket is +Inf.
@@ -47,6 +66,7 @@ struct DestinationStats {
   uint64_t succeeded = 0;  // deliveries delivered
   uint64_t failed = 0;     // deliveries parked as failed
   uint64_t retried = 0;    // failed attempts that will be tried again
+  uint64_t stale = 0;      // outcomes refused by the store's fence (their lease had ended)
   int in_flight = 0;
   std::array<uint64_t, kAttemptLatencyBucketsMs.size() + 1> latency_buckets{};  // not cumulative
   double latency_sum_ms = 0;
@@ -97,8 +117,13 @@ class Scheduler {
   // Claims and sends for one destination. Called with `lock` held; releases it while waiting
   // for the writer and while handing requests to the client. Returns false if the store failed.
   bool Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock);
-  // Builds the request and posts it. Called without mu_ held.
+  // Builds the request and posts it; if it cannot be signed, completes the attempt as failed
+  // without sending anything. Called without mu_ held.
   void Send(Destination& d, storage::DueDelivery delivery);
+  // Takes the outcome of one attempt: counts it and queues its record for Flush(). Called
+  // without mu_ held, from the HttpClient's thread or from Send().
+  void Complete(Destination* d, const storage::DueDelivery& delivery, int64_t started_at,
+                const OutboundResponse& response);
   // Writes the log line of one attempt: debug when delivered, warn when it will be retried,
   // error when the delivery is parked as failed.
   static void LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
@@ -109,6 +134,9 @@ class Scheduler {
   // Writes the finished attempts, unless a failed write asked to wait. Called with `lock` held;
   // releases it while writing.
   void Flush(std::unique_lock<std::mutex>& lock);
+  // Returns true while finished attempts wait because writing them failed: no claims then.
+  // Called with mu_ held.
+  bool ResultsWaiting() const { return !finished_.empty() && flush_retry_at_ > 0; }
   // Returns true when finished attempts wait and may be written now. Called with mu_ held.
   bool FlushReady() const { return !finished_.empty() && flush_retry_at_ == 0; }
 
@@ -128,7 +156,12 @@ class Scheduler {
   };
   std::vector<Finished> finished_;  // guarded by mu_
   int total_in_flight_ = 0;         // guarded by mu_
-  int64_t flush_retry_at_ = 0;      // after a failed Flush: when to try again; guarded by mu_
+  // Deliveries claimed and not yet written (in flight or in finished_): never claimed again
+  // while here. Guarded by mu_.
+  std::set<int64_t> held_;
+  // After a failed Flush: when to try again (monotonic microseconds); 0 otherwise. Guarded by
+  // mu_.
+  int64_t flush_retry_at_ = 0;
   bool woken_ = false;              // guarded by mu_
   bool stopping_ = false;           // guarded by mu_
   bool accept_completions_ = true;  // guarded by mu_

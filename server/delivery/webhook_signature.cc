@@ -29,8 +29,8 @@ storage::StatusOr<std::string> DecodeSigningSecret(std::string_view secret) {
   return key;
 }
 
-std::string SignWebhook(std::string_view key_bytes, std::string_view msg_id,
-                        int64_t timestamp_seconds, std::string_view body) {
+storage::StatusOr<std::string> SignWebhook(std::string_view key_bytes, std::string_view msg_id,
+                                           int64_t timestamp_seconds, std::string_view body) {
   // One contiguous copy keeps to the one-shot HMAC(); bodies are bounded by max_body_bytes.
   std::string content;
   std::string timestamp = std::to_string(timestamp_seconds);
@@ -45,10 +45,13 @@ std::string SignWebhook(std::string_view key_bytes, std::string_view msg_id,
   const char* key = key_bytes.empty() ? &kNoKey : key_bytes.data();
   if (HMAC(EVP_sha256(), key, static_cast<int>(key_bytes.size()),
            reinterpret_cast<const unsigned char*>(content.data()), content.size(), mac,
-           &mac_len) == nullptr) {
-    return std::string();
+           &mac_len) == nullptr ||
+      mac_len == 0) {
+    return storage::Status::Internal("signing the request failed: OpenSSL could not compute "
+                                     "HMAC-SHA256");
   }
-  return "v1," + base::Base64Encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
+  return std::string("v1,") +
+         base::Base64Encode(std::string_view(reinterpret_cast<const char*>(mac), mac_len));
 }
 
 }  // namespace hookvault::server

@@ -33,10 +33,11 @@ storage::StatusOr<std::string> DecodeSigningSecret(std::string_view secret);
 // of "<msg_id>.<timestamp_seconds>.<body>", every byte of `body` included (NUL too).
 // `key_bytes` is what DecodeSigningSecret returned. The signature covers the timestamp, so
 // compute it per attempt with the `webhook-timestamp` that attempt sends.
-// Returns an empty string only if OpenSSL itself fails (no memory, no SHA-256 provider);
-// callers treat that as an internal error rather than send the header.
-std::string SignWebhook(std::string_view key_bytes, std::string_view msg_id,
-                        int64_t timestamp_seconds, std::string_view body);
+// Returns kInternal if OpenSSL cannot compute the MAC (no memory, no SHA-256 provider); the
+// caller then must not send the request (an empty or partial signature header would only make
+// the receiver reject it, or worse, teach it to accept unsigned requests).
+storage::StatusOr<std::string> SignWebhook(std::string_view key_bytes, std::string_view msg_id,
+                                           int64_t timestamp_seconds, std::string_view body);
 
 }  // namespace hookvault::server
 

@@ -2,6 +2,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "storage/sqlite/database.h"
@@ -50,7 +51,8 @@ SqliteDeliveryStore::~SqliteDeliveryStore() = default;
 
 StatusOr<std::vector<DueDelivery>> SqliteDeliveryStore::ClaimDue(const std::string& destination,
                                                                  int limit, int64_t now,
-                                                                 int64_t lease_until) {
+                                                                 int64_t lease_until,
+                                                                 std::span<const int64_t> held) {
   std::vector<DueDelivery> due;
   try {
     SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
@@ -58,10 +60,14 @@ StatusOr<std::vector<DueDelivery>> SqliteDeliveryStore::ClaimDue(const std::stri
     select.reset();
     select.bindNoCopy(1, destination);
     select.bind(2, static_cast<int64_t>(now));
-    select.bind(3, limit);
-    while (select.executeStep()) {
+    // Held deliveries are skipped here rather than in SQL: they are due only after a wall-clock
+    // step or a lost completion, so asking for that many more rows costs nothing otherwise.
+    select.bind(3, limit + static_cast<int>(held.size()));
+    while (static_cast<int>(due.size()) < limit && select.executeStep()) {
+      int64_t id = select.getColumn(0).getInt64();
+      if (std::find(held.begin(), held.end(), id) != held.end()) continue;
       DueDelivery d;
-      d.delivery_id = select.getColumn(0).getInt64();
+      d.delivery_id = id;
       d.attempt = select.getColumn(1).getInt() + 1;
       d.destination = destination;
       d.event_id = select.getColumn(2).getString();
@@ -72,13 +78,16 @@ StatusOr<std::vector<DueDelivery>> SqliteDeliveryStore::ClaimDue(const std::stri
       d.received_at = select.getColumn(6).getInt64();
       due.push_back(std::move(d));
     }
+    select.reset();
     SQLite::Statement& lease = stmts_->lease_delivery;
-    for (const DueDelivery& d : due) {
+    for (DueDelivery& d : due) {
       lease.reset();
       lease.bind(1, static_cast<int64_t>(d.delivery_id));
       lease.bind(2, static_cast<int64_t>(lease_until));
       lease.bind(3, static_cast<int64_t>(now));
-      lease.exec();
+      if (!lease.executeStep()) throw SQLite::Exception("lease: no token returned");
+      d.lease_token = lease.getColumn(0).getInt64();
+      lease.reset();
     }
     txn.commit();
   } catch (const SQLite::Exception& e) {
@@ -103,13 +112,38 @@ StatusOr<std::optional<int64_t>> SqliteDeliveryStore::NextDue(const std::string&
   }
 }
 
-Status SqliteDeliveryStore::RecordAttempts(std::span<const AttemptRecord> attempts) {
+StatusOr<RecordedAttempts> SqliteDeliveryStore::RecordAttempts(
+    std::span<const AttemptRecord> attempts) {
   static const std::string kStatusNames[] = {"succeeded", "pending", "failed"};
+  RecordedAttempts result;
   try {
     SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
     int64_t now = clock_.NowMicros();
     for (const AttemptRecord& a : attempts) {
       bool success = a.next == AttemptRecord::Next::kSucceeded;
+      // The fenced update first: a stale outcome changes nothing and leaves no attempt row.
+      const std::string& status = kStatusNames[static_cast<int>(a.next)];
+      std::string last_error =
+          success ? std::string()
+                  : (a.error.empty() ? "HTTP " + std::to_string(a.http_status) : a.error);
+      SQLite::Statement& update = stmts_->update_delivery;
+      update.reset();
+      update.bind(1, static_cast<int64_t>(a.delivery_id));
+      update.bindNoCopy(2, status);
+      update.bind(
+          3, static_cast<int64_t>(a.next == AttemptRecord::Next::kRetry ? a.next_attempt_at : now));
+      if (success) {
+        update.bind(4);
+      } else {
+        update.bindNoCopy(4, last_error);
+      }
+      update.bind(5, static_cast<int64_t>(now));
+      update.bind(6, static_cast<int64_t>(a.lease_token));
+      if (update.exec() == 0) {
+        result.stale.push_back(a.delivery_id);
+        continue;
+      }
+
       SQLite::Statement& insert = stmts_->insert_attempt;
       insert.reset();
       insert.bind(1, static_cast<int64_t>(a.delivery_id));
@@ -130,35 +164,18 @@ Status SqliteDeliveryStore::RecordAttempts(std::span<const AttemptRecord> attemp
       insert.bind(8, success ? "success" : "failure");
       insert.exec();
 
-      const std::string& status = kStatusNames[static_cast<int>(a.next)];
-      std::string last_error =
-          success ? std::string()
-                  : (a.error.empty() ? "HTTP " + std::to_string(a.http_status) : a.error);
-      SQLite::Statement& update = stmts_->update_delivery;
-      update.reset();
-      update.bind(1, static_cast<int64_t>(a.delivery_id));
-      update.bindNoCopy(2, status);
-      update.bind(
-          3, static_cast<int64_t>(a.next == AttemptRecord::Next::kRetry ? a.next_attempt_at : now));
-      if (success) {
-        update.bind(4);
-      } else {
-        update.bindNoCopy(4, last_error);
-      }
-      update.bind(5, static_cast<int64_t>(now));
-      update.exec();
-
       SQLite::Statement& refresh = stmts_->refresh_event_status;
       refresh.reset();
       refresh.bind(1, static_cast<int64_t>(a.delivery_id));
       refresh.exec();
+      ++result.applied;
     }
     txn.commit();
   } catch (const SQLite::Exception& e) {
     stmts_->ResetAll();
     return StatusFromSqlite(e, "record attempts");
   }
-  return Status::Ok();
+  return result;
 }
 
 StatusOr<PendingSummary> SqliteDeliveryStore::Pending() {
@@ -171,7 +188,7 @@ StatusOr<PendingSummary> SqliteDeliveryStore::Pending() {
       summary.count += n;
     }
     SQLite::Statement oldest(db_, std::string(kOldestPending));
-    if (oldest.executeStep()) summary.oldest_created_at = oldest.getColumn(0).getInt64();
+    if (oldest.executeStep()) summary.oldest_pending_since = oldest.getColumn(0).getInt64();
     return summary;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "pending deliveries");

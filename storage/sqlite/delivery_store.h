@@ -26,10 +26,12 @@ class SqliteDeliveryStore final : public DeliveryStore {
                                                                const Clock& clock);
   ~SqliteDeliveryStore() override;
 
+  // The default of `held` is the interface's.
   StatusOr<std::vector<DueDelivery>> ClaimDue(const std::string& destination, int limit,
-                                              int64_t now, int64_t lease_until) override;
+                                              int64_t now, int64_t lease_until,
+                                              std::span<const int64_t> held = {}) override;
   StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) override;
-  Status RecordAttempts(std::span<const AttemptRecord> attempts) override;
+  StatusOr<RecordedAttempts> RecordAttempts(std::span<const AttemptRecord> attempts) override;
   StatusOr<PendingSummary> Pending() override;
   StatusOr<int> ReleaseAllLeases() override;
 

@@ -418,7 +418,7 @@ StatusOr<PendingSummary> SqliteQueryStore::Pending() {
       summary.count += n;
     }
     SQLite::Statement& oldest = c.Prepare(kOldestPending);
-    if (oldest.executeStep()) summary.oldest_created_at = oldest.getColumn(0).getInt64();
+    if (oldest.executeStep()) summary.oldest_pending_since = oldest.getColumn(0).getInt64();
     return summary;
   });
 }

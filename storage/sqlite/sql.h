@@ -55,8 +55,11 @@ ORDER BY d.next_attempt_at, d.id
 LIMIT ?3
 )sql";
 
+// Each claim takes a new lease token (migration 0005): the fence of RecordAttempts.
 inline constexpr std::string_view kLeaseDelivery = R"sql(
-UPDATE deliveries SET lease_expires_at = ?2, updated_at = ?3 WHERE id = ?1
+UPDATE deliveries SET lease_expires_at = ?2, updated_at = ?3, lease_token = lease_token + 1
+WHERE id = ?1
+RETURNING lease_token
 )sql";
 
 // Leased deliveries are in flight in this process; their outcome reschedules them.
@@ -75,11 +78,15 @@ INSERT INTO attempts (delivery_id, number, started_at, duration_us, http_status,
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, destination, event_seq FROM deliveries WHERE id = ?1
 )sql";
 
+// The fence: an outcome applies only while the delivery still holds the lease it was attempted
+// under (?6, its claim's token). A later claim changes the token; a reprocess, the release of
+// leases at start and any applied outcome clear the lease. Runs before kInsertAttempt, which
+// follows only when this changed a row.
 inline constexpr std::string_view kUpdateDelivery = R"sql(
 UPDATE deliveries
 SET status = ?2, attempts = attempts + 1, next_attempt_at = ?3, lease_expires_at = NULL,
     last_error = ?4, updated_at = ?5
-WHERE id = ?1
+WHERE id = ?1 AND lease_token = ?6 AND lease_expires_at IS NOT NULL AND status = 'pending'
 )sql";
 
 // The unary + keeps SQLite off the (status, id) index, which would walk every pending
@@ -96,12 +103,16 @@ UPDATE events SET status = CASE
 WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)
 )sql";
 
-// Both use the index on (status, id); ids grow with time, so the first is the oldest.
+// Uses the index on (status, id).
 inline constexpr std::string_view kCountPending = R"sql(
 SELECT destination, count(*) FROM deliveries WHERE status = 'pending' GROUP BY destination
 )sql";
+// Pending since creation, or since the last reprocess (requeued_at, migration 0005): reads the
+// first pending entry of deliveries_pending_since.
 inline constexpr std::string_view kOldestPending = R"sql(
-SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY id LIMIT 1
+SELECT coalesce(requeued_at, created_at) FROM deliveries WHERE status = 'pending'
+ORDER BY coalesce(requeued_at, created_at)
+LIMIT 1
 )sql";
 
 inline constexpr std::string_view kReleaseLeases = R"sql(
@@ -116,10 +127,12 @@ inline constexpr std::string_view kReprocessSelect =
     "SELECT id, event_seq FROM deliveries WHERE id IN (";
 inline constexpr std::string_view kReprocessSelectEnd = ")";
 
+// Ending the lease fences off any outcome of an attempt made before (storage/delivery_store.h);
+// requeued_at is where the age of the oldest pending delivery counts from (migration 0005).
 inline constexpr std::string_view kRequeueDelivery = R"sql(
 UPDATE deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
-    updated_at = ?2
+    updated_at = ?2, requeued_at = ?2
 WHERE id = ?1
 )sql";
 

@@ -96,7 +96,7 @@ TEST(ForwardingTest, FailsThreeTimesThenSucceedsWithBackoffAndSignedRequests) {
     EXPECT_EQ(r.headers.at("content-type"), "application/json");
     int64_t ts = std::stoll(r.headers.at("webhook-timestamp"));
     EXPECT_NEAR(ts, r.received_at_us / 1000000, 2);
-    EXPECT_EQ(r.headers.at("webhook-signature"), server::SignWebhook(*key, id, ts, r.body));
+    EXPECT_EQ(r.headers.at("webhook-signature"), server::SignWebhook(*key, id, ts, r.body).value());
     if (i > 0) {
       // Full jitter: each wait lies in [0, ceiling(i)], and the ceilings double.
       int64_t gap_ms = (r.received_at_us - requests[i - 1].received_at_us) / 1000;

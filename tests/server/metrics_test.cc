@@ -238,7 +238,7 @@ MetricsInputs FullInputs() {
   storage::PendingSummary pending;
   pending.count = 7;
   pending.by_destination = {{"crm", 5}, {"retired", 2}};
-  pending.oldest_created_at = 1'000'000'000;
+  pending.oldest_pending_since = 1'000'000'000;
   in.pending = pending;
   in.now = 1'090'500'000;  // 90.5 s later
   in.consumers = std::vector<storage::ConsumerRow>{{"billing", 90, 0}, {"search", 100, 0}};

@@ -8,10 +8,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -143,6 +145,59 @@ TEST(CurlHttpClientTest, SendsBodyBytesAndHeadersExactly) {
   EXPECT_EQ(got.headers["x-empty"], "");
   EXPECT_EQ(got.headers.count("expect"), 0u);
   EXPECT_EQ(got.headers.count("transfer-encoding"), 0u);
+}
+
+// Sets environment variables for the lifetime of the object and restores them after. Only
+// while no other thread of the test reads the environment (libcurl does, per transfer): the
+// client is created after it and destroyed before it.
+class ScopedEnvironment {
+ public:
+  explicit ScopedEnvironment(std::vector<std::pair<std::string, std::string>> vars) {
+    for (auto& [name, value] : vars) {
+      const char* old = std::getenv(name.c_str());
+      saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+      if (value.empty()) {
+        unsetenv(name.c_str());
+      } else {
+        setenv(name.c_str(), value.c_str(), 1);
+      }
+    }
+  }
+  ~ScopedEnvironment() {
+    for (auto& [name, old] : saved_) {
+      if (old) {
+        setenv(name.c_str(), old->c_str(), 1);
+      } else {
+        unsetenv(name.c_str());
+      }
+    }
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+// Deliveries go straight to the destination: a proxy named in the process environment (as
+// systemd, a container image or a shell profile may set one) is never contacted.
+TEST(CurlHttpClientTest, IgnoresProxiesNamedInTheEnvironment) {
+  SinkServer sink;
+  SinkServer proxy;  // counts every connection it accepts
+  ASSERT_NE(proxy.port(), 0);
+  std::string proxy_url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  ScopedEnvironment env({{"http_proxy", proxy_url},
+                         {"https_proxy", proxy_url},
+                         {"ALL_PROXY", proxy_url},
+                         {"all_proxy", proxy_url},
+                         {"no_proxy", ""},
+                         {"NO_PROXY", ""}});
+  {
+    CurlHttpClient client;
+    OutboundResponse response = Send(client, Request(sink.Url("/hooks/direct")));
+    EXPECT_EQ(response.status, 200) << response.error;
+  }
+  EXPECT_EQ(sink.Count(), 1u);
+  EXPECT_EQ(proxy.Connections(), 0u);
+  EXPECT_EQ(proxy.Count(), 0u);
 }
 
 TEST(CurlHttpClientTest, SendsNoContentTypeOfItsOwn) {

@@ -137,6 +137,7 @@ class SchedulerTest : public ::testing::Test {
     SchedulerOptions options;
     options.global_concurrency = global;
     options.stop_grace = std::chrono::milliseconds(200);
+    if (sign_) options.sign = sign_;
     scheduler_ = std::make_unique<Scheduler>(
         std::move(destinations), *writer_, *stores_->deliveries, http_, clock_,
         [this] { return random_; }, options);
@@ -190,6 +191,7 @@ class SchedulerTest : public ::testing::Test {
   std::string path_ = dir_.File("hookvault.db");
   hookvault::testing::FakeClock clock_{1'800'000'000'000'000};
   uint64_t random_ = 0;
+  decltype(SchedulerOptions::sign) sign_;  // when set: replaces SignWebhook
   std::unique_ptr<storage::SqliteStores> stores_;
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   FakeHttpClient http_;
@@ -218,7 +220,7 @@ TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
   auto key = DecodeSigningSecret(a.signing_secret);
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(h["webhook-signature"],
-            SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})"));
+            SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})").value());
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(path_, "SELECT http_status FROM attempts"), 200);
 }
@@ -336,6 +338,8 @@ TEST_F(SchedulerTest, PerDestinationAndGlobalConcurrencyCapsHold) {
   }));
   EXPECT_LE(http_.max_in_flight(), 5u);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events WHERE status = 'delivered'"), 20);
+  // The counters follow the commit of the outcomes.
+  EXPECT_TRUE(WaitFor([&] { return scheduler_->stats()["a"].succeeded == 20u; }));
   std::map<std::string, DestinationStats> stats = scheduler_->stats();
   EXPECT_EQ(stats["a"].succeeded, 20u);
   EXPECT_EQ(stats["b"].attempts, 20u);
@@ -355,7 +359,7 @@ TEST_F(SchedulerTest, PendingSummaryCountsTheBacklogAndItsOldestEntry) {
   EXPECT_EQ(s->count, 3);
   EXPECT_EQ(s->by_destination.at("a"), 2);
   EXPECT_EQ(s->by_destination.at("b"), 1);
-  EXPECT_EQ(s->oldest_created_at, first);
+  EXPECT_EQ(s->oldest_pending_since, first);
 }
 
 TEST_F(SchedulerTest, ASlowDestinationDoesNotHoldBackTheOthers) {
@@ -420,6 +424,69 @@ TEST_F(SchedulerTest, AnExpiredLeaseMakesTheDeliveryDueAgain) {
   EXPECT_EQ(while_leased.get_future().get(), 0u);
   EXPECT_EQ(after_expiry.get_future().get(), 1u);
   EXPECT_EQ(DeliveryInt(id, "lease_expires_at"), now + 3'000'000);
+}
+
+// An NTP step forward makes every stored lease look expired. The scheduler must not claim and
+// send again what it still has in flight: the attempt goes out once and is recorded once.
+TEST_F(SchedulerTest, AWallClockStepDoesNotResendDeliveriesInFlight) {
+  StartScheduler({Destination("a")});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  clock_.Set(clock_.NowMicros() + 3600'000'000);  // the wall clock alone jumps an hour
+  scheduler_->Wake();
+  // A second event goes out after the step: the scheduler has claimed since, and the first
+  // delivery, due earlier, would have come first.
+  std::string id2 = Ingest("k2", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() >= 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 2u);
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id) == "succeeded"; }));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id2) == "succeeded"; }));
+  std::vector<OutboundRequest> sent = http_.answered();
+  ASSERT_EQ(sent.size(), 2u);
+  std::map<std::string, std::string> h0(sent[0].headers.begin(), sent[0].headers.end());
+  std::map<std::string, std::string> h1(sent[1].headers.begin(), sent[1].headers.end());
+  EXPECT_EQ(h0["webhook-id"], id);
+  EXPECT_EQ(h1["webhook-id"], id2);
+  EXPECT_EQ(DeliveryInt(id, "attempts"), 1);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 2);
+  EXPECT_EQ(scheduler_->stats()["a"].stale, 0u);
+}
+
+// A request that cannot be signed is never sent (with an empty signature or without one): the
+// attempt fails with the reason, and is retried like any failed attempt.
+TEST_F(SchedulerTest, ARequestThatCannotBeSignedIsAFailedAttemptNotAnUnsignedRequest) {
+  OutboundDestination a = Destination("a");
+  a.signing_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  sign_ = [](std::string_view, std::string_view, int64_t,
+             std::string_view) -> storage::StatusOr<std::string> {
+    return storage::Status::Internal("signing the request failed: no SHA-256 provider");
+  };
+  StartScheduler({a});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 1; }));
+  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_TRUE(http_.answered().empty());
+  EXPECT_EQ(DeliveryStatus(id), "pending");  // retried later
+  EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries"),
+            "signing the request failed: no SHA-256 provider");
+  EXPECT_EQ(QueryText(path_, "SELECT error FROM attempts"),
+            "signing the request failed: no SHA-256 provider");
+  EXPECT_EQ(QueryInt(path_, "SELECT http_status IS NULL FROM attempts"), 1);
+
+  // An empty signature (a signer that "succeeds" with nothing) is refused the same way.
+  sign_ = [](std::string_view, std::string_view, int64_t,
+             std::string_view) -> storage::StatusOr<std::string> { return std::string(); };
+  scheduler_->Stop();
+  scheduler_.reset();
+  StartScheduler({a});
+  clock_.Advance(3600'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 2; }));
+  EXPECT_TRUE(http_.answered().empty());
+  EXPECT_EQ(http_.pending(), 0u);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/provider.h>
 
 #include <string>
 
@@ -31,36 +32,61 @@ std::string ExpectedSignature(std::string_view key, std::string_view content) {
   return "v1," + std::string(reinterpret_cast<char*>(b64), n);
 }
 
+// SignWebhook's value, or a text no signature can equal.
+std::string Sign(std::string_view key, std::string_view msg_id, int64_t timestamp,
+                 std::string_view body) {
+  storage::StatusOr<std::string> signature = SignWebhook(key, msg_id, timestamp, body);
+  return signature.ok() ? *signature : "<error: " + signature.status().ToString() + ">";
+}
+
 TEST(SignatureTest, MatchesStandardWebhooksTestVector) {
   storage::StatusOr<std::string> key = DecodeSigningSecret(kSpecSecret);
   ASSERT_TRUE(key.ok()) << key.status().ToString();
   EXPECT_EQ(key->size(), 24u);  // 32 base64 characters, no padding
-  EXPECT_EQ(SignWebhook(*key, kSpecMsgId, kSpecTimestamp, kSpecPayload), kSpecSignature);
+  EXPECT_EQ(Sign(*key, kSpecMsgId, kSpecTimestamp, kSpecPayload), kSpecSignature);
 }
 
 TEST(SignatureTest, EveryInputChangesTheSignature) {
   std::string key = *DecodeSigningSecret(kSpecSecret);
-  EXPECT_NE(SignWebhook(key, "msg_other", kSpecTimestamp, kSpecPayload), kSpecSignature);
-  EXPECT_NE(SignWebhook(key, kSpecMsgId, kSpecTimestamp + 1, kSpecPayload), kSpecSignature);
-  EXPECT_NE(SignWebhook(key, kSpecMsgId, kSpecTimestamp, R"({"test": 2432232315})"),
+  EXPECT_NE(Sign(key, "msg_other", kSpecTimestamp, kSpecPayload), kSpecSignature);
+  EXPECT_NE(Sign(key, kSpecMsgId, kSpecTimestamp + 1, kSpecPayload), kSpecSignature);
+  EXPECT_NE(Sign(key, kSpecMsgId, kSpecTimestamp, R"({"test": 2432232315})"),
             kSpecSignature);
-  EXPECT_NE(SignWebhook(key + "x", kSpecMsgId, kSpecTimestamp, kSpecPayload), kSpecSignature);
+  EXPECT_NE(Sign(key + "x", kSpecMsgId, kSpecTimestamp, kSpecPayload), kSpecSignature);
 }
 
 TEST(SignatureTest, SignsEveryBodyByteIncludingNul) {
   const std::string key = "raw-key";
   const std::string body("{\"a\":\"x\0y\"}\0tail", 16);
   ASSERT_EQ(body.size(), 16u);
-  const std::string signature = SignWebhook(key, "msg_1", 1700000000, body);
+  const std::string signature = Sign(key, "msg_1", 1700000000, body);
   EXPECT_EQ(signature, ExpectedSignature(key, "msg_1.1700000000." + body));
   // Stopping at the first NUL would sign this prefix instead.
-  EXPECT_NE(signature, SignWebhook(key, "msg_1", 1700000000, body.substr(0, body.find('\0'))));
-  EXPECT_NE(signature, SignWebhook(key, "msg_1", 1700000000, body.substr(0, 15)));
+  EXPECT_NE(signature, Sign(key, "msg_1", 1700000000, body.substr(0, body.find('\0'))));
+  EXPECT_NE(signature, Sign(key, "msg_1", 1700000000, body.substr(0, 15)));
 }
 
 TEST(SignatureTest, SignsEmptyBodyAndNegativeTimestampAsDecimal) {
-  EXPECT_EQ(SignWebhook("k", "id", 0, ""), ExpectedSignature("k", "id.0."));
-  EXPECT_EQ(SignWebhook("k", "id", -5, "b"), ExpectedSignature("k", "id.-5.b"));
+  EXPECT_EQ(Sign("k", "id", 0, ""), ExpectedSignature("k", "id.0."));
+  EXPECT_EQ(Sign("k", "id", -5, "b"), ExpectedSignature("k", "id.-5.b"));
+}
+
+// With no provider of SHA-256 (here: this thread's default OpenSSL library context holds only
+// the "null" provider) HMAC fails; the caller gets an error, never an empty signature to send.
+TEST(SignatureTest, AFailedHmacIsAnErrorNotAnEmptySignature) {
+  OSSL_LIB_CTX* empty = OSSL_LIB_CTX_new();
+  ASSERT_NE(empty, nullptr);
+  OSSL_PROVIDER* null_provider = OSSL_PROVIDER_load(empty, "null");
+  ASSERT_NE(null_provider, nullptr);
+  OSSL_LIB_CTX* previous = OSSL_LIB_CTX_set0_default(empty);
+  storage::StatusOr<std::string> signature = SignWebhook("key", "msg_1", 1700000000, "{}");
+  OSSL_LIB_CTX_set0_default(previous);
+  OSSL_PROVIDER_unload(null_provider);
+  OSSL_LIB_CTX_free(empty);
+  ASSERT_FALSE(signature.ok()) << *signature;
+  EXPECT_EQ(signature.status().code(), storage::StatusCode::kInternal);
+  // And with the default context back, signing works again.
+  EXPECT_TRUE(SignWebhook("key", "msg_1", 1700000000, "{}").ok());
 }
 
 TEST(SignatureTest, SecretWithoutPrefixIsUsedAsRawBytes) {

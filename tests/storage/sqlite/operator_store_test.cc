@@ -11,6 +11,7 @@
 #include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/lease.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_store.h"
 
@@ -79,8 +80,11 @@ class OperatorStoreTest : public ::testing::Test {
     a.http_status = next == AttemptRecord::Next::kSucceeded ? 200 : 503;
     a.next = next;
     a.next_attempt_at = kT + 60 * kSecond;
+    a.lease_token = hookvault::testing::LeaseForTest(path_, a.delivery_id);  // as a claim does
     std::vector<AttemptRecord> batch = {a};
-    ASSERT_TRUE(stores_->deliveries->RecordAttempts(batch).ok());
+    auto recorded = stores_->deliveries->RecordAttempts(batch);
+    ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+    ASSERT_EQ(recorded->applied, 1);
   }
 
   std::string Status(int64_t delivery_id) {

@@ -16,6 +16,7 @@
 #include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/lease.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_store.h"
 
@@ -82,8 +83,11 @@ class RetentionStoreTest : public ::testing::Test {
     a.http_status = next == AttemptRecord::Next::kSucceeded ? 200 : 500;
     a.next = next;
     a.next_attempt_at = kNow + kDay;
+    a.lease_token = hookvault::testing::LeaseForTest(path_, a.delivery_id);  // as a claim does
     std::vector<AttemptRecord> attempts = {a};
-    ASSERT_TRUE(stores_->deliveries->RecordAttempts(attempts).ok());
+    auto recorded = stores_->deliveries->RecordAttempts(attempts);
+    ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+    ASSERT_EQ(recorded->applied, 1);
   }
 
   // Prunes `target` older than `age` to the end, as the driver does, and returns the deleted

@@ -14,6 +14,7 @@
 #include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
 #include "tests/testing/fake_clock.h"
+#include "tests/testing/lease.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_store.h"
 
@@ -78,8 +79,11 @@ class QueryStoreTest : public ::testing::Test {
     a.response_excerpt = "resp";
     a.next = next;
     a.next_attempt_at = started_at + kSecond;
+    a.lease_token = hookvault::testing::LeaseForTest(path_, a.delivery_id);  // as a claim does
     std::vector<AttemptRecord> batch = {a};
-    ASSERT_TRUE(stores_->deliveries->RecordAttempts(batch).ok());
+    auto recorded = stores_->deliveries->RecordAttempts(batch);
+    ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+    ASSERT_EQ(recorded->applied, 1);
   }
 
   hookvault::testing::TempDir dir_;
@@ -484,7 +488,7 @@ TEST_F(QueryStoreTest, PendingCountsPerDestinationFromAReader) {
   auto empty = query_->Pending();
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
   EXPECT_EQ(empty->count, 0);
-  EXPECT_FALSE(empty->oldest_created_at.has_value());
+  EXPECT_FALSE(empty->oldest_pending_since.has_value());
   AppendResult e1 = Add("alpha", "t", kT, {"billing", "crm"});
   clock_.Advance(kSecond);
   Add("alpha", "t", kT, {"billing"});
@@ -493,7 +497,7 @@ TEST_F(QueryStoreTest, PendingCountsPerDestinationFromAReader) {
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(pending->count, 2);
   EXPECT_EQ(pending->by_destination, (std::map<std::string, int64_t>{{"billing", 2}}));
-  EXPECT_EQ(pending->oldest_created_at, kT);
+  EXPECT_EQ(pending->oldest_pending_since, kT);
   auto writer_view = stores_->deliveries->Pending();
   ASSERT_TRUE(writer_view.ok());
   EXPECT_EQ(writer_view->count, pending->count);
