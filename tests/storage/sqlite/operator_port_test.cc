@@ -142,11 +142,12 @@ TEST_F(OperatorPortTest, IngestKeepsCommittingDuringA100000DeliveryReprocess) {
       e.remote_addr = "127.0.0.1";
       e.headers_json = "{}";
       e.body = "{}";
-      std::promise<Status> committed;
+      auto committed = std::make_shared<std::promise<Status>>();
+      std::future<Status> answer = committed->get_future();
       Status queued = writer_->SubmitEvent(
           IngestRecord{std::move(e), std::nullopt},
-          [&committed](const Status& s, const AppendResult&) { committed.set_value(s); });
-      if (!queued.ok() || !committed.get_future().get().ok()) {
+          [committed](const Status& s, const AppendResult&) { committed->set_value(s); });
+      if (!queued.ok() || !answer.get().ok()) {
         ++failures;
         continue;
       }
