@@ -64,8 +64,8 @@ Status Interrupted(const ReprocessProgress& progress, const Status& cause) {
 }  // namespace
 
 void SerializedOperatorPort::Step(const std::shared_ptr<Run>& run) {
-  auto next = store_.ReprocessChunk(run->spec, run->who, run->progress, chunk_rows_,
-                                    clock_.NowMicros());
+  auto next =
+      store_.ReprocessChunk(run->spec, run->who, run->progress, chunk_rows_, clock_.NowMicros());
   if (!next.ok()) return Finish(*run, Interrupted(run->progress, next.status()));
   bool requeued = next->requeued > run->progress.requeued;
   run->progress = *next;

@@ -39,9 +39,8 @@ StatusOr<std::vector<DeliveryFilter>> ReprocessFilters(const ReprocessSpec& spec
   return filters;
 }
 
-StatusOr<ReprocessResult> OperatorStore::Reprocess(const ReprocessSpec& spec,
-                                                   const AuditActor& who, int64_t now,
-                                                   size_t max_rows) {
+StatusOr<ReprocessResult> OperatorStore::Reprocess(const ReprocessSpec& spec, const AuditActor& who,
+                                                   int64_t now, size_t max_rows) {
   ReprocessProgress progress;
   while (!progress.done) {
     auto next = ReprocessChunk(spec, who, progress, max_rows, now);

@@ -105,8 +105,8 @@ class OperatorStore {
   // written between them: for tests and offline tools (the server yields between chunks through
   // SerializedOperatorPort). The errors of ReprocessChunk; a failure leaves the chunks before it
   // committed.
-  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
-                                      int64_t now, size_t max_rows = 1000);
+  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who, int64_t now,
+                                      size_t max_rows = 1000);
 };
 
 }  // namespace hookvault::storage

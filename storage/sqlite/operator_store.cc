@@ -78,8 +78,8 @@ size_t SqliteOperatorStore::Walk(const DeliveryFilter& filter, int64_t cursor, s
   internal::BindDeliveryFilter(s, filter);
   size_t n = 0;
   while (s.executeStep()) {
-    out.push_back({s.getColumn(0).getInt64(), s.getColumn(1).getInt64(),
-                   s.getColumn(2).getInt() != 0});
+    out.push_back(
+        {s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt() != 0});
     ++n;
   }
   s.reset();
@@ -206,9 +206,8 @@ StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessS
   return next;
 }
 
-StatusOr<int64_t> SqliteOperatorStore::AuditDryRun(const ReprocessSpec& spec,
-                                                   const AuditActor& who, int64_t matched,
-                                                   int64_t now) {
+StatusOr<int64_t> SqliteOperatorStore::AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,
+                                                   int64_t matched, int64_t now) {
   try {
     SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
     int64_t id = AppendAudit(who, spec.action, spec.target_json, matched, 0, now);

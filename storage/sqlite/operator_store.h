@@ -26,8 +26,8 @@ class SqliteOperatorStore final : public OperatorStore {
   StatusOr<ReprocessProgress> ReprocessChunk(const ReprocessSpec& spec, const AuditActor& who,
                                              const ReprocessProgress& progress, size_t max_rows,
                                              int64_t now) override;
-  StatusOr<int64_t> AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,
-                                int64_t matched, int64_t now) override;
+  StatusOr<int64_t> AuditDryRun(const ReprocessSpec& spec, const AuditActor& who, int64_t matched,
+                                int64_t now) override;
   StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
 
  private:
@@ -41,8 +41,7 @@ class SqliteOperatorStore final : public OperatorStore {
   explicit SqliteOperatorStore(SqliteWriteConnection& connection);
 
   // Appends the newest `limit` deliveries of `filter` below `cursor` to `out`; returns how many.
-  size_t Walk(const DeliveryFilter& filter, int64_t cursor, size_t limit,
-              std::vector<Walked>& out);
+  size_t Walk(const DeliveryFilter& filter, int64_t cursor, size_t limit, std::vector<Walked>& out);
   // Appends an audit row inside the caller's transaction and returns its id.
   int64_t AppendAudit(const AuditActor& who, const std::string& action,
                       const std::string& target_json, int64_t matched, int64_t requeued,

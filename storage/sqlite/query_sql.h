@@ -223,7 +223,8 @@ inline std::string ListEventsSql(unsigned filters) {
   return sql;
 }
 
-// Returns the key query of the deliveries list (`id` only, newest first). Parameters: :cursor, :limit, and :destination :status :event_id :after :before.
+// Returns the key query of the deliveries list (`id` only, newest first). Parameters: :cursor,
+// :limit, and :destination :status :event_id :after :before.
 inline std::string DeliveryKeysSql(unsigned filters) {
   using detail::AppendIf;
   KeyMode mode = KeyModeFor(filters);

@@ -39,11 +39,14 @@ class BulkReprocessTest : public ::testing::Test {
     ASSERT_TRUE(migrated.ok()) << migrated.status().ToString();
     ASSERT_EQ(SeedFailedDeliveries(Db(), kSeeded, "seed", "retired", 1'790'000'000'000'000),
               kSeeded);
-    std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir_.path() + R"(",
+    // clang-format off
+    std::string config = std::string(R"({"listen": "127.0.0.1:0", "data_dir": ")") +
+                         dir_.path() + R"(",
       "sources": [{"name": "pms", "tokens": [")" + kSourceToken + R"("]}],
       "destinations": [{"name": "good", "url": "http://127.0.0.1:9/unused",
                         "events": ["never.*"]}],
       "api_tokens": [{"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"}]})";
+    // clang-format on
     server_ = std::make_unique<ServerProcess>(
         std::vector<std::string>{"serve", "--config", dir_.Write("config.json", config)},
         dir_.File("server.log"));
@@ -51,11 +54,10 @@ class BulkReprocessTest : public ::testing::Test {
   }
 
   HttpResult Reprocess(HttpClient& client, const std::string& body) {
-    return client.Request(
-        "POST", server_->Url("/api/v1/reprocess"),
-        {{"Authorization", std::string("Bearer ") + kOperator},
-         {"Content-Type", "application/json"}},
-        body, /*timeout_ms=*/120'000);
+    return client.Request("POST", server_->Url("/api/v1/reprocess"),
+                          {{"Authorization", std::string("Bearer ") + kOperator},
+                           {"Content-Type", "application/json"}},
+                          body, /*timeout_ms=*/120'000);
   }
 
   std::string Db() const { return dir_.File("hookvault.db"); }
@@ -88,10 +90,9 @@ TEST_F(BulkReprocessTest, OneBulkRunAtATimeAnsweredWhenEveryChunkIsWritten) {
   // Meanwhile a dry run (a read) and ingest are answered.
   HttpResult dry = Reprocess(client_, R"({"destination": "retired", "dry_run": true})");
   EXPECT_EQ(dry.status, 200) << dry.body;
-  HttpResult ingest = client_.Request("POST", server_->Url("/webhooks/pms"),
-                                      {{"x-auth-token", kSourceToken},
-                                       {"Content-Type", "application/json"}},
-                                      R"({"n": 1})");
+  HttpResult ingest = client_.Request(
+      "POST", server_->Url("/webhooks/pms"),
+      {{"x-auth-token", kSourceToken}, {"Content-Type", "application/json"}}, R"({"n": 1})");
   EXPECT_EQ(ingest.status, 200) << ingest.body;
 
   HttpResult done = first.get();
@@ -100,16 +101,17 @@ TEST_F(BulkReprocessTest, OneBulkRunAtATimeAnsweredWhenEveryChunkIsWritten) {
   EXPECT_EQ(d["matched"].GetInt64(), kSeeded);
   EXPECT_EQ(d["requeued"].GetInt64(), kSeeded);
   EXPECT_FALSE(d["dry_run"].GetBool());
-  EXPECT_EQ(QueryInt(Db(), "SELECT count(*) FROM deliveries WHERE destination = 'retired' AND "
-                           "status = 'pending'"),
+  EXPECT_EQ(QueryInt(Db(),
+                     "SELECT count(*) FROM deliveries WHERE destination = 'retired' AND "
+                     "status = 'pending'"),
             kSeeded);
-  EXPECT_EQ(QueryText(Db(), "SELECT group_concat(action || ' ' || requeued, ', ') FROM "
-                            "(SELECT * FROM audit_log WHERE target NOT LIKE '%dry_run\":true%' "
-                            "ORDER BY id)"),
+  EXPECT_EQ(QueryText(Db(),
+                      "SELECT group_concat(action || ' ' || requeued, ', ') FROM "
+                      "(SELECT * FROM audit_log WHERE target NOT LIKE '%dry_run\":true%' "
+                      "ORDER BY id)"),
             "reprocess_bulk_started 0, reprocess_bulk 50000");
-  HttpResult verify =
-      client_.Request("GET", server_->Url("/api/v1/audit/verify"),
-                      {{"Authorization", std::string("Bearer ") + kOperator}});
+  HttpResult verify = client_.Request("GET", server_->Url("/api/v1/audit/verify"),
+                                      {{"Authorization", std::string("Bearer ") + kOperator}});
   EXPECT_EQ(Json(verify.body)["ok"].GetBool(), true) << verify.body;
 
   // Once answered, the next bulk run is accepted; nothing is failed any more.

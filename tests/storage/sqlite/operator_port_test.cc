@@ -2,6 +2,8 @@
 // SqliteQueryStore on a real SQLite file: a bulk reprocess is written in chunks between ingest
 // batches, a dry run counts on a reader, one bulk run at a time, and a run stopped part-way is
 // audited and finished by running it again.
+#include "storage/operator_port.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
@@ -16,7 +18,6 @@
 #include <vector>
 
 #include "storage/group_commit_writer.h"
-#include "storage/operator_port.h"
 #include "storage/sqlite/query_store.h"
 #include "storage/sqlite/stores.h"
 #include "tests/testing/db.h"
@@ -87,8 +88,8 @@ class OperatorPortTest : public ::testing::Test {
     ASSERT_TRUE(queries.ok()) << queries.status().ToString();
     queries_ = std::move(queries).value();
     writer_ = std::make_unique<GroupCommitWriter>(*stores_->events, WriterOptions{});
-    port_ = std::make_unique<SerializedOperatorPort>(*writer_, *stores_->operations, *queries_,
-                                                     clock_, [this] { ++wakes_; }, chunk_rows);
+    port_ = std::make_unique<SerializedOperatorPort>(
+        *writer_, *stores_->operations, *queries_, clock_, [this] { ++wakes_; }, chunk_rows);
   }
 
   void TearDown() override {
@@ -100,10 +101,11 @@ class OperatorPortTest : public ::testing::Test {
     auto release = std::make_shared<std::promise<void>>();
     auto running = std::make_shared<std::promise<void>>();
     std::shared_future<void> released = release->get_future().share();
-    EXPECT_TRUE(writer_->SubmitTask([released, running] {
-                         running->set_value();
-                         released.wait();
-                       })
+    EXPECT_TRUE(writer_
+                    ->SubmitTask([released, running] {
+                      running->set_value();
+                      released.wait();
+                    })
                     .ok());
     running->get_future().wait();
     return release;
@@ -182,10 +184,11 @@ TEST_F(OperatorPortTest, IngestKeepsCommittingDuringA100000DeliveryReprocess) {
   auto ms = [](Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
-  std::printf("reprocess of %lld deliveries: %lld ms; %d ingest commits meanwhile, longest gap "
-              "%lld ms\n",
-              static_cast<long long>(kDeliveries), static_cast<long long>(ms(end - start)),
-              acks_during, static_cast<long long>(ms(max_gap)));
+  std::printf(
+      "reprocess of %lld deliveries: %lld ms; %d ingest commits meanwhile, longest gap "
+      "%lld ms\n",
+      static_cast<long long>(kDeliveries), static_cast<long long>(ms(end - start)), acks_during,
+      static_cast<long long>(ms(max_gap)));
   EXPECT_GT(acks_during, 0);
   EXPECT_LT(max_gap, std::chrono::seconds(1));
 
@@ -195,8 +198,9 @@ TEST_F(OperatorPortTest, IngestKeepsCommittingDuringA100000DeliveryReprocess) {
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE source = 'seed' AND status = 'pending'"),
             kDeliveries);
   EXPECT_EQ(Count("SELECT count(*) FROM audit_log"), 2);
-  EXPECT_EQ(QueryText(path_, "SELECT group_concat(action || ' ' || matched || ' ' || requeued, "
-                             "', ') FROM (SELECT * FROM audit_log ORDER BY id)"),
+  EXPECT_EQ(QueryText(path_,
+                      "SELECT group_concat(action || ' ' || matched || ' ' || requeued, "
+                      "', ') FROM (SELECT * FROM audit_log ORDER BY id)"),
             "reprocess_bulk_started 0 0, reprocess_bulk 100000 100000");
   auto verified = queries_->VerifyAudit();
   ASSERT_TRUE(verified.ok());
@@ -224,8 +228,10 @@ TEST_F(OperatorPortTest, ADryRunCountsOnAReaderAndWritesOnlyItsAuditRow) {
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->matched, 50);  // counted before the real run, although answered after it
   EXPECT_EQ(d->requeued, 0);
-  EXPECT_EQ(QueryText(path_, "SELECT action || ' ' || matched || ' ' || requeued || ' ' || target "
-                             "FROM audit_log WHERE id = " + std::to_string(d->audit_id)),
+  EXPECT_EQ(QueryText(path_,
+                      "SELECT action || ' ' || matched || ' ' || requeued || ' ' || target "
+                      "FROM audit_log WHERE id = " +
+                          std::to_string(d->audit_id)),
             R"(reprocess_bulk 50 0 {"destination":"billing","status":"failed"})");
 
   // An unknown status is refused before anything is counted or queued.

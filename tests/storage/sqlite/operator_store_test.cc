@@ -106,8 +106,7 @@ class OperatorStoreTest : public ::testing::Test {
   StatusOr<ReprocessResult> Reprocess(DeliveryFilter filter, bool dry_run = false,
                                       std::vector<std::string> destinations = {},
                                       size_t max_rows = 1000) {
-    return stores_->operations->Reprocess(Spec(std::move(filter), dry_run,
-                                               std::move(destinations)),
+    return stores_->operations->Reprocess(Spec(std::move(filter), dry_run, std::move(destinations)),
                                           kWho, now_, max_rows);
   }
 
