@@ -231,7 +231,7 @@ Status Gateway::OpenApi() {
     waiters_->Notify();
   });
   operations_ = std::make_unique<storage::SerializedOperatorPort>(
-      *writer_, *stores_->operations, clock_, [this] { scheduler_->Wake(); });
+      *writer_, *stores_->operations, *queries_, clock_, [this] { scheduler_->Wake(); });
   std::vector<api::ApiToken> tokens;
   for (const ApiTokenConfig& t : config_.api_tokens) {
     tokens.push_back({t.name, t.token, *api::ParseRole(t.role), t.consumers});  // validated

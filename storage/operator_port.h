@@ -3,12 +3,16 @@
 #ifndef HOOKVAULT_STORAGE_OPERATOR_PORT_H_
 #define HOOKVAULT_STORAGE_OPERATOR_PORT_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "storage/clock.h"
 #include "storage/operator_store.h"
+#include "storage/query_store.h"
 #include "storage/status.h"
 #include "storage/write_serializer.h"
 
@@ -26,8 +30,14 @@ class OperatorPort {
   OperatorPort& operator=(const OperatorPort&) = delete;
   virtual ~OperatorPort() = default;
 
-  // Queues OperatorStore::Reprocess at the current time and calls `done` with its result.
-  // Returns kUnavailable, without calling `done`, when it cannot be queued.
+  // Reprocesses at the current time and calls `done` with the result once the whole action is
+  // written. A dry run counts on a reader, on the calling thread, and writes only its audit row.
+  // A real run is written in chunks that interleave with ingest (storage/operator_store.h); if
+  // one fails or cannot be queued, `done` gets kUnavailable, the chunks before it stay done,
+  // and running the same request again requeues the rest. Returns, without calling `done`:
+  // kAlreadyExists for a real run without an event filter (a bulk run) while another one is
+  // running; kUnavailable when it cannot be queued or counted; kInvalidArgument for an unknown
+  // status.
   virtual Status Reprocess(ReprocessSpec spec, AuditActor who, ReprocessDone done) = 0;
 
   // Queues OperatorStore::AckConsumer at the current time and calls `done` with the cursor.
@@ -35,27 +45,45 @@ class OperatorPort {
   virtual Status AckConsumer(std::string name, int64_t seq, AckDone done) = 0;
 };
 
-// The OperatorPort of one OperatorStore: each action is a task of `serializer`, so it runs
-// between ingest batches; `done` runs on the serializer's thread and must be quick.
-// `on_requeued` (may be empty) is called there after a reprocess that requeued something (the
-// scheduler wakes on it). Every reference must outlive this object.
+// The OperatorPort of one OperatorStore: each action, and each chunk of a reprocess, is a task of
+// `serializer`, so it runs between ingest batches; the next chunk is queued when one is done,
+// behind whatever was submitted meanwhile. `done` runs on the serializer's thread and must be
+// quick. `on_requeued` (may be empty) is called there after each chunk that requeued something
+// (the scheduler wakes on it). Dry runs count through `queries`. Every reference must outlive
+// this object, and the serializer must run or drop every task queued before this object goes.
 class SerializedOperatorPort final : public OperatorPort {
  public:
-  SerializedOperatorPort(WriteSerializer& serializer, OperatorStore& store, const Clock& clock,
-                         std::function<void()> on_requeued)
+  // Deliveries one reprocess chunk looks at: a short transaction (a few ms here), so that an
+  // ingest batch queued behind it waits little.
+  static constexpr size_t kChunkRows = 1000;
+
+  SerializedOperatorPort(WriteSerializer& serializer, OperatorStore& store, QueryStore& queries,
+                         const Clock& clock, std::function<void()> on_requeued,
+                         size_t chunk_rows = kChunkRows)
       : serializer_(serializer),
         store_(store),
+        queries_(queries),
         clock_(clock),
-        on_requeued_(std::move(on_requeued)) {}
+        on_requeued_(std::move(on_requeued)),
+        chunk_rows_(chunk_rows) {}
 
   Status Reprocess(ReprocessSpec spec, AuditActor who, ReprocessDone done) override;
   Status AckConsumer(std::string name, int64_t seq, AckDone done) override;
 
  private:
+  struct Run;
+  Status DryRun(ReprocessSpec spec, AuditActor who, ReprocessDone done);
+  // Writes the next chunk of `run` and queues the one after it, or finishes the run.
+  void Step(const std::shared_ptr<Run>& run);
+  void Finish(Run& run, StatusOr<ReprocessResult> result);
+
   WriteSerializer& serializer_;
   OperatorStore& store_;
+  QueryStore& queries_;
   const Clock& clock_;
   const std::function<void()> on_requeued_;
+  const size_t chunk_rows_;
+  std::atomic<bool> bulk_running_{false};  // a real run without an event filter is under way
 };
 
 }  // namespace hookvault::storage

@@ -1,9 +1,18 @@
 // OperatorStore: the few writes of the REST API — reprocessing deliveries (audited) and moving
 // consumer cursors — as a store implements them, synchronously.
+//
+// A reprocess may match millions of deliveries, and every write of the store waits for the one
+// before it (ingest included), so a reprocess is written in bounded chunks: ReprocessChunk
+// changes at most `max_rows` deliveries in one short transaction, and the caller (the
+// SerializedOperatorPort of storage/operator_port.h) queues the next chunk behind whatever was
+// submitted meanwhile. A dry run changes nothing: its count is a read (QueryStore::
+// CountDeliveries with ReprocessFilters) and its only write is its audit row (AuditDryRun).
 #ifndef HOOKVAULT_STORAGE_OPERATOR_STORE_H_
 #define HOOKVAULT_STORAGE_OPERATOR_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,8 +41,29 @@ struct ReprocessSpec {
 struct ReprocessResult {
   int64_t matched = 0;
   int64_t requeued = 0;  // 0 on a dry run
-  int64_t audit_id = 0;
+  int64_t audit_id = 0;  // the audit row that records the whole action
 };
+
+// Where a reprocess stands between its chunks. Start with a default-constructed value and pass
+// each chunk's result to the next call, until `done`.
+struct ReprocessProgress {
+  // The walk goes through the matching deliveries by descending id and continues below this
+  // id; unset before the first chunk, which sets it just above the highest id then stored, so
+  // deliveries created during the run are not matched, and a delivery is looked at once per
+  // run however its status changes meanwhile.
+  std::optional<int64_t> cursor = std::nullopt;
+  int64_t matched = 0;
+  int64_t requeued = 0;
+  // The "<action>_started" audit row of a run that needs more than one chunk (0: none).
+  int64_t started_audit_id = 0;
+  int64_t audit_id = 0;  // the final audit row, once done
+  bool done = false;
+};
+
+// Returns the delivery filters a reprocess matches, one per (status, destination) it covers;
+// they never overlap, so their counts add up. An unset status means both final ones; a
+// "pending" status matches nothing (no filter). Returns kInvalidArgument for any other status.
+StatusOr<std::vector<DeliveryFilter>> ReprocessFilters(const ReprocessSpec& spec);
 
 // Thread-safety: calls must not overlap (they are writes like any other); the server makes each
 // a task of its WriteSerializer through SerializedOperatorPort (storage/operator_port.h).
@@ -44,17 +74,39 @@ class OperatorStore {
   OperatorStore& operator=(const OperatorStore&) = delete;
   virtual ~OperatorStore() = default;
 
-  // In one transaction: sets the matching deliveries back to pending, due at `now`, with
-  // their attempt count at 0 (their earlier attempts stay in history), refreshes their events'
-  // status, and appends the action to the audit chain (dry runs too). Returns kUnavailable if
-  // the store cannot commit; then nothing changed and nothing was audited.
-  virtual StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
-                                              int64_t now) = 0;
+  // Runs the next chunk of a reprocess in one transaction: looks at no more than `max_rows`
+  // deliveries beyond `progress`, sets those that match back to pending, due at `now`, with
+  // their attempt count at 0 (their earlier attempts stay in history), and refreshes their
+  // events' status. Audits in the same transaction: a run done in its first chunk appends one
+  // row (spec.action, with the counts); a longer one appends "<spec.action>_started" (counts 0)
+  // with its first chunk and spec.action with the totals with its last, so every change is
+  // covered by an audit row committed with it or before it. A dry run walks the same way and
+  // writes only its final audit row (the server counts dry runs on a reader instead, with
+  // AuditDryRun; this one serves tests and tools, and cross-checks that count). Returns the
+  // progress after the chunk. Returns kInvalidArgument for an unknown status, kUnavailable if
+  // the store cannot commit; then the chunk changed nothing and `progress` still describes the
+  // store.
+  virtual StatusOr<ReprocessProgress> ReprocessChunk(const ReprocessSpec& spec,
+                                                     const AuditActor& who,
+                                                     const ReprocessProgress& progress,
+                                                     size_t max_rows, int64_t now) = 0;
+
+  // Appends the audit row of a dry run that counted `matched` deliveries; returns its id.
+  // Returns kUnavailable if the store cannot commit.
+  virtual StatusOr<int64_t> AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,
+                                        int64_t matched, int64_t now) = 0;
 
   // Moves the consumer's cursor to `seq` unless it is already there or beyond (a cursor never
   // moves backwards); creates the consumer on its first ack. Returns the cursor afterwards.
   // Returns kUnavailable if the store cannot commit.
   virtual StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) = 0;
+
+  // Runs a whole reprocess on the calling thread, chunk after chunk, with nothing else
+  // written between them: for tests and offline tools (the server yields between chunks through
+  // SerializedOperatorPort). The errors of ReprocessChunk; a failure leaves the chunks before it
+  // committed.
+  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who, int64_t now,
+                                      size_t max_rows = 1000);
 };
 
 }  // namespace hookvault::storage

@@ -78,7 +78,7 @@ struct AuditRow {
   int64_t at = 0;
   std::string actor;        // the API token's name
   std::string role;         // the token's role
-  std::string action;       // "reprocess_event" | "reprocess_bulk"
+  std::string action;       // "reprocess_event" | "reprocess_bulk", each maybe + "_started"
   std::string target_json;  // JSON object: the event id or the filter, destinations, dry_run
   int64_t matched = 0;
   int64_t requeued = 0;
@@ -222,6 +222,9 @@ class QueryStore {
   // Returns deliveries matching `filter`, newest (highest id) first.
   virtual StatusOr<std::vector<DeliveryRow>> ListDeliveries(const DeliveryFilter& filter,
                                                             const Page& page) = 0;
+  // Returns how many deliveries match any of `filters`, which must not overlap, all counted in
+  // one snapshot (a reprocess dry run: storage/operator_store.h, ReprocessFilters).
+  virtual StatusOr<int64_t> CountDeliveries(const std::vector<DeliveryFilter>& filters) = 0;
   // Returns attempts matching `filter`, newest (highest id) first.
   virtual StatusOr<std::vector<AttemptRow>> ListAttempts(const AttemptFilter& filter,
                                                          const Page& page) = 0;

@@ -205,7 +205,24 @@ def rows_wal(j):
     ]
 
 
-ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal}
+def rows_reprocess(j):
+    runs = j["runs"]
+    b, d = runs["base"], runs["during"]
+    keep = ("req_per_s", "p50_ms", "p99_ms", "max_ms")
+    with_max = lambda r: "%s, max %s ms" % (latency(r), ms(r.get("max_ms")))
+    return [
+        row("reprocess", "POST /webhooks, %s conns, no reprocess (baseline)" % j["connections"],
+            with_max(b), **{k: b[k] for k in keep}),
+        row("reprocess", "POST /webhooks during a reprocess of %s deliveries" % j["deliveries"],
+            with_max(d), **{k: d[k] for k in keep}),
+        row("reprocess", "reprocess answered / its dry run (no ingest)",
+            "%s s / %s s" % (fmt(j["reprocess_s"]), fmt(j["dry_run_s"])),
+            reprocess_s=j["reprocess_s"], dry_run_s=j["dry_run_s"]),
+    ]
+
+
+ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal,
+        "reprocess": rows_reprocess}
 
 
 def finish(meta_file, out_dir, names):

@@ -20,12 +20,13 @@ struct SqliteOperatorStore::Statements {
   explicit Statements(SQLite::Database& db)
       : refresh_event_status(db, std::string(kRefreshEventStatus)),
         requeue_delivery(db, std::string(kRequeueDelivery)),
+        start_cursor(db, std::string(kReprocessStartCursor)),
         last_audit(db, std::string(kLastAudit)),
         insert_audit(db, std::string(kInsertAudit)),
         ack_consumer(db, std::string(kAckConsumer)),
         db_(db) {}
 
-  // Returns the statement for a composed query (Reprocess's selection), prepared on first use.
+  // Returns the statement for a composed query (a reprocess walk), prepared on first use.
   SQLite::Statement& Composed(const std::string& text) {
     auto it = composed.find(text);
     if (it == composed.end()) {
@@ -36,13 +37,14 @@ struct SqliteOperatorStore::Statements {
 
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
-    ResetStatements(
-        {&refresh_event_status, &requeue_delivery, &last_audit, &insert_audit, &ack_consumer});
+    ResetStatements({&refresh_event_status, &requeue_delivery, &start_cursor, &last_audit,
+                     &insert_audit, &ack_consumer});
     for (auto& [text, s] : composed) ResetStatements({s.get()});
   }
 
   SQLite::Statement refresh_event_status;  // also prepared by SqliteDeliveryStore
   SQLite::Statement requeue_delivery;
+  SQLite::Statement start_cursor;
   SQLite::Statement last_audit;
   SQLite::Statement insert_audit;
   SQLite::Statement ack_consumer;
@@ -66,120 +68,155 @@ SqliteOperatorStore::SqliteOperatorStore(SqliteWriteConnection& connection)
 
 SqliteOperatorStore::~SqliteOperatorStore() = default;
 
-void SqliteOperatorStore::SelectForReprocess(const DeliveryFilter& filter,
-                                             std::vector<std::pair<int64_t, int64_t>>& out) {
-  std::string text(kReprocessSelect);
-  text += DeliveryKeysSql(internal::DeliveryFilterBits(filter));
-  text += kReprocessSelectEnd;
-  SQLite::Statement& s = stmts_->Composed(text);
+size_t SqliteOperatorStore::Walk(const DeliveryFilter& filter, int64_t cursor, size_t limit,
+                                 std::vector<Walked>& out) {
+  SQLite::Statement& s = stmts_->Composed(ReprocessWalkSql(internal::DeliveryFilterBits(filter)));
   s.reset();
   s.clearBindings();
-  s.bind(":cursor", static_cast<int64_t>(kNoCursorDescending));
-  s.bind(":limit", -1);  // no limit
+  s.bind(":cursor", static_cast<int64_t>(cursor));
+  s.bind(":limit", static_cast<int64_t>(limit));
   internal::BindDeliveryFilter(s, filter);
-  while (s.executeStep()) out.emplace_back(s.getColumn(0).getInt64(), s.getColumn(1).getInt64());
+  size_t n = 0;
+  while (s.executeStep()) {
+    out.push_back(
+        {s.getColumn(0).getInt64(), s.getColumn(1).getInt64(), s.getColumn(2).getInt() != 0});
+    ++n;
+  }
   s.reset();
+  return n;
 }
 
-StatusOr<ReprocessResult> SqliteOperatorStore::Reprocess(const ReprocessSpec& spec,
-                                                         const AuditActor& who, int64_t now) {
-  // Pending deliveries are still being tried and are never selected: an unset status means both
-  // final ones, and a "pending" filter selects nothing (the action is still audited).
-  std::vector<std::string> statuses;
-  if (!spec.filter.status) {
-    statuses = {"failed", "succeeded"};
-  } else if (*spec.filter.status == "failed" || *spec.filter.status == "succeeded") {
-    statuses = {*spec.filter.status};
-  } else if (*spec.filter.status != "pending") {
-    return Status::InvalidArgument("unknown delivery status: " + *spec.filter.status);
-  }
-  // The destination list narrows the filter's destination (both must hold).
-  std::vector<std::optional<std::string>> destinations;
-  if (spec.destinations.empty()) {
-    destinations.push_back(spec.filter.destination);
+int64_t SqliteOperatorStore::AppendAudit(const AuditActor& who, const std::string& action,
+                                         const std::string& target_json, int64_t matched,
+                                         int64_t requeued, int64_t now) {
+  AuditRow row;
+  SQLite::Statement& last = stmts_->last_audit;
+  last.reset();
+  if (last.executeStep()) {
+    row.id = last.getColumn(0).getInt64() + 1;
+    row.prev_hash = last.getColumn(1).getString();
   } else {
-    for (const std::string& d : spec.destinations) {
-      if (spec.filter.destination && *spec.filter.destination != d) continue;
-      if (std::find(destinations.begin(), destinations.end(), d) == destinations.end()) {
-        destinations.emplace_back(d);
-      }
-    }
+    row.id = 1;
   }
+  last.reset();
+  row.at = now;
+  row.actor = who.actor;
+  row.role = who.role;
+  row.action = action;
+  row.target_json = target_json;
+  row.matched = matched;
+  row.requeued = requeued;
+  row.reason = who.reason;
+  row.hash = AuditHash(row.prev_hash, row, audit_key_);
+  SQLite::Statement& insert = stmts_->insert_audit;
+  insert.reset();
+  insert.bind(1, static_cast<int64_t>(row.id));
+  insert.bind(2, static_cast<int64_t>(row.at));
+  insert.bindNoCopy(3, row.actor);
+  insert.bindNoCopy(4, row.role);
+  insert.bindNoCopy(5, row.action);
+  insert.bindNoCopy(6, row.target_json);
+  insert.bind(7, static_cast<int64_t>(row.matched));
+  insert.bind(8, static_cast<int64_t>(row.requeued));
+  insert.bindNoCopy(9, row.reason);
+  insert.bindNoCopy(10, row.prev_hash);
+  insert.bindNoCopy(11, row.hash);
+  insert.exec();
+  insert.reset();
+  return row.id;
+}
 
-  ReprocessResult result;
+StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessSpec& spec,
+                                                                const AuditActor& who,
+                                                                const ReprocessProgress& progress,
+                                                                size_t max_rows, int64_t now) {
+  if (progress.done) return progress;
+  auto filters = ReprocessFilters(spec);
+  if (!filters.ok()) return filters.status();
+  const size_t limit = std::max<size_t>(max_rows, 1);
+
+  ReprocessProgress next = progress;
   try {
     SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
-    std::vector<std::pair<int64_t, int64_t>> selected;  // (delivery id, event seq)
-    for (const std::string& status : statuses) {
-      for (const std::optional<std::string>& destination : destinations) {
-        DeliveryFilter filter = spec.filter;
-        filter.status = status;
-        filter.destination = destination;
-        SelectForReprocess(filter, selected);
-      }
+    if (!next.cursor) {
+      SQLite::Statement& start = stmts_->start_cursor;
+      start.reset();
+      next.cursor = start.executeStep() ? start.getColumn(0).getInt64() : 1;
+      start.reset();
     }
-    result.matched = static_cast<int64_t>(selected.size());
+    // Each filter's newest `limit` deliveries below the cursor; the newest `limit` of them all
+    // are this chunk (each of those is among its own filter's newest `limit`). One walk over
+    // ids for all filters, rather than one walk per filter, is what keeps a delivery from being
+    // looked at twice: requeued under "failed", it may be "succeeded" by the time the walk of
+    // that status would reach it.
+    std::vector<Walked> walked;
+    bool more = false;
+    for (const DeliveryFilter& filter : *filters) {
+      more |= Walk(filter, *next.cursor, limit, walked) == limit;  // it may have more below
+    }
+    std::sort(walked.begin(), walked.end(),
+              [](const Walked& a, const Walked& b) { return a.id > b.id; });
+    if (walked.size() > limit) {
+      walked.resize(limit);
+      more = true;
+    }
+    if (more) next.cursor = walked.back().id;
 
-    if (!spec.dry_run) {
-      SQLite::Statement& requeue = stmts_->requeue_delivery;
-      for (const auto& [id, event_seq] : selected) {
-        requeue.reset();
-        requeue.bind(1, static_cast<int64_t>(id));
-        requeue.bind(2, static_cast<int64_t>(now));
-        result.requeued += requeue.exec();
-      }
-      // One refresh per event, through any one of its deliveries.
-      std::sort(selected.begin(), selected.end(),
-                [](const auto& a, const auto& b) { return a.second < b.second; });
-      SQLite::Statement& refresh = stmts_->refresh_event_status;
-      for (size_t i = 0; i < selected.size(); ++i) {
-        if (i > 0 && selected[i].second == selected[i - 1].second) continue;
-        refresh.reset();
-        refresh.bind(1, static_cast<int64_t>(selected[i].first));
-        refresh.exec();
+    SQLite::Statement& requeue = stmts_->requeue_delivery;
+    std::vector<std::pair<int64_t, int64_t>> requeued;  // (event seq, delivery id)
+    for (const Walked& w : walked) {
+      if (!w.matches) continue;
+      ++next.matched;
+      if (spec.dry_run) continue;
+      requeue.reset();
+      requeue.bind(1, static_cast<int64_t>(w.id));
+      requeue.bind(2, static_cast<int64_t>(now));
+      if (requeue.exec() > 0) {
+        ++next.requeued;
+        requeued.emplace_back(w.event_seq, w.id);
       }
     }
+    requeue.reset();
+    // One refresh per event, through any one of its deliveries.
+    std::sort(requeued.begin(), requeued.end());
+    SQLite::Statement& refresh = stmts_->refresh_event_status;
+    for (size_t i = 0; i < requeued.size(); ++i) {
+      if (i > 0 && requeued[i].first == requeued[i - 1].first) continue;
+      refresh.reset();
+      refresh.bind(1, static_cast<int64_t>(requeued[i].second));
+      refresh.exec();
+    }
+    refresh.reset();
 
-    AuditRow row;
-    SQLite::Statement& last = stmts_->last_audit;
-    last.reset();
-    if (last.executeStep()) {
-      row.id = last.getColumn(0).getInt64() + 1;
-      row.prev_hash = last.getColumn(1).getString();
-    } else {
-      row.id = 1;
+    next.done = !more;
+    if (next.done) {
+      next.audit_id =
+          AppendAudit(who, spec.action, spec.target_json, next.matched, next.requeued, now);
+    } else if (!progress.cursor && !spec.dry_run) {
+      // The first of several chunks: its changes are covered before they commit, in case the
+      // run never reaches its last chunk (a crash, a stop, a full disk).
+      next.started_audit_id =
+          AppendAudit(who, spec.action + "_started", spec.target_json, 0, 0, now);
     }
-    last.reset();
-    row.at = now;
-    row.actor = who.actor;
-    row.role = who.role;
-    row.action = spec.action;
-    row.target_json = spec.target_json;
-    row.matched = result.matched;
-    row.requeued = result.requeued;
-    row.reason = who.reason;
-    row.hash = AuditHash(row.prev_hash, row, audit_key_);
-    SQLite::Statement& insert = stmts_->insert_audit;
-    insert.reset();
-    insert.bind(1, static_cast<int64_t>(row.id));
-    insert.bind(2, static_cast<int64_t>(row.at));
-    insert.bindNoCopy(3, row.actor);
-    insert.bindNoCopy(4, row.role);
-    insert.bindNoCopy(5, row.action);
-    insert.bindNoCopy(6, row.target_json);
-    insert.bind(7, static_cast<int64_t>(row.matched));
-    insert.bind(8, static_cast<int64_t>(row.requeued));
-    insert.bindNoCopy(9, row.reason);
-    insert.bindNoCopy(10, row.prev_hash);
-    insert.bindNoCopy(11, row.hash);
-    insert.exec();
-    result.audit_id = row.id;
     txn.commit();
   } catch (const SQLite::Exception& e) {
     stmts_->ResetAll();
     return StatusFromSqlite(e, "reprocess");
   }
-  return result;
+  return next;
+}
+
+StatusOr<int64_t> SqliteOperatorStore::AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,
+                                                   int64_t matched, int64_t now) {
+  try {
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int64_t id = AppendAudit(who, spec.action, spec.target_json, matched, 0, now);
+    txn.commit();
+    return id;
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "audit dry run");
+  }
 }
 
 StatusOr<int64_t> SqliteOperatorStore::AckConsumer(const std::string& name, int64_t seq,

@@ -1,6 +1,6 @@
-// SqliteOperatorStore: the OperatorStore on the SQLite write connection. A reprocess and its
-// audit row (storage/audit_chain.h) commit in one transaction, so no change goes unaudited and
-// no audit row names a change that did not happen.
+// SqliteOperatorStore: the OperatorStore on the SQLite write connection. Each reprocess chunk and
+// the audit rows it owes (storage/audit_chain.h) commit in one transaction, so no change goes
+// unaudited and no audit row names a change that did not happen.
 #ifndef HOOKVAULT_STORAGE_SQLITE_OPERATOR_STORE_H_
 #define HOOKVAULT_STORAGE_SQLITE_OPERATOR_STORE_H_
 
@@ -23,8 +23,11 @@ class SqliteOperatorStore final : public OperatorStore {
   static StatusOr<std::unique_ptr<SqliteOperatorStore>> Create(SqliteWriteConnection& connection);
   ~SqliteOperatorStore() override;
 
-  StatusOr<ReprocessResult> Reprocess(const ReprocessSpec& spec, const AuditActor& who,
-                                      int64_t now) override;
+  StatusOr<ReprocessProgress> ReprocessChunk(const ReprocessSpec& spec, const AuditActor& who,
+                                             const ReprocessProgress& progress, size_t max_rows,
+                                             int64_t now) override;
+  StatusOr<int64_t> AuditDryRun(const ReprocessSpec& spec, const AuditActor& who, int64_t matched,
+                                int64_t now) override;
   StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
 
   // Sets the key of the audit chain (config `audit.key`; empty: unkeyed) before the writer
@@ -36,11 +39,20 @@ class SqliteOperatorStore final : public OperatorStore {
 
  private:
   struct Statements;
+  // A delivery the walk looked at.
+  struct Walked {
+    int64_t id = 0;
+    int64_t event_seq = 0;
+    bool matches = false;
+  };
   explicit SqliteOperatorStore(SqliteWriteConnection& connection);
 
-  // Selects the deliveries Reprocess would requeue; appends (id, event_seq) pairs.
-  void SelectForReprocess(const DeliveryFilter& filter,
-                          std::vector<std::pair<int64_t, int64_t>>& out);
+  // Appends the newest `limit` deliveries of `filter` below `cursor` to `out`; returns how many.
+  size_t Walk(const DeliveryFilter& filter, int64_t cursor, size_t limit, std::vector<Walked>& out);
+  // Appends an audit row inside the caller's transaction and returns its id.
+  int64_t AppendAudit(const AuditActor& who, const std::string& action,
+                      const std::string& target_json, int64_t matched, int64_t requeued,
+                      int64_t now);
 
   SQLite::Database& db_;  // the connection's
   std::unique_ptr<Statements> stmts_;

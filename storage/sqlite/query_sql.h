@@ -223,8 +223,8 @@ inline std::string ListEventsSql(unsigned filters) {
   return sql;
 }
 
-// Returns the key query of the deliveries list (`id` only, newest first); also the selection of
-// Reprocess. Parameters: :cursor, :limit, and :destination :status :event_id :after :before.
+// Returns the key query of the deliveries list (`id` only, newest first). Parameters: :cursor,
+// :limit, and :destination :status :event_id :after :before.
 inline std::string DeliveryKeysSql(unsigned filters) {
   using detail::AppendIf;
   KeyMode mode = KeyModeFor(filters);
@@ -246,6 +246,26 @@ inline std::string ListDeliveriesSql(unsigned filters) {
   sql += kListDeliveriesOuter;
   sql += DeliveryKeysSql(filters);
   sql += kListDeliveriesOuterEnd;
+  return sql;
+}
+
+// Counts the deliveries of one filter (a reprocess dry run: SqliteQueryStore::CountDeliveries).
+// No order and no limit, so the planner takes whichever index serves the filters (a status
+// filter, which a reprocess always has, gives an equality on one), except that an event's
+// deliveries are counted on that event's own index (a handful of rows). Parameters: as the
+// filter bits say.
+inline constexpr std::string_view kCountDeliveries = "SELECT count(*) FROM deliveries WHERE 1";
+inline constexpr std::string_view kCountDeliveriesOfEvent =
+    "SELECT count(*) FROM deliveries INDEXED BY sqlite_autoindex_deliveries_1 WHERE 1";
+
+inline std::string CountDeliveriesSql(unsigned filters) {
+  using detail::AppendIf;
+  std::string sql(filters & kFilterEventId ? kCountDeliveriesOfEvent : kCountDeliveries);
+  AppendIf(sql, filters, kFilterDestination, kDeliveriesByDestination);
+  AppendIf(sql, filters, kFilterStatus, kDeliveriesByStatus);
+  AppendIf(sql, filters, kFilterEventId, kDeliveriesByEvent);
+  AppendIf(sql, filters, kFilterAfter, kDeliveriesAfter);
+  AppendIf(sql, filters, kFilterBefore, kDeliveriesBefore);
   return sql;
 }
 

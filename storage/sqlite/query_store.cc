@@ -35,6 +35,7 @@ class SqliteQueryStore::Connection {
     return s;
   }
   SQLite::Statement& Prepare(std::string_view text) { return Prepare(std::string(text)); }
+  SQLite::Database& database() { return *db_; }
 
   void ResetUsed() {
     for (SQLite::Statement* s : used_) s->tryReset();
@@ -306,6 +307,22 @@ StatusOr<std::vector<DeliveryRow>> SqliteQueryStore::ListDeliveries(const Delive
     BindDescendingPage(s, page);
     internal::BindDeliveryFilter(s, f);
     return ReadPage<DeliveryRow>(s, ReadDelivery, page.max_bytes);
+  });
+}
+
+StatusOr<int64_t> SqliteQueryStore::CountDeliveries(const std::vector<DeliveryFilter>& filters) {
+  return Run<int64_t>("count deliveries", [&](Connection& c) -> int64_t {
+    // One read transaction, so that the counts of all filters come from one snapshot; its
+    // destructor ends it (a rollback of nothing), also when a count throws.
+    SQLite::Transaction snapshot(c.database(), SQLite::TransactionBehavior::DEFERRED);
+    int64_t count = 0;
+    for (const DeliveryFilter& f : filters) {
+      SQLite::Statement& s = c.Prepare(CountDeliveriesSql(internal::DeliveryFilterBits(f)));
+      internal::BindDeliveryFilter(s, f);
+      if (s.executeStep()) count += s.getColumn(0).getInt64();
+      s.reset();
+    }
+    return count;
   });
 }
 

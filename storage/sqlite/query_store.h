@@ -34,6 +34,7 @@ class SqliteQueryStore final : public QueryStore {
   StatusOr<std::vector<AttemptRow>> EventAttempts(int64_t event_seq, const Page& page) override;
   StatusOr<std::vector<DeliveryRow>> ListDeliveries(const DeliveryFilter& filter,
                                                     const Page& page) override;
+  StatusOr<int64_t> CountDeliveries(const std::vector<DeliveryFilter>& filters) override;
   StatusOr<std::vector<AttemptRow>> ListAttempts(const AttemptFilter& filter,
                                                  const Page& page) override;
   StatusOr<std::vector<RequestRow>> ListRequests(const RequestFilter& filter,

@@ -5,7 +5,10 @@
 #ifndef HOOKVAULT_STORAGE_SQLITE_SQL_H_
 #define HOOKVAULT_STORAGE_SQLITE_SQL_H_
 
+#include <string>
 #include <string_view>
+
+#include "storage/sqlite/query_sql.h"
 
 namespace hookvault::storage::sql {
 
@@ -121,11 +124,42 @@ UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
 
 // ---- OperatorStore ----
 
-// Reprocess selects with the deliveries list's key query (sqlite_query_sql.h), wrapped so that it
-// also yields the event: "SELECT id, event_seq FROM deliveries WHERE id IN (<keys>)".
-inline constexpr std::string_view kReprocessSelect =
-    "SELECT id, event_seq FROM deliveries WHERE id IN (";
-inline constexpr std::string_view kReprocessSelectEnd = ")";
+// Reprocess walks the deliveries of one (status, destination) filter newest first, by id below
+// :cursor, :limit rows per chunk, on the filter's index in key order: (status, id), (destination,
+// status, id), or for one event the few rows of UNIQUE (event_seq, destination). The time window
+// is tested in the select list (the third column: does the row match?), not in WHERE, so a
+// chunk reads :limit index entries however few of them fall in the window, and never walks the
+// time index only to sort it. Parameters: :cursor, :limit, :status, and :destination :event_id
+// :after :before as the filter bits say.
+inline constexpr std::string_view kReprocessWalk = "SELECT id, event_seq, 1";
+inline constexpr std::string_view kReprocessWalkAfter = " AND created_at >= :after";
+inline constexpr std::string_view kReprocessWalkBefore = " AND created_at < :before";
+inline constexpr std::string_view kReprocessWalkFrom =
+    " FROM deliveries WHERE id < :cursor AND status = :status";
+inline constexpr std::string_view kReprocessWalkOfEventFrom =
+    " FROM deliveries INDEXED BY sqlite_autoindex_deliveries_1"
+    " WHERE id < :cursor AND status = :status";
+inline constexpr std::string_view kReprocessWalkEnd = " ORDER BY id DESC LIMIT :limit";
+
+// Returns the walk of one reprocess filter; `filters` are its sql::FilterBits (status is always
+// bound, whether or not the bit is set).
+inline std::string ReprocessWalkSql(unsigned filters) {
+  using detail::AppendIf;
+  std::string sql(kReprocessWalk);
+  AppendIf(sql, filters, kFilterAfter, kReprocessWalkAfter);
+  AppendIf(sql, filters, kFilterBefore, kReprocessWalkBefore);
+  sql += (filters & kFilterEventId) ? kReprocessWalkOfEventFrom : kReprocessWalkFrom;
+  AppendIf(sql, filters, kFilterDestination, kDeliveriesByDestination);
+  AppendIf(sql, filters, kFilterEventId, kDeliveriesByEvent);
+  sql += kReprocessWalkEnd;
+  return sql;
+}
+
+// The first chunk's cursor: just above the highest id stored (max(id) reads the last entry of
+// the primary key).
+inline constexpr std::string_view kReprocessStartCursor = R"sql(
+SELECT coalesce(max(id), 0) + 1 FROM deliveries
+)sql";
 
 // Ending the lease fences off any outcome of an attempt made before (storage/delivery_store.h);
 // requeued_at is where the age of the oldest pending delivery counts from (migration 0005).

@@ -95,17 +95,35 @@ class OperatorStoreTest : public ::testing::Test {
     return QueryText(path_, "SELECT status FROM events WHERE seq = " + std::to_string(e.seq));
   }
 
-  StatusOr<ReprocessResult> Reprocess(DeliveryFilter filter, bool dry_run = false,
-                                      std::vector<std::string> destinations = {}) {
+  static ReprocessSpec Spec(DeliveryFilter filter, bool dry_run = false,
+                            std::vector<std::string> destinations = {}) {
     ReprocessSpec spec;
     spec.filter = std::move(filter);
     spec.destinations = std::move(destinations);
     spec.dry_run = dry_run;
     spec.action = "reprocess_bulk";
     spec.target_json = R"({"status":"failed"})";
-    return stores_->operations->Reprocess(spec, AuditActor{"ops", "operator", "receiver fixed"},
-                                          now_);
+    return spec;
   }
+
+  // A whole run, in chunks of `max_rows` (the default takes the fixture's few rows in one).
+  StatusOr<ReprocessResult> Reprocess(DeliveryFilter filter, bool dry_run = false,
+                                      std::vector<std::string> destinations = {},
+                                      size_t max_rows = 1000) {
+    return stores_->operations->Reprocess(Spec(std::move(filter), dry_run, std::move(destinations)),
+                                          kWho, now_, max_rows);
+  }
+
+  // Changes a delivery behind the store's back, as the scheduler would meanwhile.
+  void SetStatus(int64_t delivery_id, const std::string& status) {
+    SQLite::Database db(path_, SQLite::OPEN_READWRITE, 5000);
+    SQLite::Statement u(db, "UPDATE deliveries SET status = ? WHERE id = ?");
+    u.bind(1, status);
+    u.bind(2, static_cast<int64_t>(delivery_id));
+    ASSERT_EQ(u.exec(), 1);
+  }
+
+  const AuditActor kWho{"ops", "operator", "receiver fixed"};
 
   hookvault::testing::TempDir dir_;
   std::string path_ = dir_.File("hookvault.db");
@@ -229,6 +247,114 @@ TEST_F(OperatorStoreTest, DryRunCountsChangesNothingAndIsAudited) {
   EXPECT_EQ(row.reason, "receiver fixed");
   EXPECT_EQ(row.prev_hash, "");
   EXPECT_EQ(row.hash, AuditHash("", row));
+}
+
+// A run of several chunks: the same deliveries as in one chunk, and two audit rows, the first
+// committed with the first chunk's changes.
+TEST_F(OperatorStoreTest, AChunkedRunAuditsItsStartWithItsFirstChunkAndItsTotalsAtTheEnd) {
+  auto r = Reprocess({}, /*dry_run=*/false, {}, /*max_rows=*/1);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->matched, 3);  // b1 c1 b2
+  EXPECT_EQ(r->requeued, 3);
+  EXPECT_EQ(Status(b1_), "pending");
+  EXPECT_EQ(Status(c1_), "pending");
+  EXPECT_EQ(Status(b2_), "pending");
+  EXPECT_EQ(EventStatus(e1_), "pending");
+  EXPECT_EQ(EventStatus(e2_), "pending");
+  auto audit = query_->ListAudit({}, Page{});
+  ASSERT_TRUE(audit.ok());
+  ASSERT_EQ(audit->size(), 2u);
+  EXPECT_EQ((*audit)[1].action, "reprocess_bulk_started");
+  EXPECT_EQ((*audit)[1].matched, 0);
+  EXPECT_EQ((*audit)[1].requeued, 0);
+  EXPECT_EQ((*audit)[1].target_json, R"({"status":"failed"})");
+  EXPECT_EQ((*audit)[1].reason, "receiver fixed");
+  EXPECT_EQ((*audit)[0].action, "reprocess_bulk");
+  EXPECT_EQ((*audit)[0].id, r->audit_id);
+  EXPECT_EQ((*audit)[0].matched, 3);
+  EXPECT_EQ((*audit)[0].requeued, 3);
+  auto verified = query_->VerifyAudit();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->ok);
+
+  // Nothing is failed or succeeded any more: one chunk, one row.
+  auto again = Reprocess({}, false, {}, 1);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->matched, 0);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM audit_log"), 3);
+}
+
+// The walk goes down the ids once for all the statuses it matches, below the highest id at its
+// start: a delivery it requeued is not matched again when the scheduler finishes it meanwhile
+// (as "succeeded", a status the run also matches), nor is a delivery created during the run.
+TEST_F(OperatorStoreTest, ARunLooksAtEachDeliveryOnceWhateverHappensMeanwhile) {
+  ASSERT_LT(b1_, c1_);
+  ASSERT_LT(c1_, b2_);
+  ReprocessSpec spec = Spec({});  // failed and succeeded
+  auto first = stores_->operations->ReprocessChunk(spec, kWho, {}, 1, now_);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_FALSE(first->done);
+  EXPECT_EQ(first->requeued, 1);
+  EXPECT_EQ(first->started_audit_id, 1);
+  EXPECT_EQ(Status(b2_), "pending");  // the newest first
+
+  SetStatus(b2_, "succeeded");  // delivered meanwhile
+  AppendResult e4 = Add({"billing"});
+  int64_t b4 = DeliveryId(e4.seq, "billing");
+  SetStatus(b4, "failed");  // created (and failed) meanwhile
+
+  ReprocessProgress progress = *first;
+  while (!progress.done) {
+    auto next = stores_->operations->ReprocessChunk(spec, kWho, progress, 1, now_);
+    ASSERT_TRUE(next.ok()) << next.status().ToString();
+    progress = *next;
+  }
+  EXPECT_EQ(progress.matched, 3);
+  EXPECT_EQ(progress.requeued, 3);
+  EXPECT_EQ(Status(b2_), "succeeded");
+  EXPECT_EQ(Status(b4), "failed");
+  EXPECT_EQ(Status(c1_), "pending");
+  EXPECT_EQ(Status(b1_), "pending");
+  EXPECT_EQ(QueryInt(path_, "SELECT matched FROM audit_log WHERE id = " +
+                                std::to_string(progress.audit_id)),
+            3);
+}
+
+// The dry run's count on a reader (QueryStore::CountDeliveries) agrees with what the writer's
+// walk matches, for every kind of filter.
+TEST_F(OperatorStoreTest, TheReaderCountMatchesTheWalkForEveryFilter) {
+  Attempt(c3_, AttemptRecord::Next::kFailed, 2);
+  const std::vector<ReprocessSpec> specs = {
+      Spec({}),
+      Spec({.status = "failed"}),
+      Spec({.status = "succeeded"}),
+      Spec({.status = "pending"}),
+      Spec({.destination = "billing"}),
+      Spec({.destination = "crm", .status = "failed"}),
+      Spec({.status = "failed"}, false, {"crm", "billing"}),
+      Spec({.destination = "billing"}, false, {"crm"}),
+      Spec({.event_id = e1_.id}),
+      Spec({.status = "failed", .event_id = e3_.id}),
+      Spec({.created_after = kT}),
+      Spec({.created_after = kT + 1}),
+      Spec({.status = "failed", .created_before = kT + 1}),
+      Spec({.destination = "crm", .created_after = kT - 1, .created_before = kT + 1}),
+  };
+  for (size_t i = 0; i < specs.size(); ++i) {
+    auto filters = ReprocessFilters(specs[i]);
+    ASSERT_TRUE(filters.ok());
+    auto counted = query_->CountDeliveries(*filters);
+    ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+    ReprocessSpec dry = specs[i];
+    dry.dry_run = true;
+    for (size_t rows : {size_t{1}, size_t{2}, size_t{1000}}) {
+      auto walked = stores_->operations->Reprocess(dry, kWho, now_, rows);
+      ASSERT_TRUE(walked.ok()) << walked.status().ToString();
+      EXPECT_EQ(walked->matched, *counted) << "spec " << i << ", chunks of " << rows;
+    }
+  }
+  EXPECT_EQ(query_->CountDeliveries(*ReprocessFilters(Spec({}))).value(), 4);
+  EXPECT_FALSE(ReprocessFilters(Spec({.status = "bogus"})).ok());
 }
 
 TEST_F(OperatorStoreTest, AckConsumerNeverMovesBackwards) {
