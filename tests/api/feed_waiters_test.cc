@@ -78,6 +78,10 @@ class CountingQueryStore final : public storage::QueryStore {
   storage::StatusOr<storage::AuditVerification> VerifyAudit() override {
     return inner_.VerifyAudit();
   }
+  storage::StatusOr<int64_t> CountDeliveries(
+      const std::vector<storage::DeliveryFilter>& filters) override {
+    return inner_.CountDeliveries(filters);
+  }
   storage::StatusOr<std::optional<storage::ConsumerRow>> GetConsumer(
       const std::string& name) override {
     return inner_.GetConsumer(name);

@@ -142,7 +142,8 @@ TEST_F(PageBudgetTest, FeedAndConsumerPagesOfMegabytePayloadsStayUnderTheBudgetA
   for (int i = 0; i < kRows; ++i) AddEvent(kMiB);
   OpenReaders();
   storage::GroupCommitWriter writer(*stores_->events, storage::WriterOptions{});
-  storage::SerializedOperatorPort operations(writer, *stores_->operations, clock_, nullptr);
+  storage::SerializedOperatorPort operations(writer, *stores_->operations, *queries_, clock_,
+                                             nullptr);
   FeedWaiters waiters(*queries_, 4);
   FeedHandler feed(*queries_, waiters, operations, {"warehouse"});
   Principal warehouse{"warehouse", Role::kConsumer, {"warehouse"}};

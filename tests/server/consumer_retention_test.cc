@@ -74,8 +74,8 @@ class ConsumerRetentionTest : public ::testing::Test {
     ASSERT_TRUE(queries.ok()) << queries.status().ToString();
     queries_ = std::move(queries).value();
     waiters_ = std::make_unique<api::FeedWaiters>(*queries_, 8);
-    operations_ = std::make_unique<storage::SerializedOperatorPort>(*writer_, *stores_->operations,
-                                                                    clock_, nullptr);
+    operations_ = std::make_unique<storage::SerializedOperatorPort>(
+        *writer_, *stores_->operations, *queries_, clock_, nullptr);
     feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_, consumers);
   }
 

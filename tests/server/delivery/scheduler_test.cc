@@ -464,6 +464,7 @@ TEST_F(SchedulerTest, ARequestThatCannotBeSignedIsAFailedAttemptNotAnUnsignedReq
              std::string_view) -> storage::StatusOr<std::string> {
     return storage::Status::Internal("signing the request failed: no SHA-256 provider");
   };
+  random_ = UINT64_MAX / 2;  // a retry half a second away, not at once (random 0: no delay)
   StartScheduler({a});
   std::string id = Ingest("k1", {"a"});
   ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 1; }));
