@@ -36,8 +36,7 @@ void HealthHandler::Readiness(const ApiRequest& req, Responder respond) {
     if (last_probe_) {
       bool ready = last_probe_->ok() && writer_.healthy();
       int64_t age = now - probed_at_;
-      int64_t believed =
-          ready ? options_.ready_interval_micros : options_.unready_interval_micros;
+      int64_t believed = ready ? options_.ready_interval_micros : options_.unready_interval_micros;
       if (age >= 0 && age < believed) {
         cached = *last_probe_;
         lock.unlock();

@@ -18,8 +18,9 @@
 //     Tasks a client's request asks for (SubmitRequestTask) are refused the same way, and at
 //     most max_request_tasks of them wait; only the gateway's own tasks (SubmitTask) are never
 //     refused but when stopping.
-//  4. Records are written in submission order, so of two records with one idempotency key the
-//     first submitted is stored and the second is its duplicate.
+//  4. Events are written in submission order, so of two events with one idempotency key the
+//     first submitted is stored and the second is its duplicate. (Log-only rows keep their
+//     order among themselves, not with events.)
 //  5. Request-log rows of rejected requests never cost an event its place: they wait in a queue
 //     of their own (bounded in rows and bytes), at most max_logs_per_batch of them join a
 //     transaction, and they are admitted only within the RequestLogBudget

@@ -14,8 +14,8 @@ constexpr char kOverflowKey[] = "*";
 
 int64_t RequestLogBudget::RowBytes(const RequestLogEntry& entry) {
   int64_t bytes = kRequestLogRowOverheadBytes;
-  bytes += static_cast<int64_t>(entry.source.size() + entry.remote_addr.size() +
-                                entry.reason.size());
+  bytes +=
+      static_cast<int64_t>(entry.source.size() + entry.remote_addr.size() + entry.reason.size());
   if (entry.event_id) bytes += static_cast<int64_t>(entry.event_id->size());
   if (entry.body) bytes += static_cast<int64_t>(entry.body->size());
   return bytes;

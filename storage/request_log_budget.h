@@ -24,8 +24,8 @@
 namespace hookvault::storage {
 
 struct RequestLogBudgetOptions {
-  int64_t rows_per_minute = 600;       // all addresses together
-  int64_t bytes_per_minute = 131072;   // all addresses together
+  int64_t rows_per_minute = 600;      // all addresses together
+  int64_t bytes_per_minute = 131072;  // all addresses together
   int64_t rows_per_address_per_minute = 60;
   int64_t bytes_per_address_per_minute = 32768;
   size_t max_tracked_addresses = 4096;
