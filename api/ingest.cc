@@ -36,9 +36,9 @@ std::optional<std::string> ScalarAt(const rapidjson::Document& doc,
 }
 
 // Parts of header names that mark a credential (lower case).
-constexpr std::string_view kSecretHeaderParts[] = {
-    "auth", "token", "secret", "passw", "cookie", "session", "api-key", "apikey", "api_key",
-    "credential"};
+constexpr std::string_view kSecretHeaderParts[] = {"auth",    "token",     "secret",  "passw",
+                                                   "cookie",  "session",   "api-key", "apikey",
+                                                   "api_key", "credential"};
 
 }  // namespace
 
@@ -118,8 +118,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   if (!source) {
     return reject(ProblemKind::kUnknownSource,
                   "no source named \"" + log.source +
-                      (log.source.size() < source_name.size() ? "...\"" : "\"") +
-                      " is configured");
+                      (log.source.size() < source_name.size() ? "...\"" : "\"") + " is configured");
   }
   if (!source->allow_ips.empty()) {
     auto ip = IpAddress::Parse(log.remote_addr);

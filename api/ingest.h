@@ -80,8 +80,9 @@ class IngestHandler {
   // Handles a webhook for `source`. Calls `respond` exactly once: at once for a rejected
   // request (4xx, or 503 when the writer cannot take it), or later on the writer's thread with
   // 200 after the commit or 503 when it failed (storage trouble, or the store refused this
-  // record alone: then the cause is logged at error level). Every accepted request gets a request-log row; a rejected one
-  // gets one within the writer's request-log budget (storage/request_log_budget.h).
+  // record alone: then the cause is logged at error level). Every accepted request gets a
+  // request-log row; a rejected one gets one within the writer's request-log budget
+  // (storage/request_log_budget.h).
   void Handle(const ApiRequest& request, std::string_view source, Responder respond);
 
   // Answers every later request 503 (used while shutting down).

@@ -300,17 +300,17 @@ Config ParseRoot(Object root) {
                                         .value_or(b.rows_per_address_per_minute);
     b.bytes_per_address_per_minute = l->Int("rejected_bytes_per_address_per_minute", 0, kMaxBytes)
                                          .value_or(b.bytes_per_address_per_minute);
-    b.max_tracked_addresses = static_cast<size_t>(
-        l->Int("tracked_addresses", 1, 1000000)
-            .value_or(static_cast<int64_t>(b.max_tracked_addresses)));
+    b.max_tracked_addresses =
+        static_cast<size_t>(l->Int("tracked_addresses", 1, 1000000)
+                                .value_or(static_cast<int64_t>(b.max_tracked_addresses)));
     if (b.rows_per_address_per_minute > b.rows_per_minute) {
       Fail("request_log.rejected_rows_per_address_per_minute",
            "must not exceed rejected_rows_per_minute (" + std::to_string(b.rows_per_minute) + ")");
     }
     if (b.bytes_per_address_per_minute > b.bytes_per_minute) {
-      Fail("request_log.rejected_bytes_per_address_per_minute",
-           "must not exceed rejected_bytes_per_minute (" + std::to_string(b.bytes_per_minute) +
-               ")");
+      Fail(
+          "request_log.rejected_bytes_per_address_per_minute",
+          "must not exceed rejected_bytes_per_minute (" + std::to_string(b.bytes_per_minute) + ")");
     }
     l->Finish();
   }

@@ -241,8 +241,8 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
       records.push_back(std::move(item.record));
     }
   }
-  bool has_probe = std::any_of(batch.begin(), batch.end(),
-                               [](const Item& i) { return i.kind == Kind::kProbe; });
+  bool has_probe =
+      std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.kind == Kind::kProbe; });
   if (records.empty() && !has_probe) {
     for (Item& item : batch) item.task();  // tasks only
     return;

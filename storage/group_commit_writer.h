@@ -163,14 +163,14 @@ class GroupCommitWriter final : public EventWriter, public WriteSerializer {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;          // events, probes, tasks; guarded by mu_
-  size_t queued_bytes_ = 0;         // of queue_; guarded by mu_
+  std::deque<Item> queue_;           // events, probes, tasks; guarded by mu_
+  size_t queued_bytes_ = 0;          // of queue_; guarded by mu_
   size_t queued_request_tasks_ = 0;  // in queue_; guarded by mu_
-  std::deque<Item> logs_;           // log-only rows; guarded by mu_
-  size_t queued_log_bytes_ = 0;     // of logs_; guarded by mu_
-  RequestLogBudget log_budget_;     // guarded by mu_
-  bool stopping_ = false;           // guarded by mu_
-  WriterStats stats_;               // guarded by mu_
+  std::deque<Item> logs_;            // log-only rows; guarded by mu_
+  size_t queued_log_bytes_ = 0;      // of logs_; guarded by mu_
+  RequestLogBudget log_budget_;      // guarded by mu_
+  bool stopping_ = false;            // guarded by mu_
+  WriterStats stats_;                // guarded by mu_
 
   std::thread thread_;
 };

@@ -490,21 +490,17 @@ TEST_F(IngestTest, StoresHeadersWithoutSecrets) {
 TEST_F(IngestTest, StoresNoCredentialHeaders) {
   ApiRequest r = Request();
   const std::vector<std::pair<std::string, std::string>> secrets = {
-      {"cookie", "session=cookie-secret-1"},
-      {"proxy-authorization", "Basic proxy-secret-2"},
-      {"x-gitlab-token", "gitlab-secret-3"},
-      {"x-api-key", "api-key-secret-4"},
-      {"x-amz-security-token", "amz-secret-5"},
-      {"x-client-secret", "client-secret-6"},
-      {"x-session-id", "session-secret-7"},
-      {"apikey", "apikey-secret-8"}};
+      {"cookie", "session=cookie-secret-1"},    {"proxy-authorization", "Basic proxy-secret-2"},
+      {"x-gitlab-token", "gitlab-secret-3"},    {"x-api-key", "api-key-secret-4"},
+      {"x-amz-security-token", "amz-secret-5"}, {"x-client-secret", "client-secret-6"},
+      {"x-session-id", "session-secret-7"},     {"apikey", "apikey-secret-8"}};
   for (const auto& h : secrets) r.headers.push_back(h);
   r.headers.emplace_back("x-hub-signature-256", "sha256=abcdef");
   r.headers.emplace_back("x-github-event", "push");
   const storage::NewEvent& event = ExpectSubmitted(r);
   for (const auto& [name, value] : secrets) {
-    EXPECT_EQ(event.headers_json.find(value), std::string::npos) << name << ": "
-                                                                 << event.headers_json;
+    EXPECT_EQ(event.headers_json.find(value), std::string::npos)
+        << name << ": " << event.headers_json;
     EXPECT_TRUE(IsSecretHeader(name)) << name;
   }
   rapidjson::Document doc;

@@ -524,9 +524,9 @@ TEST(IngestRequestLogBudgetTest, AFloodOfRejectedRequestsStoresOnlyItsBudget) {
                        {std::string("HV_TEST_TOKEN_A=") + kTokenA});
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
-  HttpResult unknown = client.Request(
-      "POST", server.Url("/webhooks/" + std::string(20000, 'u')),
-      {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, "{}");
+  HttpResult unknown =
+      client.Request("POST", server.Url("/webhooks/" + std::string(20000, 'u')),
+                     {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, "{}");
   EXPECT_EQ(unknown.status, 404) << unknown.body << unknown.error;
 
   constexpr int kRejected = 300;
@@ -537,10 +537,10 @@ TEST(IngestRequestLogBudgetTest, AFloodOfRejectedRequestsStoresOnlyItsBudget) {
         {{"x-auth-token", "not-the-token-at-all"}, {"Content-Type", "application/json"}}, "{}");
     ASSERT_EQ(bad.status, 401) << bad.body << bad.error;
     if (i % 10 == 0) {
-      HttpResult ok = client.Request(
-          "POST", server.Url("/webhooks/harmonics"),
-          {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
-          R"({"id":"flood-)" + std::to_string(i) + R"(","event":"a"})");
+      HttpResult ok =
+          client.Request("POST", server.Url("/webhooks/harmonics"),
+                         {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
+                         R"({"id":"flood-)" + std::to_string(i) + R"(","event":"a"})");
       ASSERT_EQ(ok.status, 200) << ok.body << ok.error;
       ++accepted;
     }
@@ -562,9 +562,8 @@ TEST(IngestRequestLogBudgetTest, AFloodOfRejectedRequestsStoresOnlyItsBudget) {
   EXPECT_LE(stored, 40);
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"), accepted);
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 200"), accepted);
-  for (int i = 0; i < 100 && QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 404") <
-                                 1;
-       ++i) {
+  for (int i = 0;
+       i < 100 && QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 404") < 1; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(QueryInt(db, "SELECT max(length(source)) FROM request_log WHERE status = 404"), 128);

@@ -616,10 +616,10 @@ TEST(ParseConfigTest, RequestLogBudgetKeys) {
   EXPECT_EQ(config->request_log.budget.max_tracked_addresses, 50u);
   EXPECT_EQ(config->writer_max_queue_bytes, 2097152);
 
-  for (const char* bad : {R"({"rejected_rows_per_minute": -1})", R"({"tracked_addresses": 0})",
-                          R"({"rejected_rows_per_minute": 5})",  // below the per-address 60
-                          R"({"rejected_bytes_per_address_per_minute": 999999999})",
-                          R"({"rejected_rows": 5})"}) {
+  for (const char* bad :
+       {R"({"rejected_rows_per_minute": -1})", R"({"tracked_addresses": 0})",
+        R"({"rejected_rows_per_minute": 5})",  // below the per-address 60
+        R"({"rejected_bytes_per_address_per_minute": 999999999})", R"({"rejected_rows": 5})"}) {
     auto refused = ParseConfig(With(kMinimal, "/request_log", bad), Env({}));
     EXPECT_FALSE(refused.ok()) << bad;
     if (!refused.ok()) {
@@ -627,7 +627,8 @@ TEST(ParseConfigTest, RequestLogBudgetKeys) {
           << refused.status().message();
     }
   }
-  EXPECT_FALSE(ParseConfig(With(kMinimal, "/writer", R"({"max_queue_bytes": 1000})"), Env({})).ok());
+  EXPECT_FALSE(
+      ParseConfig(With(kMinimal, "/writer", R"({"max_queue_bytes": 1000})"), Env({})).ok());
 }
 
 // --- LoadConfigFile ---------------------------------------------------------------------------

@@ -174,12 +174,11 @@ TEST_F(RealLogTest, ARecordTheStoreRefusesFailsAloneAndItsBatchCommits) {
     IngestRecord record = Event(Key("iso", i));
     record.event->destinations = {"billing"};
     if (i == 4) record.event->destinations = {"billing", "billing"};
-    ASSERT_TRUE(writer
-                    .SubmitEvent(std::move(record),
-                                 [&answers, i](const Status& s, const AppendResult&) {
-                                   answers[i] = s;
-                                 })
-                    .ok());
+    ASSERT_TRUE(
+        writer
+            .SubmitEvent(std::move(record),
+                         [&answers, i](const Status& s, const AppendResult&) { answers[i] = s; })
+            .ok());
   }
   RequestLogEntry row;
   row.source = "s";
@@ -238,14 +237,14 @@ TEST_F(RealLogTest, RejectedFloodFromOneAddressStoresOnlyItsBudget) {
   // An accepted event is never held back by the flood.
   std::promise<Status> stored;
   ASSERT_TRUE(writer
-                  .SubmitEvent(Event("real"), [&](const Status& s,
-                                                  const AppendResult&) { stored.set_value(s); })
+                  .SubmitEvent(Event("real"),
+                               [&](const Status& s, const AppendResult&) { stored.set_value(s); })
                   .ok());
   EXPECT_TRUE(stored.get_future().get().ok());
   writer.Stop();
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE status = 404"), 31);
-  EXPECT_EQ(
-      QueryInt(path_, "SELECT count(*) FROM request_log WHERE remote_addr = '203.0.113.9'"), 11);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE remote_addr = '203.0.113.9'"),
+            11);
   WriterStats stats = writer.stats();
   EXPECT_EQ(stats.dropped_logs_address, 990u);
   EXPECT_EQ(stats.dropped_logs_global, 85u);
