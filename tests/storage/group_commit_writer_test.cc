@@ -157,10 +157,16 @@ class WriterHold {
                     .ok());
     entered.get_future().wait();
   }
-  void Release() { release_.set_value(); }
+  // Releases the writer if the test did not (it returned early): it must not hang in Stop().
+  ~WriterHold() { Release(); }
+  void Release() {
+    if (!released_) release_.set_value();
+    released_ = true;
+  }
 
  private:
   std::promise<void> release_;
+  bool released_ = false;
 };
 
 // Invariant 2: a record the store refuses on its own (here a delivery named twice, which the
