@@ -1,31 +1,72 @@
 // HealthHandler: the probes. GET /healthz answers 200 while the process serves. GET /readyz
-// answers 200 only while ingest accepts and the database takes a durable write now (a probe
-// through the writer), else 503, so that a load balancer sends webhooks elsewhere.
+// answers 200 only while ingest accepts, the writer's last transaction did not fail for want of
+// storage, and a recent durable probe write (64 KiB, undone) succeeded; else 503, so that a
+// load balancer sends webhooks elsewhere.
+//
+// /readyz is public, so it must cost no write per call: the probe's outcome is cached and a new
+// probe is written at most once per ready_interval while ready (once per unready_interval while
+// not, so that readiness returns soon after space does), whoever calls and however often. An
+// idle gateway that nobody asks writes no probe at all. Callers that arrive while a probe is
+// under way wait for it (at most max_waiters of them; the rest get the last known answer).
 #ifndef HOOKVAULT_API_HEALTH_H_
 #define HOOKVAULT_API_HEALTH_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
 #include "api/http.h"
 #include "api/ingest.h"
+#include "storage/clock.h"
 #include "storage/event_writer.h"
+#include "storage/status.h"
 
 namespace hookvault::api {
 
+struct ReadinessOptions {
+  int64_t ready_interval_micros = 5'000'000;    // a cached success is believed this long
+  int64_t unready_interval_micros = 1'000'000;  // a cached failure is believed this long
+  size_t max_waiters = 256;                     // callers parked on one probe
+};
+
 // Public routes: nothing to authorize.
 //
-// Thread-safety: every method may be called from many threads at once; Readiness is answered
-// from the writer's thread.
+// Thread-safety: every method may be called from many threads at once; mu_ guards the cached
+// probe. Callers parked on a probe are answered from the writer's thread.
 class HealthHandler {
  public:
-  // Both must outlive this object.
-  HealthHandler(storage::EventWriter& writer, const IngestHandler& ingest)
-      : writer_(writer), ingest_(ingest) {}
+  // All three must outlive this object.
+  HealthHandler(storage::EventWriter& writer, const IngestHandler& ingest,
+                const storage::Clock& clock, ReadinessOptions options = {})
+      : writer_(writer), ingest_(ingest), clock_(clock), options_(options) {}
+  HealthHandler(const HealthHandler&) = delete;
+  HealthHandler& operator=(const HealthHandler&) = delete;
 
   void Health(const ApiRequest& req, Responder respond) const;
-  void Readiness(const ApiRequest& req, Responder respond) const;
+  void Readiness(const ApiRequest& req, Responder respond);
 
  private:
+  // Answers from `probe` and the writer's health.
+  void Answer(const storage::Status& probe, const std::string& path, const Responder& respond);
+  // Records a probe's outcome and answers everyone who waited for it.
+  void ProbeDone(const storage::Status& status);
+
   storage::EventWriter& writer_;
   const IngestHandler& ingest_;
+  const storage::Clock& clock_;
+  const ReadinessOptions options_;
+
+  std::mutex mu_;
+  std::optional<storage::Status> last_probe_;  // guarded by mu_; nullopt before the first
+  int64_t probed_at_ = 0;                      // guarded by mu_; when last_probe_ was taken
+  bool probing_ = false;                       // guarded by mu_
+  struct Waiter {
+    std::string path;
+    Responder respond;
+  };
+  std::vector<Waiter> waiters_;  // guarded by mu_; parked on the probe under way
 };
 
 }  // namespace hookvault::api

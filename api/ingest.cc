@@ -35,7 +35,28 @@ std::optional<std::string> ScalarAt(const rapidjson::Document& doc,
   return std::nullopt;
 }
 
+// Parts of header names that mark a credential (lower case).
+constexpr std::string_view kSecretHeaderParts[] = {"auth",    "token",     "secret",  "passw",
+                                                   "cookie",  "session",   "api-key", "apikey",
+                                                   "api_key", "credential"};
+
 }  // namespace
+
+bool IsSecretHeader(std::string_view lower_name) {
+  for (std::string_view part : kSecretHeaderParts) {
+    if (lower_name.find(part) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+HeaderList WithoutSecretHeaders(const HeaderList& headers) {
+  HeaderList kept;
+  kept.reserve(headers.size());
+  for (const auto& header : headers) {
+    if (!IsSecretHeader(header.first)) kept.push_back(header);
+  }
+  return kept;
+}
 
 bool GlobMatches(std::string_view pattern, std::string_view value) {
   if (!pattern.empty() && pattern.back() == '*') {
@@ -67,9 +88,12 @@ const SourcePolicy* IngestHandler::FindSource(std::string_view name) const {
 
 void IngestHandler::Handle(const ApiRequest& request, std::string_view source_name,
                            Responder respond) {
+  const SourcePolicy* source = FindSource(source_name);
   storage::RequestLogEntry log;
   log.received_at = request.received_at;
-  log.source = std::string(source_name);
+  // A name that is not configured is whatever the URL says: stored cut short, so that a
+  // long made-up name costs no more than a short one.
+  log.source = std::string(source ? source_name : source_name.substr(0, kMaxLoggedSourceBytes));
   log.remote_addr =
       ClientAddress(request.peer_addr, request.Header("x-forwarded-for"), options_.trusted_proxies);
   log.body_bytes = static_cast<int64_t>(request.body.size());
@@ -91,10 +115,10 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   if (!accepting_.load()) {
     return reject(ProblemKind::kUnavailable, "hookvault is shutting down");
   }
-  const SourcePolicy* source = FindSource(source_name);
   if (!source) {
     return reject(ProblemKind::kUnknownSource,
-                  "no source named \"" + std::string(source_name) + "\" is configured");
+                  "no source named \"" + log.source +
+                      (log.source.size() < source_name.size() ? "...\"" : "\"") + " is configured");
   }
   if (!source->allow_ips.empty()) {
     auto ip = IpAddress::Parse(log.remote_addr);
@@ -162,7 +186,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   event.source = source->name;
   event.received_at = request.received_at;
   event.remote_addr = log.remote_addr;
-  event.headers_json = HeadersToJson(request.headers);
+  event.headers_json = HeadersToJson(WithoutSecretHeaders(request.headers));
   event.body = request.body;
 
   log.status = 200;
@@ -172,13 +196,20 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
       std::move(record), [this, respond, log, path](const storage::Status& status,
                                                     const storage::AppendResult& result) mutable {
         if (!status.ok()) {
-          spdlog::warn("storing a webhook for source {} failed: {}", log.source, status.ToString());
-          // Whatever the cause (full disk, I/O error, or a bug), nothing was stored: the
-          // provider must send it again.
+          // Nothing was stored; whatever the cause, the provider must send it again: 503. A
+          // record the store refused on its own (kInternal: a bug, data it cannot hold) failed
+          // alone, its batch committed without it, and the operator must hear of it.
+          if (status.code() == storage::StatusCode::kUnavailable) {
+            spdlog::warn("storing a webhook for source {} failed: {}", log.source,
+                         status.ToString());
+          } else {
+            spdlog::error("storing a webhook for source {} failed: {}", log.source,
+                          status.ToString());
+          }
           ApiResponse response = Problem(ProblemKind::kUnavailable,
                                          "the webhook could not be stored; retry later", path);
           log.status = response.status;
-          log.reason = "commit failed";
+          log.reason = std::string(ProblemSlug(ProblemKind::kUnavailable));
           response.source = log.source;
           (void)writer_.SubmitLog(std::move(log));
           return respond(std::move(response));

@@ -54,6 +54,20 @@ struct IngestOptions {
 // Longest idempotency key accepted from a header or the payload.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 512;
 
+// Longest source name that a request for a source that is not configured gets in its
+// request-log row (and in its answer): the rest of the URL's name is cut off.
+inline constexpr size_t kMaxLoggedSourceBytes = 128;
+
+// Returns true for a header that carries a credential and is never stored with an event: a
+// lower-case name containing "auth", "token", "secret", "passw", "cookie", "session",
+// "api-key", "apikey", "api_key" or "credential" (Authorization, Proxy-Authorization, Cookie,
+// X-Auth-Token, X-Gitlab-Token, X-Api-Key, ...). Signatures (X-Hub-Signature-256) are kept:
+// they prove nothing without the secret and a consumer may check them.
+bool IsSecretHeader(std::string_view lower_name);
+
+// Returns `headers` without the ones IsSecretHeader() names.
+HeaderList WithoutSecretHeaders(const HeaderList& headers);
+
 // Thread-safety: Handle() may be called from many threads at once; the options are read-only
 // after construction.
 class IngestHandler {
@@ -65,8 +79,10 @@ class IngestHandler {
 
   // Handles a webhook for `source`. Calls `respond` exactly once: at once for a rejected
   // request (4xx, or 503 when the writer cannot take it), or later on the writer's thread with
-  // 200 after the commit or 503 when the commit failed. Every request gets a request-log row
-  // (best effort for rejected ones when the writer is saturated).
+  // 200 after the commit or 503 when it failed (storage trouble, or the store refused this
+  // record alone: then the cause is logged at error level). Every accepted request gets a
+  // request-log row; a rejected one gets one within the writer's request-log budget
+  // (storage/request_log_budget.h).
   void Handle(const ApiRequest& request, std::string_view source, Responder respond);
 
   // Answers every later request 503 (used while shutting down).

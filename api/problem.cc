@@ -1,5 +1,7 @@
 #include "api/problem.h"
 
+#include <spdlog/spdlog.h>
+
 #include <string>
 
 #include "api/json.h"
@@ -85,7 +87,13 @@ std::string_view ProblemSlug(ProblemKind kind) { return SpecFor(kind).slug; }
 ApiResponse ProblemFromStatus(const storage::Status& status, std::string_view instance) {
   ProblemKind kind = KindFor(status.code());
   std::string_view detail = status.message();
-  if (kind == ProblemKind::kInternal) detail = "internal error; see the server log";
+  if (kind == ProblemKind::kInternal) {
+    // The client learns nothing of the cause (it may name tables, paths or data); the operator
+    // must, or the 500 cannot be explained.
+    spdlog::error("internal error answering {}: {}", instance.empty() ? "-" : instance,
+                  status.ToString());
+    detail = "internal error; see the server log";
+  }
   if (kind == ProblemKind::kUnavailable) detail = "storage is unavailable; retry later";
   return Problem(kind, detail, instance);
 }

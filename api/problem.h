@@ -37,7 +37,8 @@ std::string_view ProblemSlug(ProblemKind kind);
 
 // Returns the problem for a non-OK Status (kInvalidArgument → 400, kNotFound → 404,
 // kAlreadyExists → 409, kUnauthenticated → 401, kPermissionDenied → 403, kUnavailable → 503,
-// kInternal → 500). Internal details are not shown: pass a public detail for those.
+// kInternal → 500). Internal details are not shown to the client; they are logged (error
+// level, with `instance`) so the operator can tell what the 500 was.
 ApiResponse ProblemFromStatus(const storage::Status& status, std::string_view instance = {});
 
 // Seconds a client is asked to wait after a 503.

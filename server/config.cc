@@ -188,14 +188,23 @@ api::SourcePolicy ParseSource(Object o) {
   s.allow_ips =
       ParseCidrs(o.Strings("allow_ips").value_or(std::vector<std::string>{}), o.Path("allow_ips"));
   if (auto t = o.String("event_type")) s.event_type = ParsePointer(*t, o.Path("event_type"));
+  // The header comes first, and is Idempotency-Key unless the source names another, also
+  // when it names only a pointer (the pointer is the fallback for requests without the
+  // header); "header": "" turns the header off.
+  s.idempotency_header = "idempotency-key";
   if (auto idem = o.Child("idempotency")) {
-    s.idempotency_header = base::AsciiLower(idem->String("header").value_or(""));
+    if (auto h = idem->String("header")) {
+      for (char c : *h) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+          Fail(idem->Path("header"), "may hold only letters, digits, '-' and '_'");
+        }
+      }
+      s.idempotency_header = base::AsciiLower(*h);
+    }
     if (auto p = idem->String("pointer")) {
       s.idempotency_pointer = ParsePointer(*p, idem->Path("pointer"));
     }
     idem->Finish();
-  } else {
-    s.idempotency_header = "idempotency-key";
   }
   s.required = o.Strings("required").value_or(std::vector<std::string>{});
   for (size_t i = 0; i < s.required.size(); ++i) {
@@ -263,6 +272,8 @@ Config ParseRoot(Object root) {
   if (auto w = root.Child("writer")) {
     c.writer_max_batch = static_cast<int>(w->Int("max_batch", 1, 100000).value_or(512));
     c.writer_max_queue = static_cast<int>(w->Int("max_queue", 1, 10000000).value_or(8192));
+    c.writer_max_queue_bytes =
+        w->Int("max_queue_bytes", 1 << 20, int64_t{1} << 40).value_or(c.writer_max_queue_bytes);
     w->Finish();
   }
   c.trusted_proxies = ParseCidrs(
@@ -283,6 +294,28 @@ Config ParseRoot(Object root) {
         l->Bool("keep_rejected_bodies").value_or(c.request_log.keep_rejected_bodies);
     c.request_log.kept_body_bytes =
         l->Int("kept_body_bytes", 1, 1 << 20).value_or(c.request_log.kept_body_bytes);
+    storage::RequestLogBudgetOptions& b = c.request_log.budget;
+    constexpr int64_t kMaxRows = 10000000;
+    constexpr int64_t kMaxBytes = int64_t{1} << 40;
+    b.rows_per_minute = l->Int("rejected_rows_per_minute", 0, kMaxRows).value_or(b.rows_per_minute);
+    b.bytes_per_minute =
+        l->Int("rejected_bytes_per_minute", 0, kMaxBytes).value_or(b.bytes_per_minute);
+    b.rows_per_address_per_minute = l->Int("rejected_rows_per_address_per_minute", 0, kMaxRows)
+                                        .value_or(b.rows_per_address_per_minute);
+    b.bytes_per_address_per_minute = l->Int("rejected_bytes_per_address_per_minute", 0, kMaxBytes)
+                                         .value_or(b.bytes_per_address_per_minute);
+    b.max_tracked_addresses =
+        static_cast<size_t>(l->Int("tracked_addresses", 1, 1000000)
+                                .value_or(static_cast<int64_t>(b.max_tracked_addresses)));
+    if (b.rows_per_address_per_minute > b.rows_per_minute) {
+      Fail("request_log.rejected_rows_per_address_per_minute",
+           "must not exceed rejected_rows_per_minute (" + std::to_string(b.rows_per_minute) + ")");
+    }
+    if (b.bytes_per_address_per_minute > b.bytes_per_minute) {
+      Fail(
+          "request_log.rejected_bytes_per_address_per_minute",
+          "must not exceed rejected_bytes_per_minute (" + std::to_string(b.bytes_per_minute) + ")");
+    }
     l->Finish();
   }
   if (auto a = root.Child("audit")) {

@@ -14,6 +14,7 @@
 #include "api/ingest.h"
 #include "server/delivery/backoff.h"
 #include "server/delivery/destination.h"
+#include "storage/request_log_budget.h"
 #include "storage/status.h"
 
 namespace hookvault::server {
@@ -61,6 +62,10 @@ struct RequestLogConfig {
   // come from anyone who can reach the port, and a body may hold personal data.
   bool keep_rejected_bodies = false;
   int64_t kept_body_bytes = 4096;
+  // Rows of rejected requests stored per minute, for all remote addresses together and for
+  // each, in rows and bytes; beyond it they are counted in /metrics, not stored
+  // (storage/request_log_budget.h). 0 stores none.
+  storage::RequestLogBudgetOptions budget;
 };
 
 // The audit log's hash chain (storage/audit_chain.h).
@@ -89,6 +94,7 @@ struct Config {
   LogConfig log;
   int writer_max_batch = 512;
   int writer_max_queue = 8192;
+  int64_t writer_max_queue_bytes = 64 << 20;
   std::vector<api::Cidr> trusted_proxies;
   std::optional<TlsConfig> tls;  // absent: plain HTTP
   RetentionConfig retention;

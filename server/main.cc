@@ -172,6 +172,8 @@ Status Gateway::OpenStorage(bool embedded_default) {
       *stores_->events,
       storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
                              .max_queue = static_cast<size_t>(config_.writer_max_queue),
+                             .max_queue_bytes = static_cast<size_t>(config_.writer_max_queue_bytes),
+                             .log_budget = config_.request_log.budget,
                              .thread_nice = kWriterNice});
   checkpointer_->Start([this] {
     storage::SqliteWalCheckpointer* cp = checkpointer_.get();
@@ -244,7 +246,7 @@ Status Gateway::OpenApi() {
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
   feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
                                              ConsumerNames(config_));
-  health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_);
+  health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
   // The route table also says who may call each route: the router checks API tokens before a

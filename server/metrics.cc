@@ -229,8 +229,12 @@ std::string Metrics::Render(const MetricsInputs& in) const {
                 "Records (events and request-log rows) in committed transactions.");
   w.Sample({}, static_cast<double>(in.writer.records));
   w.BeginFamily("hookvault_request_log_dropped_total", MetricType::kCounter,
-                "Request-log rows of rejected requests dropped because the write queue was full.");
-  w.Sample({}, static_cast<double>(in.writer.dropped_logs));
+                "Request-log rows of rejected requests counted but not stored, by reason "
+                "(address: the remote address used up its budget of the minute; global: all "
+                "addresses together did; queue: the writer's log queue was full).");
+  w.Sample({{"reason", "address"}}, static_cast<double>(in.writer.dropped_logs_address));
+  w.Sample({{"reason", "global"}}, static_cast<double>(in.writer.dropped_logs_global));
+  w.Sample({{"reason", "queue"}}, static_cast<double>(in.writer.dropped_logs));
   w.BeginFamily("hookvault_commit_batch_size", MetricType::kHistogram,
                 "Records per committed group-commit transaction.");
   {

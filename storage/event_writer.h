@@ -26,14 +26,17 @@ class EventWriter {
   // possibly on another thread, after the record's transaction committed or failed.
   virtual Status SubmitEvent(IngestRecord record, WriteCallback done) = 0;
 
-  // Queues the request-log row of a rejected request. Returns kUnavailable when refused.
+  // Queues the request-log row of a rejected request, if the request-log budget admits it.
+  // Returns kUnavailable when refused (then the row is only counted).
   virtual Status SubmitLog(RequestLogEntry entry) = 0;
 
   // Queues a durable write that proves the database writable; `done` gets its Status. Returns
   // kUnavailable, without calling `done`, when it cannot be queued.
   virtual Status SubmitProbe(std::function<void(const Status&)> done) = 0;
 
-  // Returns false after a failed transaction until the next one succeeds.
+  // Returns false after a transaction failed for want of storage (kUnavailable: full disk, I/O
+  // error) until a transaction holding an event, or a probe, succeeds. A record the store
+  // refuses on its own (kInternal) says nothing about the storage and leaves it as it is.
   virtual bool healthy() const = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 namespace hookvault::storage {
@@ -17,10 +18,28 @@ size_t BatchSizeBucket(size_t size) {
   return bucket;
 }
 
+// Bytes an item is charged besides its strings: the bookkeeping around them, roughly.
+constexpr size_t kItemOverheadBytes = 256;
+
+// Returns what `record` holds in memory while it waits, roughly.
+size_t RecordBytes(const IngestRecord& record) {
+  size_t bytes = kItemOverheadBytes;
+  if (const auto& e = record.event) {
+    bytes += e->source.size() + e->event_type.size() + e->idempotency_key.size() +
+             e->remote_addr.size() + e->headers_json.size() + e->body.size();
+    for (const std::string& d : e->destinations) bytes += d.size();
+  }
+  if (const auto& l = record.log) {
+    bytes += l->source.size() + l->remote_addr.size() + l->reason.size();
+    if (l->body) bytes += l->body->size();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 GroupCommitWriter::GroupCommitWriter(EventLog& log, WriterOptions options)
-    : log_(log), options_(options) {
+    : log_(log), options_(options), log_budget_(options.log_budget) {
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-writer");  // visible in top -H, perf, gdb
     if (options_.thread_nice != 0) {
@@ -37,38 +56,100 @@ Status GroupCommitWriter::Enqueue(Item item) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return Status::Unavailable("writer is shutting down");
-    if (!item.task && queue_.size() >= options_.max_queue) {
-      return Status::Unavailable("write queue is full");
-    }
-    if (item.log_only) {
-      if (queued_logs_ >= options_.max_queue / 2) {
-        ++stats_.dropped_logs;
-        return Status::Unavailable("request log queue is full");
+    switch (item.kind) {
+      case Kind::kLog: {
+        // The row is charged to the budget before the queue is asked: a flood that the queue
+        // would refuse anyway must not use up the minute's budget either way.
+        LogDrop drop = log_budget_.Admit(*item.record.log);
+        if (drop == LogDrop::kNone &&
+            (logs_.size() >= std::max<size_t>(options_.max_queue / 2, 1) ||
+             queued_log_bytes_ + item.bytes > std::max<size_t>(options_.max_queue_bytes / 4, 1))) {
+          drop = LogDrop::kQueue;
+        }
+        switch (drop) {
+          case LogDrop::kNone:
+            break;
+          case LogDrop::kAddress:
+            ++stats_.dropped_logs_address;
+            return Status::Unavailable("request log budget of this address is used up");
+          case LogDrop::kGlobal:
+            ++stats_.dropped_logs_global;
+            return Status::Unavailable("request log budget is used up");
+          case LogDrop::kQueue:
+            ++stats_.dropped_logs;
+            return Status::Unavailable("request log queue is full");
+        }
+        queued_log_bytes_ += item.bytes;
+        logs_.push_back(std::move(item));
+        break;
       }
-      ++queued_logs_;
+      case Kind::kEvent:
+      case Kind::kProbe:
+      case Kind::kRequestTask: {
+        if (queue_.size() >= options_.max_queue) return Status::Unavailable("write queue is full");
+        // One item always fits an empty queue, whatever its size.
+        if (queued_bytes_ > 0 && queued_bytes_ + item.bytes > options_.max_queue_bytes) {
+          return Status::Unavailable("write queue is full (bytes)");
+        }
+        if (item.kind == Kind::kRequestTask) {
+          if (queued_request_tasks_ >= options_.max_request_tasks) {
+            return Status::Unavailable("too many operator writes waiting");
+          }
+          ++queued_request_tasks_;
+        }
+        queued_bytes_ += item.bytes;
+        queue_.push_back(std::move(item));
+        break;
+      }
+      case Kind::kTask:
+        queued_bytes_ += item.bytes;
+        queue_.push_back(std::move(item));
+        break;
     }
-    queue_.push_back(std::move(item));
   }
   cv_.notify_one();
   return Status::Ok();
 }
 
 Status GroupCommitWriter::SubmitEvent(IngestRecord record, WriteCallback done) {
-  return Enqueue(Item{std::move(record), std::move(done), nullptr, /*log_only=*/false, nullptr});
+  Item item;
+  item.kind = Kind::kEvent;
+  item.record = std::move(record);
+  item.done = std::move(done);
+  item.bytes = RecordBytes(item.record);
+  return Enqueue(std::move(item));
 }
 
 Status GroupCommitWriter::SubmitLog(RequestLogEntry entry) {
-  IngestRecord record;
-  record.log = std::move(entry);
-  return Enqueue(Item{std::move(record), nullptr, nullptr, /*log_only=*/true, nullptr});
+  Item item;
+  item.kind = Kind::kLog;
+  item.record.log = std::move(entry);
+  item.bytes = RecordBytes(item.record);
+  return Enqueue(std::move(item));
 }
 
 Status GroupCommitWriter::SubmitProbe(std::function<void(const Status&)> done) {
-  return Enqueue(Item{IngestRecord{}, nullptr, std::move(done), /*log_only=*/false, nullptr});
+  Item item;
+  item.kind = Kind::kProbe;
+  item.probe = std::move(done);
+  item.bytes = kItemOverheadBytes;
+  return Enqueue(std::move(item));
 }
 
 Status GroupCommitWriter::SubmitTask(std::function<void()> task) {
-  return Enqueue(Item{IngestRecord{}, nullptr, nullptr, /*log_only=*/false, std::move(task)});
+  return EnqueueTask(Kind::kTask, std::move(task));
+}
+
+Status GroupCommitWriter::SubmitRequestTask(std::function<void()> task) {
+  return EnqueueTask(Kind::kRequestTask, std::move(task));
+}
+
+Status GroupCommitWriter::EnqueueTask(Kind kind, std::function<void()> task) {
+  Item item;
+  item.kind = kind;
+  item.task = std::move(task);
+  item.bytes = kItemOverheadBytes;
+  return Enqueue(std::move(item));
 }
 
 WriterStats GroupCommitWriter::stats() const {
@@ -87,17 +168,25 @@ void GroupCommitWriter::Stop() {
 
 void GroupCommitWriter::Run() {
   std::vector<Item> batch;
-  batch.reserve(options_.max_batch);
+  batch.reserve(options_.max_batch + options_.max_logs_per_batch);
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything queued is written
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !logs_.empty(); });
+      if (queue_.empty() && logs_.empty()) return;  // stopping, and everything is written
       size_t n = std::min(queue_.size(), std::max<size_t>(options_.max_batch, 1));
       for (size_t i = 0; i < n; ++i) {
-        if (queue_.front().log_only) --queued_logs_;
-        batch.push_back(std::move(queue_.front()));
+        Item& front = queue_.front();
+        queued_bytes_ -= front.bytes;
+        if (front.kind == Kind::kRequestTask) --queued_request_tasks_;
+        batch.push_back(std::move(front));
         queue_.pop_front();
+      }
+      size_t logs = std::min(logs_.size(), std::max<size_t>(options_.max_logs_per_batch, 1));
+      for (size_t i = 0; i < logs; ++i) {
+        queued_log_bytes_ -= logs_.front().bytes;
+        batch.push_back(std::move(logs_.front()));
+        logs_.pop_front();
       }
     }
     WriteBatch(batch);
@@ -105,28 +194,14 @@ void GroupCommitWriter::Run() {
   }
 }
 
-void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
-  std::vector<IngestRecord> records;
-  records.reserve(batch.size());
-  for (Item& item : batch) {
-    if (!item.probe && !item.task) records.push_back(std::move(item.record));
-  }
-
-  bool has_probe =
-      std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.probe != nullptr; });
-  if (records.empty() && !has_probe) {
-    for (Item& item : batch) item.task();  // tasks only
-    return;
-  }
-  Status status;  // the records' transaction
-  std::vector<std::optional<AppendResult>> results;
-  if (!records.empty()) {
-    auto appended = log_.Append(records);
-    status = appended.status();
-    if (appended.ok()) results = std::move(appended).value();
-    healthy_.store(status.ok(), std::memory_order_relaxed);
+void GroupCommitWriter::AppendIsolating(std::span<const IngestRecord> records,
+                                        std::span<Outcome> out) {
+  StatusOr<std::vector<std::optional<AppendResult>>> appended = log_.Append(records);
+  bool has_event = std::any_of(records.begin(), records.end(),
+                               [](const IngestRecord& r) { return r.event.has_value(); });
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    if (status.ok()) {
+    if (appended.ok()) {
       ++stats_.commits;
       stats_.records += records.size();
       ++stats_.batch_size_buckets[BatchSizeBucket(records.size())];
@@ -134,35 +209,96 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
       ++stats_.failed_batches;
     }
   }
+  if (appended.ok()) {
+    // Only a transaction holding an event shows that an event fits; a log row is smaller.
+    if (has_event) healthy_.store(true, std::memory_order_relaxed);
+    std::vector<std::optional<AppendResult>>& results = *appended;
+    for (size_t i = 0; i < out.size(); ++i) {
+      out[i] = Outcome{Status::Ok(), i < results.size() ? std::move(results[i]) : std::nullopt};
+    }
+    return;
+  }
+  const Status& error = appended.status();
+  if (error.code() == StatusCode::kUnavailable || records.size() == 1) {
+    // Storage trouble fails every record alike; retrying parts would only repeat it. A
+    // record refused alone gets the error, which its caller logs (core has no logger).
+    if (error.code() == StatusCode::kUnavailable) healthy_.store(false, std::memory_order_relaxed);
+    for (Outcome& o : out) o = Outcome{error, std::nullopt};
+    return;
+  }
+  // A record the store refuses on its own (kInternal): find it by halves, so that it alone
+  // fails. Halves keep submission order (invariant 4).
+  size_t half = records.size() / 2;
+  AppendIsolating(records.first(half), out.first(half));
+  AppendIsolating(records.subspan(half), out.subspan(half));
+}
+
+void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
+  std::vector<IngestRecord> records;
+  records.reserve(batch.size());
+  for (Item& item : batch) {
+    if (item.kind == Kind::kEvent || item.kind == Kind::kLog) {
+      records.push_back(std::move(item.record));
+    }
+  }
+  bool has_probe =
+      std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.kind == Kind::kProbe; });
+  if (records.empty() && !has_probe) {
+    for (Item& item : batch) item.task();  // tasks only
+    return;
+  }
+  std::vector<Outcome> outcomes(records.size());
+  Status status;  // a failure of storage, if any record met one
+  if (!records.empty()) {
+    AppendIsolating(records, outcomes);
+    for (const Outcome& o : outcomes) {
+      if (o.status.code() == StatusCode::kUnavailable) status = o.status;
+    }
+  }
   // A probe gets a write of its own: a small record may still fit where an event does not.
   Status probe_status = status;
   if (has_probe && status.ok()) {
     probe_status = log_.Probe();
-    healthy_.store(probe_status.ok(), std::memory_order_relaxed);
+    if (probe_status.code() == StatusCode::kUnavailable) {
+      healthy_.store(false, std::memory_order_relaxed);
+    } else if (probe_status.ok()) {
+      healthy_.store(true, std::memory_order_relaxed);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.probes;
   }
 
   bool new_events = false;
-  for (size_t i = 0; i < results.size(); ++i) {
-    new_events |= results[i] && !results[i]->duplicate && records[i].event;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Outcome& o = outcomes[i];
+    new_events |= o.status.ok() && o.result && !o.result->duplicate && records[i].event;
   }
   if (new_events && commit_listener_) commit_listener_();
 
-  // Answer in submission order; results[i] belongs to the i-th item that is neither a probe
-  // nor a task. Tasks run after the batch's answers.
+  // Answer in submission order; outcomes[i] belongs to the i-th event or log item. Tasks run
+  // after the batch's answers.
   static const AppendResult kNone;
   size_t r = 0;
   for (Item& item : batch) {
-    if (item.task) continue;
-    if (item.probe) {
-      item.probe(probe_status);
-      continue;
+    switch (item.kind) {
+      case Kind::kProbe:
+        item.probe(probe_status);
+        break;
+      case Kind::kEvent: {
+        const Outcome& o = outcomes[r++];
+        if (item.done) item.done(o.status, (o.status.ok() && o.result) ? *o.result : kNone);
+        break;
+      }
+      case Kind::kLog:
+        ++r;
+        break;
+      case Kind::kTask:
+      case Kind::kRequestTask:
+        break;
     }
-    const std::optional<AppendResult>* result = status.ok() ? &results[r] : nullptr;
-    ++r;
-    if (item.done) item.done(status, (result && *result) ? **result : kNone);
   }
   for (Item& item : batch) {
-    if (item.task) item.task();
+    if (item.kind == Kind::kTask || item.kind == Kind::kRequestTask) item.task();
   }
 }
 

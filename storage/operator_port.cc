@@ -29,7 +29,9 @@ Status SerializedOperatorPort::Reprocess(ReprocessSpec spec, AuditActor who, Rep
   run->spec = std::move(spec);
   run->who = std::move(who);
   run->done = std::move(done);
-  Status queued = serializer_.SubmitTask([this, run] { Step(run); });
+  // The first chunk comes from a request: refused when the writer is saturated. The chunks after
+  // it are queued unbounded, so a run once started is not cut short by load.
+  Status queued = serializer_.SubmitRequestTask([this, run] { Step(run); });
   if (!queued.ok() && run->bulk) bulk_running_.store(false);
   return queued;
 }
@@ -41,8 +43,8 @@ Status SerializedOperatorPort::DryRun(ReprocessSpec spec, AuditActor who, Reproc
   // match. Only the audit row goes through the serializer.
   auto matched = queries_.CountDeliveries(*filters);
   if (!matched.ok()) return matched.status();
-  return serializer_.SubmitTask([this, spec = std::move(spec), who = std::move(who),
-                                 done = std::move(done), matched = *matched] {
+  return serializer_.SubmitRequestTask([this, spec = std::move(spec), who = std::move(who),
+                                        done = std::move(done), matched = *matched] {
     auto audit = store_.AuditDryRun(spec, who, matched, clock_.NowMicros());
     if (!audit.ok()) return done(audit.status());
     done(ReprocessResult{matched, 0, *audit});
@@ -86,7 +88,7 @@ void SerializedOperatorPort::Finish(Run& run, StatusOr<ReprocessResult> result) 
 }
 
 Status SerializedOperatorPort::AckConsumer(std::string name, int64_t seq, AckDone done) {
-  return serializer_.SubmitTask([this, name = std::move(name), seq, done = std::move(done)] {
+  return serializer_.SubmitRequestTask([this, name = std::move(name), seq, done = std::move(done)] {
     done(store_.AckConsumer(name, seq, clock_.NowMicros()));
   });
 }

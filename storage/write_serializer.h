@@ -16,7 +16,8 @@
 
 namespace hookvault::storage {
 
-// Thread-safety: SubmitTask() may be called from any thread, also from inside a task.
+// Thread-safety: SubmitTask() and SubmitRequestTask() may be called from any thread, also from
+// inside a task.
 class WriteSerializer {
  public:
   WriteSerializer() = default;
@@ -27,6 +28,13 @@ class WriteSerializer {
   // Queues `task` to run after everything queued before it, never beside another task or
   // batch. Returns kUnavailable when stopping; then `task` never runs.
   virtual Status SubmitTask(std::function<void()> task) = 0;
+
+  // Like SubmitTask, for work a client's request asks for (REST writes): an implementation
+  // that bounds its queue refuses it with kUnavailable when saturated, rather than queue it
+  // behind the ingest it would delay (the caller answers 503). By default it is SubmitTask.
+  virtual Status SubmitRequestTask(std::function<void()> task) {
+    return SubmitTask(std::move(task));
+  }
 };
 
 // Runs `fn` (returning Status or StatusOr<T>) through `serializer` and waits for its result.

@@ -2,6 +2,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <exception>
+#include <string>
 #include <utility>
 
 #include "storage/sqlite/database.h"
@@ -148,6 +150,11 @@ StatusOr<std::vector<std::optional<AppendResult>>> SqliteEventLog::Append(
   } catch (const SQLite::Exception& e) {
     stmts_->ResetAll();
     return StatusFromSqlite(e, "append batch");
+  } catch (const std::exception& e) {
+    // Not SQLite's (a record too large to bind, no memory for a string): the transaction was
+    // rolled back all the same, and the writer thread must live on.
+    stmts_->ResetAll();
+    return Status::Internal(std::string("append batch: ") + e.what());
   }
   return results;
 }

@@ -485,6 +485,49 @@ TEST_F(IngestTest, StoresHeadersWithoutSecrets) {
   EXPECT_STREQ(doc["content-type"].GetString(), "application/json");
 }
 
+// Finding: only x-auth-token and authorization were dropped; cookies, proxy credentials and
+// other services' tokens and keys were stored and served to consumers. Signatures are kept.
+TEST_F(IngestTest, StoresNoCredentialHeaders) {
+  ApiRequest r = Request();
+  const std::vector<std::pair<std::string, std::string>> secrets = {
+      {"cookie", "session=cookie-secret-1"},    {"proxy-authorization", "Basic proxy-secret-2"},
+      {"x-gitlab-token", "gitlab-secret-3"},    {"x-api-key", "api-key-secret-4"},
+      {"x-amz-security-token", "amz-secret-5"}, {"x-client-secret", "client-secret-6"},
+      {"x-session-id", "session-secret-7"},     {"apikey", "apikey-secret-8"}};
+  for (const auto& h : secrets) r.headers.push_back(h);
+  r.headers.emplace_back("x-hub-signature-256", "sha256=abcdef");
+  r.headers.emplace_back("x-github-event", "push");
+  const storage::NewEvent& event = ExpectSubmitted(r);
+  for (const auto& [name, value] : secrets) {
+    EXPECT_EQ(event.headers_json.find(value), std::string::npos)
+        << name << ": " << event.headers_json;
+    EXPECT_TRUE(IsSecretHeader(name)) << name;
+  }
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(event.headers_json, doc).ok()) << event.headers_json;
+  ASSERT_TRUE(doc.HasMember("x-hub-signature-256")) << event.headers_json;
+  EXPECT_STREQ(doc["x-hub-signature-256"].GetString(), "sha256=abcdef");
+  EXPECT_TRUE(doc.HasMember("x-github-event"));
+  EXPECT_FALSE(IsSecretHeader("idempotency-key"));
+  EXPECT_FALSE(IsSecretHeader("content-type"));
+}
+
+// Finding: a request for a source that is not configured kept the URL's whole name (up to
+// ~32 KiB, indexed) in its request-log row. It is cut to kMaxLoggedSourceBytes, in the row and
+// in the answer.
+TEST_F(IngestTest, AHugeUnknownSourceNameIsLoggedCutShort) {
+  std::string name(30000, 'n');
+  ApiRequest r = Request();
+  r.path = "/webhooks/" + name;
+  auto responses = Send(r, name);
+  ASSERT_EQ(responses->size(), 1u);
+  EXPECT_EQ(responses->front().status, 404);
+  EXPECT_LT(ProblemDetail(responses->front()).size(), 256u);
+  ASSERT_EQ(writer_.logs().size(), 1u);
+  EXPECT_EQ(writer_.logs()[0].source, name.substr(0, kMaxLoggedSourceBytes));
+  EXPECT_EQ(writer_.logs()[0].reason, "unknown-source");
+}
+
 TEST_F(IngestTest, StoresRawBodyByteForByte) {
   std::string body =
       "\n  {\t\"event\" : \"payment.created\",\r\n  \"id\":\"a\", \"s\":\"\\u00e9\xc3\xa9\" ,"
@@ -595,6 +638,9 @@ TEST_F(IngestTest, CommitFailureOfAnyKindIs503WithRetryAfter) {
   EXPECT_EQ(r.body.find("malformed"), std::string::npos) << "storage detail leaked";
   ASSERT_EQ(writer_.logs().size(), 1u);
   EXPECT_EQ(writer_.logs()[0].status, r.status);
+  // One of the documented reasons (the problem slugs, "stored", "duplicate"), not "commit
+  // failed".
+  EXPECT_EQ(writer_.logs()[0].reason, "unavailable");
 }
 
 TEST_F(IngestTest, RefusedSubmitIs503WithRetryAfter) {

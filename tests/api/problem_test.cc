@@ -1,9 +1,12 @@
 #include "api/problem.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <iterator>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "api/json.h"
@@ -168,6 +171,25 @@ TEST(ProblemFromStatusTest, OkIsNotTurnedIntoSuccess) {
   // An OK status reaching the problem table is a programming error: answer 500, not 200.
   ApiResponse r = ProblemFromStatus(storage::Status::Ok());
   EXPECT_EQ(r.status, 500);
+}
+
+// Finding: an internal error became a 500 whose detail was hidden from the client and logged
+// nowhere. The client still sees no detail; the log has it, with the request's path.
+TEST(ProblemFromStatusTest, AnInternalErrorIsLoggedWithItsDetailButNotShown) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("problem-test", sink));
+  ApiResponse r = ProblemFromStatus(
+      storage::Status::Internal("append batch: UNIQUE constraint failed: deliveries.x"),
+      "/api/v1/events/evt_1/reprocess");
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body.find("UNIQUE"), std::string::npos) << r.body;
+  std::string logged = out.str();
+  EXPECT_NE(logged.find("UNIQUE constraint failed: deliveries.x"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("/api/v1/events/evt_1/reprocess"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("error"), std::string::npos) << logged;
 }
 
 }  // namespace

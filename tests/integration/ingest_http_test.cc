@@ -502,6 +502,73 @@ TEST(IngestRejectedBodyTest, KeptWhenSwitchedOnAndCapped) {
   }
 }
 
+// Returns the value of the /metrics sample `series` (name with labels), or -1.
+double MetricSample(const std::string& text, const std::string& series) {
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+// Finding: every rejected request became a durable row, so a flood without a token could fill
+// the disk. Through the real binary: a flood of 401s from one address stores at most its
+// budget (two budgets if a minute starts during the test), every other one is counted in
+// /metrics, accepted webhooks are stored and answered 200 all along, and an unknown source's
+// 20 KiB name is stored cut to 128 bytes.
+TEST(IngestRequestLogBudgetTest, AFloodOfRejectedRequestsStoresOnlyItsBudget) {
+  TempDir dir;
+  std::string config = dir.Write(
+      "config.json",
+      ConfigJson(dir.path(), R"("request_log": {"rejected_rows_per_address_per_minute": 20,
+                                                "rejected_rows_per_minute": 100},)"));
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"),
+                       {std::string("HV_TEST_TOKEN_A=") + kTokenA});
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  HttpResult unknown =
+      client.Request("POST", server.Url("/webhooks/" + std::string(20000, 'u')),
+                     {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}}, "{}");
+  EXPECT_EQ(unknown.status, 404) << unknown.body << unknown.error;
+
+  constexpr int kRejected = 300;
+  int accepted = 0;
+  for (int i = 0; i < kRejected; ++i) {
+    HttpResult bad = client.Request(
+        "POST", server.Url("/webhooks/harmonics"),
+        {{"x-auth-token", "not-the-token-at-all"}, {"Content-Type", "application/json"}}, "{}");
+    ASSERT_EQ(bad.status, 401) << bad.body << bad.error;
+    if (i % 10 == 0) {
+      HttpResult ok =
+          client.Request("POST", server.Url("/webhooks/harmonics"),
+                         {{"x-auth-token", kTokenA}, {"Content-Type", "application/json"}},
+                         R"({"id":"flood-)" + std::to_string(i) + R"(","event":"a"})");
+      ASSERT_EQ(ok.status, 200) << ok.body << ok.error;
+      ++accepted;
+    }
+  }
+  std::string db = dir.File("hookvault.db");
+  // The rows are written in the background; the metrics count the dropped ones at once.
+  std::string metrics;
+  double dropped = -1;
+  int64_t stored = -1;
+  for (int i = 0; i < 200; ++i) {
+    metrics = client.Request("GET", server.Url("/metrics")).body;
+    dropped = MetricSample(metrics, "hookvault_request_log_dropped_total{reason=\"address\"}");
+    stored = QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 401");
+    if (stored + static_cast<int64_t>(dropped) == kRejected) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(stored + static_cast<int64_t>(dropped), kRejected) << metrics;
+  EXPECT_GE(stored, 19);  // the 404 above took one row of the address's budget
+  EXPECT_LE(stored, 40);
+  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM events"), accepted);
+  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 200"), accepted);
+  for (int i = 0;
+       i < 100 && QueryInt(db, "SELECT count(*) FROM request_log WHERE status = 404") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(QueryInt(db, "SELECT max(length(source)) FROM request_log WHERE status = 404"), 128);
+}
+
 // An acknowledged event survives SIGKILL: after a restart every acknowledged key is answered
 // as a duplicate with its original id, and the database holds exactly those events.
 TEST(IngestCrashTest, AcknowledgedEventsSurviveSigkill) {

@@ -625,12 +625,67 @@ TEST(ParseConfigTest, DestinationDefaults) {
   EXPECT_EQ(d.signing_secret, "");
 }
 
-TEST(ParseConfigTest, IdempotencyObjectWithoutHeaderMeansNoHeader) {
+// The README and the OpenAPI description call Idempotency-Key the default header: naming only a
+// pointer keeps it (the pointer is the fallback); only "header": "" turns it off.
+TEST(ParseConfigTest, IdempotencyObjectWithoutHeaderKeepsTheDefaultHeader) {
   std::string json = With(kMinimal, "/sources/0/idempotency", R"({"pointer": "/id"})");
   auto config = ParseConfig(json, Env({}));
   ASSERT_TRUE(config.ok()) << config.status().message();
-  EXPECT_EQ(config->sources[0].idempotency_header, "");
+  EXPECT_EQ(config->sources[0].idempotency_header, "idempotency-key");
   EXPECT_TRUE(config->sources[0].idempotency_pointer.has_value());
+
+  json = With(kMinimal, "/sources/0/idempotency", R"({"header": "", "pointer": "/id"})");
+  config = ParseConfig(json, Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->sources[0].idempotency_header, "");
+
+  json = With(kMinimal, "/sources/0/idempotency", R"({"header": "X Bad:Name"})");
+  config = ParseConfig(json, Env({}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.status().message().find("sources[0].idempotency.header"), std::string::npos)
+      << config.status().message();
+}
+
+// request_log's budget keys: defaults, values, ranges, and a per-address budget above the
+// global one refused.
+TEST(ParseConfigTest, RequestLogBudgetKeys) {
+  auto defaults = ParseConfig(kMinimal, Env({}));
+  ASSERT_TRUE(defaults.ok()) << defaults.status().message();
+  EXPECT_EQ(defaults->request_log.budget.rows_per_minute, 600);
+  EXPECT_EQ(defaults->request_log.budget.bytes_per_minute, 131072);
+  EXPECT_EQ(defaults->request_log.budget.rows_per_address_per_minute, 60);
+  EXPECT_EQ(defaults->request_log.budget.bytes_per_address_per_minute, 32768);
+  EXPECT_EQ(defaults->request_log.budget.max_tracked_addresses, 4096u);
+  EXPECT_EQ(defaults->writer_max_queue_bytes, 64 << 20);
+
+  std::string json = With(kMinimal, "/request_log",
+                          R"({"rejected_rows_per_minute": 100, "rejected_bytes_per_minute": 9000,
+                              "rejected_rows_per_address_per_minute": 10,
+                              "rejected_bytes_per_address_per_minute": 900,
+                              "tracked_addresses": 50})");
+  json = With(json, "/writer", R"({"max_queue_bytes": 2097152})");
+  auto config = ParseConfig(json, Env({}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->request_log.budget.rows_per_minute, 100);
+  EXPECT_EQ(config->request_log.budget.bytes_per_minute, 9000);
+  EXPECT_EQ(config->request_log.budget.rows_per_address_per_minute, 10);
+  EXPECT_EQ(config->request_log.budget.bytes_per_address_per_minute, 900);
+  EXPECT_EQ(config->request_log.budget.max_tracked_addresses, 50u);
+  EXPECT_EQ(config->writer_max_queue_bytes, 2097152);
+
+  for (const char* bad :
+       {R"({"rejected_rows_per_minute": -1})", R"({"tracked_addresses": 0})",
+        R"({"rejected_rows_per_minute": 5})",  // below the per-address 60
+        R"({"rejected_bytes_per_address_per_minute": 999999999})", R"({"rejected_rows": 5})"}) {
+    auto refused = ParseConfig(With(kMinimal, "/request_log", bad), Env({}));
+    EXPECT_FALSE(refused.ok()) << bad;
+    if (!refused.ok()) {
+      EXPECT_NE(refused.status().message().find("request_log."), std::string::npos)
+          << refused.status().message();
+    }
+  }
+  EXPECT_FALSE(
+      ParseConfig(With(kMinimal, "/writer", R"({"max_queue_bytes": 1000})"), Env({})).ok());
 }
 
 // --- LoadConfigFile ---------------------------------------------------------------------------

@@ -221,6 +221,8 @@ MetricsInputs FullInputs() {
   in.writer.records = 40;
   in.writer.failed_batches = 1;
   in.writer.dropped_logs = 2;
+  in.writer.dropped_logs_address = 30;
+  in.writer.dropped_logs_global = 4;
   in.writer.batch_size_buckets[0] = 1;  // one batch of 1
   in.writer.batch_size_buckets[3] = 2;  // two of 5..8
   in.writer.batch_size_buckets[4] = 2;  // two of 9..16
@@ -253,7 +255,9 @@ TEST(MetricsTest, RendersEveryInput) {
   EXPECT_EQ(SampleValue(text, "hookvault_commits_total"), 5);
   EXPECT_EQ(SampleValue(text, "hookvault_commit_failures_total"), 1);
   EXPECT_EQ(SampleValue(text, "hookvault_committed_records_total"), 40);
-  EXPECT_EQ(SampleValue(text, "hookvault_request_log_dropped_total"), 2);
+  EXPECT_EQ(SampleValue(text, "hookvault_request_log_dropped_total{reason=\"queue\"}"), 2);
+  EXPECT_EQ(SampleValue(text, "hookvault_request_log_dropped_total{reason=\"address\"}"), 30);
+  EXPECT_EQ(SampleValue(text, "hookvault_request_log_dropped_total{reason=\"global\"}"), 4);
   EXPECT_EQ(SampleValue(text, "hookvault_commit_batch_size_bucket{le=\"1\"}"), 1);
   EXPECT_EQ(SampleValue(text, "hookvault_commit_batch_size_bucket{le=\"4\"}"), 1);
   EXPECT_EQ(SampleValue(text, "hookvault_commit_batch_size_bucket{le=\"8\"}"), 3);

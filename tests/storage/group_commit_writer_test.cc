@@ -143,6 +143,120 @@ TEST_F(RealLogTest, StopDrainsTheQueue) {
   EXPECT_EQ(writer.SubmitProbe([](const Status&) {}).code(), StatusCode::kUnavailable);
 }
 
+// Holds the writer thread inside a task until released, so that what is submitted meanwhile
+// is written as one batch.
+class WriterHold {
+ public:
+  explicit WriterHold(GroupCommitWriter& writer) {
+    std::promise<void> entered;
+    EXPECT_TRUE(writer
+                    .SubmitTask([this, &entered] {
+                      entered.set_value();
+                      release_.get_future().wait();
+                    })
+                    .ok());
+    entered.get_future().wait();
+  }
+  // Releases the writer if the test did not (it returned early): it must not hang in Stop().
+  ~WriterHold() { Release(); }
+  void Release() {
+    if (!released_) release_.set_value();
+    released_ = true;
+  }
+
+ private:
+  std::promise<void> release_;
+  bool released_ = false;
+};
+
+// Invariant 2: a record the store refuses on its own (here a delivery named twice, which the
+// schema's UNIQUE constraint refuses) fails alone with kInternal; the records batched with it
+// commit and are answered OK. Before, the whole batch failed, and every retry of it.
+TEST_F(RealLogTest, ARecordTheStoreRefusesFailsAloneAndItsBatchCommits) {
+  GroupCommitWriter writer(*log_, {.max_batch = 512, .max_queue = 1000});
+  WriterHold hold(writer);
+  std::vector<Status> answers(7);
+  for (int i = 0; i < 7; ++i) {
+    IngestRecord record = Event(Key("iso", i));
+    record.event->destinations = {"billing"};
+    if (i == 4) record.event->destinations = {"billing", "billing"};
+    ASSERT_TRUE(
+        writer
+            .SubmitEvent(std::move(record),
+                         [&answers, i](const Status& s, const AppendResult&) { answers[i] = s; })
+            .ok());
+  }
+  RequestLogEntry row;
+  row.source = "s";
+  row.status = 401;
+  row.reason = "unauthenticated";
+  ASSERT_TRUE(writer.SubmitLog(row).ok());
+  hold.Release();
+  writer.Stop();
+  for (int i = 0; i < 7; ++i) {
+    if (i == 4) {
+      EXPECT_EQ(answers[i].code(), StatusCode::kInternal) << answers[i].ToString();
+    } else {
+      EXPECT_TRUE(answers[i].ok()) << i << ": " << answers[i].ToString();
+    }
+  }
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events"), 6);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM events WHERE idempotency_key = 'iso4'"), 0);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM deliveries"), 6);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE status = 401"), 1);
+  EXPECT_TRUE(writer.healthy()) << "a refused record says nothing about the storage";
+}
+
+// Finding: a flood of rejected requests from one address became one durable row each. Within
+// a minute, one address stores at most its budget; the rest is counted; another address still
+// gets its rows stored, until all addresses together reach the global budget.
+TEST_F(RealLogTest, RejectedFloodFromOneAddressStoresOnlyItsBudget) {
+  WriterOptions options{.max_batch = 512, .max_queue = 100000};
+  options.log_budget = {.rows_per_minute = 30,
+                        .bytes_per_minute = 1 << 20,
+                        .rows_per_address_per_minute = 10,
+                        .bytes_per_address_per_minute = 1 << 20,
+                        .max_tracked_addresses = 100};
+  GroupCommitWriter writer(*log_, options);
+  const int64_t minute = 1'790'000'020'000'000;  // 40 s into a minute
+  auto row = [&](const std::string& addr, int64_t at) {
+    RequestLogEntry r;
+    r.received_at = at;
+    r.source = "nope";
+    r.remote_addr = addr;
+    r.status = 404;
+    r.reason = "unknown-source";
+    return r;
+  };
+  int accepted = 0;
+  for (int i = 0; i < 1000; ++i) accepted += writer.SubmitLog(row("203.0.113.9", minute + i)).ok();
+  EXPECT_EQ(accepted, 10);
+  for (int i = 0; i < 5; ++i) accepted += writer.SubmitLog(row("198.51.100.1", minute + i)).ok();
+  EXPECT_EQ(accepted, 15);
+  // Many addresses: the global budget (30) holds.
+  for (int i = 0; i < 100; ++i) {
+    accepted += writer.SubmitLog(row("192.0.2." + std::to_string(i), minute + i)).ok();
+  }
+  EXPECT_EQ(accepted, 30);
+  // The next minute starts afresh.
+  EXPECT_TRUE(writer.SubmitLog(row("203.0.113.9", minute + 20'000'000)).ok());
+  // An accepted event is never held back by the flood.
+  std::promise<Status> stored;
+  ASSERT_TRUE(writer
+                  .SubmitEvent(Event("real"),
+                               [&](const Status& s, const AppendResult&) { stored.set_value(s); })
+                  .ok());
+  EXPECT_TRUE(stored.get_future().get().ok());
+  writer.Stop();
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE status = 404"), 31);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM request_log WHERE remote_addr = '203.0.113.9'"),
+            11);
+  WriterStats stats = writer.stats();
+  EXPECT_EQ(stats.dropped_logs_address, 990u);
+  EXPECT_EQ(stats.dropped_logs_global, 85u);
+  EXPECT_EQ(stats.dropped_logs, 0u);
+}
+
 // An EventLog whose Append blocks until released, then succeeds or fails as told.
 class ControlledLog final : public EventLog {
  public:
@@ -153,6 +267,9 @@ class ControlledLog final : public EventLog {
     cv_.notify_all();
     cv_.wait(lock, [this] { return !blocked_; });
     if (!fail_.ok()) return fail_;
+    int events = 0;
+    for (const IngestRecord& r : records) events += r.event ? 1 : 0;
+    batches_.emplace_back(events, static_cast<int>(records.size()) - events);
     std::vector<std::optional<AppendResult>> out;
     for (const IngestRecord& r : records) {
       if (r.event) {
@@ -202,6 +319,11 @@ class ControlledLog final : public EventLog {
     std::lock_guard<std::mutex> l(mu_);
     return logs_;
   }
+  // (events, log rows) of each successful Append, in order.
+  std::vector<std::pair<int, int>> batches() {
+    std::lock_guard<std::mutex> l(mu_);
+    return batches_;
+  }
 
  private:
   std::mutex mu_;
@@ -213,6 +335,7 @@ class ControlledLog final : public EventLog {
   Status fail_;
   Status probe_fail_;
   int probes_ = 0;
+  std::vector<std::pair<int, int>> batches_;
 };
 
 // Invariant 3: a full queue refuses at once, and a refused submission is never called back.
@@ -232,6 +355,106 @@ TEST(GroupCommitWriterTest, FullQueueRefusesWithoutBlocking) {
   log.Release();
   writer.Stop();
   EXPECT_EQ(called.load(), 8);
+}
+
+// Invariant 5: log rows wait apart, so that a queue full of them never refuses an event.
+TEST(GroupCommitWriterTest, LogRowsNeverCostAnEventItsPlaceInTheQueue) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 10});
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  RequestLogEntry row;
+  row.remote_addr = "198.51.100.7";
+  row.received_at = 0;
+  int logs = 0;
+  for (int i = 0; i < 10; ++i) logs += writer.SubmitLog(row).ok() ? 1 : 0;
+  EXPECT_EQ(logs, 5);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(writer.SubmitEvent(Event(Key("e", i)), nullptr).ok()) << "event " << i;
+  }
+  EXPECT_EQ(writer.SubmitEvent(Event("one-too-many"), nullptr).code(), StatusCode::kUnavailable);
+  log.Release();
+  writer.Stop();
+  EXPECT_EQ(log.logs(), 5);
+}
+
+// Invariant 5: a transaction takes at most max_logs_per_batch log rows, however many wait, so
+// that they add little to the time an event waits for its commit.
+TEST(GroupCommitWriterTest, ATransactionTakesAtMostMaxLogsPerBatchLogRows) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 1000, .max_logs_per_batch = 3});
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  for (int i = 0; i < 10; ++i) {
+    RequestLogEntry row;
+    row.remote_addr = "198.51.100." + std::to_string(i);
+    ASSERT_TRUE(writer.SubmitLog(row).ok());
+  }
+  ASSERT_TRUE(writer.SubmitEvent(Event("next"), nullptr).ok());
+  log.Release();
+  writer.Stop();
+  std::vector<std::pair<int, int>> batches = log.batches();
+  ASSERT_GE(batches.size(), 2u);
+  EXPECT_EQ(batches[1], std::make_pair(1, 3)) << "the event behind the rows waited for all of them";
+  int rows = 0;
+  for (const auto& [events, logs] : batches) {
+    EXPECT_LE(logs, 3);
+    rows += logs;
+  }
+  EXPECT_EQ(rows, 10);
+}
+
+// Invariant 3: the queue is bounded in bytes as well as in records: a disk stall with large
+// payloads waiting refuses new ones long before max_queue of them are held in memory. One
+// event always fits an empty queue, whatever its size.
+TEST(GroupCommitWriterTest, QueueIsBoundedInBytes) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 1000, .max_queue_bytes = 1 << 20});
+  auto big = [](const std::string& key, size_t bytes) {
+    IngestRecord r = Event(key);
+    r.event->body = std::string(bytes, 'x');
+    return r;
+  };
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(big("hold", 4 << 20), nullptr).ok()) << "larger than the bound";
+  log.WaitForCalls(1);
+  int accepted = 0;
+  for (int i = 0; i < 100; ++i) {
+    if (writer.SubmitEvent(big(Key("b", i), 100 << 10), nullptr).ok()) ++accepted;
+  }
+  EXPECT_GE(accepted, 9);  // about 1 MiB of them, not 100 (10 MiB)
+  EXPECT_LE(accepted, 10);
+  // The gateway's own tasks are still taken.
+  std::atomic<bool> ran{false};
+  EXPECT_TRUE(writer.SubmitTask([&] { ran = true; }).ok());
+  log.Release();
+  writer.Stop();
+  EXPECT_TRUE(ran.load());
+}
+
+// Invariant 3: writes a client asks for (acks, reprocesses) cannot grow the queue: at most
+// max_request_tasks of them wait, and none is queued while the queue is full of events.
+TEST(GroupCommitWriterTest, RequestTasksAreRefusedWhenTheWriterIsSaturated) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 8, .max_request_tasks = 3});
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer.SubmitRequestTask([&] { ++ran; }).ok());
+  EXPECT_EQ(writer.SubmitRequestTask([&] { ADD_FAILURE() << "a refused task ran"; }).code(),
+            StatusCode::kUnavailable);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(writer.SubmitEvent(Event(Key("e", i)), nullptr).ok());
+  EXPECT_EQ(writer.SubmitEvent(Event("full"), nullptr).code(), StatusCode::kUnavailable);
+  // The gateway's own tasks (forwarding results, retention) are never refused but when stopping.
+  EXPECT_TRUE(writer.SubmitTask([&] { ++ran; }).ok());
+  log.Release();
+  log.WaitForCalls(2);
+  writer.Stop();
+  EXPECT_EQ(ran.load(), 4);
+  EXPECT_EQ(writer.SubmitRequestTask([] {}).code(), StatusCode::kUnavailable);
 }
 
 TEST(GroupCommitWriterTest, LogOnlyRowsMayFillOnlyHalfTheQueue) {
