@@ -11,7 +11,7 @@
 // close the connection.
 //
 // It also keeps two things Pistache's parsed request loses: the raw query string of the request
-// target (Pistache keeps only the first of a repeated parameter, and drops empty ones' order), and
+// target (Pistache keeps one value per parameter name, in no particular order), and
 // every X-Forwarded-For line (Pistache keeps only the first line of a repeated header name, which
 // behind a proxy that adds its own line, as HAProxy does, is the one the client wrote).
 #ifndef HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_
