@@ -43,7 +43,8 @@ api::HeaderList ParseQuery(std::string_view raw_query) {
     if (piece.empty()) continue;
     size_t eq = piece.find('=');
     std::string_view name = piece.substr(0, eq);
-    std::string_view value = eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
+    std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : piece.substr(eq + 1);
     out.emplace_back(api::PercentDecode(name).value_or(std::string(name)),
                      api::PercentDecode(value).value_or(std::string(value)));
   }

@@ -105,7 +105,8 @@ void Router::Queue(const Route& route, const api::ApiRequest& request, RouteCont
   });
   if (!queued) {
     respond(api::Problem(api::ProblemKind::kUnavailable,
-                         "the API is busy (too many queries waiting) or stopping; retry later", request.path));
+                         "the API is busy (too many queries waiting) or stopping; retry later",
+                         request.path));
   }
 }
 

@@ -136,7 +136,8 @@ TEST_F(EdgeTest, UnknownMethodIs501AndAKnownOneNotTakenIs405) {
   EXPECT_EQ(StatusOf(brew), 501) << brew;
   EXPECT_EQ(HeaderOf(brew, "Content-Type"), "application/problem+json") << brew;
   EXPECT_NE(brew.find("not-implemented"), std::string::npos) << brew;
-  std::string put = Exchange(port(), "PUT /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  std::string put =
+      Exchange(port(), "PUT /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(StatusOf(put), 405) << put;
   EXPECT_EQ(HeaderOf(put, "Allow"), "GET") << put;
   std::string del = Exchange(port(), "DELETE /webhooks/edge HTTP/1.1\r\nHost: t\r\n\r\n");

@@ -97,13 +97,14 @@ TEST_F(HttpEndpointTest, SlowQueryDoesNotDelayAnswersOnTheSameReactor) {
   std::promise<void> started;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  router_.Add("GET", "/api/v1/slow", kPublic,
-              [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
-                started.set_value();
-                released.wait();
-                respond(api::JsonOk("{\"slow\":true}"));
-              },
-              Runs::kQueryPool);
+  router_.Add(
+      "GET", "/api/v1/slow", kPublic,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        started.set_value();
+        released.wait();
+        respond(api::JsonOk("{\"slow\":true}"));
+      },
+      Runs::kQueryPool);
   router_.Add("GET", "/healthz", kPublic,
               [](const api::ApiRequest&, const RouteContext&, api::Responder r) { Ok(r); });
   router_.Add("POST", "/webhooks/:source", kSourceToken,
@@ -117,8 +118,8 @@ TEST_F(HttpEndpointTest, SlowQueryDoesNotDelayAnswersOnTheSameReactor) {
 
   hookvault::testing::HttpClient client;
   hookvault::testing::HttpResult health = client.Request("GET", Url("/healthz"), {}, "", 5000);
-  hookvault::testing::HttpResult ingest =
-      client.Request("POST", Url("/webhooks/a"), {{"Content-Type", "application/json"}}, "{}", 5000);
+  hookvault::testing::HttpResult ingest = client.Request(
+      "POST", Url("/webhooks/a"), {{"Content-Type", "application/json"}}, "{}", 5000);
   // Only now may the slow read finish: both answers above came while it was still running.
   release.set_value();
   EXPECT_EQ(health.status, 200) << health.error;
@@ -137,15 +138,16 @@ TEST_F(HttpEndpointTest, SlowQueryDoesNotDelayAnswersOnTheSameReactor) {
 TEST_F(HttpEndpointTest, EveryQueryParameterReachesTheHandlerInOrder) {
   std::mutex mu;
   api::HeaderList seen;  // guarded by mu
-  router_.Add("GET", "/api/v1/events", kPublic,
-              [&](const api::ApiRequest& req, const RouteContext&, api::Responder respond) {
-                {
-                  std::lock_guard<std::mutex> lock(mu);
-                  seen = req.query;
-                }
-                respond(api::JsonOk("{}"));
-              },
-              Runs::kQueryPool);
+  router_.Add(
+      "GET", "/api/v1/events", kPublic,
+      [&](const api::ApiRequest& req, const RouteContext&, api::Responder respond) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          seen = req.query;
+        }
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
   Start();
   hookvault::testing::HttpClient client;
   auto r = client.Request(

@@ -121,8 +121,9 @@ TEST(RequestHeadCheckerTest, KnownMethodsAreNotRefused) {
 // The raw query keeps what Pistache's parsed query drops: repeats, empty values, order.
 TEST(RequestHeadCheckerTest, KeepsTheRawQueryUntilReset) {
   RequestHeadChecker checker(kLimit);
-  EXPECT_FALSE(FeedBytewise(checker, "GET /api/v1/events?status=failed&status=&x&status=bogus#f "
-                                     "HTTP/1.1\r\n\r\n"));
+  EXPECT_FALSE(FeedBytewise(checker,
+                            "GET /api/v1/events?status=failed&status=&x&status=bogus#f "
+                            "HTTP/1.1\r\n\r\n"));
   EXPECT_EQ(checker.raw_query(), "status=failed&status=&x&status=bogus");
   checker.Reset();
   EXPECT_EQ(checker.raw_query(), "");

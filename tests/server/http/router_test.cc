@@ -231,8 +231,8 @@ TEST_F(RouterTest, HeadIsNotImplicitlyGet) {
 // slash were not there, so a URL an operator got wrong looked right.
 TEST_F(RouterTest, TrailingSlashIsNotFound) {
   SetUpApiRoutes();
-  for (const char* path : {"/healthz/", "/api/v1/events/", "/api/v1/events/abc/",
-                           "/webhooks/harmonics/"}) {
+  for (const char* path :
+       {"/healthz/", "/api/v1/events/", "/api/v1/events/abc/", "/webhooks/harmonics/"}) {
     EXPECT_EQ(Dispatch(path == std::string("/webhooks/harmonics/") ? "POST" : "GET", path).status,
               404)
         << path;
@@ -397,8 +397,8 @@ TEST_F(RouterTest, RoutesKeepTheirAccess) {
 // the writer) and the probes stay on the reactor.
 TEST(RouteTableTest, DatabaseReadsRunOnTheQueryPool) {
   for (const RouteSpec& route : kRouteTable) {
-    const bool api_read = route.pattern.substr(0, 8) == "/api/v1/" &&
-                          route.pattern != "/api/v1/openapi.json";
+    const bool api_read =
+        route.pattern.substr(0, 8) == "/api/v1/" && route.pattern != "/api/v1/openapi.json";
     const bool expect_pool = api_read || route.pattern == "/metrics";
     EXPECT_EQ(route.runs, expect_pool ? Runs::kQueryPool : Runs::kReactor)
         << route.method << " " << route.pattern;
@@ -439,14 +439,15 @@ class RouterPoolTest : public ::testing::Test {
 TEST_F(RouterPoolTest, SlowPoolHandlerDoesNotHoldTheDispatchingThread) {
   std::promise<std::thread::id> ran_on;
   std::promise<void> started;
-  router_.Add("GET", "/slow", kPublic,
-              [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
-                ran_on.set_value(std::this_thread::get_id());
-                started.set_value();
-                gate_.Wait();
-                respond(api::JsonOk("{}"));
-              },
-              Runs::kQueryPool);
+  router_.Add(
+      "GET", "/slow", kPublic,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        ran_on.set_value(std::this_thread::get_id());
+        started.set_value();
+        gate_.Wait();
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
   router_.Add("GET", "/healthz", kPublic,
               [](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
                 respond(api::JsonOk("{}"));
@@ -470,14 +471,15 @@ TEST_F(RouterPoolTest, SlowPoolHandlerDoesNotHoldTheDispatchingThread) {
 // refused without taking a place in the queue.
 TEST_F(RouterPoolTest, FullQueueAnswers503WithRetryAfter) {
   std::promise<void> started;
-  router_.Add("GET", "/api/v1/events", api::Permission::kRead,
-              [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
-                static std::atomic<int> calls{0};
-                if (calls++ == 0) started.set_value();
-                gate_.Wait();
-                respond(api::JsonOk("{}"));
-              },
-              Runs::kQueryPool);
+  router_.Add(
+      "GET", "/api/v1/events", api::Permission::kRead,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        static std::atomic<int> calls{0};
+        if (calls++ == 0) started.set_value();
+        gate_.Wait();
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
   api::ApiRequest req = Req("GET", "/api/v1/events");
   req.headers.emplace_back("authorization", std::string("Bearer ") + kOperatorToken);
   std::promise<int> first, second;
@@ -500,11 +502,12 @@ TEST_F(RouterPoolTest, FullQueueAnswers503WithRetryAfter) {
 
 // A handler that throws on a pool thread is answered 500, and the pool goes on.
 TEST_F(RouterPoolTest, ThrowingPoolHandlerIsAnswered500) {
-  router_.Add("GET", "/boom", kPublic,
-              [](const api::ApiRequest&, const RouteContext&, api::Responder) -> void {
-                throw std::runtime_error("boom");
-              },
-              Runs::kQueryPool);
+  router_.Add(
+      "GET", "/boom", kPublic,
+      [](const api::ApiRequest&, const RouteContext&, api::Responder) -> void {
+        throw std::runtime_error("boom");
+      },
+      Runs::kQueryPool);
   for (int i = 0; i < 2; ++i) {
     std::promise<int> status;
     router_.Dispatch(Req("GET", "/boom"), [&](api::ApiResponse r) { status.set_value(r.status); });
