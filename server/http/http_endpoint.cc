@@ -7,10 +7,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <ostream>
+#include <thread>
 #include <vector>
 
 #include "api/params.h"
@@ -484,13 +487,34 @@ void HttpEndpoint::Shutdown(std::chrono::milliseconds drain_timeout) {
                  drain_timeout.count());
     return;
   }
-  for (Pistache::Tcp::Transport* transport : drain_->transports) {
+  std::vector<Pistache::Tcp::Transport*> transports = std::move(drain_->transports);
+  drain_->transports.clear();
+  lock.unlock();
+  std::vector<int> fds;
+  for (Pistache::Tcp::Transport* transport : transports) {
     for (const auto& peer : transport->getAllPeer()) {
+      fds.push_back(peer->fd());
       transport->asyncWrite(peer->fd(), Pistache::RawBuffer(std::string(), 0));
     }
-    transport->flush();
   }
-  drain_->transports.clear();
+  // Pistache's write loop retries a socket whose buffer is full until it drains, so a client
+  // that stops reading would hold the flush forever. It runs on a thread of its own; at the
+  // deadline every connection is shut down for writing, which fails those writes (EPIPE) and
+  // ends the loop: what has not been written by then is lost, and logged.
+  std::promise<void> done;
+  std::future<void> flushed = done.get_future();
+  std::thread flusher([&transports, &done] {
+    for (Pistache::Tcp::Transport* transport : transports) transport->flush();
+    done.set_value();
+  });
+  const auto flush_deadline = std::max(deadline, std::chrono::steady_clock::now() +
+                                                     std::chrono::seconds(1));
+  if (flushed.wait_until(flush_deadline) != std::future_status::ready) {
+    spdlog::warn("clients not reading their answers held the HTTP stop; closing {} connections",
+                 fds.size());
+    for (int fd : fds) ::shutdown(fd, SHUT_WR);
+  }
+  flusher.join();
 }
 
 }  // namespace hookvault::server

@@ -77,7 +77,7 @@ class HttpEndpoint {
   // Stops serving without losing an answer: waits until every request dispatched so far has
   // been answered (or its client is gone), stops the reactors, and, once their threads have
   // exited, writes every answer still queued on them. Gives up waiting after `drain_timeout`
-  // (logged). The caller first makes sure every owed answer will come (the writer drained, the
+  // (logged; connections whose clients do not read their answers are then shut down). The caller first makes sure every owed answer will come (the writer drained, the
   // query pool and long-polls stopped); a request arriving meanwhile is answered on its reactor
   // thread and written with the rest.
   void Shutdown(std::chrono::milliseconds drain_timeout = std::chrono::seconds(10));

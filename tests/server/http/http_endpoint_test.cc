@@ -241,6 +241,28 @@ TEST_F(HttpEndpointTest, ShutdownWritesEveryAnswerOwed) {
   pool_.Stop();
 }
 
+// A client that never reads its (large) answer cannot hold the stop: Pistache's write loop
+// retries a full socket until it drains, so the final flush would spin for ever (it did here,
+// before the flush got its deadline).
+TEST_F(HttpEndpointTest, ShutdownIsBoundedByAClientThatDoesNotRead) {
+  router_.Add("GET", "/big", kPublic,
+              [](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+                respond(api::JsonOk("\"" + std::string(32 << 20, 'x') + "\""));
+              });
+  Start();
+  int fd = ConnectLoopback(port_);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(SendAll(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+  for (int i = 0; i < 1000 && endpoint_->owed_answers() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  endpoint_->Shutdown(std::chrono::seconds(1));
+  endpoint_.reset();
+  close(fd);
+  pool_.Stop();
+}
+
 // An answer the handler drops without sending is no longer owed: shutdown does not wait for it.
 TEST_F(HttpEndpointTest, DroppedResponderIsNotOwed) {
   router_.Add("GET", "/healthz", kPublic,
