@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <ostream>
 #include <thread>
@@ -141,16 +142,6 @@ void Send(ResponseWriter& writer, const api::ApiResponse& response, ConnectionGa
               MediaTypeFor(response.content_type));
 }
 
-// What the adapter keeps per connection beside Pistache's parser (as the peer's data).
-struct EdgeState {
-  explicit EdgeState(size_t max_head_bytes) : head(max_head_bytes) {}
-  RequestHeadChecker head;
-  bool refused = false;  // answered with an error and shut down
-  std::shared_ptr<ConnectionGate> gate = std::make_shared<ConnectionGate>();
-};
-
-constexpr char kEdgeStateKey[] = "hookvault.edge";
-
 }  // namespace
 
 // The answers the endpoint still owes and the reactor threads that may hold them, for a
@@ -164,6 +155,10 @@ struct HttpEndpoint::Drain {
   int64_t owed = 0;  // answers created (a request dispatched) and not yet sent or dropped
   std::vector<Pistache::Tcp::Transport*> transports;  // one per reactor that took a request
   int reactors_running = 0;  // of those, the reactor threads that have not exited
+  // The fd of every open connection that has sent something, by its gate: a stop whose reactors
+  // do not finish shuts these down (Shutdown()). An entry leaves when its connection
+  // disconnects or its state is freed, which may be just after Pistache closed the fd.
+  std::map<const void*, int> connections;
 
   void Owe() {
     std::lock_guard<std::mutex> lock(mu);
@@ -176,6 +171,31 @@ struct HttpEndpoint::Drain {
 };
 
 namespace {
+
+// What the adapter keeps per connection beside Pistache's parser (as the peer's data).
+struct EdgeState {
+  EdgeState(size_t max_head_bytes, int fd, std::shared_ptr<HttpEndpoint::Drain> drain)
+      : head(max_head_bytes), drain(std::move(drain)) {
+    std::lock_guard<std::mutex> lock(this->drain->mu);
+    this->drain->connections[gate.get()] = fd;
+  }
+  ~EdgeState() { Forget(); }
+  EdgeState(const EdgeState&) = delete;
+  EdgeState& operator=(const EdgeState&) = delete;
+
+  // Takes the connection off the drain's list (its fd is about to close).
+  void Forget() {
+    std::lock_guard<std::mutex> lock(drain->mu);
+    drain->connections.erase(gate.get());
+  }
+
+  RequestHeadChecker head;
+  bool refused = false;  // answered with an error and shut down
+  std::shared_ptr<ConnectionGate> gate = std::make_shared<ConnectionGate>();
+  std::shared_ptr<HttpEndpoint::Drain> drain;
+};
+
+constexpr char kEdgeStateKey[] = "hookvault.edge";
 
 // Runs on a reactor thread that has taken a request, from its first until it exits (a
 // thread_local's destructor): the shutdown may touch that reactor's transport only then.
@@ -342,9 +362,10 @@ class Adapter final : public Pistache::Http::Handler {
   // connection's gate is closed first (ConnectionGate): such an answer is dropped, not queued.
   void onDisconnection(const std::shared_ptr<Pistache::Tcp::Peer>& peer) override {
     if (auto data = peer->tryGetData(kEdgeStateKey)) {
-      ConnectionGate& gate = *std::static_pointer_cast<EdgeState>(data)->gate;
-      std::lock_guard<std::mutex> lock(gate.mu);
-      gate.open = false;
+      EdgeState& edge = *std::static_pointer_cast<EdgeState>(data);
+      edge.Forget();
+      std::lock_guard<std::mutex> lock(edge.gate->mu);
+      edge.gate->open = false;
     }
     transport()->flush();
     Pistache::Http::Handler::onDisconnection(peer);
@@ -367,7 +388,7 @@ class Adapter final : public Pistache::Http::Handler {
     // Peer data is touched only on the connection's reactor thread.
     auto data = peer->tryGetData(kEdgeStateKey);
     if (!data) {
-      data = std::make_shared<EdgeState>(max_head_bytes_);
+      data = std::make_shared<EdgeState>(max_head_bytes_, peer->fd(), drain_);
       peer->putData(kEdgeStateKey, data);
     }
     return *std::static_pointer_cast<EdgeState>(data);
@@ -482,10 +503,19 @@ void HttpEndpoint::Shutdown(std::chrono::milliseconds drain_timeout) {
   // empty write is queued for every connection, and flush() takes the queue and writes each
   // connection's list, the earlier answers first.
   lock.lock();
-  if (!drain_->cv.wait_until(lock, deadline, [this] { return drain_->reactors_running == 0; })) {
-    spdlog::warn("HTTP reactors still running after {} ms; answers they hold may be lost",
-                 drain_timeout.count());
-    return;
+  auto stopped = [this] { return drain_->reactors_running == 0; };
+  if (!drain_->cv.wait_until(lock, deadline, stopped)) {
+    // Pistache's write loop retries a full socket until it drains, on the reactor thread, which
+    // then never sees the stop: a client that does not read a large answer holds it. Shutting
+    // every connection down for writing fails those writes (EPIPE) and frees the reactor.
+    spdlog::warn("HTTP reactors still busy after {} ms (a client not reading?); shutting down {} "
+                 "connections",
+                 drain_timeout.count(), drain_->connections.size());
+    for (const auto& [gate, fd] : drain_->connections) ::shutdown(fd, SHUT_WR);
+    if (!drain_->cv.wait_for(lock, std::chrono::seconds(2), stopped)) {
+      spdlog::warn("HTTP reactors still running; answers they hold are lost");
+      return;
+    }
   }
   std::vector<Pistache::Tcp::Transport*> transports = std::move(drain_->transports);
   drain_->transports.clear();
