@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <memory>
+#include <tuple>
 
 #include "api/problem.h"
 #include "server/http/query_pool.h"
@@ -89,7 +90,8 @@ void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) co
 
 void Router::Queue(const Route& route, const api::ApiRequest& request, RouteContext context,
                    api::Responder respond) const {
-  // Shared, so that a refused task leaves `respond` here to answer the 503.
+  // Shared, as std::function wants a copyable task; `respond` is copied into it, so a refused
+  // task leaves it here to answer the 503.
   auto work = std::make_shared<std::tuple<api::ApiRequest, RouteContext, api::Responder>>(
       request, std::move(context), respond);
   const RouteHandler* handler = &route.handler;  // routes_ does not change while serving
