@@ -30,6 +30,7 @@ constexpr ProblemSpec kProblems[] = {
     {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"},
     {ProblemKind::kMissingField, 422, "missing-field", "Required field missing"},
     {ProblemKind::kInternal, 500, "internal", "Internal error"},
+    {ProblemKind::kNotImplemented, 501, "not-implemented", "Not implemented"},
     {ProblemKind::kUnavailable, 503, "unavailable", "Service unavailable"},
 };
 

@@ -25,6 +25,7 @@ enum class ProblemKind {
   kUnsupportedMediaType,  // 415
   kMissingField,          // 422 a required JSON pointer is absent
   kInternal,              // 500
+  kNotImplemented,        // 501 a request method the server does not know
   kUnavailable,           // 503 storage cannot commit, overload, shutting down (Retry-After)
 };
 

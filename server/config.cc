@@ -256,6 +256,7 @@ Config ParseRoot(Object root) {
   c.listen = root.String("listen").value_or(c.listen);
   if (auto hp = SplitHostPort(c.listen); !hp.ok()) Fail("listen", hp.status().message());
   c.threads = static_cast<int>(root.Int("threads", 1, 64).value_or(c.threads));
+  c.query_threads = static_cast<int>(root.Int("query_threads", 1, 64).value_or(c.query_threads));
   c.data_dir = root.String("data_dir").value_or(c.data_dir);
   if (c.data_dir.empty()) Fail("data_dir", "must not be empty");
   c.max_body_bytes = root.Int("max_body_bytes", 1, 64 << 20).value_or(c.max_body_bytes);

@@ -88,6 +88,8 @@ struct ApiTokenConfig {
 struct Config {
   std::string listen = "127.0.0.1:8080";
   int threads = 2;
+  // Threads that run the REST API's database reads (and /metrics), off the HTTP reactors.
+  int query_threads = 2;
   std::string data_dir = "./data";
   int64_t max_body_bytes = 1048576;
   int64_t max_db_bytes = 0;  // 0: unlimited; else writes past it fail like a full disk (503)

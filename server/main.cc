@@ -38,9 +38,13 @@ constexpr size_t kHeaderAllowance = 16 << 10;
 // with scripts/bench ingest on 2 shared cores: 15-30 % more durable requests per second.
 constexpr int kWriterNice = -10;
 
-// How long queued answers get to reach the reactors before the endpoint stops: Pistache's
-// shutdown() drops writes still queued.
-constexpr std::chrono::milliseconds kAnswerDrain{200};
+// The longest a stop waits for answers still owed (HttpEndpoint::Shutdown): by then the writer
+// has drained and the query pool stopped, so this bounds only a reactor that does not run.
+constexpr std::chrono::milliseconds kAnswerDrain{10000};
+
+// API reads that may wait for a query thread, per thread; beyond them a read gets 503 with
+// Retry-After (server/http/query_pool.h). Each holds only its request.
+constexpr size_t kQueriesQueuedPerThread = 32;
 
 Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
@@ -53,11 +57,11 @@ Status Migrate(const std::string& data_dir) {
 // Every part of a serving hookvault. Open() opens them in order, each from the ones before it;
 // the destructor closes whatever was opened, also when Open() failed part-way, so no way out
 // can skip it. Closing order (the writer answers ingest through the endpoint): refuse new
-// ingest; answer parked long-polls; stop forwarding, then the HTTP client (its completions call
-// into the scheduler, so it finishes before the scheduler is freed); stop retention; write and
-// answer everything queued; stop the WAL checkpointer (it submits to the writer); let queued
-// answers reach the reactors; stop the endpoint. The members are then freed in reverse order of
-// opening, when none of their threads runs any more.
+// ingest; run the API reads queued; answer parked long-polls; stop forwarding, then the HTTP
+// client (its completions call into the scheduler, so it finishes before the scheduler is
+// freed); stop retention; write and answer everything queued; stop the WAL checkpointer (it
+// submits to the writer); stop the endpoint once every owed answer is written. The members are
+// then freed in reverse order of opening, when none of their threads runs any more.
 //
 // Thread-safety: Open() and the destructor on one thread; the parts document their own.
 class Gateway {
@@ -109,6 +113,7 @@ class Gateway {
   std::unique_ptr<api::FeedHandler> feed_;
   std::unique_ptr<api::HealthHandler> health_;
   std::unique_ptr<MetricsHandler> metrics_handler_;
+  std::unique_ptr<QueryPool> query_pool_;  // runs the API's reads, off the reactors
   std::unique_ptr<Router> router_;
   std::unique_ptr<HttpEndpoint> endpoint_;
   bool serving_ = false;  // the endpoint started
@@ -220,8 +225,9 @@ Status Gateway::OpenApi() {
   auto queries =
       storage::SqliteQueryStore::Open({.path = storage::DatabasePath(config_.data_dir)},
                                       // A query holds its connection only while it runs: one per
-                                      // HTTP worker, one for the feed thread, one for /metrics.
-                                      config_.threads + 2);
+                                      // query thread (API reads and /metrics run only there),
+                                      // one for the feed thread's wake-ups.
+                                      config_.query_threads + 1);
   if (!queries.ok()) {
     return Status::Unavailable("open database readers: " + queries.status().ToString());
   }
@@ -249,9 +255,11 @@ Status Gateway::OpenApi() {
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
-  // The route table also says who may call each route: the router checks API tokens before a
-  // handler runs.
-  router_ = std::make_unique<Router>(*auth_);
+  // The route table also says who may call each route (the router checks API tokens before a
+  // handler runs) and where its handler runs: reads on the query pool, not on the reactors.
+  const auto query_threads = static_cast<size_t>(config_.query_threads);
+  query_pool_ = std::make_unique<QueryPool>(query_threads, query_threads * kQueriesQueuedPerThread);
+  router_ = std::make_unique<Router>(*auth_, query_pool_.get());
   std::map<std::string_view, RouteHandler> handlers = Handlers();
   for (const RouteSpec& route : kRouteTable) {
     auto handler = handlers.find(route.operation_id);
@@ -260,7 +268,7 @@ Status Gateway::OpenApi() {
                               std::string(route.pattern));
     }
     router_->Add(std::string(route.method), std::string(route.pattern), route.access,
-                 handler->second);
+                 handler->second, route.runs);
   }
   return Status::Ok();
 }
@@ -345,16 +353,18 @@ Status Gateway::OpenEndpoint() {
 
 Gateway::~Gateway() {
   if (ingest_) ingest_->StopAccepting();
+  // Runs the reads already queued; later ones get 503. Before the long-polls stop, so that a
+  // feed read parked by the pool's last tasks is answered too.
+  if (query_pool_) query_pool_->Stop();
   if (waiters_) waiters_->Stop();  // parked long-polls get their (empty) answers now
   if (scheduler_) scheduler_->Stop();
   http_client_.reset();  // completes what is still in flight into the stopped scheduler
   if (retention_) retention_->Stop();
   if (writer_) writer_->Stop();
   if (checkpointer_) checkpointer_->Stop();
-  if (serving_) {
-    std::this_thread::sleep_for(kAnswerDrain);
-    endpoint_->Shutdown();
-  }
+  // Every answer is now owed by nobody but the reactors: the endpoint waits for those still
+  // being sent, stops, and writes what its reactors hold (HttpEndpoint::Shutdown).
+  if (serving_) endpoint_->Shutdown(kAnswerDrain);
   if (writer_) {
     storage::WriterStats stats = writer_->stats();
     spdlog::info("stopped: {} commits, {} records, {:.1f} records per commit, {} failed batches",

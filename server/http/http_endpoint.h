@@ -54,8 +54,8 @@ struct EndpointOptions {
   RequestObserver observer;  // optional: the access log and metrics (server/main.cc)
 };
 
-// Thread-safety: Start() and Shutdown() from one controlling thread. Requests are handled on
-// Pistache's reactor threads; responses may be sent from any thread.
+// Thread-safety: Start() and Shutdown() from one controlling thread; owed_answers() from any.
+// Requests are handled on Pistache's reactor threads; responses may be sent from any thread.
 class HttpEndpoint {
  public:
   // `router` and `clock` must outlive the endpoint.
@@ -74,14 +74,24 @@ class HttpEndpoint {
   // Returns "https" when TLS is configured, else "http".
   const char* scheme() const { return options_.tls_cert_file.empty() ? "http" : "https"; }
 
-  // Stops serving and joins the reactor threads. Responses queued before are flushed first
-  // only if they reached the reactor; the caller lets them settle before calling this.
-  void Shutdown();
+  // Stops serving without losing an answer: waits until every request dispatched so far has
+  // been answered (or its client is gone), stops the reactors, and, once their threads have
+  // exited, writes every answer still queued on them. Gives up waiting after `drain_timeout`
+  // (logged; connections whose clients do not read their answers are then shut down). The caller first makes sure every owed answer will come (the writer drained, the
+  // query pool and long-polls stopped); a request arriving meanwhile is answered on its reactor
+  // thread and written with the rest.
+  void Shutdown(std::chrono::milliseconds drain_timeout = std::chrono::seconds(10));
+
+  // Returns how many dispatched requests have not been answered yet.
+  int64_t owed_answers() const;
+
+  struct Drain;  // the answers owed and the reactors holding them (http_endpoint.cc)
 
  private:
   const EndpointOptions options_;
   const Router& router_;
   const storage::Clock& clock_;
+  std::shared_ptr<Drain> drain_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
   bool running_ = false;
 };

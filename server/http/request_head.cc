@@ -23,6 +23,17 @@ bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
 
 RequestHeadChecker::Refusal BadRequest(std::string detail) { return {400, std::move(detail)}; }
 
+// The methods Pistache 0.0.5 parses (HTTP_METHODS in pistache/http_defs.h), case-sensitive as
+// in HTTP. Any other is refused here with 501 (RFC 9110 section 15.6.2), where Pistache would
+// answer a 400; a known method a route does not take is the router's 405.
+bool IsKnownMethod(std::string_view method) {
+  for (std::string_view known :
+       {"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}) {
+    if (method == known) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::Feed(std::string_view bytes) {
@@ -59,6 +70,8 @@ std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::Feed(std::string_
 void RequestHeadChecker::Reset() {
   line_.clear();
   head_bytes_ = 0;
+  raw_query_.clear();
+  forwarded_for_.clear();
   request_line_seen_ = false;
   content_length_seen_ = false;
   complete_ = false;
@@ -67,7 +80,7 @@ void RequestHeadChecker::Reset() {
 // method SP request-target SP HTTP-version (RFC 9112 section 3). Pistache itself refuses methods
 // it does not know.
 std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::CheckRequestLine(
-    std::string_view line) const {
+    std::string_view line) {
   size_t first = line.find(' ');
   size_t second = first == std::string_view::npos ? first : line.find(' ', first + 1);
   if (second == std::string_view::npos || !IsToken(line.substr(0, first)) ||
@@ -80,6 +93,14 @@ std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::CheckRequestLine(
   std::string_view version = line.substr(second + 1);
   if (version != "HTTP/1.1" && version != "HTTP/1.0") {
     return BadRequest("unsupported or malformed HTTP version");
+  }
+  if (!IsKnownMethod(line.substr(0, first))) {
+    return Refusal{501, "the method is not implemented by this server"};
+  }
+  std::string_view target = line.substr(first + 1, second - first - 1);
+  if (size_t question = target.find('?'); question != std::string_view::npos) {
+    std::string_view query = target.substr(question + 1);
+    raw_query_.assign(query.substr(0, query.find('#')));
   }
   return std::nullopt;
 }
@@ -98,6 +119,9 @@ std::optional<RequestHeadChecker::Refusal> RequestHeadChecker::CheckField(std::s
   std::string_view value = line.substr(colon + 1);
   for (unsigned char c : value) {
     if (IsControl(c) && c != '\t') return BadRequest("control character in a header field");
+  }
+  if (base::EqualsIgnoreCase(line.substr(0, colon), "x-forwarded-for")) {
+    forwarded_for_.emplace_back(base::TrimOptionalWhitespace(value));
   }
   if (base::EqualsIgnoreCase(line.substr(0, colon), "content-length")) {
     if (content_length_seen_) return BadRequest("more than one Content-Length");

@@ -7,7 +7,13 @@
 // Content-Length fields (a request smuggling vector: RFC 9112 section 6.3 requires a 400), and
 // answers a plain-text 500 to a negative or overlong Content-Length. The checker refuses all of
 // these as soon as the offending line is complete, so that the HTTP adapter can answer a
-// problem+json 400 (413 for a head over the limit) and close the connection.
+// problem+json 400 (413 for a head over the limit, 501 for a method Pistache does not know) and
+// close the connection.
+//
+// It also keeps two things Pistache's parsed request loses: the raw query string of the request
+// target (Pistache keeps one value per parameter name, in no particular order), and
+// every X-Forwarded-For line (Pistache keeps only the first line of a repeated header name, which
+// behind a proxy that adds its own line, as HAProxy does, is the one the client wrote).
 #ifndef HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_
 #define HOOKVAULT_SERVER_HTTP_REQUEST_HEAD_H_
 
@@ -15,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookvault::server {
 
@@ -22,7 +29,7 @@ namespace hookvault::server {
 class RequestHeadChecker {
  public:
   struct Refusal {
-    int status;          // 400, or 413 for a head over the limit
+    int status;          // 400, 413 for a head over the limit, 501 for an unknown method
     std::string detail;  // fixed text: never echoes what the client sent
   };
 
@@ -36,11 +43,19 @@ class RequestHeadChecker {
   // Returns true once the blank line that ends the head has been received.
   bool head_complete() const { return complete_; }
 
+  // The request target's query string as sent (after the first '?', without it; empty when
+  // there is none). Valid once the request line has been received, until Reset().
+  const std::string& raw_query() const { return raw_query_; }
+
+  // The value of every X-Forwarded-For line, in arrival order (whitespace around each trimmed).
+  // Valid once the head is complete, until Reset().
+  const std::vector<std::string>& forwarded_for() const { return forwarded_for_; }
+
   // Starts over for the next request on the connection.
   void Reset();
 
  private:
-  std::optional<Refusal> CheckRequestLine(std::string_view line) const;
+  std::optional<Refusal> CheckRequestLine(std::string_view line);
   std::optional<Refusal> CheckField(std::string_view line);
 
   size_t max_head_bytes_;
@@ -49,6 +64,8 @@ class RequestHeadChecker {
   bool request_line_seen_ = false;
   bool content_length_seen_ = false;
   bool complete_ = false;
+  std::string raw_query_;
+  std::vector<std::string> forwarded_for_;
 };
 
 }  // namespace hookvault::server

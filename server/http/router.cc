@@ -1,24 +1,35 @@
 #include "server/http/router.h"
 
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <memory>
+#include <tuple>
+
 #include "api/problem.h"
+#include "server/http/query_pool.h"
 
 namespace hookvault::server {
 namespace {
 
+// Returns the segments of an absolute path ("/a/b" → {"a", "b"}), keeping empty ones ("/a/" →
+// {"a", ""}, "//a" → {"", "a"}), so that a path matches a pattern only when it is the pattern
+// exactly: "/api/v1/events/" is not "/api/v1/events" (an empty segment matches no literal and
+// no parameter). A path not starting with '/' gets one empty segment first, and matches nothing.
 std::vector<std::string> SplitPath(std::string_view path) {
   std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    if (path[i] == '/') {
-      ++i;
-      continue;
-    }
+  if (path.empty()) return out;
+  size_t i = path.front() == '/' ? 1 : 0;
+  if (i == 0) out.emplace_back();
+  for (;;) {
     size_t end = path.find('/', i);
-    if (end == std::string_view::npos) end = path.size();
+    if (end == std::string_view::npos) {
+      out.emplace_back(path.substr(i));
+      return out;
+    }
     out.emplace_back(path.substr(i, end - i));
-    i = end;
+    i = end + 1;
   }
-  return out;
 }
 
 bool Match(const std::vector<std::string>& pattern, const std::vector<std::string>& path,
@@ -27,6 +38,7 @@ bool Match(const std::vector<std::string>& pattern, const std::vector<std::strin
   params->clear();
   for (size_t i = 0; i < pattern.size(); ++i) {
     if (!pattern[i].empty() && pattern[i][0] == ':') {
+      if (path[i].empty()) return false;
       params->push_back(path[i]);
     } else if (pattern[i] != path[i]) {
       return false;
@@ -37,10 +49,11 @@ bool Match(const std::vector<std::string>& pattern, const std::vector<std::strin
 
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, Access access, RouteHandler handler) {
+void Router::Add(std::string method, std::string pattern, Access access, RouteHandler handler,
+                 Runs runs) {
   std::vector<std::string> segments = SplitPath(pattern);
   routes_.push_back(Route{std::move(method), std::move(pattern), std::move(segments), access,
-                          std::move(handler)});
+                          std::move(handler), runs});
 }
 
 void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) const {
@@ -55,7 +68,10 @@ void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) co
         context.principal = auth_.Authorize(request, *permission, &problem);
         if (!context.principal) return respond(std::move(problem));
       }
-      return route.handler(request, context, std::move(respond));
+      if (route.runs == Runs::kReactor || queries_ == nullptr) {
+        return route.handler(request, context, std::move(respond));
+      }
+      return Queue(route, request, std::move(context), std::move(respond));
     }
     if (allowed.find(route.method) == std::string::npos) {
       allowed += (allowed.empty() ? "" : ", ") + route.method;
@@ -70,6 +86,30 @@ void Router::Dispatch(const api::ApiRequest& request, api::Responder respond) co
                    request.method + " is not allowed here; allowed: " + allowed, request.path);
   response.headers.emplace_back("Allow", allowed);
   respond(std::move(response));
+}
+
+void Router::Queue(const Route& route, const api::ApiRequest& request, RouteContext context,
+                   api::Responder respond) const {
+  // Shared, as std::function wants a copyable task; `respond` is copied into it, so a refused
+  // task leaves it here to answer the 503.
+  auto work = std::make_shared<std::tuple<api::ApiRequest, RouteContext, api::Responder>>(
+      request, std::move(context), respond);
+  const RouteHandler* handler = &route.handler;  // routes_ does not change while serving
+  bool queued = queries_->TrySubmit([work, handler] {
+    auto& [req, ctx, answer] = *work;
+    try {
+      (*handler)(req, ctx, answer);
+    } catch (const std::exception& e) {
+      spdlog::error("unhandled exception on {} {}: {}", req.method, req.path, e.what());
+      answer(api::Problem(api::ProblemKind::kInternal, "internal error; see the server log",
+                          req.path));
+    }
+  });
+  if (!queued) {
+    respond(api::Problem(api::ProblemKind::kUnavailable,
+                         "the API is busy (too many queries waiting) or stopping; retry later",
+                         request.path));
+  }
 }
 
 }  // namespace hookvault::server

@@ -16,6 +16,17 @@
 
 namespace hookvault::server {
 
+class QueryPool;
+
+// Where a route's handler runs. The reactor thread that received the request serves every other
+// connection it holds too, providers' webhooks among them, so only what never waits on the
+// database runs there (ingest hands its work to the writer thread and returns); a handler that
+// reads the database runs on the query pool (server/http/query_pool.h).
+enum class Runs {
+  kReactor,
+  kQueryPool,
+};
+
 // Path parameters in the order they appear in the pattern.
 using PathParams = std::vector<std::string>;
 
@@ -34,19 +45,24 @@ using RouteHandler =
 class Router {
  public:
   // `auth` checks the API tokens of routes whose access is a permission; it must outlive the
-  // router.
-  explicit Router(const api::Authenticator& auth) : auth_(auth) {}
+  // router. `queries` runs the handlers of Runs::kQueryPool routes; it must outlive the router.
+  // Without one (tests of the table alone) every handler runs on the dispatching thread.
+  explicit Router(const api::Authenticator& auth, QueryPool* queries = nullptr)
+      : auth_(auth), queries_(queries) {}
 
   // Adds a route. `pattern` is a path whose segments are literal or ":name" parameters
   // ("/webhooks/:source"); a parameter matches one non-empty segment. `access` says who may
-  // call it (server/http/access.h).
-  void Add(std::string method, std::string pattern, Access access, RouteHandler handler);
+  // call it (server/http/access.h), `runs` where its handler runs.
+  void Add(std::string method, std::string pattern, Access access, RouteHandler handler,
+           Runs runs = Runs::kReactor);
 
-  // Answers 404 (no pattern matches the path) or 405 with an Allow header (the path matches,
-  // the method does not), both as problem+json. Otherwise, on a route whose access is a
-  // permission, answers 401 (no or unknown API token, with WWW-Authenticate) or 403 (the role
-  // may not) as api::Authenticator::Authorize does, without calling the handler; else calls
-  // the matching handler.
+  // Answers 404 (no pattern matches the path, which must be the pattern exactly: no empty
+  // segment, so no trailing slash) or 405 with an Allow header (the path matches, the method
+  // does not), both as problem+json. Otherwise, on a route whose access is a permission,
+  // answers 401 (no or unknown API token, with WWW-Authenticate) or 403 (the role may not) as
+  // api::Authenticator::Authorize does, without calling the handler; else calls the matching
+  // handler: on this thread for Runs::kReactor, else queued to the query pool, or answers 503
+  // with Retry-After when the pool's queue is full or it is stopping.
   void Dispatch(const api::ApiRequest& request, api::Responder respond) const;
 
   struct Route {
@@ -55,11 +71,17 @@ class Router {
     std::vector<std::string> segments;
     Access access;
     RouteHandler handler;
+    Runs runs;
   };
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // Runs `route`'s handler on the query pool, or answers 503 when the pool refuses it.
+  void Queue(const Route& route, const api::ApiRequest& request, RouteContext context,
+             api::Responder respond) const;
+
   const api::Authenticator& auth_;
+  QueryPool* const queries_;  // null: every handler runs on the dispatching thread
   std::vector<Route> routes_;
 };
 

@@ -345,6 +345,9 @@ TEST(ParseConfigTest, UnknownKeyInSecondSource) {
 TEST(ParseConfigTest, WrongTypes) {
   ExpectError(With(kExample, "/threads", R"("2")"), "threads");
   ExpectError(With(kExample, "/threads", "2.5"), "threads");
+  ExpectError(With(kExample, "/query_threads", R"("2")"), "query_threads");
+  ExpectError(With(kExample, "/query_threads", "0"), "query_threads");
+  ExpectError(With(kExample, "/query_threads", "65"), "query_threads");
   ExpectError(With(kExample, "/listen", "8080"), "listen");
   ExpectError(With(kExample, "/log", R"("info")"), "log");
   ExpectError(With(kExample, "/sources", R"({"name":"x"})"), "sources");
@@ -497,6 +500,7 @@ TEST(ParseConfigTest, DefaultsWhenKeysAbsent) {
   const Config& c = *config;
   EXPECT_EQ(c.listen, "127.0.0.1:8080");
   EXPECT_EQ(c.threads, 2);
+  EXPECT_EQ(c.query_threads, 2);
   EXPECT_EQ(c.data_dir, "./data");
   EXPECT_EQ(c.max_body_bytes, 1048576);
   EXPECT_EQ(c.max_db_bytes, 0);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace hookvault::server {
 namespace {
@@ -91,6 +92,10 @@ TEST(RequestHeadCheckerTest, RefusesMalformedHeadsAsSoonAsTheLineIsComplete) {
       {"huge Content-Length", "POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n", 400},
       {"request line over the limit", "GET /" + std::string(kLimit, 'a') + " HTTP/1.1\r\n", 413},
       {"header over the limit", "GET / HTTP/1.1\r\nX-A: " + std::string(kLimit, 'a'), 413},
+      // Methods Pistache does not know: 501, not Pistache's 400 (RFC 9110 section 15.6.2).
+      {"unknown method", "BREW /healthz HTTP/1.1\r\n", 501},
+      {"WebDAV method", "PROPFIND /healthz HTTP/1.1\r\n", 501},
+      {"lower-case method", "post /webhooks/a HTTP/1.1\r\n", 501},
   };
   for (const BadHead& c : cases) {
     RequestHeadChecker whole(kLimit);
@@ -103,6 +108,43 @@ TEST(RequestHeadCheckerTest, RefusesMalformedHeadsAsSoonAsTheLineIsComplete) {
     ASSERT_TRUE(slow.has_value()) << c.name;
     EXPECT_EQ(slow->status, c.status) << c.name;
   }
+}
+
+TEST(RequestHeadCheckerTest, KnownMethodsAreNotRefused) {
+  for (const char* method :
+       {"GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}) {
+    RequestHeadChecker checker(kLimit);
+    EXPECT_FALSE(checker.Feed(std::string(method) + " /healthz HTTP/1.1\r\n\r\n")) << method;
+  }
+}
+
+// The raw query keeps what Pistache's parsed query drops: repeats, empty values, order.
+TEST(RequestHeadCheckerTest, KeepsTheRawQueryUntilReset) {
+  RequestHeadChecker checker(kLimit);
+  EXPECT_FALSE(FeedBytewise(checker,
+                            "GET /api/v1/events?status=failed&status=&x&status=bogus#f "
+                            "HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(checker.raw_query(), "status=failed&status=&x&status=bogus");
+  checker.Reset();
+  EXPECT_EQ(checker.raw_query(), "");
+  EXPECT_FALSE(checker.Feed("GET /healthz HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(checker.raw_query(), "");
+  checker.Reset();
+  EXPECT_FALSE(checker.Feed("GET /a? HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(checker.raw_query(), "");
+}
+
+// Every X-Forwarded-For line, in order, whatever the case of the name: a proxy such as HAProxy
+// adds its own line after the one the client wrote.
+TEST(RequestHeadCheckerTest, KeepsEveryForwardedForLineInOrder) {
+  RequestHeadChecker checker(kLimit);
+  EXPECT_FALSE(checker.Feed(
+      "POST /webhooks/a HTTP/1.1\r\nX-Forwarded-For: 198.51.100.1, 10.0.0.1\r\nHost: x\r\n"
+      "x-forwarded-for:\t203.0.113.7 \r\n\r\n"));
+  EXPECT_EQ(checker.forwarded_for(),
+            (std::vector<std::string>{"198.51.100.1, 10.0.0.1", "203.0.113.7"}));
+  checker.Reset();
+  EXPECT_TRUE(checker.forwarded_for().empty());
 }
 
 TEST(RequestHeadCheckerTest, HeadExactlyAtTheLimitIsAccepted) {

@@ -2,12 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/auth.h"
 #include "api/json.h"
+#include "server/http/query_pool.h"
+#include "server/http/route_table.h"
 
 namespace hookvault::server {
 namespace {
@@ -222,19 +227,26 @@ TEST_F(RouterTest, HeadIsNotImplicitlyGet) {
 
 // Trailing and repeated slashes: empty segments are ignored, so "/healthz/" and "//healthz"
 // reach "/healthz", and a parameter never matches an empty segment.
-TEST_F(RouterTest, TrailingSlashIsIgnored) {
+// A path is the pattern exactly: "/api/v1/events/" or "/healthz/" answered 200 as if the
+// slash were not there, so a URL an operator got wrong looked right.
+TEST_F(RouterTest, TrailingSlashIsNotFound) {
   SetUpApiRoutes();
-  Dispatch("GET", "/healthz/");
+  for (const char* path :
+       {"/healthz/", "/api/v1/events/", "/api/v1/events/abc/", "/webhooks/harmonics/"}) {
+    EXPECT_EQ(Dispatch(path == std::string("/webhooks/harmonics/") ? "POST" : "GET", path).status,
+              404)
+        << path;
+  }
+  EXPECT_FALSE(called_.has_value());
+  Dispatch("GET", "/healthz");
   EXPECT_EQ(called_, "GET /healthz");
-  Dispatch("POST", "/webhooks/harmonics/");
-  EXPECT_EQ(called_, "POST /webhooks/:source");
-  EXPECT_EQ(params_, PathParams{"harmonics"});
 }
 
-TEST_F(RouterTest, RepeatedSlashesAreIgnored) {
+TEST_F(RouterTest, RepeatedSlashesAreNotFound) {
   SetUpApiRoutes();
-  Dispatch("GET", "//api//v1/events");
-  EXPECT_EQ(called_, "GET /api/v1/events");
+  EXPECT_EQ(Dispatch("GET", "//api//v1/events").status, 404);
+  EXPECT_EQ(Dispatch("GET", "//healthz").status, 404);
+  EXPECT_FALSE(called_.has_value());
 }
 
 TEST_F(RouterTest, ParameterNeverMatchesEmptySegment) {
@@ -244,13 +256,12 @@ TEST_F(RouterTest, ParameterNeverMatchesEmptySegment) {
   EXPECT_FALSE(called_.has_value());
 }
 
-// Because empty segments are dropped, an empty segment in the middle shifts the rest left:
-// "/api/v1/events//attempts" is "/api/v1/events/attempts", the event whose id is "attempts".
-TEST_F(RouterTest, EmptyMiddleSegmentCollapses) {
+// An empty segment in the middle is not dropped: "/api/v1/events//attempts" is not the event
+// whose id is "attempts", nor the attempts of an event with an empty id.
+TEST_F(RouterTest, EmptyMiddleSegmentIsNotFound) {
   SetUpApiRoutes();
-  Dispatch("GET", "/api/v1/events//attempts");
-  EXPECT_EQ(called_, "GET /api/v1/events/:id");
-  EXPECT_EQ(params_, PathParams{"attempts"});
+  EXPECT_EQ(Dispatch("GET", "/api/v1/events//attempts").status, 404);
+  EXPECT_FALSE(called_.has_value());
 }
 
 TEST_F(RouterTest, PassesTheRequestThrough) {
@@ -378,6 +389,148 @@ TEST_F(RouterTest, RoutesKeepTheirAccess) {
   EXPECT_TRUE(std::holds_alternative<PublicAccess>(router_.routes()[0].access));
   EXPECT_TRUE(std::holds_alternative<SourceTokenAccess>(router_.routes()[1].access));
   EXPECT_EQ(std::get<api::Permission>(router_.routes()[2].access), api::Permission::kConsume);
+}
+
+// --- Where handlers run ------------------------------------------------------------------------
+
+// Every handler that reads the database runs on the query pool; ingest (which hands its work to
+// the writer) and the probes stay on the reactor.
+TEST(RouteTableTest, DatabaseReadsRunOnTheQueryPool) {
+  for (const RouteSpec& route : kRouteTable) {
+    const bool api_read =
+        route.pattern.substr(0, 8) == "/api/v1/" && route.pattern != "/api/v1/openapi.json";
+    const bool expect_pool = api_read || route.pattern == "/metrics";
+    EXPECT_EQ(route.runs, expect_pool ? Runs::kQueryPool : Runs::kReactor)
+        << route.method << " " << route.pattern;
+  }
+}
+
+// A gate a handler waits at until the test opens it.
+class Gate {
+ public:
+  void Open() { opened_.set_value(); }
+  void Wait() { opened_future_.wait(); }
+
+ private:
+  std::promise<void> opened_;
+  std::shared_future<void> opened_future_ = opened_.get_future().share();
+};
+
+class RouterPoolTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!gate_opened_) gate_.Open();
+    pool_.Stop();
+  }
+  void OpenGate() {
+    gate_opened_ = true;
+    gate_.Open();
+  }
+
+  api::Authenticator auth_{{{"ops", kOperatorToken, api::Role::kOperator}}};
+  QueryPool pool_{1, 1};  // one thread, one waiting
+  Router router_{auth_, &pool_};
+  Gate gate_;
+  bool gate_opened_ = false;
+};
+
+// A handler on the pool runs on a pool thread; the dispatching thread (a reactor) goes on to
+// answer others meanwhile: here /healthz is answered while the slow read still waits.
+TEST_F(RouterPoolTest, SlowPoolHandlerDoesNotHoldTheDispatchingThread) {
+  std::promise<std::thread::id> ran_on;
+  std::promise<void> started;
+  router_.Add(
+      "GET", "/slow", kPublic,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        ran_on.set_value(std::this_thread::get_id());
+        started.set_value();
+        gate_.Wait();
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
+  router_.Add("GET", "/healthz", kPublic,
+              [](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+                respond(api::JsonOk("{}"));
+              });
+  std::promise<int> slow_status;
+  router_.Dispatch(Req("GET", "/slow"),
+                   [&](api::ApiResponse r) { slow_status.set_value(r.status); });
+  started.get_future().wait();
+  EXPECT_NE(ran_on.get_future().get(), std::this_thread::get_id());
+  std::optional<int> health;
+  router_.Dispatch(Req("GET", "/healthz"), [&](api::ApiResponse r) { health = r.status; });
+  EXPECT_EQ(health, 200);  // answered on this thread, before the slow read returned
+  auto slow = slow_status.get_future();
+  EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  OpenGate();
+  EXPECT_EQ(slow.get(), 200);
+}
+
+// The queue is bounded in count: a read beyond it is answered 503 with Retry-After at once, not
+// queued. Authorization comes first, on the dispatching thread: a caller without a token is
+// refused without taking a place in the queue.
+TEST_F(RouterPoolTest, FullQueueAnswers503WithRetryAfter) {
+  std::promise<void> started;
+  router_.Add(
+      "GET", "/api/v1/events", api::Permission::kRead,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        static std::atomic<int> calls{0};
+        if (calls++ == 0) started.set_value();
+        gate_.Wait();
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
+  api::ApiRequest req = Req("GET", "/api/v1/events");
+  req.headers.emplace_back("authorization", std::string("Bearer ") + kOperatorToken);
+  std::promise<int> first, second;
+  router_.Dispatch(req, [&](api::ApiResponse r) { first.set_value(r.status); });
+  started.get_future().wait();  // running: the one place in the queue is free again
+  router_.Dispatch(req, [&](api::ApiResponse r) { second.set_value(r.status); });
+  std::optional<api::ApiResponse> third;
+  router_.Dispatch(req, [&](api::ApiResponse r) { third = std::move(r); });
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->status, 503);
+  EXPECT_EQ(third->content_type, "application/problem+json");
+  ASSERT_NE(FindHeader(*third, "Retry-After"), nullptr);
+  std::optional<int> anonymous;
+  router_.Dispatch(Req("GET", "/api/v1/events"), [&](api::ApiResponse r) { anonymous = r.status; });
+  EXPECT_EQ(anonymous, 401);
+  OpenGate();
+  EXPECT_EQ(first.get_future().get(), 200);
+  EXPECT_EQ(second.get_future().get(), 200);
+}
+
+// A handler that throws on a pool thread is answered 500, and the pool goes on.
+TEST_F(RouterPoolTest, ThrowingPoolHandlerIsAnswered500) {
+  router_.Add(
+      "GET", "/boom", kPublic,
+      [](const api::ApiRequest&, const RouteContext&, api::Responder) -> void {
+        throw std::runtime_error("boom");
+      },
+      Runs::kQueryPool);
+  for (int i = 0; i < 2; ++i) {
+    std::promise<int> status;
+    router_.Dispatch(Req("GET", "/boom"), [&](api::ApiResponse r) { status.set_value(r.status); });
+    EXPECT_EQ(status.get_future().get(), 500);
+  }
+}
+
+TEST(QueryPoolTest, StopRunsWhatIsQueuedAndRefusesMore) {
+  QueryPool pool(1, 8);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool.TrySubmit([&] {
+    released.wait();
+    ++ran;
+  }));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(pool.TrySubmit([&] { ++ran; }));
+  std::thread stopper([&] { pool.Stop(); });
+  release.set_value();
+  stopper.join();
+  EXPECT_EQ(ran.load(), 4);
+  EXPECT_FALSE(pool.TrySubmit([&] { ++ran; }));
+  EXPECT_EQ(ran.load(), 4);
 }
 
 }  // namespace
