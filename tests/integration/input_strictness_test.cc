@@ -310,5 +310,19 @@ TEST_F(InputStrictnessTest, AnUnknownQueryParameterIsA400NamingIt) {
   EXPECT_EQ(AuditRows(), 0);
 }
 
+// Ingest is the providers' JSON, not ours: a repeated name is stored byte for byte as sent, and
+// the source's pointers (event type, idempotency key) read its first copy, as the README says.
+TEST_F(InputStrictnessTest, IngestKeepsAProvidersRepeatedNamesAndReadsTheFirst) {
+  const std::string body =
+      R"({"id": "k1", "event": "booking.created", "event": "payment.created", "id": "k2"})";
+  HttpResult r = client_.Request(
+      "POST", server_->Url("/webhooks/pms"),
+      {{"x-auth-token", kSourceToken}, {"Content-Type", "application/json"}}, body);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(QueryText(Db(), "SELECT event_type FROM events"), "booking.created");
+  EXPECT_EQ(QueryText(Db(), "SELECT idempotency_key FROM events"), "k1");
+  EXPECT_EQ(QueryText(Db(), "SELECT CAST(body AS TEXT) FROM events"), body);
+}
+
 }  // namespace
 }  // namespace hookvault::testing
