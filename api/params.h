@@ -36,8 +36,8 @@ std::optional<int64_t> DecodeCursor(std::string_view list, std::string_view curs
 // (error()), as is an invalid value. Each getter returns nullopt both when the parameter is
 // absent and when it is refused. The error names the first problem found: an unknown,
 // repeated or empty parameter in the order of the query string, else the first invalid value
-// in the order the route reads them. The HTTP adapter must pass every occurrence of every parameter,
-// empty values included, for this to hold.
+// in the order the route reads them. The HTTP adapter must pass every occurrence of every
+// parameter, empty values included, for this to hold.
 //
 // Thread-safety: a value confined to one request.
 class QueryParams {

@@ -20,9 +20,9 @@ enum class Route { kBulk, kEvent, kAck };
 bool Parse(Route route, const ApiRequest& r, rapidjson::Document& doc, ApiResponse* problem) {
   switch (route) {
     case Route::kBulk:  // POST /api/v1/reprocess
-      return ParseBody(r, {"destination", "status", "event_id", "after", "before", "dry_run",
-                           "reason"},
-                       doc, problem);
+      return ParseBody(
+          r, {"destination", "status", "event_id", "after", "before", "dry_run", "reason"}, doc,
+          problem);
     case Route::kEvent:  // POST /api/v1/events/{id}/reprocess
       return ParseBody(r, {"destinations", "all", "reason"}, doc, problem);
     case Route::kAck:  // POST /api/v1/consumers/{name}/ack
@@ -49,8 +49,7 @@ std::string Detail(const ApiResponse& r) {
 }
 
 // Expects ParseBody to refuse `r` with `status`, its detail naming `named` ('named').
-void ExpectRefused(const ApiRequest& r, int status, const std::string& named,
-                   Route route = kBulk) {
+void ExpectRefused(const ApiRequest& r, int status, const std::string& named, Route route = kBulk) {
   rapidjson::Document doc;
   ApiResponse problem;
   ASSERT_FALSE(Parse(route, r, doc, &problem)) << r.body;
@@ -96,8 +95,7 @@ TEST(ParseBodyTest, ANullMemberIsA400NamingItNeverAbsent) {
   ExpectRefused(Post(R"({"destination": null})"), 400, "destination");
   ExpectRefused(Post(R"({"status": null, "dry_run": true})"), 400, "status");
   ExpectRefused(Post(R"({"seq": null})"), 400, "seq", Route::kAck);
-  ExpectRefused(Post(R"({"destinations": null})"), 400, "destinations",
-                Route::kEvent);
+  ExpectRefused(Post(R"({"destinations": null})"), 400, "destinations", Route::kEvent);
   rapidjson::Document doc;
   ApiResponse problem;
   ASSERT_FALSE(Parse(kBulk, Post(R"({"dry_run": null})"), doc, &problem));
@@ -143,8 +141,8 @@ TEST(ParseBodyTest, ABodyThatIsNotJsonIsA415) {
 }
 
 TEST(ParseBodyTest, AcceptsJsonContentTypesWithParameters) {
-  for (const char* type : {"application/json", "Application/JSON", "application/json; charset=utf-8",
-                           " application/json ;charset=UTF-8"}) {
+  for (const char* type : {"application/json", "Application/JSON",
+                           "application/json; charset=utf-8", " application/json ;charset=UTF-8"}) {
     rapidjson::Document doc;
     ApiResponse problem;
     EXPECT_TRUE(Parse(kBulk, Post(R"({"dry_run": true})", type), doc, &problem))
@@ -212,8 +210,7 @@ TEST(BodyFieldsTest, GettersRefuseNullThemselves) {
     BodyFields fields(doc, r);
     read(fields);
     ASSERT_FALSE(fields.ok()) << name;
-    EXPECT_NE(Detail(fields.error()).find(std::string("'") + name + "' is null"),
-              std::string::npos)
+    EXPECT_NE(Detail(fields.error()).find(std::string("'") + name + "' is null"), std::string::npos)
         << fields.error().body;
   }
 }

@@ -195,8 +195,8 @@ TEST_F(InputStrictnessTest, ARestBodyThatIsNotJsonIsA415) {
     ExpectProblem(Post("/api/v1/reprocess", kOperator, body, type), 415, "", type);
     ExpectProblem(Post("/api/v1/events/" + ids[0] + "/reprocess", kOperator, "{}", type), 415, "",
                   type);
-    ExpectProblem(Post("/api/v1/consumers/warehouse/ack", kConsumer, R"({"seq": 1})", type), 415, "",
-                  type);
+    ExpectProblem(Post("/api/v1/consumers/warehouse/ack", kConsumer, R"({"seq": 1})", type), 415,
+                  "", type);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Failed(), 1);
@@ -264,6 +264,8 @@ TEST_F(InputStrictnessTest, AQueryParameterWithoutAValueIsA400NamingIt) {
            {"/api/v1/deliveries?destination=", "destination", kAuditor},
            {"/api/v1/deliveries?destination=bad&event_id=", "event_id", kAuditor},
            {"/api/v1/events?limit=", "limit", kAuditor},
+           {"/api/v1/events?limit", "limit", kAuditor},
+           {"/api/v1/events?status=failed&cursor=", "cursor", kAuditor},
            {"/api/v1/events?source=", "source", kAuditor},
            {"/api/v1/attempts?outcome=", "outcome", kAuditor},
            {"/api/v1/requests?status=", "status", kAuditor},
