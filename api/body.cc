@@ -3,19 +3,55 @@
 #include "api/json.h"
 #include "api/params.h"
 #include "api/problem.h"
+#include "storage/base/strings.h"
 
 namespace hookvault::api {
+namespace {
+
+// True for "application/json", in any case, with or without parameters ("; charset=utf-8").
+bool IsJsonMediaType(std::string_view value) {
+  std::string_view type = value.substr(0, value.find(';'));
+  size_t first = type.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return false;
+  type = type.substr(first, type.find_last_not_of(" \t") + 1 - first);
+  return base::AsciiLower(type) == "application/json";
+}
+
+}  // namespace
 
 bool ParseBody(const ApiRequest& req, std::initializer_list<std::string_view> allowed,
                rapidjson::Document& doc, ApiResponse* problem) {
-  std::string_view body = req.body;
-  if (body.find_first_not_of(" \t\r\n") == std::string_view::npos) body = "{}";
+  // Every Content-Type line counts: a client that sends two must not have the second ignored.
+  bool typed = false;
+  for (const auto& [name, value] : req.headers) {
+    if (name != "content-type") continue;
+    typed = true;
+    if (!IsJsonMediaType(value)) {
+      *problem = Problem(ProblemKind::kUnsupportedMediaType,
+                         "content type \"" + ValidUtf8(value) +
+                             "\" is not JSON: send the body as Content-Type: application/json",
+                         req.path);
+      return false;
+    }
+  }
+  if (!typed && !req.body.empty()) {
+    *problem = Problem(ProblemKind::kUnsupportedMediaType,
+                       "the body has no content type: send it as Content-Type: application/json",
+                       req.path);
+    return false;
+  }
+  std::string_view body = req.body.empty() ? std::string_view("{}") : std::string_view(req.body);
   if (auto s = ParseJson(body, doc, 8); !s.ok()) {
     *problem = Problem(ProblemKind::kMalformedJson, s.message(), req.path);
     return false;
   }
   if (!doc.IsObject()) {
     *problem = Problem(ProblemKind::kBadRequest, "the body must be a JSON object", req.path);
+    return false;
+  }
+  if (auto repeated = FindRepeatedMember(doc)) {
+    *problem = Problem(ProblemKind::kBadRequest,
+                       "'" + ValidUtf8(*repeated) + "' is given more than once", req.path);
     return false;
   }
   // Through a const reference: C++20 finds comparing RapidJSON's non-const member iterators
@@ -27,41 +63,58 @@ bool ParseBody(const ApiRequest& req, std::initializer_list<std::string_view> al
     for (std::string_view a : allowed) known |= (a == name);
     if (!known) {
       *problem = Problem(ProblemKind::kBadRequest,
-                         "'" + std::string(name) + "' is not a field of this request", req.path);
+                         "'" + ValidUtf8(name) + "' is not a field of this request", req.path);
+      return false;
+    }
+    if (it->value.IsNull()) {
+      *problem = Problem(ProblemKind::kBadRequest,
+                         "'" + std::string(name) +
+                             "' is null: leave the field out for its default, or give a value",
+                         req.path);
       return false;
     }
   }
   return true;
 }
 
-std::optional<std::string> BodyFields::String(const char* name, size_t max_bytes) {
+const rapidjson::Value* BodyFields::Find(const char* name) {
   auto it = doc_.FindMember(name);
-  if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsString() || it->value.GetStringLength() > max_bytes) {
-    Fail(name, "must be a string of at most " + std::to_string(max_bytes) + " bytes");
+  if (it == doc_.MemberEnd()) return nullptr;
+  if (it->value.IsNull()) {
+    Fail(name, "is null: leave the field out for its default, or give a value");
+    return nullptr;
+  }
+  return &it->value;
+}
+
+std::optional<std::string> BodyFields::String(const char* name, size_t max_bytes) {
+  const rapidjson::Value* v = Find(name);
+  if (!v) return std::nullopt;
+  if (!v->IsString() || v->GetStringLength() == 0 || v->GetStringLength() > max_bytes) {
+    Fail(name, "must be a non-empty string of at most " + std::to_string(max_bytes) + " bytes");
     return std::nullopt;
   }
-  return std::string(it->value.GetString(), it->value.GetStringLength());
+  return std::string(v->GetString(), v->GetStringLength());
 }
 
 std::optional<bool> BodyFields::Bool(const char* name) {
-  auto it = doc_.FindMember(name);
-  if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsBool()) {
+  const rapidjson::Value* v = Find(name);
+  if (!v) return std::nullopt;
+  if (!v->IsBool()) {
     Fail(name, "must be true or false");
     return std::nullopt;
   }
-  return it->value.GetBool();
+  return v->GetBool();
 }
 
 std::optional<int64_t> BodyFields::Int(const char* name) {
-  auto it = doc_.FindMember(name);
-  if (it == doc_.MemberEnd() || it->value.IsNull()) return std::nullopt;
-  if (!it->value.IsInt64()) {
+  const rapidjson::Value* v = Find(name);
+  if (!v) return std::nullopt;
+  if (!v->IsInt64()) {
     Fail(name, "must be an integer");
     return std::nullopt;
   }
-  return it->value.GetInt64();
+  return v->GetInt64();
 }
 
 std::optional<int64_t> BodyFields::Time(const char* name) {
@@ -74,18 +127,19 @@ std::optional<int64_t> BodyFields::Time(const char* name) {
 
 std::vector<std::string> BodyFields::Strings(const char* name) {
   std::vector<std::string> out;
-  auto it = doc_.FindMember(name);
-  if (it == doc_.MemberEnd() || it->value.IsNull()) return out;
-  if (!it->value.IsArray() || it->value.Size() > 100) {
-    Fail(name, "must be an array of at most 100 strings");
+  const rapidjson::Value* v = Find(name);
+  if (!v) return out;
+  // An empty list would read as "no restriction": refused, as the field left out says that.
+  if (!v->IsArray() || v->Empty() || v->Size() > 100) {
+    Fail(name, "must be an array of 1 to 100 strings (leave it out for all)");
     return out;
   }
-  for (const auto& v : it->value.GetArray()) {
-    if (!v.IsString() || v.GetStringLength() == 0 || v.GetStringLength() > 512) {
-      Fail(name, "must hold non-empty strings");
+  for (const auto& item : v->GetArray()) {
+    if (!item.IsString() || item.GetStringLength() == 0 || item.GetStringLength() > 512) {
+      Fail(name, "must hold non-empty strings of at most 512 bytes");
       return {};
     }
-    out.emplace_back(v.GetString(), v.GetStringLength());
+    out.emplace_back(item.GetString(), item.GetStringLength());
   }
   return out;
 }

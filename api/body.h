@@ -17,28 +17,36 @@
 
 namespace hookvault::api {
 
-// Reads a JSON object body whose members are all among `allowed`; an empty body is {}.
-// Returns false with `problem` set to a 400 otherwise (malformed JSON, not an object, or a
-// member the request does not take: a mistyped field must never widen a reprocess).
+// Reads the JSON object body of a REST request whose members are all among `allowed`.
+// Returns false with `problem` set otherwise, so that nothing the operator did not ask for
+// exactly is ever acted on:
+//   - 415 when a Content-Type header is not application/json (parameters such as charset
+//     allowed), or when a non-empty body comes without one;
+//   - an empty body (zero bytes) is {}: every member left out;
+//   - 400 (malformed-json) when the body is not JSON, or nested deeper than 8 levels;
+//   - 400 naming the member when the body is not an object, repeats a member name (at any
+//     depth), has a member the request does not take, or a member that is null: null is never
+//     "not given" (leave the member out for its default).
 bool ParseBody(const ApiRequest& req, std::initializer_list<std::string_view> allowed,
                rapidjson::Document& doc, ApiResponse* problem);
 
 // Typed access to the members of a parsed body. Each getter returns nullopt (or an empty
-// list) when the member is absent or null, and also when it is invalid, keeping the first
-// error as a 400 problem naming the field.
+// list) when the member is absent, and also when it is invalid (null included), keeping the
+// first error as a 400 problem naming the field. No getter takes an empty value: an empty
+// string or list is refused as an empty query value is, since it would mean "all".
 //
 // Thread-safety: a value confined to one request; `doc` and `req` must outlive it.
 class BodyFields {
  public:
   BodyFields(const rapidjson::Document& doc, const ApiRequest& req) : doc_(doc), req_(req) {}
 
-  // A string of at most `max_bytes`.
+  // A non-empty string of at most `max_bytes`.
   std::optional<std::string> String(const char* name, size_t max_bytes = 512);
   std::optional<bool> Bool(const char* name);
   std::optional<int64_t> Int(const char* name);
   // An RFC 3339 date-time, as microseconds since the epoch.
   std::optional<int64_t> Time(const char* name);
-  // Up to 100 non-empty strings of at most 512 bytes.
+  // 1 to 100 non-empty strings of at most 512 bytes.
   std::vector<std::string> Strings(const char* name);
 
   // Records that `name` is invalid ("'<name>' <why>") unless an error is already kept.
@@ -49,6 +57,9 @@ class BodyFields {
   const ApiResponse& error() const { return *error_; }
 
  private:
+  // Returns the member `name`, or nullptr when it is absent or (kept as an error) null.
+  const rapidjson::Value* Find(const char* name);
+
   const rapidjson::Document& doc_;
   const ApiRequest& req_;
   std::optional<ApiResponse> error_;

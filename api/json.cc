@@ -6,6 +6,8 @@
 #include <rapidjson/writer.h>
 
 #include <map>
+#include <set>
+#include <vector>
 
 namespace hookvault::api {
 namespace {
@@ -114,6 +116,26 @@ storage::Status ParseJson(std::string_view text, rapidjson::Document& doc, int m
                                             std::to_string(stream.Tell()) + ": NUL byte");
   }
   return storage::Status::Ok();
+}
+
+std::optional<std::string> FindRepeatedMember(const rapidjson::Value& value) {
+  // Iterative, so a document as deep as ParseJson allows cannot exhaust the stack.
+  std::vector<const rapidjson::Value*> pending = {&value};
+  while (!pending.empty()) {
+    const rapidjson::Value* v = pending.back();
+    pending.pop_back();
+    if (v->IsArray()) {
+      for (const auto& item : v->GetArray()) pending.push_back(&item);
+    } else if (v->IsObject()) {
+      std::set<std::string_view> names;
+      for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+        std::string_view name(it->name.GetString(), it->name.GetStringLength());
+        if (!names.insert(name).second) return std::string(name);
+        pending.push_back(&it->value);
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::string ValidUtf8(std::string_view s) {

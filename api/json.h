@@ -4,6 +4,7 @@
 
 #include <rapidjson/document.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,14 @@ inline constexpr int kMaxJsonDepth = 128;
 // problem and its byte offset.
 storage::Status ParseJson(std::string_view text, rapidjson::Document& doc,
                           int max_depth = kMaxJsonDepth);
+
+// Returns the name of a member that `value` (or an object nested in it, at any depth) holds
+// twice, or nullopt when every object's member names are unique. When `value` itself repeats
+// a name, it is the first one repeated. Names are compared as
+// decoded ("a" and "\u0061" are the same name). RFC 8259 leaves repeated names to the parser;
+// RapidJSON keeps every copy and FindMember finds the first, so a body we read field by field
+// must refuse them rather than act on one copy silently.
+std::optional<std::string> FindRepeatedMember(const rapidjson::Value& value);
 
 // Returns `s` with every byte that is not part of valid UTF-8 replaced by U+FFFD.
 std::string ValidUtf8(std::string_view s);

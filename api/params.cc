@@ -128,6 +128,7 @@ std::optional<int64_t> DecodeCursor(std::string_view list, std::string_view curs
 QueryParams::QueryParams(const ApiRequest& request,
                          std::initializer_list<std::string_view> allowed)
     : request_(request) {
+  // In arrival order, so the error names the first offending parameter of the query string.
   std::set<std::string_view> seen;
   for (const auto& [name, value] : request.query) {
     bool known = false;
@@ -140,14 +141,30 @@ QueryParams::QueryParams(const ApiRequest& request,
       Fail(name, "is given more than once");
       return;
     }
+    // "?status=" is not "no status filter": the list would come back unfiltered.
+    if (value.empty()) {
+      Fail(name, "has no value (leave it out instead)");
+      return;
+    }
   }
 }
 
 const std::string* QueryParams::Find(std::string_view name) {
+  // The constructor has refused these already; a getter never returns one of them either.
+  const std::string* found = nullptr;
   for (const auto& [n, v] : request_.query) {
-    if (n == name) return v.empty() ? nullptr : &v;
+    if (n != name) continue;
+    if (found) {
+      Fail(name, "is given more than once");
+      return nullptr;
+    }
+    found = &v;
   }
-  return nullptr;
+  if (found && found->empty()) {
+    Fail(name, "has no value (leave it out instead)");
+    return nullptr;
+  }
+  return found;
 }
 
 void QueryParams::Fail(std::string_view name, std::string_view why) {

@@ -30,11 +30,14 @@ std::string EncodeCursor(std::string_view list, int64_t key);
 // Returns the key of a cursor made by EncodeCursor for the same list, or nullopt.
 std::optional<int64_t> DecodeCursor(std::string_view list, std::string_view cursor);
 
-// Reads the query parameters of one request. Each getter returns nullopt both when the
-// parameter is absent (or empty) and when it is invalid; the first invalid parameter is kept
-// as a 400 problem naming it (error()). A parameter that the route does not take, or one given
-// twice, is an error too: a mistyped filter must never widen a list or a bulk reprocess.
-// (Behind Pistache 0.0.5 a repeated parameter arrives once, with its first value.)
+// Reads the query parameters of one request, refusing whatever could widen a list or a bulk
+// reprocess beyond what was asked: a parameter the route does not take, one given more than
+// once, or one given with an empty value ("?status=", "?limit") is a 400 problem naming it
+// (error()), as is an invalid value. Each getter returns nullopt both when the parameter is
+// absent and when it is refused. The error names the first problem found: an unknown,
+// repeated or empty parameter in the order of the query string, else the first invalid value
+// in the order the route reads them. The HTTP adapter must pass every occurrence of every
+// parameter, empty values included, for this to hold.
 //
 // Thread-safety: a value confined to one request.
 class QueryParams {

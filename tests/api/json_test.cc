@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 namespace hookvault::api {
@@ -256,6 +257,38 @@ TEST(HeadersToJsonTest, KeepsEmptyValues) {
   ASSERT_TRUE(ParseJson(HeadersToJson({{"x-empty", ""}}), doc).ok());
   ASSERT_TRUE(doc.HasMember("x-empty"));
   EXPECT_STREQ(doc["x-empty"].GetString(), "");
+}
+
+// --- FindRepeatedMember -----------------------------------------------------------------------
+
+std::optional<std::string> Repeated(std::string_view text) {
+  rapidjson::Document doc;
+  storage::Status s = ParseJson(text, doc);
+  EXPECT_TRUE(s.ok()) << text << ": " << s.message();  // RFC 8259 JSON, which RapidJSON keeps
+  return FindRepeatedMember(doc);
+}
+
+TEST(FindRepeatedMemberTest, FindsARepeatedNameAtAnyDepth) {
+  EXPECT_EQ(Repeated(R"({"dry_run": true, "dry_run": false})"), "dry_run");
+  EXPECT_EQ(Repeated(R"({"a": 1, "b": 2, "c": 3, "b": 4})"), "b");
+  EXPECT_EQ(Repeated(R"({"a": {"x": 1, "x": 1}})"), "x");
+  EXPECT_EQ(Repeated(R"([1, [{"y": null, "z": 2, "y": null}]])"), "y");
+  EXPECT_EQ(Repeated(R"({"a": 1, "\u0061": 2})"), "a");  // the same name once decoded
+  EXPECT_EQ(Repeated(R"({"k\u0000": 1, "k\u0000": 2})"), std::string("k\0", 2));
+  // In the object itself, the first name that repeats.
+  EXPECT_EQ(Repeated(R"({"p": 1, "q": 1, "q": 2, "p": 2})"), "q");
+}
+
+TEST(FindRepeatedMemberTest, AcceptsUniqueNames) {
+  for (const char* text : {"{}", "[]", "null", "1", R"({"a": 1, "b": {"a": 2}})",
+                           R"([{"a": 1}, {"a": 2}])", R"({"k": 1, "k\u0000": 2, "K": 3})"}) {
+    EXPECT_EQ(Repeated(text), std::nullopt) << text;
+  }
+}
+
+TEST(FindRepeatedMemberTest, SurvivesTheDeepestDocumentParseJsonAllows) {
+  std::string deep = Nested('{', kMaxJsonDepth - 1, R"({"d": 1, "d": 2})");
+  EXPECT_EQ(Repeated(deep), "d");
 }
 
 // --- ApiRequest::Header -----------------------------------------------------------------------

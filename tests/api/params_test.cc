@@ -69,14 +69,13 @@ TEST(QueryParamsTest, ReadsValidParameters) {
   ApiRequest r = WithQuery({{"source", "harmonics"},
                             {"status", "failed"},
                             {"limit", "1000"},
-                            {"received_after", "2026-11-28T00:00:00Z"},
-                            {"type", ""}});
+                            {"received_after", "2026-11-28T00:00:00Z"}});
   QueryParams q(r, {"source", "status", "limit", "received_after", "type"});
   EXPECT_EQ(q.String("source"), "harmonics");
   EXPECT_EQ(q.Enum("status", {"pending", "failed"}), "failed");
   EXPECT_EQ(q.Limit(), 1000);
   EXPECT_EQ(q.Time("received_after"), ParseRfc3339("2026-11-28T00:00:00Z"));
-  EXPECT_EQ(q.String("type"), std::nullopt);  // empty means unset
+  EXPECT_EQ(q.String("type"), std::nullopt);  // absent
   EXPECT_TRUE(q.ok());
 }
 
@@ -110,6 +109,54 @@ TEST(QueryParamsTest, EachBadParameterIsA400NamingIt) {
             "after");
   ExpectBad({{"cursor", EncodeCursor("deliveries", 5)}}, {"cursor"},
             [](QueryParams& q) { q.Cursor("events"); }, "cursor");
+}
+
+// Finding 13 of issue 14: "?status=" was read as no status filter, so the list (or the
+// deliveries a reprocess would act on) came back unfiltered.
+TEST(QueryParamsTest, AnEmptyValueIsA400NamingItNotAnAbsentFilter) {
+  auto string = [](std::string_view name) {
+    return [name](QueryParams& q) { q.String(name); };
+  };
+  ExpectBad({{"status", ""}}, {"status"},
+            [](QueryParams& q) { q.Enum("status", {"pending", "failed"}); }, "status");
+  ExpectBad({{"destination", ""}}, {"destination"}, string("destination"), "destination");
+  ExpectBad({{"limit", ""}}, {"limit"}, [](QueryParams& q) { q.Limit(); }, "limit");
+  ExpectBad({{"after", ""}}, {"after"}, [](QueryParams& q) { q.Time("after"); }, "after");
+  ExpectBad({{"cursor", ""}}, {"cursor"}, [](QueryParams& q) { q.Cursor("events"); }, "cursor");
+  ExpectBad({{"wait", ""}}, {"wait"}, [](QueryParams& q) { q.Int("wait", 0, 30); }, "wait");
+  // Even when the route never reads it, and after a valid parameter.
+  ExpectBad({{"source", "pms"}, {"type", ""}}, {"source", "type"}, string("source"), "type");
+  ApiRequest r = WithQuery({{"status", ""}});
+  QueryParams q(r, {"status"});
+  EXPECT_NE(q.error().body.find("no value"), std::string::npos) << q.error().body;
+}
+
+// Finding 13 of issue 14: "?status=failed&status=bogus" kept the first value silently.
+TEST(QueryParamsTest, ARepeatedParameterIsA400NamingItWhateverItsValues) {
+  auto status = [](QueryParams& q) { q.Enum("status", {"pending", "failed"}); };
+  ExpectBad({{"status", "failed"}, {"status", "bogus"}}, {"status"}, status, "status");
+  ExpectBad({{"status", "failed"}, {"status", "failed"}}, {"status"}, status, "status");
+  ExpectBad({{"status", "failed"}, {"status", ""}}, {"status"}, status, "status");
+  ExpectBad({{"source", "a"}, {"limit", "5"}, {"source", "a"}}, {"source", "limit"},
+            [](QueryParams& q) { q.Limit(); }, "source");
+  ApiRequest r = WithQuery({{"status", "failed"}, {"status", "bogus"}});
+  QueryParams q(r, {"status"});
+  EXPECT_EQ(q.Enum("status", {"pending", "failed"}), std::nullopt);
+  EXPECT_NE(q.error().body.find("more than once"), std::string::npos) << q.error().body;
+}
+
+TEST(QueryParamsTest, AnUnknownParameterIsA400NamingItEvenWhenEmpty) {
+  ExpectBad({{"stauts", ""}}, {"status"}, [](QueryParams&) {}, "stauts");
+  ExpectBad({{"", "x"}}, {"status"}, [](QueryParams&) {}, "");
+  ExpectBad({{"limit", "5"}}, {}, [](QueryParams&) {}, "limit");  // a route without parameters
+}
+
+TEST(QueryParamsTest, NamesTheFirstOffenderOfTheQueryStringBeforeAnyBadValue) {
+  ApiRequest r = WithQuery({{"limit", "0"}, {"type", ""}, {"source", "x"}, {"source", "y"}});
+  QueryParams q(r, {"limit", "type", "source"});
+  q.Limit();
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.error().body.find("'type'"), std::string::npos) << q.error().body;
 }
 
 TEST(QueryParamsTest, KeepsTheFirstError) {

@@ -14,7 +14,7 @@
 // Invariants: every getter returns the parameter's value exactly when it is valid (String up
 // to 512 bytes, Enum one of its values, Int a whole integer in range, Time what ParseRfc3339
 // gives, Limit 1..1000 or 50 when absent, Cursor what DecodeCursor gives); ok() is false
-// exactly when a parameter is unknown, repeated or invalid, and error() is then a 400
+// exactly when a parameter is unknown, repeated, empty or invalid, and error() is then a 400
 // problem+json naming the first such parameter. For the text: ParseRfc3339 of a time that
 // FormatRfc3339 printed gives the time back, and a parsed time prints as text that parses to
 // it; PercentDecode decodes exactly when every '%' starts an escape, and undoes percent-
@@ -180,15 +180,19 @@ void CheckRoute(const Route& route, const api::ApiRequest& request) {
   for (const auto& [name, value] : request.query) {
     bool known = false;
     for (std::string_view a : route.allowed) known |= a == name;
-    if (!first_bad && (!known || !seen.insert(name).second)) first_bad = name;
+    if (!first_bad && (!known || !seen.insert(name).second || value.empty())) first_bad = name;
   }
   api::QueryParams params = route.params(request);
 
+  // A getter reads a parameter given once with a value; a repeated or empty one is refused.
   auto value_of = [&request](std::string_view name) -> const std::string* {
+    const std::string* found = nullptr;
     for (const auto& [n, v] : request.query) {
-      if (n == name) return v.empty() ? nullptr : &v;
+      if (n != name) continue;
+      if (found) return nullptr;
+      found = &v;
     }
-    return nullptr;
+    return found && !found->empty() ? found : nullptr;
   };
   for (const Getter& g : route.getters) {
     std::string_view param = g.kind == Getter::kCursor ? "cursor" : g.name;
