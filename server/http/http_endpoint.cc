@@ -324,7 +324,10 @@ class Adapter final : public Pistache::Http::Handler {
 
   void Serve(const Pistache::Http::Request& req, ResponseWriter writer, const HeadExtras& extras,
              std::shared_ptr<ConnectionGate> gate) {
-    int64_t start = clock_->NowMicros();
+    int64_t start = clock_->NowMicros();  // the request's receive time, as stored
+    // Latency on the monotonic clock: a wall-clock step must not show as a slow (or negative)
+    // answer in the access log and the ingest histogram.
+    int64_t start_mono = clock_->MonotonicMicros();
     // Pistache 0.0.5 times a connection that is not idle against the header timeout, counted
     // from the end of its last request, and answers 408 and closes it when that passes: it
     // would cut off a long-poll parked for up to 30 s, or an ingest waiting for a slow commit,
@@ -338,10 +341,10 @@ class Adapter final : public Pistache::Http::Handler {
     // Shared, not borrowed: a response may be sent from the writer thread after the endpoint
     // is gone.
     std::shared_ptr<const RequestObserver> observer = observer_;
-    api::Responder respond = [owed, start, method, path, clock,
+    api::Responder respond = [owed, start_mono, method, path, clock,
                               observer](api::ApiResponse response) {
       owed->Send(response);
-      int64_t elapsed_us = clock->NowMicros() - start;
+      int64_t elapsed_us = clock->MonotonicMicros() - start_mono;
       if (observer) (*observer)(method, path, response, static_cast<double>(elapsed_us) / 1e6);
     };
     try {
