@@ -43,8 +43,10 @@ constexpr int kWriterNice = -10;
 constexpr std::chrono::milliseconds kAnswerDrain{10000};
 
 // API reads that may wait for a query thread, per thread; beyond them a read gets 503 with
-// Retry-After (server/http/query_pool.h). Each holds only its request.
-constexpr size_t kQueriesQueuedPerThread = 32;
+// Retry-After (server/http/query_pool.h). Each holds only its request, and only authenticated
+// requests (and at most Router::kMaxPublicInPool public ones) get here; a burst of long-poll
+// starts, each a short read before it parks, must fit (200 at once in the tests).
+constexpr size_t kQueriesQueuedPerThread = 256;
 
 Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;

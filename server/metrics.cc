@@ -231,10 +231,12 @@ std::string Metrics::Render(const MetricsInputs& in) const {
   w.BeginFamily("hookvault_request_log_dropped_total", MetricType::kCounter,
                 "Request-log rows of rejected requests counted but not stored, by reason "
                 "(address: the remote address used up its budget of the minute; global: all "
-                "addresses together did; queue: the writer's log queue was full).");
+                "addresses together did; queue: the writer's log queue was full; failed: its "
+                "transaction failed).");
   w.Sample({{"reason", "address"}}, static_cast<double>(in.writer.dropped_logs_address));
   w.Sample({{"reason", "global"}}, static_cast<double>(in.writer.dropped_logs_global));
   w.Sample({{"reason", "queue"}}, static_cast<double>(in.writer.dropped_logs));
+  w.Sample({{"reason", "failed"}}, static_cast<double>(in.writer.failed_logs));
   w.BeginFamily("hookvault_commit_batch_size", MetricType::kHistogram,
                 "Records per committed group-commit transaction.");
   {

@@ -58,9 +58,12 @@ Status GroupCommitWriter::Enqueue(Item item) {
     if (stopping_) return Status::Unavailable("writer is shutting down");
     switch (item.kind) {
       case Kind::kLog: {
-        // The row is charged to the budget before the queue is asked: a flood that the queue
-        // would refuse anyway must not use up the minute's budget either way.
+        // The row is charged to the budget before the queue is asked, so a row the queue then
+        // refuses has used budget too: during a writer stall the minute's rows are spent on rows
+        // never stored, which errs on the side of storing less.
         LogDrop drop = log_budget_.Admit(*item.record.log);
+        // The budget may have dropped the kept body: the queue is charged what is left.
+        item.bytes = RecordBytes(item.record);
         if (drop == LogDrop::kNone &&
             (logs_.size() >= std::max<size_t>(options_.max_queue / 2, 1) ||
              queued_log_bytes_ + item.bytes > std::max<size_t>(options_.max_queue_bytes / 4, 1))) {
@@ -221,8 +224,15 @@ void GroupCommitWriter::AppendIsolating(std::span<const IngestRecord> records,
   const Status& error = appended.status();
   if (error.code() == StatusCode::kUnavailable || records.size() == 1) {
     // Storage trouble fails every record alike; retrying parts would only repeat it. A
-    // record refused alone gets the error, which its caller logs (core has no logger).
-    if (error.code() == StatusCode::kUnavailable) healthy_.store(false, std::memory_order_relaxed);
+    // record refused alone gets the error, which its caller logs (core has no logger); a
+    // log-only row has no caller and is counted in failed_logs.
+    if (error.code() == StatusCode::kUnavailable && has_event) {
+      healthy_.store(false, std::memory_order_relaxed);
+    }
+    if (!has_event) {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.failed_logs += records.size();
+    }
     for (Outcome& o : out) o = Outcome{error, std::nullopt};
     return;
   }
@@ -234,16 +244,19 @@ void GroupCommitWriter::AppendIsolating(std::span<const IngestRecord> records,
 }
 
 void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
+  // Events (with their own log rows) in one transaction; log-only rows of rejected requests in
+  // another, after the events are answered, so that near a full disk their pages can never be
+  // what makes an event's transaction fail (invariant 5).
   std::vector<IngestRecord> records;
+  std::vector<IngestRecord> log_records;
   records.reserve(batch.size());
   for (Item& item : batch) {
-    if (item.kind == Kind::kEvent || item.kind == Kind::kLog) {
-      records.push_back(std::move(item.record));
-    }
+    if (item.kind == Kind::kEvent) records.push_back(std::move(item.record));
+    if (item.kind == Kind::kLog) log_records.push_back(std::move(item.record));
   }
   bool has_probe =
       std::any_of(batch.begin(), batch.end(), [](const Item& i) { return i.kind == Kind::kProbe; });
-  if (records.empty() && !has_probe) {
+  if (records.empty() && !has_probe && log_records.empty()) {
     for (Item& item : batch) item.task();  // tasks only
     return;
   }
@@ -275,8 +288,8 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
   }
   if (new_events && commit_listener_) commit_listener_();
 
-  // Answer in submission order; outcomes[i] belongs to the i-th event or log item. Tasks run
-  // after the batch's answers.
+  // Answer in submission order; outcomes[i] belongs to the i-th event item. Log rows and tasks
+  // come after the batch's answers.
   static const AppendResult kNone;
   size_t r = 0;
   for (Item& item : batch) {
@@ -290,12 +303,14 @@ void GroupCommitWriter::WriteBatch(std::vector<Item>& batch) {
         break;
       }
       case Kind::kLog:
-        ++r;
-        break;
       case Kind::kTask:
       case Kind::kRequestTask:
         break;
     }
+  }
+  if (!log_records.empty()) {
+    std::vector<Outcome> log_outcomes(log_records.size());
+    AppendIsolating(log_records, log_outcomes);  // failures are counted, nobody waits for them
   }
   for (Item& item : batch) {
     if (item.kind == Kind::kTask || item.kind == Kind::kRequestTask) item.task();

@@ -22,9 +22,11 @@
 //     first submitted is stored and the second is its duplicate. (Log-only rows keep their
 //     order among themselves, not with events.)
 //  5. Request-log rows of rejected requests never cost an event its place: they wait in a queue
-//     of their own (bounded in rows and bytes), at most max_logs_per_batch of them join a
-//     transaction, and they are admitted only within the RequestLogBudget
-//     (storage/request_log_budget.h); beyond it they are counted, not stored.
+//     of their own (bounded in rows and bytes), at most max_logs_per_batch of them are taken
+//     with each batch and written in a transaction of their own after the events' answers (so
+//     near a full disk their pages never fail an event's transaction), and they are admitted
+//     only within the RequestLogBudget (storage/request_log_budget.h); beyond it they are
+//     counted, not stored.
 #ifndef HOOKVAULT_STORAGE_GROUP_COMMIT_WRITER_H_
 #define HOOKVAULT_STORAGE_GROUP_COMMIT_WRITER_H_
 
@@ -50,7 +52,7 @@
 namespace hookvault::storage {
 
 struct WriterOptions {
-  size_t max_batch = 512;   // most events in one transaction; 1 turns group commit off
+  size_t max_batch = 512;   // most queue items (events, probes, tasks) taken at once; 1 turns group commit off
   size_t max_queue = 8192;  // most events, probes and tasks waiting; beyond: kUnavailable
   // Most bytes (payloads, headers and keys) of the events waiting; beyond it SubmitEvent and
   // SubmitRequestTask return kUnavailable. One event is always taken when nothing waits.
@@ -81,6 +83,7 @@ struct WriterStats {
   uint64_t dropped_logs = 0;
   uint64_t dropped_logs_address = 0;
   uint64_t dropped_logs_global = 0;
+  uint64_t failed_logs = 0;  // log-only records admitted whose transaction failed
   // Committed transactions by their number of records, one count per bucket of
   // kBatchSizeBuckets (not cumulative): the counts add up to `commits`, the sizes to `records`.
   std::array<uint64_t, kBatchSizeBuckets.size() + 1> batch_size_buckets{};

@@ -122,6 +122,7 @@ class NamedHeader final : public Pistache::Http::Header::Header {
 struct ConnectionGate {
   std::mutex mu;
   bool open = true;
+  int owed = 0;  // answers owed on this connection (guarded by mu)
 };
 
 // Sends `response` on `writer`, from any thread. Pistache's send() only queues the write on the
@@ -129,8 +130,13 @@ struct ConnectionGate {
 // the call and no continuation is attached to the returned promise (ThreadSanitizer reports
 // one attached from another thread: its continuation list is not guarded). Nothing is sent once
 // `gate` is closed.
-void Send(ResponseWriter& writer, const api::ApiResponse& response, ConnectionGate& gate) {
+// `owed` answers are counted off the gate in the same critical section, before the write is
+// queued, so that the client's next request, sent after it read this answer, never finds this
+// answer still counted as owed.
+void Send(ResponseWriter& writer, const api::ApiResponse& response, ConnectionGate& gate,
+          bool owed = false) {
   std::lock_guard<std::mutex> lock(gate.mu);
+  if (owed) --gate.owed;
   // Closed: the client is gone; a stored event stays stored (its retry is a duplicate).
   if (!gate.open) return;
   auto pin = writer.getPeer();
@@ -217,19 +223,31 @@ class OwedAnswer {
              std::shared_ptr<HttpEndpoint::Drain> drain)
       : writer_(std::move(writer)), gate_(std::move(gate)), drain_(std::move(drain)) {
     drain_->Owe();
+    std::lock_guard<std::mutex> lock(gate_->mu);
+    ++gate_->owed;
   }
-  ~OwedAnswer() { Pay(); }
+  ~OwedAnswer() {
+    if (!paid_.exchange(true)) Settle();
+  }
   OwedAnswer(const OwedAnswer&) = delete;
   OwedAnswer& operator=(const OwedAnswer&) = delete;
 
+  // Sends the answer once: a second call (a handler that answered and then threw, answered
+  // again by the catch) is dropped, since the client would read it as its next request's.
   void Send(const api::ApiResponse& response) {
-    hookvault::server::Send(writer_, response, *gate_);
-    Pay();
+    if (paid_.exchange(true)) return;
+    hookvault::server::Send(writer_, response, *gate_, /*owed=*/true);
+    drain_->Paid();
   }
 
  private:
-  void Pay() {
-    if (!paid_.exchange(true)) drain_->Paid();
+  // Counts an answer dropped unsent off the connection and the drain.
+  void Settle() {
+    {
+      std::lock_guard<std::mutex> lock(gate_->mu);
+      --gate_->owed;
+    }
+    drain_->Paid();
   }
 
   ResponseWriter writer_;
@@ -290,6 +308,24 @@ class Adapter final : public Pistache::Http::Handler {
       return Refuse(peer, *parser, edge, 400, "malformed request framing");
     }
     if (state == Pistache::Http::Private::State::Done) {
+      bool answer_owed;
+      {
+        std::lock_guard<std::mutex> lock(edge.gate->mu);
+        answer_owed = edge.gate->owed > 0;
+      }
+      if (answer_owed) {
+        // A request sent before the previous one on this connection was answered (pipelined):
+        // an answer given now (a 401 at once) would reach the client before the owed one (a 200
+        // from the writer), and each be read as the other's. It is not served: reading stops,
+        // and Pistache closes the connection, dropping what is owed (a stored event's retry is
+        // a duplicate). Pistache's own handler answered only the first of pipelined requests.
+        spdlog::info("closed a connection from {}: a request was pipelined behind an answer owed",
+                     peer->address().host());
+        edge.refused = true;
+        parser->reset();
+        ::shutdown(peer->fd(), SHUT_RD);
+        return;
+      }
       HeadExtras extras{edge.head.raw_query(), edge.head.forwarded_for()};
       edge.head.Reset();
       NoteReactorThread();

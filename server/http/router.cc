@@ -95,7 +95,23 @@ void Router::Queue(const Route& route, const api::ApiRequest& request, RouteCont
   auto work = std::make_shared<std::tuple<api::ApiRequest, RouteContext, api::Responder>>(
       request, std::move(context), respond);
   const RouteHandler* handler = &route.handler;  // routes_ does not change while serving
-  bool queued = queries_->TrySubmit([work, handler] {
+  std::shared_ptr<std::atomic<int>> public_in_pool;
+  if (std::holds_alternative<PublicAccess>(route.access)) {
+    public_in_pool = public_in_pool_;
+    if (public_in_pool->fetch_add(1) >= kMaxPublicInPool) {
+      public_in_pool->fetch_sub(1);
+      return respond(api::Problem(api::ProblemKind::kUnavailable,
+                                  "too many unauthenticated reads waiting; retry later",
+                                  request.path));
+    }
+  }
+  bool queued = queries_->TrySubmit([work, handler, public_in_pool] {
+    struct Leave {
+      std::atomic<int>* count;
+      ~Leave() {
+        if (count) count->fetch_sub(1);
+      }
+    } leave{public_in_pool.get()};
     auto& [req, ctx, answer] = *work;
     try {
       (*handler)(req, ctx, answer);
@@ -106,6 +122,7 @@ void Router::Queue(const Route& route, const api::ApiRequest& request, RouteCont
     }
   });
   if (!queued) {
+    if (public_in_pool) public_in_pool->fetch_sub(1);
     respond(api::Problem(api::ProblemKind::kUnavailable,
                          "the API is busy (too many queries waiting) or stopping; retry later",
                          request.path));

@@ -4,7 +4,9 @@
 #ifndef HOOKVAULT_SERVER_HTTP_ROUTER_H_
 #define HOOKVAULT_SERVER_HTTP_ROUTER_H_
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,8 +64,14 @@ class Router {
   // answers 401 (no or unknown API token, with WWW-Authenticate) or 403 (the role may not) as
   // api::Authenticator::Authorize does, without calling the handler; else calls the matching
   // handler: on this thread for Runs::kReactor, else queued to the query pool, or answers 503
-  // with Retry-After when the pool's queue is full or it is stopping.
+  // with Retry-After when the pool's queue is full or it is stopping, or when the route is
+  // public and kMaxPublicInPool public reads are already queued or running.
   void Dispatch(const api::ApiRequest& request, api::Responder respond) const;
+
+  // Most reads of public routes (/metrics) queued or running on the pool at once: anyone who can
+  // reach the port may send them, and they must never crowd the API's authenticated reads out
+  // of the pool's queue. A scraper or two fit.
+  static constexpr int kMaxPublicInPool = 2;
 
   struct Route {
     std::string method;
@@ -83,6 +91,9 @@ class Router {
   const api::Authenticator& auth_;
   QueryPool* const queries_;  // null: every handler runs on the dispatching thread
   std::vector<Route> routes_;
+  // Public reads queued or running on the pool (shared with their tasks, which may finish
+  // after the router is gone).
+  std::shared_ptr<std::atomic<int>> public_in_pool_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace hookvault::server

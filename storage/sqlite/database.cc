@@ -36,6 +36,10 @@ Status StatusFromSqliteCode(int code, std::string message) {
     case SQLITE_CANTOPEN:
     case SQLITE_NOMEM:
     case SQLITE_PROTOCOL:
+    // A damaged file is storage trouble too: 503 and Retry-After, and never a reason to retry a
+    // batch record by record (the writer splits only kInternal failures).
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
       return Status::Unavailable(std::move(message));
     default:
       return Status::Internal(std::move(message));

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -267,6 +268,9 @@ class ControlledLog final : public EventLog {
     cv_.notify_all();
     cv_.wait(lock, [this] { return !blocked_; });
     if (!fail_.ok()) return fail_;
+    bool log_only = std::any_of(records.begin(), records.end(),
+                                [](const IngestRecord& r) { return !r.event.has_value(); });
+    if (log_only && !fail_log_only_.ok()) return fail_log_only_;
     int events = 0;
     for (const IngestRecord& r : records) events += r.event ? 1 : 0;
     batches_.emplace_back(events, static_cast<int>(records.size()) - events);
@@ -311,6 +315,12 @@ class ControlledLog final : public EventLog {
     std::lock_guard<std::mutex> l(mu_);
     fail_ = std::move(s);
   }
+  // Fails every transaction holding a log-only row (a disk with room for the events' pages but
+  // not for more).
+  void FailLogOnly(Status s) {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_log_only_ = std::move(s);
+  }
   void WaitForCalls(int n) {
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [&] { return calls_ >= n; });
@@ -333,6 +343,7 @@ class ControlledLog final : public EventLog {
   int logs_ = 0;
   int64_t seq_ = 0;
   Status fail_;
+  Status fail_log_only_;
   Status probe_fail_;
   int probes_ = 0;
   std::vector<std::pair<int, int>> batches_;
@@ -396,14 +407,43 @@ TEST(GroupCommitWriterTest, ATransactionTakesAtMostMaxLogsPerBatchLogRows) {
   log.Release();
   writer.Stop();
   std::vector<std::pair<int, int>> batches = log.batches();
-  ASSERT_GE(batches.size(), 2u);
-  EXPECT_EQ(batches[1], std::make_pair(1, 3)) << "the event behind the rows waited for all of them";
+  ASSERT_GE(batches.size(), 3u);
+  EXPECT_EQ(batches[1], std::make_pair(1, 0)) << "log rows share no transaction with events";
+  EXPECT_EQ(batches[2], std::make_pair(0, 3)) << "the event behind the rows waited for all of them";
   int rows = 0;
   for (const auto& [events, logs] : batches) {
     EXPECT_LE(logs, 3);
     rows += logs;
   }
   EXPECT_EQ(rows, 10);
+}
+
+// Invariant 5: near a full disk, the pages of rejected requests' log rows are never what fails
+// an event's transaction: the rows are written in a transaction of their own, after the events'
+// answers, and a failure there is counted, not passed to the events.
+TEST(GroupCommitWriterTest, LogRowsThatDoNotFitNeverFailAnEvent) {
+  ControlledLog log;
+  GroupCommitWriter writer(log, {.max_batch = 100, .max_queue = 1000});
+  log.FailLogOnly(Status::Unavailable("database or disk is full"));
+  log.Block();
+  ASSERT_TRUE(writer.SubmitEvent(Event("hold"), nullptr).ok());
+  log.WaitForCalls(1);
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 5; ++i) {
+    RequestLogEntry row;
+    row.remote_addr = "198.51.100." + std::to_string(i);
+    ASSERT_TRUE(writer.SubmitLog(row).ok());
+    ASSERT_TRUE(writer
+                    .SubmitEvent(Event(Key("e", i)),
+                                 [&](const Status& s, const AppendResult&) { ok += s.ok(); })
+                    .ok());
+  }
+  log.Release();
+  writer.Stop();
+  EXPECT_EQ(ok.load(), 5) << "an event failed because log rows shared its transaction";
+  EXPECT_EQ(writer.stats().failed_logs, 5u);
+  EXPECT_EQ(log.logs(), 0);
+  EXPECT_TRUE(writer.healthy()) << "log rows that do not fit made the writer look unready";
 }
 
 // Invariant 3: the queue is bounded in bytes as well as in records: a disk stall with large

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -464,6 +466,50 @@ TEST_F(RouterPoolTest, SlowPoolHandlerDoesNotHoldTheDispatchingThread) {
   EXPECT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   OpenGate();
   EXPECT_EQ(slow.get(), 200);
+}
+
+// Public reads on the pool (/metrics) hold at most Router::kMaxPublicInPool of its places:
+// beyond them an unauthenticated read is 503 at once, while authenticated reads still queue, so a
+// flood of /metrics never locks operators and consumers out of the API.
+TEST(RouterPublicPoolTest, UnauthenticatedReadsCannotFillThePool) {
+  api::Authenticator auth{{{"ops", kOperatorToken, api::Role::kOperator}}};
+  QueryPool pool{1, 16};
+  Router router{auth, &pool};
+  Gate gate;
+  router.Add(
+      "GET", "/metrics", kPublic,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        gate.Wait();
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
+  router.Add(
+      "GET", "/api/v1/events", api::Permission::kRead,
+      [&](const api::ApiRequest&, const RouteContext&, api::Responder respond) {
+        respond(api::JsonOk("{}"));
+      },
+      Runs::kQueryPool);
+  std::mutex mu;
+  std::vector<int> metrics;  // guarded by mu
+  for (int i = 0; i < Router::kMaxPublicInPool + 3; ++i) {
+    router.Dispatch(Req("GET", "/metrics"), [&](api::ApiResponse r) {
+      std::lock_guard<std::mutex> lock(mu);
+      metrics.push_back(r.status);
+    });
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(metrics, std::vector<int>(3, 503)) << "public reads beyond the cap were queued";
+  }
+  api::ApiRequest events = Req("GET", "/api/v1/events");
+  events.headers.emplace_back("authorization", std::string("Bearer ") + kOperatorToken);
+  std::promise<int> authenticated;
+  router.Dispatch(events, [&](api::ApiResponse r) { authenticated.set_value(r.status); });
+  gate.Open();
+  EXPECT_EQ(authenticated.get_future().get(), 200);
+  pool.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), 200), Router::kMaxPublicInPool);
 }
 
 // The queue is bounded in count: a read beyond it is answered 503 with Retry-After at once, not
