@@ -41,30 +41,44 @@ void SystemdNotifier::StopWatchdog() {
 }
 
 void SystemdNotifier::WatchdogLoop(std::chrono::microseconds interval) {
-  // Shared with the probes: one may still be queued when this thread ends.
-  auto ran = std::make_shared<std::atomic<bool>>(true);  // just started: the first ping is due
+  // The probe pings when it runs, on the writer thread: a ping then vouches for a writer that
+  // ran a moment ago, not for one that ran up to a round before, so a stall shorter than about
+  // three quarters of WatchdogSec never misses systemd's deadline. Shared with the probes: one
+  // may still be queued when this thread ends, and must not ping after STOPPING=1.
+  struct Shared {
+    std::atomic<bool> ran{false};
+    std::atomic<bool> stopped{false};
+  };
+  auto shared = std::make_shared<Shared>();
+  sd_notify(0, "WATCHDOG=1");  // just started
   bool in_flight = false;  // a probe is queued and has not run yet
+  auto in_flight_since = std::chrono::steady_clock::now();
   bool warned = false;
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    if (ran->exchange(false)) {
-      sd_notify(0, "WATCHDOG=1");
+    if (in_flight && shared->ran.exchange(false)) {
       in_flight = false;
       warned = false;
-    } else if (in_flight && !warned) {
+    } else if (in_flight && !warned &&
+               std::chrono::steady_clock::now() - in_flight_since >= interval / 2) {
       spdlog::error("systemd watchdog: the writer has not run a task for {} ms: no ping",
                     interval.count() / 2000);
       warned = true;
     }
-    // One probe at a time; one that could not be queued (stopping) is tried again next round,
-    // and that round sends no ping.
+    // One probe at a time; one that could not be queued (stopping) is tried again next round.
     if (!in_flight) {
-      storage::Status queued = submit_probe_([ran] { ran->store(true); });
+      storage::Status queued = submit_probe_([shared] {
+        if (shared->stopped.load()) return;
+        sd_notify(0, "WATCHDOG=1");
+        shared->ran.store(true);
+      });
       in_flight = queued.ok();
+      in_flight_since = std::chrono::steady_clock::now();
       if (!queued.ok()) spdlog::warn("systemd watchdog: probe not queued: {}", queued.ToString());
     }
-    stop_cv_.wait_for(lock, interval / 2, [this] { return stop_; });
+    stop_cv_.wait_for(lock, interval / 4, [this] { return stop_; });
   }
+  shared->stopped.store(true);
 }
 
 }  // namespace hookvault::server

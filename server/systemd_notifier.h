@@ -17,8 +17,10 @@ namespace hookvault::server {
 
 // Healthy means the writer thread runs tasks: every acknowledgement waits for it, so a writer
 // wedged for WatchdogSec (a hung disk, a deadlock) is a gateway that only answers 503, and
-// systemd's restart is the better outcome. The watchdog thread pings WATCHDOG=1 at half the
-// interval systemd asked for, each time only if the probe it submitted the time before has run.
+// systemd's restart is the better outcome. The watchdog thread queues a probe on the writer
+// every quarter of the interval systemd asked for (one at a time), and the probe sends
+// WATCHDOG=1 when it runs: a writer stalled for about three quarters of WatchdogSec or more
+// misses systemd's deadline; a shorter stall only delays a ping.
 //
 // Thread-safety: Ready() and Stopping() from one thread (main); the watchdog thread is
 // internal. The probe callback runs on whatever thread the submitter runs it on.

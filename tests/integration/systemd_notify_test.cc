@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -162,6 +163,39 @@ TEST(SystemdNotifyTest, NoPingWhileTheProbeDoesNotRun) {
     notifier.Stopping();
   }
   EXPECT_TRUE(socket.WaitFor("STOPPING=1", std::chrono::seconds(5)));
+}
+
+// The ping is sent by the probe when the writer runs it, not at the watchdog thread's next round:
+// a writer that was stalled for less than WatchdogSec pings the moment it runs again, so systemd's
+// deadline is missed only by a stall of about three quarters of WatchdogSec or more. (Pinging at
+// the next round, every WatchdogSec/2, a stall of just over half of it could miss the deadline.)
+TEST(SystemdNotifyTest, TheProbePingsTheMomentTheWriterRunsIt) {
+  TempDir dir;
+  NotifySocket socket(dir.File("notify.sock"));
+  ScopedEnv notify("NOTIFY_SOCKET", dir.File("notify.sock"));
+  ScopedEnv watchdog("WATCHDOG_USEC", "4000000");  // rounds of 1 s
+  std::mutex mu;
+  std::vector<std::function<void()>> queued;  // guarded by mu
+  {
+    server::SystemdNotifier notifier([&](std::function<void()> on_run) {
+      std::lock_guard<std::mutex> lock(mu);
+      queued.push_back(std::move(on_run));
+      return storage::Status::Ok();
+    });
+    notifier.Ready("test");
+    ASSERT_TRUE(socket.WaitFor("WATCHDOG=1", std::chrono::seconds(5)));  // the first, at start
+    std::this_thread::sleep_for(std::chrono::milliseconds(1300));  // a stall, between rounds
+    std::function<void()> probe;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ASSERT_EQ(queued.size(), 1u);
+      probe = queued[0];
+    }
+    probe();
+    EXPECT_TRUE(socket.WaitFor("WATCHDOG=1", std::chrono::milliseconds(300)))
+        << "the ping waited for the watchdog thread's next round";
+    notifier.Stopping();
+  }
 }
 
 // A probe that could not be queued once (say, a bounded queue was full) does not stop the pings
