@@ -53,16 +53,27 @@ storage::Status EnsureDataDir(const std::string& dir) {
   if (::stat(dir.c_str(), &st) != 0) {
     return storage::Status::Unavailable("cannot stat data dir " + dir + ": " + strerror(errno));
   }
-  if (auto s = Tighten(dir, st.st_mode, S_IRWXU); !s.ok()) return s;
-  // The database, its -wal and -shm (SQLite gives them the database's mode), the lock, the
-  // secrets and whatever an earlier version left: no more than 0600.
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+  // A shared directory (sticky, like /tmp) is not a data dir: other users' files live there, and
+  // making it 0700 would lock them out.
+  if (st.st_mode & S_ISVTX) {
+    return storage::Status::Unavailable("data dir " + dir +
+                                        " is a shared directory (sticky bit): give hookvault a "
+                                        "directory of its own");
+  }
+  // Only group and other bits are taken away (a setgid bit stays).
+  if (auto s = Tighten(dir, st.st_mode, 07777 & ~(S_IRWXG | S_IRWXO)); !s.ok()) return s;
+  // hookvault's own files only (the directory may hold others: `--data-dir .`): the database,
+  // its -wal, -shm and -journal (SQLite gives them the database's mode), the lock and the
+  // secrets, no more than 0600.
+  std::vector<std::string> own = {"hookvault.db", "hookvault.db-wal", "hookvault.db-shm",
+                                  "hookvault.db-journal", kLockFile};
+  own.insert(own.end(), std::begin(kSecretFiles), std::end(kSecretFiles));
+  for (const std::string& name : own) {
     struct stat f {};
-    std::string path = entry.path().string();
+    std::string path = dir + "/" + name;
     if (::lstat(path.c_str(), &f) != 0 || !S_ISREG(f.st_mode)) continue;
     if (auto s = Tighten(path, f.st_mode, S_IRUSR | S_IWUSR); !s.ok()) return s;
   }
-  if (ec) return storage::Status::Unavailable("cannot list data dir " + dir + ": " + ec.message());
   return storage::Status::Ok();
 }
 

@@ -112,6 +112,28 @@ TEST(DataDirTest, ALooseExistingDataDirIsTightened) {
   EXPECT_EQ(ModeOf(old_db), 0600u);
 }
 
+// Only hookvault's own files are tightened: `--data-dir .` in a directory that holds other
+// files leaves them as they are. A shared (sticky) directory is refused, not made 0700.
+TEST(DataDirTest, OnlyHookvaultsOwnFilesAreTightenedAndASharedDirIsRefused) {
+  TempDir dir;
+  std::string data = dir.File("data");
+  ASSERT_TRUE(std::filesystem::create_directory(data));
+  std::string notes = dir.Write("data/notes.txt", "someone else's");
+  ASSERT_EQ(::chmod(notes.c_str(), 0644), 0);
+  CommandResult migrate = RunUnderUmask022("migrate --data-dir " + data);
+  ASSERT_EQ(migrate.exit_code, 0) << migrate.output;
+  EXPECT_EQ(ModeOf(notes), 0644u) << "a file hookvault does not own was changed";
+  EXPECT_EQ(ModeOf(data + "/hookvault.db"), 0600u);
+
+  std::string shared = dir.File("shared");
+  ASSERT_TRUE(std::filesystem::create_directory(shared));
+  ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+  CommandResult refused = RunUnderUmask022("migrate --data-dir " + shared);
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("sticky"), std::string::npos) << refused.output;
+  EXPECT_EQ(ModeOf(shared), 01777u);
+}
+
 TEST(DataDirTest, BackupRefusesToReplaceTheLiveDatabaseOrItsFiles) {
   TempDir dir;
   std::string data = dir.File("data");
