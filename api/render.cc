@@ -209,9 +209,11 @@ std::string RenderEventReprocessed(const storage::ReprocessResult& result) {
 }
 
 std::string RenderBulkReprocessed(const storage::ReprocessResult& result, bool dry_run) {
-  return "{\"matched\":" + std::to_string(result.matched) +
-         ",\"requeued\":" + std::to_string(result.requeued) +
-         ",\"dry_run\":" + (dry_run ? "true" : "false") + "}";
+  std::string out = "{\"matched\":" + std::to_string(result.matched) +
+                    ",\"requeued\":" + std::to_string(result.requeued) +
+                    ",\"dry_run\":" + (dry_run ? "true" : "false");
+  if (result.running) out += ",\"running\":true,\"audit_id\":" + std::to_string(result.audit_id);
+  return out + "}";
 }
 
 std::string RenderStored(const storage::AppendResult& result) {

@@ -87,7 +87,9 @@ void ReprocessHandler::ReprocessBulk(const ApiRequest& req, const Principal& who
   bool dry_run = spec.dry_run;
   Submit(req, std::move(spec), Actor(who, std::move(reason)), std::move(respond),
          [dry_run](const storage::ReprocessResult& result) {
-           return JsonOk(RenderBulkReprocessed(result, dry_run));
+           ApiResponse r = JsonOk(RenderBulkReprocessed(result, dry_run));
+           if (result.running) r.status = 202;  // accepted, still running
+           return r;
          });
 }
 

@@ -12,6 +12,8 @@ struct SerializedOperatorPort::Run {
   ReprocessDone done;
   bool bulk = false;  // holds bulk_running_
   ReprocessProgress progress;
+  int64_t started = 0;    // Clock::MonotonicMicros() when the run was queued
+  bool answered = false;  // `done` was called early (ReprocessResult::running)
 };
 
 Status SerializedOperatorPort::Reprocess(ReprocessSpec spec, AuditActor who, ReprocessDone done) {
@@ -29,6 +31,7 @@ Status SerializedOperatorPort::Reprocess(ReprocessSpec spec, AuditActor who, Rep
   run->spec = std::move(spec);
   run->who = std::move(who);
   run->done = std::move(done);
+  run->started = clock_.MonotonicMicros();
   // The first chunk comes from a request: refused when the writer is saturated. The chunks after
   // it are queued unbounded, so a run once started is not cut short by load.
   Status queued = serializer_.SubmitRequestTask([this, run] { Step(run); });
@@ -76,6 +79,11 @@ void SerializedOperatorPort::Step(const std::shared_ptr<Run>& run) {
     return Finish(*run, ReprocessResult{run->progress.matched, run->progress.requeued,
                                         run->progress.audit_id});
   }
+  if (!run->answered && clock_.MonotonicMicros() - run->started >= answer_after_micros_) {
+    run->answered = true;
+    run->done(ReprocessResult{run->progress.matched, run->progress.requeued,
+                              run->progress.started_audit_id, /*running=*/true});
+  }
   // Behind the ingest batches and tasks queued while this chunk ran.
   Status queued = serializer_.SubmitTask([this, run] { Step(run); });
   if (!queued.ok()) Finish(*run, Interrupted(run->progress, queued));
@@ -84,7 +92,8 @@ void SerializedOperatorPort::Step(const std::shared_ptr<Run>& run) {
 void SerializedOperatorPort::Finish(Run& run, StatusOr<ReprocessResult> result) {
   // Released before `done`, so that an answer never precedes the end of the exclusion.
   if (run.bulk) bulk_running_.store(false);
-  run.done(std::move(result));
+  // Answered early: the audit log has the outcome (the totals, or a `_started` row alone).
+  if (!run.answered) run.done(std::move(result));
 }
 
 Status SerializedOperatorPort::AckConsumer(std::string name, int64_t seq, AckDone done) {

@@ -56,16 +56,23 @@ class SerializedOperatorPort final : public OperatorPort {
   // Deliveries one reprocess chunk looks at: a short transaction (a few ms here), so that an
   // ingest batch queued behind it waits little.
   static constexpr size_t kChunkRows = 1000;
+  // How long a caller waits for a run: one still going after this is answered with its counts so
+  // far and `running` set, and goes on. An HTTP answer owed much longer is cut off by the
+  // connection's idle timeout (45 s) or a proxy's (nginx: 60 s), and the operator would see an
+  // error for a run that is in fact under way.
+  static constexpr int64_t kAnswerAfterMicros = 20'000'000;
 
   SerializedOperatorPort(WriteSerializer& serializer, OperatorStore& store, QueryStore& queries,
                          const Clock& clock, std::function<void()> on_requeued,
-                         size_t chunk_rows = kChunkRows)
+                         size_t chunk_rows = kChunkRows,
+                         int64_t answer_after_micros = kAnswerAfterMicros)
       : serializer_(serializer),
         store_(store),
         queries_(queries),
         clock_(clock),
         on_requeued_(std::move(on_requeued)),
-        chunk_rows_(chunk_rows) {}
+        chunk_rows_(chunk_rows),
+        answer_after_micros_(answer_after_micros) {}
 
   Status Reprocess(ReprocessSpec spec, AuditActor who, ReprocessDone done) override;
   Status AckConsumer(std::string name, int64_t seq, AckDone done) override;
@@ -83,6 +90,7 @@ class SerializedOperatorPort final : public OperatorPort {
   const Clock& clock_;
   const std::function<void()> on_requeued_;
   const size_t chunk_rows_;
+  const int64_t answer_after_micros_;
   std::atomic<bool> bulk_running_{false};  // a real run without an event filter is under way
 };
 

@@ -42,6 +42,10 @@ struct ReprocessResult {
   int64_t matched = 0;
   int64_t requeued = 0;  // 0 on a dry run
   int64_t audit_id = 0;  // the audit row that records the whole action
+  // Set when the run goes on after this answer (SerializedOperatorPort answers a run that
+  // outlasts its answer_after early): the counts are those so far, and `audit_id` is the
+  // `_started` row; the totals come in a later audit row of the same action.
+  bool running = false;
 };
 
 // Where a reprocess stands between its chunks. Start with a default-constructed value and pass

@@ -80,7 +80,8 @@ class RefusingSerializer final : public WriteSerializer {
 class OperatorPortTest : public ::testing::Test {
  protected:
   // Seeds `n` failed deliveries to "billing", then opens the stores, the writer and the port.
-  void Open(int64_t n, size_t chunk_rows = SerializedOperatorPort::kChunkRows) {
+  void Open(int64_t n, size_t chunk_rows = SerializedOperatorPort::kChunkRows,
+            int64_t answer_after_micros = SerializedOperatorPort::kAnswerAfterMicros) {
     stores_ = hookvault::testing::OpenMigratedStore(path_, clock_);
     ASSERT_NE(stores_, nullptr);
     ASSERT_EQ(hookvault::testing::SeedFailedDeliveries(path_, n, "seed", "billing", kT), n);
@@ -89,7 +90,8 @@ class OperatorPortTest : public ::testing::Test {
     queries_ = std::move(queries).value();
     writer_ = std::make_unique<GroupCommitWriter>(*stores_->events, WriterOptions{});
     port_ = std::make_unique<SerializedOperatorPort>(
-        *writer_, *stores_->operations, *queries_, clock_, [this] { ++wakes_; }, chunk_rows);
+        *writer_, *stores_->operations, *queries_, clock_, [this] { ++wakes_; }, chunk_rows,
+        answer_after_micros);
   }
 
   void TearDown() override {
@@ -274,6 +276,39 @@ TEST_F(OperatorPortTest, ASecondBulkRunWhileOneRunsIsRefused) {
   StatusOr<ReprocessResult> t = third.Get();
   ASSERT_TRUE(t.ok());
   EXPECT_EQ(t->matched, 0);
+}
+
+// A run that outlasts answer_after is answered with its counts so far and `running`, and goes
+// on: an HTTP answer owed for minutes would be cut off by the connection's idle timeout (or a
+// proxy's), and the operator would see an error for a run that is under way. Its totals come in
+// the final audit row; the caller is answered once.
+TEST_F(OperatorPortTest, ALongRunIsAnsweredEarlyAndGoesOn) {
+  Open(30, /*chunk_rows=*/10, /*answer_after_micros=*/0);
+  Outcome first;
+  ASSERT_TRUE(port_->Reprocess(Bulk(), kWho, first.done()).ok());
+  StatusOr<ReprocessResult> r = first.Get();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->running);
+  EXPECT_EQ(r->requeued, 10);  // the first chunk
+  EXPECT_EQ(r->audit_id, Count("SELECT id FROM audit_log WHERE action = 'reprocess_bulk_started'"));
+  for (int i = 0; i < 1000 && Count("SELECT count(*) FROM audit_log WHERE action = "
+                                    "'reprocess_bulk'") == 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries WHERE status = 'pending'"), 30);
+  EXPECT_EQ(Count("SELECT requeued FROM audit_log WHERE action = 'reprocess_bulk'"), 30);
+  // Finished: the next bulk run is accepted (and the first run's `done` was not called again,
+  // which would have set its promise twice and thrown).
+  Outcome next;
+  Status accepted = port_->Reprocess(Bulk(), kWho, next.done());
+  for (int i = 0; i < 500 && accepted.code() == StatusCode::kAlreadyExists; ++i) {
+    // The final audit row commits just before the run lets go of the one-run-at-a-time guard.
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    accepted = port_->Reprocess(Bulk(), kWho, next.done());
+  }
+  ASSERT_TRUE(accepted.ok()) << accepted.ToString();
+  EXPECT_TRUE(next.Get().ok());
 }
 
 // A run that cannot queue its next chunk (the writer stopping) answers kUnavailable; the chunks
