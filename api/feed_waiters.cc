@@ -33,8 +33,9 @@ namespace {
 
 // Cuts the page of `query` from `rows`: the unfiltered events after some position at or before
 // query.after_seq, every event up to `covered_to` when `complete`, otherwise up to the last of
-// `rows`. Returns nullopt when `rows` do not tell: nothing matched in them and they end before
-// the newest event.
+// `rows`. Returns nullopt when `rows` do not tell: they end before the newest event and before
+// the page was full (its own read might find more after them, so a page cut here would be
+// shorter than the one the waiter would read on its own).
 std::optional<FeedPage> PageFrom(const std::vector<storage::EventRow>& rows, bool complete,
                                  int64_t covered_to, const storage::FeedQuery& query) {
   FeedPage page;
@@ -50,7 +51,7 @@ std::optional<FeedPage> PageFrom(const std::vector<storage::EventRow>& rows, boo
       return page;
     }
   }
-  if (!complete && page.rows.empty()) return std::nullopt;
+  if (!complete) return std::nullopt;
   // Every event up to covered_to has been looked at, matching or not.
   page.next_after = std::max(query.after_seq, covered_to);
   return page;

@@ -70,7 +70,9 @@ class DeliveryStoreFenceTest : public ::testing::Test {
     EXPECT_TRUE(recorded.ok()) << recorded.status().ToString();
     if (!recorded.ok()) return false;
     EXPECT_EQ(static_cast<size_t>(recorded->applied) + recorded->stale.size(), 1u);
-    if (!recorded->stale.empty()) EXPECT_EQ(recorded->stale[0], delivery_);
+    if (!recorded->stale.empty()) {
+      EXPECT_EQ(recorded->stale[0], delivery_);
+    }
     return recorded->applied == 1;
   }
 
