@@ -23,7 +23,11 @@ int64_t RequestLogBudget::RowBytes(const RequestLogEntry& entry) {
 
 LogDrop RequestLogBudget::Admit(RequestLogEntry& entry) {
   int64_t minute = std::max<int64_t>(entry.received_at, 0) / kMicrosPerMinute;
-  if (minute > minute_) {
+  // A row from an earlier minute counts in the current window (rows arrive slightly out of
+  // order), unless it is older than the minute before: then the wall clock stepped back, and the
+  // window follows it rather than count every row in one "current" minute until the clock
+  // catches up.
+  if (minute > minute_ || minute < minute_ - 1) {
     minute_ = minute;
     global_ = Usage{};
     by_address_.clear();

@@ -4,9 +4,10 @@
 // within a budget per minute, for all addresses together and for each remote address, in rows
 // and in bytes; beyond it a row is only counted (by why it was dropped), never stored.
 //
-// Windows are fixed calendar minutes of the rows' own received_at times (a row stamped in an
-// earlier minute than the current window counts in the current one), so at a window's edge an
-// address may store up to twice its budget within one rolling minute.
+// Windows are fixed calendar minutes of the rows' own received_at times (a row stamped in the
+// minute before the current window counts in the current one; one older than that means the
+// wall clock stepped back, and starts a window there), so at a window's edge an address may
+// store up to twice its budget within one rolling minute.
 //
 // The per-address table holds at most max_tracked_addresses entries and is emptied at every
 // new minute; addresses seen after it is full share one entry (and so one address's budget),

@@ -86,6 +86,26 @@ TEST(RequestLogBudgetTest, ThePerAddressTableStaysBounded) {
   EXPECT_EQ(budget.tracked_addresses(), 1u);
 }
 
+// A wall clock stepped back an hour: rows are not all counted in the window of the minute before
+// the step (which would store none of them for an hour); a new window starts. A row from the
+// minute before the current one still counts in the current window.
+TEST(RequestLogBudgetTest, AWallClockStepBackStartsANewWindow) {
+  RequestLogBudget budget({.rows_per_minute = 1000,
+                           .bytes_per_minute = 1 << 20,
+                           .rows_per_address_per_minute = 2,
+                           .bytes_per_address_per_minute = 1 << 20,
+                           .max_tracked_addresses = 100});
+  int64_t now = kStart + 60 * kMinute;
+  for (int i = 0; i < 2; ++i) {
+    RequestLogEntry r = Row("a", now);
+    ASSERT_EQ(budget.Admit(r), LogDrop::kNone);
+  }
+  RequestLogEntry late = Row("a", now - kMinute);
+  EXPECT_EQ(budget.Admit(late), LogDrop::kAddress) << "the minute before counts in this window";
+  RequestLogEntry stepped = Row("a", kStart);  // an hour earlier
+  EXPECT_EQ(budget.Admit(stepped), LogDrop::kNone);
+}
+
 TEST(RequestLogBudgetTest, ZeroStoresNone) {
   RequestLogBudget budget({.rows_per_minute = 0,
                            .bytes_per_minute = 0,
