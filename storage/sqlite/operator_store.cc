@@ -107,6 +107,11 @@ int64_t SqliteOperatorStore::AppendAudit(const AuditActor& who, const std::strin
   row.matched = matched;
   row.requeued = requeued;
   row.reason = who.reason;
+  InsertAudit(row);
+  return row.id;
+}
+
+void SqliteOperatorStore::InsertAudit(AuditRow& row) {
   row.hash = AuditHash(row.prev_hash, row, audit_key_);
   SQLite::Statement& insert = stmts_->insert_audit;
   insert.reset();
@@ -123,7 +128,6 @@ int64_t SqliteOperatorStore::AppendAudit(const AuditActor& who, const std::strin
   insert.bindNoCopy(11, row.hash);
   insert.exec();
   insert.reset();
-  return row.id;
 }
 
 StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessSpec& spec,
@@ -268,23 +272,11 @@ StatusOr<int64_t> SqliteOperatorStore::StartAuditChain(std::string key, int64_t 
     if (auto s = CheckAuditKeyFor(row, audit_key_); !s.ok()) return s;
     if (audit_key_.empty() || IsKeyedAuditHash(row.hash)) return 0;
     AuditRow added = AuditKeyAddedRow(row, now);
-    added.hash = AuditHash(added.prev_hash, added, audit_key_);
-    SQLite::Statement insert(db_, std::string(kInsertAudit));
-    insert.bind(1, static_cast<int64_t>(added.id));
-    insert.bind(2, static_cast<int64_t>(added.at));
-    insert.bind(3, added.actor);
-    insert.bind(4, added.role);
-    insert.bind(5, added.action);
-    insert.bind(6, added.target_json);
-    insert.bind(7, static_cast<int64_t>(added.matched));
-    insert.bind(8, static_cast<int64_t>(added.requeued));
-    insert.bind(9, added.reason);
-    insert.bind(10, added.prev_hash);
-    insert.bind(11, added.hash);
-    insert.exec();
+    InsertAudit(added);
     txn.commit();
     return added.id;
   } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
     return StatusFromSqlite(e, "start the audit chain");
   }
 }

@@ -50,6 +50,8 @@ class SqliteOperatorStore final : public OperatorStore {
   // Appends the newest `limit` deliveries of `filter` below `cursor` to `out`; returns how many.
   size_t Walk(const DeliveryFilter& filter, int64_t cursor, size_t limit, std::vector<Walked>& out);
   // Appends an audit row inside the caller's transaction and returns its id.
+  // Hashes `row` (keyed when audit_key_ is set) and inserts it; the caller's transaction holds.
+  void InsertAudit(AuditRow& row);
   int64_t AppendAudit(const AuditActor& who, const std::string& action,
                       const std::string& target_json, int64_t matched, int64_t requeued,
                       int64_t now);

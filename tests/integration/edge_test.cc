@@ -33,40 +33,6 @@ constexpr char kAdmin[] = "edge-admin-token-0123456789";
 
 using Clock = std::chrono::steady_clock;
 
-bool SendAll(int fd, const std::string& data) {
-  size_t sent = 0;
-  while (sent < data.size()) {
-    ssize_t n = send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Reads one response (head and Content-Length body) within `timeout_ms`; "" on a timeout or a
-// close before it was whole.
-std::string ReadResponse(int fd, int timeout_ms) {
-  std::string buf;
-  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  for (;;) {
-    size_t head_end = buf.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      size_t cl = buf.find("Content-Length: ");
-      size_t need = head_end + 4 + (cl == std::string::npos ? 0 : std::stoul(buf.substr(cl + 16)));
-      if (buf.size() >= need) return buf.substr(0, need);
-    }
-    auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return "";
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left)) <= 0) return "";
-    char chunk[16384];
-    ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-    if (n <= 0) return "";
-    buf.append(chunk, static_cast<size_t>(n));
-  }
-}
-
 int StatusOf(const std::string& response) {
   return response.rfind("HTTP/1.", 0) == 0 && response.size() >= 12
              ? std::atoi(response.substr(9, 3).c_str())
