@@ -213,6 +213,7 @@ Need NeedOf(std::string_view operation) {
       {"verifyAudit", Need::kRead},         {"listRequests", Need::kRead},
       {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
+      {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -270,7 +271,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 13 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 15 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
