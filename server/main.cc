@@ -113,6 +113,7 @@ class Gateway {
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
   std::unique_ptr<api::FeedHandler> feed_;
+  api::SessionHandler session_;
   std::unique_ptr<api::HealthHandler> health_;
   std::unique_ptr<MetricsHandler> metrics_handler_;
   std::unique_ptr<QueryPool> query_pool_;  // runs the API's reads, off the reactors
@@ -325,6 +326,10 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx& c, Responder r) {
          feed_->AckConsumer(req, *c.principal, c.params[0], r);
        }},
+      {"listConsumers", [this](const Req& req, const Ctx& c,
+                               Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
+      {"getSession", [this](const Req& req, const Ctx& c,
+                            Responder r) { session_.Session(req, *c.principal, r); }},
   };
 }
 
