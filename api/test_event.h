@@ -61,7 +61,8 @@ inline constexpr int64_t kMaxTestTimeoutMs = 30000;
 // answer is sent from the writer's thread.
 class TestEventHandler {
  public:
-  // Both must outlive this object.
+  // Both must outlive this object and every outcome the tester still owes (`operations`
+  // writes their audit rows).
   TestEventHandler(DestinationTester& tester, storage::OperatorPort& operations)
       : tester_(tester), operations_(operations) {}
 
