@@ -78,7 +78,8 @@ struct AuditRow {
   int64_t at = 0;
   std::string actor;        // the API token's name
   std::string role;         // the token's role
-  std::string action;       // "reprocess_event" | "reprocess_bulk", each maybe + "_started"
+  std::string action;       // "reprocess_event" | "reprocess_bulk", each maybe + "_started";
+                            // "destination.test"; "audit_key_added"
   std::string target_json;  // JSON object: the event id or the filter, destinations, dry_run
   int64_t matched = 0;
   int64_t requeued = 0;
@@ -161,6 +162,9 @@ struct EventFilter {
   std::optional<std::string> status = std::nullopt;
   std::optional<int64_t> received_after = std::nullopt;
   std::optional<int64_t> received_before = std::nullopt;
+  // Exact match, through the (source, key) primary key of the idempotency keys: with `source`
+  // one probe; without, one probe per source that ever stored a key.
+  std::optional<std::string> idempotency_key = std::nullopt;
 };
 
 struct DeliveryFilter {
@@ -182,6 +186,7 @@ struct AttemptFilter {
 struct RequestFilter {
   std::optional<std::string> source = std::nullopt;
   std::optional<int> status = std::nullopt;
+  bool rejected = false;  // only requests answered with a status of 400 or more
   std::optional<int64_t> received_after = std::nullopt;
   std::optional<int64_t> received_before = std::nullopt;
 };

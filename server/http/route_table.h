@@ -56,6 +56,10 @@ inline constexpr std::array kRouteTable = {
               api::Permission::kPull, kQueryPool},
     RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume,
               kQueryPool},
+    RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
+    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kQueryPool},
+    RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
+              api::Permission::kReprocess, kQueryPool},
 };
 
 }  // namespace hookvault::server

@@ -202,7 +202,7 @@ class RestApiTest : public ::testing::Test {
 
 // --- Authentication and roles ----------------------------------------------------------------
 
-enum class Need { kNone, kRead, kReprocess, kPull, kConsume };
+enum class Need { kNone, kRead, kReprocess, kPull, kConsume, kSession };
 
 Need NeedOf(std::string_view operation) {
   static const std::map<std::string_view, Need> kNeeds = {
@@ -214,6 +214,8 @@ Need NeedOf(std::string_view operation) {
       {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
+      {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
+      {"testDestination", Need::kReprocess},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -228,10 +230,11 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     std::set<Need> may;
   };
   const std::map<std::string, Caller> callers = {
-      {"auditor", {kAuditor, {Need::kRead, Need::kPull}}},
-      {"operator", {kOperator, {Need::kRead, Need::kReprocess, Need::kPull}}},
-      {"consumer", {kConsumer, {Need::kPull, Need::kConsume}}},
-      {"admin", {kAdmin, {Need::kRead, Need::kReprocess, Need::kPull, Need::kConsume}}},
+      {"auditor", {kAuditor, {Need::kRead, Need::kPull, Need::kSession}}},
+      {"operator", {kOperator, {Need::kRead, Need::kReprocess, Need::kPull, Need::kSession}}},
+      {"consumer", {kConsumer, {Need::kPull, Need::kConsume, Need::kSession}}},
+      {"admin",
+       {kAdmin, {Need::kRead, Need::kReprocess, Need::kPull, Need::kConsume, Need::kSession}}},
   };
   int checked = 0;
   for (const server::RouteSpec& route : server::kRouteTable) {
@@ -239,7 +242,8 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     if (path.rfind("/api/v1/", 0) != 0) continue;
     Need need = NeedOf(route.operation_id);
     for (const auto& [param, value] :
-         {std::pair<std::string, std::string>{":id", id}, {":name", "warehouse"}}) {
+         {std::pair<std::string, std::string>{":id", id},
+          {":name", path.starts_with("/api/v1/destinations/") ? "good" : "warehouse"}}) {
       if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
     }
     auto call = [&](const std::string& token) {
@@ -271,7 +275,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 15 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 18 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
