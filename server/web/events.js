@@ -32,7 +32,7 @@ function renderList(view) {
     state.pager.reset();
     load();
   }},
-    field('Search', inputs.q, 'An event id (evt_…) or an idempotency key'),
+    field('Search', inputs.q, 'An event id or an idempotency key'),
     field('Source', inputs.source),
     field('Type', inputs.type),
     field('Status', inputs.status),
@@ -175,7 +175,7 @@ function reprocessBox(event, reload) {
   replace(box,
     el('h2', {id: 'reprocess-title'}, 'Reprocess'),
     el('p', {class: 'muted'}, failed > 0
-      ? `${failed} failed ${failed === 1 ? 'delivery' : 'deliveries'}: Reprocess puts them back in the queue, due now.`
+      ? `${failed} failed ${failed === 1 ? 'delivery: Reprocess puts it' : 'deliveries: Reprocess puts them'} back in the queue, due now.`
       : 'No failed delivery. Reprocess can send the delivered ones again.'),
     open);
 
@@ -286,7 +286,7 @@ function headersSection(headers) {
     rows.length === 0
       ? empty('No headers were stored with this event.')
       : table('Request headers as received (credentials are never stored)', [
-        {label: 'Name', cell: ([k]) => el('span', {class: 'mono'}, k)},
+        {label: 'Name', cell: ([k]) => el('span', {class: 'mono'}, k), class: 'key'},
         {label: 'Value', cell: ([, v]) => el('span', {class: 'mono wrap'}, v)},
       ], rows));
 }

@@ -109,7 +109,7 @@ export function render(view, ctx) {
         chartsBox.append(el('figure', {class: 'chart', role: 'group', 'aria-label': chart.title}, caption, target));
         const opts = {
           width: width() - 2, height: 180,
-          legend: {show: true},
+          legend: {show: true, live: false},
           cursor: {drag: {x: false, y: false}},
           scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, max)]}},
           series: [{}, ...chart.series.map(s => ({label: s.label, stroke: s.color, width: 2, spanGaps: false, points: {show: false}}))],
