@@ -58,16 +58,18 @@ function renderList(view) {
       let next = null;
       if (state.q) {
         // An event id and an idempotency key look alike to a person: ask for both.
-        const [byId, byKey] = await Promise.all([
-          api(`/events/${encodeURIComponent(state.q)}`).catch(e => {
-            if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return null;
-            throw e;
-          }),
+        // Each answer stands alone: a found id is shown even if the key search was refused.
+        const [byId, byKey] = await Promise.allSettled([
+          api(`/events/${encodeURIComponent(state.q)}`),
           api(`/events${query({...filters, idempotency_key: state.q, limit: PAGE_SIZE, cursor: state.pager.cursor})}`),
         ]);
-        rows = byKey.data;
-        next = byKey.next_cursor;
-        if (byId && !rows.some(r => r.id === byId.id)) rows = [byId, ...rows];
+        const idMissing = byId.status === 'rejected' && byId.reason instanceof ApiError &&
+          (byId.reason.status === 404 || byId.reason.status === 400);
+        if (byKey.status === 'rejected' && byId.status !== 'fulfilled') throw byKey.reason;
+        if (byId.status === 'rejected' && !idMissing) throw byId.reason;
+        rows = byKey.status === 'fulfilled' ? byKey.value.data : [];
+        next = byKey.status === 'fulfilled' ? byKey.value.next_cursor : null;
+        if (byId.status === 'fulfilled' && !rows.some(r => r.id === byId.value.id)) rows = [byId.value, ...rows];
       } else {
         const page = await api(`/events${query({...filters, limit: PAGE_SIZE, cursor: state.pager.cursor})}`);
         rows = page.data;
