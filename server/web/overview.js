@@ -53,7 +53,10 @@ function chartData(chart, buckets) {
 }
 
 function latestText(chart, buckets, seconds) {
-  const last = buckets[buckets.length - (chart.counts ? 2 : 1)];
+  let i = buckets.length - (chart.counts ? 2 : 1);
+  // A level is sampled once per bucket: the bucket in progress may not have its sample yet.
+  while (!chart.counts && i > 0 && buckets[i] && buckets[i].pending == null) i -= 1;
+  const last = buckets[i];
   if (!last) return 'No data yet.';
   const values = chart.series.map(s => `${s.label}: ${number(s.get(last), 1)}`).join(', ');
   return chart.counts ? `${values} in the last complete ${seconds} s` : `${values} now`;
