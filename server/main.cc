@@ -112,6 +112,7 @@ class Gateway {
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<CurlHttpClient> http_client_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<HttpDestinationTester> tester_;  // after the client: freed before it
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<api::IngestHandler> ingest_;
   std::unique_ptr<storage::SqliteQueryStore> queries_;
@@ -123,6 +124,7 @@ class Gateway {
   std::unique_ptr<api::ReprocessHandler> reprocess_;
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
+  std::unique_ptr<api::TestEventHandler> test_events_;
   std::unique_ptr<api::FeedHandler> feed_;
   api::SessionHandler session_;
   std::unique_ptr<api::HealthHandler> health_;
@@ -268,6 +270,11 @@ Status Gateway::OpenApi() {
   reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
   audit_ = std::make_unique<api::AuditHandler>(*queries_);
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
+  // Test events go out through the scheduler's client, signed as its deliveries are.
+  tester_ = std::make_unique<HttpDestinationTester>(
+      std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
+      *http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
+  test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
   feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
                                              ConsumerNames(config_));
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
@@ -356,6 +363,10 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
                                Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
       {"getSession", [this](const Req& req, const Ctx& c,
                             Responder r) { session_.Session(req, *c.principal, r); }},
+      {"testDestination",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         test_events_->TestDestination(req, *c.principal, c.params[0], r);
+       }},
       {"redirectConsole", [](const Req&, const Ctx&, Responder r) { r(RedirectToConsole()); }},
       {"getConsole",
        [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},

@@ -214,6 +214,7 @@ Need NeedOf(std::string_view operation) {
       {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
+      {"testDestination", Need::kReprocess},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -240,7 +241,8 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     if (path.rfind("/api/v1/", 0) != 0) continue;
     Need need = NeedOf(route.operation_id);
     for (const auto& [param, value] :
-         {std::pair<std::string, std::string>{":id", id}, {":name", "warehouse"}}) {
+         {std::pair<std::string, std::string>{":id", id},
+          {":name", path.starts_with("/api/v1/destinations/") ? "good" : "warehouse"}}) {
       if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
     }
     auto call = [&](const std::string& token) {
@@ -272,7 +274,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 15 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 16 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
