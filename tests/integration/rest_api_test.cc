@@ -215,6 +215,7 @@ Need NeedOf(std::string_view operation) {
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
       {"testDestination", Need::kReprocess},
+      {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -274,7 +275,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 16 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 18 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
