@@ -20,6 +20,7 @@
 #include "server/delivery/delivery.h"
 #include "server/http/http.h"
 #include "server/server.h"
+#include "server/web/console.h"
 #include "storage/sqlite/sqlite.h"
 #include "storage/storage.h"
 
@@ -367,6 +368,11 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx& c, Responder r) {
          test_events_->TestDestination(req, *c.principal, c.params[0], r);
        }},
+      {"redirectConsole", [](const Req&, const Ctx&, Responder r) { r(RedirectToConsole()); }},
+      {"getConsole",
+       [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
+      {"getConsoleAsset", [](const Req& req, const Ctx& c,
+                             Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
   };
 }
 

@@ -60,6 +60,10 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kQueryPool},
     RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
               api::Permission::kReprocess, kQueryPool},
+    // The operator console (server/web/): embedded files, no store access, so on the reactor.
+    RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
+    RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
+    RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
 };
 
 }  // namespace hookvault::server
