@@ -19,6 +19,7 @@
 #include "server/delivery/delivery.h"
 #include "server/http/http.h"
 #include "server/server.h"
+#include "server/web/console.h"
 #include "storage/sqlite/sqlite.h"
 #include "storage/storage.h"
 
@@ -325,6 +326,11 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx& c, Responder r) {
          feed_->AckConsumer(req, *c.principal, c.params[0], r);
        }},
+      {"redirectConsole", [](const Req&, const Ctx&, Responder r) { r(RedirectToConsole()); }},
+      {"getConsole",
+       [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
+      {"getConsoleAsset", [](const Req& req, const Ctx& c,
+                             Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
   };
 }
 

@@ -51,6 +51,10 @@ inline constexpr std::array kRouteTable = {
               api::Permission::kPull, kQueryPool},
     RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume,
               kQueryPool},
+    // The operator console (server/web/): embedded files, no store access, so on the reactor.
+    RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
+    RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
+    RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
 };
 
 }  // namespace hookvault::server

@@ -349,7 +349,8 @@ Findings CheckResponses(const Value& doc, RouteTable routes = server::kRouteTabl
     bool success = false;
     for (const auto& r : responses->GetObject()) {
       std::string code = Str(r.name);
-      if (code.size() == 3 && code[0] == '2') success = true;
+      // A redirect (GET /console → /console/) is a route's whole answer.
+      if (code.size() == 3 && (code[0] == '2' || code[0] == '3')) success = true;
       const Value* response = Resolve(doc, r.value);
       if (!response) continue;  // CheckRefsResolve reports it
       if (code[0] == '4' || code[0] == '5') {

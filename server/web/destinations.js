@@ -1,0 +1,67 @@
+// Destinations: configuration, health and state, and Send test event (operators).
+import {api} from './api.js';
+import {badge, el, empty, ms, notice, number, percent, replace, time, uid} from './dom.js';
+
+export function render(view, ctx) {
+  const canTest = ctx.session.may.reprocess;
+  const box = el('div', {}, el('p', {}, 'Loading…'));
+  view.append(el('h1', {tabindex: '-1'}, 'Destinations'), box);
+
+  async function load() {
+    try {
+      const page = await api('/destinations');
+      replace(box, page.data.length === 0
+        ? empty('No destinations are configured. Add one under "destinations" in the config file and restart hookvault.')
+        : page.data.map(d => card(d, canTest)));
+    } catch (err) {
+      replace(box, notice('error', `Could not load destinations: ${err.message}`));
+    }
+  }
+  load();
+}
+
+function card(d, canTest) {
+  const h = d.health || {};
+  const nameId = uid('dest');
+  const out = el('div', {class: 'test-result'});
+  const button = canTest ? el('button', {type: 'button', 'aria-describedby': nameId, onclick: async () => {
+    button.disabled = true;
+    replace(out, el('p', {role: 'status'}, `Sending a test event to ${d.name}…`));
+    try {
+      const r = await api(`/destinations/${encodeURIComponent(d.name)}/test`, {method: 'POST', body: {}});
+      replace(out, el('div', {role: 'status', class: r.error || (r.status && r.status >= 300) ? 'notice notice-error' : 'notice notice-ok'},
+        el('p', {}, r.error
+          ? `The test event did not arrive: ${r.error}`
+          : `${d.name} answered HTTP ${r.status} in ${ms(r.duration_ms)}.`),
+        el('dl', {class: 'facts small'},
+          el('dt', {}, 'Status'), el('dd', {}, r.status === null || r.status === undefined ? '—' : String(r.status)),
+          el('dt', {}, 'Latency'), el('dd', {}, ms(r.duration_ms)),
+          el('dt', {}, 'Response excerpt'), el('dd', {}, r.response_excerpt ? el('code', {class: 'excerpt'}, r.response_excerpt) : '—'),
+          el('dt', {}, 'Audit row'), el('dd', {}, r.audit_id === undefined || r.audit_id === null ? '—' : String(r.audit_id)))));
+    } catch (err) {
+      replace(out, notice('error', `The test could not run: ${err.message}`));
+    }
+    button.disabled = false;
+  }}, 'Send test event') : null;
+  const row = (k, v) => [el('dt', {}, k), el('dd', {}, v)];
+  return el('section', {class: 'card', 'aria-labelledby': nameId},
+    el('div', {class: 'card-head'},
+      el('h2', {id: nameId}, d.name), badge(d.state),
+      button),
+    el('dl', {class: 'facts'},
+      row('URL', el('span', {class: 'mono wrap'}, d.url)),
+      row('Sources', d.sources && d.sources.length ? d.sources.join(', ') : 'all'),
+      row('Events', d.events && d.events.length ? d.events.join(', ') : 'all'),
+      row('Signed', d.signed ? 'yes' : 'no'),
+      row('Timeout', ms(d.timeout_ms)),
+      row('Max attempts', String(d.max_attempts)),
+      row('Attempts', number(h.attempts)),
+      row('Success rate', percent(h.success_rate)),
+      row('p50 / p95 latency', `${ms(h.p50_ms)} / ${ms(h.p95_ms)}`),
+      row('Pending', number(h.pending)),
+      row('In flight', number(h.in_flight)),
+      row('Consecutive failures', number(h.consecutive_failures)),
+      row('Last success', time(h.last_success_at)),
+      row('Last error', h.last_error ? el('span', {}, el('span', {class: 'error-text'}, h.last_error), ' ', time(h.last_error_at)) : 'none')),
+    out);
+}

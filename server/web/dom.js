@@ -1,0 +1,175 @@
+// Building the page. Everything the console shows from the API (payloads, headers, errors,
+// names) is attacker-controlled, so content only ever enters the document as text nodes or
+// attribute values: no innerHTML, insertAdjacentHTML, document.write, inline handlers or eval
+// anywhere in the console.
+
+// el('a', {href: '#/events', class: 'x', onclick: fn}, 'text', child, [more]) → Element.
+// Attributes: a function value under "on…" becomes an event listener; true sets an empty
+// attribute; false, null and undefined leave it out; anything else is set as a string.
+// Children: strings and numbers become text nodes; null, undefined and false are skipped;
+// arrays are flattened.
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (name.startsWith('on')) {
+      if (typeof value !== 'function') throw new Error(`el: ${name} must be a function`);
+      node.addEventListener(name.slice(2), value);
+    } else if (name === 'class') {
+      node.className = value;
+    } else {
+      node.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(node, child);
+    else if (child instanceof Node) node.appendChild(child);
+    else node.appendChild(document.createTextNode(String(child)));
+  }
+}
+
+// Replaces the children of `node` with `children` (as el() takes them).
+export function replace(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+  return node;
+}
+
+let ids = 0;
+// Returns a fresh id for aria-describedby / label pairs.
+export function uid(prefix = 'id') {
+  ids += 1;
+  return `${prefix}-${ids}`;
+}
+
+// A <time> in the browser's zone, the UTC ISO string on hover and in datetime.
+export function time(iso) {
+  if (!iso) return el('span', {class: 'muted'}, '—');
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const text = d.toLocaleString(undefined, {
+    year: 'numeric', month: 'short', day: 'numeric',
+    hour: '2-digit', minute: '2-digit', second: '2-digit',
+  });
+  return el('time', {datetime: iso, title: `${iso} (UTC)`}, text);
+}
+
+export function number(n, digits = 0) {
+  if (n === null || n === undefined) return '—';
+  return Number(n).toLocaleString(undefined, {maximumFractionDigits: digits});
+}
+
+export function ms(n) {
+  if (n === null || n === undefined) return '—';
+  return n >= 1000 ? `${number(n / 1000, 2)} s` : `${number(n, 1)} ms`;
+}
+
+export function seconds(s) {
+  if (s === null || s === undefined) return '—';
+  if (s < 90) return `${number(s, 1)} s`;
+  if (s < 5400) return `${number(s / 60, 1)} min`;
+  return `${number(s / 3600, 1)} h`;
+}
+
+export function percent(ratio) {
+  if (ratio === null || ratio === undefined) return '—';
+  return `${number(ratio * 100, 1)} %`;
+}
+
+// A coloured status word (the colour is never the only signal: the word is there).
+export function badge(text, kind) {
+  const k = kind || ({
+    delivered: 'ok', succeeded: 'ok', success: 'ok', ok: 'ok', stored: 'ok',
+    pending: 'warn', duplicate: 'warn', paused: 'warn',
+    failed: 'bad', failure: 'bad', failing: 'bad',
+  })[text] || 'neutral';
+  return el('span', {class: `badge badge-${k}`}, text);
+}
+
+export function httpBadge(status) {
+  if (status === null || status === undefined) return badge('—', 'neutral');
+  return badge(String(status), status < 300 ? 'ok' : status < 500 ? 'warn' : 'bad');
+}
+
+// A table: columns [{label, cell: row => child, class?}], rows. `caption` names it for screen
+// readers (visible unless captionHidden).
+export function table(caption, columns, rows, {captionHidden = false} = {}) {
+  return el('div', {class: 'table-wrap'},
+    el('table', {},
+      el('caption', {class: captionHidden ? 'visually-hidden' : null}, caption),
+      el('thead', {}, el('tr', {}, columns.map(c => el('th', {scope: 'col', class: c.class}, c.label)))),
+      el('tbody', {}, rows.map(row => el('tr', {}, columns.map(c => el('td', {class: c.class}, c.cell(row))))))));
+}
+
+// An empty state: what is (not) here, and what to do next.
+export function empty(text, ...next) {
+  return el('div', {class: 'empty'}, el('p', {}, text), next);
+}
+
+export function code(text) {
+  return el('code', {}, text);
+}
+
+// A message region for errors and results (announced by screen readers).
+export function notice(kind, ...children) {
+  return el('div', {class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status'}, children);
+}
+
+// A labelled field: el('label') around the text and the control, so the control's accessible
+// name is exactly `label`.
+export function field(label, control, hint) {
+  const hintId = hint ? uid('hint') : null;
+  if (hintId) control.setAttribute('aria-describedby', hintId);
+  return el('div', {class: 'field'},
+    el('label', {}, el('span', {class: 'label'}, label), control),
+    hint ? el('span', {class: 'hint', id: hintId}, hint) : null);
+}
+
+export function select(name, options, value) {
+  return el('select', {name}, options.map(([v, text]) => el('option', {value: v, selected: v === value}, text)));
+}
+
+// The server's own address as the page sees it, for copy-paste examples.
+export function origin() {
+  return window.location.origin;
+}
+
+// Cursor paging that stays put while rows arrive: a page is the cursor the API gave for it
+// (never an offset), and "Newer" goes back to the exact cursor of the page before.
+export class Pager {
+  constructor() { this.reset(); }
+  reset() {
+    this.before = [];    // cursors of the pages above this one
+    this.cursor = null;  // this page's cursor (null: the newest)
+    this.next = null;    // the next_cursor the API answered for this page
+  }
+  older() {
+    if (!this.next) return;
+    this.before.push(this.cursor);
+    this.cursor = this.next;
+  }
+  newer() {
+    if (this.before.length === 0) return;
+    this.cursor = this.before.pop();
+  }
+  // Returns the paging controls; `reload` is called after a move.
+  controls(label, reload) {
+    return el('nav', {class: 'pager', 'aria-label': label},
+      el('button', {type: 'button', disabled: this.before.length === 0, onclick: () => { this.newer(); reload(); }}, '← Newer'),
+      el('span', {class: 'muted'}, this.before.length === 0 ? 'Newest first' : `Page ${this.before.length + 1}`),
+      el('button', {type: 'button', disabled: !this.next, onclick: () => { this.older(); reload(); }}, 'Older →'));
+  }
+}
+
+// "2026-12-06T21:05" (a datetime-local value, the browser's zone) → RFC 3339 UTC, or "".
+export function localToIso(value) {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}

@@ -1,0 +1,293 @@
+// Events: the list (filters, search by event id or idempotency key, cursor paging) and one
+// event's page (payload, headers, deliveries, attempts, Reprocess).
+import {api, ApiError, query} from './api.js';
+import {badge, code, el, empty, field, httpBadge, localToIso, ms, notice, origin, Pager, replace, select, table, time} from './dom.js';
+
+const PAGE_SIZE = 50;
+// Past this many characters the payload shows its head and a "Show all" button: one text node
+// in a <pre> is cheap even for megabytes, but the first paint of a page need not wait for it.
+const PAYLOAD_PREVIEW_CHARS = 64 * 1024;
+
+// The list's filters and page survive a visit to an event and back (for the tab's life).
+const state = {q: '', source: '', type: '', status: '', after: '', before: '', pager: new Pager()};
+
+export function render(view, ctx) {
+  if (ctx.params.length > 0 && ctx.params[0]) return renderEvent(view, ctx, ctx.params[0]);
+  return renderList(view, ctx);
+}
+
+function renderList(view) {
+  const inputs = {
+    q: el('input', {type: 'search', name: 'q', value: state.q, autocomplete: 'off', spellcheck: 'false'}),
+    source: el('input', {type: 'text', name: 'source', value: state.source, autocomplete: 'off'}),
+    type: el('input', {type: 'text', name: 'type', value: state.type, autocomplete: 'off'}),
+    status: select('status', [['', 'Any'], ['pending', 'pending'], ['delivered', 'delivered'], ['failed', 'failed']], state.status),
+    after: el('input', {type: 'datetime-local', name: 'after', value: state.after, step: '1'}),
+    before: el('input', {type: 'datetime-local', name: 'before', value: state.before, step: '1'}),
+  };
+  const results = el('div', {class: 'results', 'aria-live': 'polite', 'aria-busy': 'true'});
+  const form = el('form', {class: 'filters', role: 'search', 'aria-label': 'Filter events', onsubmit: (e) => {
+    e.preventDefault();
+    for (const k of Object.keys(inputs)) state[k] = inputs[k].value.trim();
+    state.pager.reset();
+    load();
+  }},
+    field('Search', inputs.q, 'An event id (evt_…) or an idempotency key'),
+    field('Source', inputs.source),
+    field('Type', inputs.type),
+    field('Status', inputs.status),
+    field('Received after', inputs.after),
+    field('Received before', inputs.before),
+    el('div', {class: 'form-actions'},
+      el('button', {type: 'submit', class: 'primary'}, 'Apply'),
+      el('button', {type: 'button', onclick: () => {
+        for (const k of Object.keys(inputs)) { inputs[k].value = ''; state[k] = ''; }
+        state.pager.reset();
+        load();
+      }}, 'Clear')));
+  view.append(el('h1', {tabindex: '-1'}, 'Events'), form, results);
+
+  async function load() {
+    results.setAttribute('aria-busy', 'true');
+    const filters = {
+      source: state.source, type: state.type, status: state.status,
+      received_after: localToIso(state.after), received_before: localToIso(state.before),
+    };
+    try {
+      let rows;
+      let next = null;
+      if (state.q) {
+        // An event id and an idempotency key look alike to a person: ask for both.
+        const [byId, byKey] = await Promise.all([
+          api(`/events/${encodeURIComponent(state.q)}`).catch(e => {
+            if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return null;
+            throw e;
+          }),
+          api(`/events${query({...filters, idempotency_key: state.q, limit: PAGE_SIZE, cursor: state.pager.cursor})}`),
+        ]);
+        rows = byKey.data;
+        next = byKey.next_cursor;
+        if (byId && !rows.some(r => r.id === byId.id)) rows = [byId, ...rows];
+      } else {
+        const page = await api(`/events${query({...filters, limit: PAGE_SIZE, cursor: state.pager.cursor})}`);
+        rows = page.data;
+        next = page.next_cursor;
+      }
+      state.pager.next = next;
+      const filtered = Object.values(filters).some(Boolean) || state.q;
+      replace(results,
+        rows.length === 0
+          ? (filtered
+            ? empty('No event matches these filters. Clear them, or widen the time range.')
+            : empty('No events yet. Send one:',
+              el('pre', {class: 'example'}, code(`curl -X POST ${origin()}/webhooks/<source> -H 'X-Auth-Token: <source token>' -H 'Content-Type: application/json' -d '{"hello": "world"}'`))))
+          : table('Events, newest first', [
+            {label: 'Received', cell: e => time(e.received_at)},
+            {label: 'Event', cell: e => el('a', {href: `#/events/${encodeURIComponent(e.id)}`, class: 'mono'}, e.id)},
+            {label: 'Source', cell: e => e.source},
+            {label: 'Type', cell: e => e.event_type || el('span', {class: 'muted'}, '—')},
+            {label: 'Idempotency key', cell: e => e.idempotency_key ? el('span', {class: 'mono'}, e.idempotency_key) : el('span', {class: 'muted'}, '—')},
+            {label: 'Status', cell: e => badge(e.status)},
+          ], rows),
+        state.pager.controls('Event pages', load));
+    } catch (err) {
+      replace(results, notice('error', `Could not load events: ${err.message}`));
+    }
+    results.setAttribute('aria-busy', 'false');
+  }
+  load();
+}
+
+// --- one event --------------------------------------------------------------------------------
+
+function renderEvent(view, ctx, id) {
+  const canReprocess = ctx.session.may.reprocess;
+  const body = el('div', {}, el('p', {}, 'Loading…'));
+  view.append(
+    el('p', {class: 'crumbs'}, el('a', {href: '#/events'}, '← Events')),
+    el('h1', {tabindex: '-1', class: 'event-title'}, 'Event ', el('span', {class: 'mono'}, id)),
+    body);
+
+  // The parts that change while deliveries run; the payload, headers and any open Reprocess
+  // form are drawn once, so a refresh never moves the reader's focus or selection.
+  const resultBox = el('div', {});
+  const factsBox = el('div', {});
+  const deliveriesBox = el('div', {});
+  const attemptsBox = el('div', {});
+  let drawn = false;
+  let timer = null;
+  let stopped = false;
+  ctx.onLeave(() => { stopped = true; clearTimeout(timer); });
+
+  async function load(result) {
+    clearTimeout(timer);
+    if (result) replace(resultBox, result);
+    try {
+      const [event, attempts] = await Promise.all([
+        api(`/events/${encodeURIComponent(id)}`),
+        api(`/events/${encodeURIComponent(id)}/attempts`),
+      ]);
+      if (stopped) return;
+      replace(factsBox, facts(event));
+      replace(deliveriesBox, deliveriesSection(event.deliveries || []));
+      replace(attemptsBox, attemptsSection(attempts.data || []));
+      if (!drawn) {
+        drawn = true;
+        replace(body, resultBox, factsBox,
+          canReprocess ? reprocessBox(event, load) : null,
+          deliveriesBox, attemptsBox,
+          payloadSection(event.payload),
+          headersSection(event.headers || {}));
+      }
+      // While a delivery is pending (new, retrying, just reprocessed) the page follows it.
+      if ((event.deliveries || []).some(d => d.status === 'pending')) {
+        timer = setTimeout(() => load(), 2000);
+      }
+    } catch (err) {
+      if (stopped) return;
+      const text = err instanceof ApiError && err.status === 404
+        ? `There is no event ${id} (it may have been pruned by retention).`
+        : `Could not load the event: ${err.message}`;
+      if (drawn) replace(resultBox, notice('error', text));
+      else replace(body, notice('error', text));
+    }
+  }
+  load();
+}
+
+function facts(e) {
+  const row = (k, v) => [el('dt', {}, k), el('dd', {}, v)];
+  return el('dl', {class: 'facts'},
+    row('Event id', el('span', {class: 'mono'}, e.id)),
+    row('Status', badge(e.status)),
+    row('Source', e.source),
+    row('Type', e.event_type || '—'),
+    row('Idempotency key', e.idempotency_key ? el('span', {class: 'mono'}, e.idempotency_key) : '—'),
+    row('Received', time(e.received_at)),
+    row('Sequence', String(e.seq)),
+    row('Remote address', e.remote_addr || '—'));
+}
+
+function reprocessBox(event, reload) {
+  const box = el('section', {class: 'action-box', 'aria-labelledby': 'reprocess-title'});
+  const open = el('button', {type: 'button', class: 'primary', onclick: () => showForm()}, 'Reprocess');
+  const failed = (event.deliveries || []).filter(d => d.status === 'failed').length;
+  replace(box,
+    el('h2', {id: 'reprocess-title'}, 'Reprocess'),
+    el('p', {class: 'muted'}, failed > 0
+      ? `${failed} failed ${failed === 1 ? 'delivery' : 'deliveries'}: Reprocess puts them back in the queue, due now.`
+      : 'No failed delivery. Reprocess can send the delivered ones again.'),
+    open);
+
+  function showForm() {
+    const reason = el('input', {type: 'text', name: 'reason', maxlength: '1000', autocomplete: 'off'});
+    const all = el('input', {type: 'checkbox', name: 'all', checked: failed === 0});
+    const out = el('div', {});
+    const form = el('form', {class: 'confirm-form', onsubmit: async (e) => {
+      e.preventDefault();
+      const bodyJson = {};
+      if (reason.value.trim()) bodyJson.reason = reason.value.trim();
+      if (all.checked) bodyJson.all = true;
+      confirm.disabled = true;
+      try {
+        const r = await api(`/events/${encodeURIComponent(event.id)}/reprocess`, {method: 'POST', body: bodyJson});
+        form.replaceWith(open);
+        open.focus();
+        reload(notice('ok', `Reprocess accepted: ${r.requeued} ${r.requeued === 1 ? 'delivery' : 'deliveries'} requeued. This page follows them until they are done.`));
+      } catch (err) {
+        replace(out, notice('error', `Reprocess refused: ${err.message}`));
+        confirm.disabled = false;
+      }
+    }},
+      field('Reason', reason, 'Kept in the audit log (optional)'),
+      el('label', {class: 'check'}, all, ' Also redeliver deliveries that succeeded'),
+      el('div', {class: 'form-actions'},
+        el('button', {type: 'submit', class: 'primary'}, 'Confirm'),
+        el('button', {type: 'button', onclick: () => { form.replaceWith(open); open.focus(); }}, 'Cancel')),
+      out);
+    const confirm = form.querySelector('button[type=submit]');
+    open.replaceWith(form);
+    reason.focus();
+  }
+  return box;
+}
+
+function deliveriesSection(deliveries) {
+  return el('section', {'aria-labelledby': 'deliveries-title'},
+    el('h2', {id: 'deliveries-title'}, 'Deliveries'),
+    deliveries.length === 0
+      ? empty('No destination takes this event (check the destinations\' "sources" and "events" filters).')
+      : table('Deliveries of this event', [
+        {label: 'Destination', cell: d => d.destination},
+        // The API's "succeeded" reads as the event's word for it.
+        {label: 'Status', cell: d => badge(d.status === 'succeeded' ? 'delivered' : d.status)},
+        {label: 'Attempts', cell: d => String(d.attempts), class: 'num'},
+        {label: 'Next attempt', cell: d => d.status === 'pending' ? time(d.next_attempt_at) : el('span', {class: 'muted'}, '—')},
+        {label: 'Last error', cell: d => d.last_error ? el('span', {class: 'error-text'}, d.last_error) : el('span', {class: 'muted'}, 'none')},
+        {label: 'Updated', cell: d => time(d.updated_at)},
+      ], deliveries, {captionHidden: true}));
+}
+
+function attemptsSection(attempts) {
+  return el('section', {'aria-labelledby': 'attempts-title'},
+    el('h2', {id: 'attempts-title'}, 'Attempts'),
+    attempts.length === 0
+      ? empty('No attempt yet: deliveries are tried as soon as the event is stored; reload in a moment.')
+      : table('Attempts, oldest first', [
+        {label: '#', cell: a => String(a.number), class: 'num'},
+        {label: 'Destination', cell: a => a.destination},
+        {label: 'Time', cell: a => time(a.started_at)},
+        {label: 'Duration', cell: a => ms(a.duration_ms), class: 'num'},
+        {label: 'Result', cell: a => a.http_status !== null && a.http_status !== undefined
+          ? el('span', {}, httpBadge(a.http_status), a.error ? ` ${a.error}` : '')
+          : el('span', {}, badge(a.outcome), ' ', el('span', {class: 'error-text'}, a.error || ''))},
+        {label: 'Response excerpt', cell: a => a.response_excerpt ? el('code', {class: 'excerpt'}, a.response_excerpt) : el('span', {class: 'muted'}, '—')},
+      ], attempts, {captionHidden: true}));
+}
+
+function payloadSection(payload) {
+  const text = typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2);
+  const long = text.length > PAYLOAD_PREVIEW_CHARS;
+  const pre = el('pre', {class: 'payload', tabindex: '0', 'aria-label': 'Payload'},
+    long ? text.slice(0, PAYLOAD_PREVIEW_CHARS) : text);
+  const copyStatus = el('span', {class: 'copy-status', role: 'status'});
+  const showAll = long ? el('button', {type: 'button', onclick: () => {
+    pre.textContent = text;
+    showAll.remove();
+  }}, `Show all (${Math.round(text.length / 1024)} KiB)`) : null;
+  const copy = el('button', {type: 'button', onclick: async () => {
+    try {
+      await navigator.clipboard.writeText(text);
+      copyStatus.textContent = 'Copied.';
+    } catch {
+      // No clipboard (plain http on another host): select the text for Ctrl+C instead.
+      pre.textContent = text;
+      if (showAll) showAll.remove();
+      const range = document.createRange();
+      range.selectNodeContents(pre);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      copyStatus.textContent = 'Selected: press Ctrl+C to copy.';
+    }
+  }}, 'Copy');
+  return el('section', {'aria-labelledby': 'payload-title'},
+    el('details', {open: true, class: 'payload-box'},
+      el('summary', {}, el('h2', {id: 'payload-title', class: 'inline'}, 'Payload'),
+        el('span', {class: 'muted'}, ` ${text.length.toLocaleString()} characters`)),
+      el('div', {class: 'toolbar'}, copy, copyStatus, showAll),
+      pre));
+}
+
+function headersSection(headers) {
+  const rows = Object.entries(headers);
+  return el('section', {'aria-labelledby': 'headers-title'},
+    el('h2', {id: 'headers-title'}, 'Stored headers'),
+    rows.length === 0
+      ? empty('No headers were stored with this event.')
+      : table('Request headers as received (credentials are never stored)', [
+        {label: 'Name', cell: ([k]) => el('span', {class: 'mono'}, k)},
+        {label: 'Value', cell: ([, v]) => el('span', {class: 'mono wrap'}, v)},
+      ], rows));
+}
+
