@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
@@ -48,6 +49,15 @@ constexpr std::chrono::milliseconds kAnswerDrain{10000};
 // requests (and at most Router::kMaxPublicInPool public ones) get here; a burst of long-poll
 // starts, each a short read before it parks, must fit (200 at once in the tests).
 constexpr size_t kQueriesQueuedPerThread = 256;
+
+// The stats sampler's tick; HOOKVAULT_STATS_TICK_MS overrides it for the tests only (it is no
+// config key: the console's charts are drawn for 5 s buckets).
+std::chrono::milliseconds StatsTick() {
+  const char* ms = std::getenv("HOOKVAULT_STATS_TICK_MS");
+  if (ms == nullptr) return kStatsTick;
+  int64_t v = std::atoll(ms);
+  return v > 0 ? std::chrono::milliseconds(v) : kStatsTick;
+}
 
 Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
@@ -116,6 +126,9 @@ class Gateway {
   std::unique_ptr<api::FeedHandler> feed_;
   std::unique_ptr<api::HealthHandler> health_;
   std::unique_ptr<MetricsHandler> metrics_handler_;
+  std::unique_ptr<StatsRecorder> stats_recorder_;
+  std::unique_ptr<StatsSampler> stats_sampler_;  // reads metrics_, scheduler_ and queries_
+  std::unique_ptr<StatsHandler> stats_;
   std::unique_ptr<QueryPool> query_pool_;  // runs the API's reads, off the reactors
   std::unique_ptr<Router> router_;
   std::unique_ptr<HttpEndpoint> endpoint_;
@@ -229,8 +242,9 @@ Status Gateway::OpenApi() {
       storage::SqliteQueryStore::Open({.path = storage::DatabasePath(config_.data_dir)},
                                       // A query holds its connection only while it runs: one per
                                       // query thread (API reads and /metrics run only there),
-                                      // one for the feed thread's wake-ups.
-                                      config_.query_threads + 1);
+                                      // one for the feed thread's wake-ups, one for the
+                                      // stats sampler's tick.
+                                      config_.query_threads + 2);
   if (!queries.ok()) {
     return Status::Unavailable("open database readers: " + queries.status().ToString());
   }
@@ -258,6 +272,14 @@ Status Gateway::OpenApi() {
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
+  // GET /api/v1/stats answers from memory; the sampler reads the backlog once per tick.
+  stats_recorder_ = std::make_unique<StatsRecorder>(clock_.NowMicros());
+  stats_sampler_ = std::make_unique<StatsSampler>(
+      *stats_recorder_,
+      [this] { return ReadStatsCounters(*metrics_, *scheduler_, *queries_); }, clock_,
+      StatsTick());
+  stats_sampler_->Start();
+  stats_ = std::make_unique<StatsHandler>(*stats_recorder_, config_.destinations, clock_);
   // The route table also says who may call each route (the router checks API tokens before a
   // handler runs) and where its handler runs: reads on the query pool, not on the reactors.
   const auto query_threads = static_cast<size_t>(config_.query_threads);
@@ -317,6 +339,9 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx&, Responder r) { audit_->VerifyAudit(req, r); }},
       {"listRequests",
        [this](const Req& req, const Ctx&, Responder r) { requests_->ListRequests(req, r); }},
+      {"getStats", [this](const Req& req, const Ctx&, Responder r) { stats_->Stats(req, r); }},
+      {"listDestinations",
+       [this](const Req& req, const Ctx&, Responder r) { stats_->Destinations(req, r); }},
       {"getFeed", [this](const Req& req, const Ctx&, Responder r) { feed_->Feed(req, r); }},
       {"getConsumerEvents",
        [this](const Req& req, const Ctx& c, Responder r) {
@@ -360,6 +385,7 @@ Status Gateway::OpenEndpoint() {
 }
 
 Gateway::~Gateway() {
+  if (stats_sampler_) stats_sampler_->Stop();  // it reads the parts stopped below
   if (ingest_) ingest_->StopAccepting();
   // Runs the reads already queued; later ones get 503. Before the long-polls stop, so that a
   // feed read parked by the pool's last tasks is answered too.

@@ -200,6 +200,29 @@ void Metrics::ObserveIngest(std::string_view source, int status, double latency_
   ingest_duration_.Observe(latency_seconds);
 }
 
+IngestClassCounts Metrics::IngestByClass() const {
+  IngestClassCounts out;
+  for (const auto& [labels, n] : ingest_requests_.Snapshot()) {
+    // labels: source, status (three digits, from ObserveIngest).
+    const std::string& status = labels.back().second;
+    if (status.empty()) continue;
+    switch (status[0]) {
+      case '2':
+        out.ok += n;
+        break;
+      case '4':
+        out.client_error += n;
+        break;
+      case '5':
+        out.server_error += n;
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
 std::string Metrics::Render(const MetricsInputs& in) const {
   ExpositionWriter w;
   w.BeginFamily("hookvault_build_info", MetricType::kGauge,

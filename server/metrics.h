@@ -56,6 +56,13 @@ inline constexpr std::array<double, 14> kIngestDurationBucketsSeconds = {
 
 enum class MetricType { kCounter, kGauge, kHistogram };
 
+// Ingest answers by status class, summed over sources, since the process started.
+struct IngestClassCounts {
+  uint64_t ok = 0;            // 2xx
+  uint64_t client_error = 0;  // 4xx
+  uint64_t server_error = 0;  // 5xx
+};
+
 // Returns `value` as the format writes sample values and bucket bounds: integers without a
 // fraction or exponent ("42"), other numbers in their shortest exact form, without exponent
 // unless very small or large ("0.0005", "1e-07"), and "+Inf", "-Inf", "NaN".
@@ -175,6 +182,10 @@ class Metrics {
   // Counts one answered POST /webhooks/{source}: its source (any string; see kOtherSource), its
   // HTTP status, and the seconds from its arrival to its answer.
   void ObserveIngest(std::string_view source, int status, double latency_seconds);
+
+  // Returns the ingest answers counted so far by status class (the stats sampler's input,
+  // server/stats/): a sum over the request counters, which stay the only ones ingest bumps.
+  IngestClassCounts IngestByClass() const;
 
   // Returns the exposition (Content-Type kMetricsContentType) of the server's counters and
   // `inputs`.

@@ -1,7 +1,7 @@
 // server/: the process. main.cc — the only file that knows every wing and wires them (its
 // Gateway opens the parts in order and closes them on every way out) — with what it needs of
 // its own: the config file (config.h), the data directory's lock and default secrets, logging,
-// the Prometheus metrics and the retention driver. The two adapters of the serving side have
+// the Prometheus metrics, the retention driver and the console's stats (server/stats/). The two adapters of the serving side have
 // folders of their own: server/http/ (the HTTP edge) and server/delivery/ (the delivery
 // engine).
 //
@@ -15,6 +15,7 @@
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/retention.h"
+#include "server/stats/stats.h"
 #include "server/systemd_notifier.h"
 
 #endif  // HOOKVAULT_SERVER_SERVER_H_

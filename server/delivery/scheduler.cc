@@ -28,6 +28,36 @@ std::string HeaderValue(std::string value) {
 
 }  // namespace
 
+std::string AttemptErrorText(const OutboundResponse& response) {
+  std::string text;
+  if (response.status > 0) {
+    text = "HTTP " + std::to_string(response.status);
+    // The body's start often says why ("maintenance", "invalid signature"): one line of it.
+    std::string reason;
+    for (char c : response.body_excerpt) {
+      unsigned char u = static_cast<unsigned char>(c);
+      bool space = u < 0x20 || u == 0x7f || c == ' ';
+      if (space) {
+        if (!reason.empty() && reason.back() != ' ') reason += ' ';
+      } else {
+        reason += c;
+      }
+      if (reason.size() > kLastErrorBytes) break;
+    }
+    while (!reason.empty() && reason.back() == ' ') reason.pop_back();
+    if (!reason.empty()) text += ": " + reason;
+  } else {
+    text = response.error.empty() ? "no response" : response.error;
+  }
+  if (text.size() > kLastErrorBytes) {
+    size_t cut = kLastErrorBytes;
+    // Back to the first byte of a UTF-8 character (continuation bytes are 10xxxxxx).
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text.resize(cut);
+  }
+  return text;
+}
+
 Scheduler::Scheduler(std::vector<OutboundDestination> destinations,
                      storage::WriteSerializer& writer, storage::DeliveryStore& store,
                      HttpClient& http, const storage::Clock& clock,
@@ -282,6 +312,14 @@ void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery
     ++bucket;
   }
   ++s.latency_buckets[bucket];
+  if (next == storage::AttemptRecord::Next::kSucceeded) {
+    s.consecutive_failures = 0;
+    s.last_success_at = clock_.NowMicros();
+  } else {
+    ++s.consecutive_failures;
+    s.last_error = AttemptErrorText(response);
+    s.last_error_at = clock_.NowMicros();
+  }
   finished_.push_back(Finished{dest, std::move(record)});
   --dest->in_flight;
   --total_in_flight_;

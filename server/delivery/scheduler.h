@@ -60,7 +60,11 @@ struct SchedulerOptions {
 inline constexpr std::array<double, 10> kAttemptLatencyBucketsMs = {5,   10,  25,   50,   100,
                                                                     250, 500, 1000, 2500, 5000};
 
-// Counters of one destination, for /metrics.
+// Most bytes of DestinationStats::last_error: one short line per destination, whatever a
+// receiver answers.
+inline constexpr size_t kLastErrorBytes = 200;
+
+// Counters and health of one destination, for /metrics and /api/v1/stats.
 struct DestinationStats {
   uint64_t attempts = 0;
   uint64_t succeeded = 0;  // deliveries delivered
@@ -70,7 +74,19 @@ struct DestinationStats {
   int in_flight = 0;
   std::array<uint64_t, kAttemptLatencyBucketsMs.size() + 1> latency_buckets{};  // not cumulative
   double latency_sum_ms = 0;
+  // Health, from the attempts' outcomes as they complete (before they are written).
+  uint64_t consecutive_failures = 0;  // failed attempts since the last success
+  // The last failed attempt: "HTTP 500: <start of the body>" or the transport error, at most
+  // kLastErrorBytes; empty when none failed.
+  std::string last_error;
+  int64_t last_error_at = 0;    // wall-clock microseconds; 0: never
+  int64_t last_success_at = 0;  // wall-clock microseconds; 0: never
 };
+
+// Returns the DestinationStats::last_error text of a failed attempt's response: "HTTP <status>"
+// and the start of its body on one line, or the transport error, cut to kLastErrorBytes (at a
+// UTF-8 character boundary).
+std::string AttemptErrorText(const OutboundResponse& response);
 
 // Thread-safety: Start(), Stop() from the owning thread; Wake() and stats() from any thread.
 // Runs one thread of its own; HTTP completions arrive on the HttpClient's thread.

@@ -46,6 +46,11 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/api/v1/audit", "listAudit", api::Permission::kRead, kQueryPool},
     RouteSpec{"GET", "/api/v1/audit/verify", "verifyAudit", api::Permission::kRead, kQueryPool},
     RouteSpec{"GET", "/api/v1/requests", "listRequests", api::Permission::kRead, kQueryPool},
+    // Served from memory (server/stats/), but rendering up to 361 buckets is not free: on the
+    // query pool, whose bound caps how much of it runs at once, not on the ingest reactors.
+    RouteSpec{"GET", "/api/v1/stats", "getStats", api::Permission::kRead, kQueryPool},
+    RouteSpec{"GET", "/api/v1/destinations", "listDestinations", api::Permission::kRead,
+              kQueryPool},
     RouteSpec{"GET", "/api/v1/feed", "getFeed", api::Permission::kPull, kQueryPool},
     RouteSpec{"GET", "/api/v1/consumers/:name/events", "getConsumerEvents",
               api::Permission::kPull, kQueryPool},
