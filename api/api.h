@@ -22,5 +22,6 @@
 #include "api/problem.h"
 #include "api/reprocess.h"
 #include "api/requests.h"
+#include "api/session.h"
 
 #endif  // HOOKVAULT_API_API_H_

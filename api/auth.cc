@@ -40,6 +40,8 @@ bool Allows(Role role, Permission permission) {
       return true;
     case Permission::kConsume:
       return role == Role::kConsumer || role == Role::kAdmin;
+    case Permission::kSession:
+      return true;
   }
   return false;
 }

@@ -20,6 +20,10 @@ enum class Permission {
   kReprocess,  // put deliveries back to pending
   kPull,       // read the feed and a named consumer's events (MayReadConsumer says which)
   kConsume,    // acknowledge a named consumer's events (MayAckConsumer says which)
+  // Any valid token, whatever its role: only for routes that tell a token about itself
+  // (GET /session), so that a console can offer exactly what the role may do. A route that
+  // shows stored data must name one of the permissions above.
+  kSession,
 };
 
 // Returns the role named "auditor", "operator", "consumer" or "admin", or nullopt.

@@ -1,12 +1,15 @@
 #include "api/feed.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
+#include <map>
 
 #include "api/body.h"
 #include "api/params.h"
 #include "api/problem.h"
 #include "api/render.h"
+#include "storage/clock.h"
 
 namespace hookvault::api {
 namespace {
@@ -56,6 +59,43 @@ std::optional<ApiResponse> CheckNoGap(int64_t cursor, FeedPage& page, std::strin
   return std::nullopt;
 }
 
+// Returns {"latest_seq", "data": [{"name", "cursor", "lag", "updated_at"}]}: `stored` are the
+// consumers that have a row, by name; every name of `names` is listed, one without a row at
+// cursor 0 with updated_at null.
+std::string RenderConsumers(const std::vector<std::string>& names,
+                            const std::map<std::string, storage::ConsumerRow, std::less<>>& stored,
+                            int64_t latest_seq) {
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
+  w.StartObject();
+  WriteKey(w, "latest_seq");
+  w.Int64(latest_seq);
+  WriteKey(w, "data");
+  w.StartArray();
+  for (const std::string& name : names) {
+    auto row = stored.find(name);
+    int64_t cursor = row == stored.end() ? 0 : row->second.cursor;
+    w.StartObject();
+    WriteKey(w, "name");
+    WriteString(w, name);
+    WriteKey(w, "cursor");
+    w.Int64(cursor);
+    WriteKey(w, "lag");
+    w.Int64(std::max<int64_t>(0, latest_seq - cursor));
+    WriteKey(w, "updated_at");
+    if (row == stored.end()) {
+      w.Null();
+    } else {
+      WriteString(w, storage::FormatRfc3339(row->second.updated_at));
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return out;
+}
+
 }  // namespace
 
 bool ValidConsumerName(std::string_view name) {
@@ -86,6 +126,28 @@ std::optional<ApiResponse> FeedHandler::RefuseConsumer(const ApiRequest& req,
                    req.path);
   }
   return std::nullopt;
+}
+
+void FeedHandler::ListConsumers(const ApiRequest& req, const Principal& who,
+                                Responder respond) const {
+  QueryParams q(req, {});
+  if (!q.ok()) return respond(q.error());
+  // The cursors first, then the newest seq: a cursor never passes the newest seq of its time,
+  // and that only grows, so no lag comes out negative however acks and ingest interleave.
+  auto rows = queries_.ListConsumers();
+  if (!rows.ok()) return respond(ProblemFromStatus(rows.status(), req.path));
+  auto latest = queries_.LatestSeq();
+  if (!latest.ok()) return respond(ProblemFromStatus(latest.status(), req.path));
+  std::map<std::string, storage::ConsumerRow, std::less<>> stored;
+  for (storage::ConsumerRow& row : *rows) {
+    std::string name = row.name;
+    stored.emplace(std::move(name), std::move(row));
+  }
+  std::vector<std::string> names;
+  for (const std::string& name : consumers_) {
+    if (MayReadConsumer(who, name)) names.push_back(name);
+  }
+  respond(JsonOk(RenderConsumers(names, stored, *latest)));
 }
 
 void FeedHandler::Feed(const ApiRequest& req, Responder respond) const {

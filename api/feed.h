@@ -55,6 +55,9 @@ class FeedHandler {
                       Responder respond) const;
   void AckConsumer(const ApiRequest& req, const Principal& who, const std::string& name,
                    Responder respond) const;
+  // GET /consumers: every configured consumer `who` may read (a consumer token: those it lists)
+  // with its cursor and its lag behind the newest event.
+  void ListConsumers(const ApiRequest& req, const Principal& who, Responder respond) const;
 
  private:
   // Returns the 400, 403 or 404 answer when `who` may not use the consumer `name` (`ack`: to

@@ -124,6 +124,7 @@ class Gateway {
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
   std::unique_ptr<api::FeedHandler> feed_;
+  api::SessionHandler session_;
   std::unique_ptr<api::HealthHandler> health_;
   std::unique_ptr<MetricsHandler> metrics_handler_;
   std::unique_ptr<StatsRecorder> stats_recorder_;
@@ -356,6 +357,10 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
       {"getConsoleAsset", [](const Req& req, const Ctx& c,
                              Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
+      {"listConsumers", [this](const Req& req, const Ctx& c,
+                               Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
+      {"getSession", [this](const Req& req, const Ctx& c,
+                            Responder r) { session_.Session(req, *c.principal, r); }},
   };
 }
 

@@ -60,6 +60,8 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
+    RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
+    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kReactor},
 };
 
 }  // namespace hookvault::server

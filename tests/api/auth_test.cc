@@ -37,6 +37,7 @@ TEST(AuthTest, RolesGrantWhatTheContractSays) {
   // Auditors read everything, the feed included; every role may pull.
   for (Role r : {Role::kAuditor, Role::kOperator, Role::kConsumer, Role::kAdmin}) {
     EXPECT_TRUE(Allows(r, Permission::kPull)) << RoleName(r);
+    EXPECT_TRUE(Allows(r, Permission::kSession)) << RoleName(r);  // GET /session: any token
   }
 }
 

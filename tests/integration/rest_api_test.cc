@@ -202,7 +202,7 @@ class RestApiTest : public ::testing::Test {
 
 // --- Authentication and roles ----------------------------------------------------------------
 
-enum class Need { kNone, kRead, kReprocess, kPull, kConsume };
+enum class Need { kNone, kRead, kReprocess, kPull, kConsume, kSession };
 
 Need NeedOf(std::string_view operation) {
   static const std::map<std::string_view, Need> kNeeds = {
@@ -213,6 +213,7 @@ Need NeedOf(std::string_view operation) {
       {"verifyAudit", Need::kRead},         {"listRequests", Need::kRead},
       {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
+      {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -227,10 +228,11 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     std::set<Need> may;
   };
   const std::map<std::string, Caller> callers = {
-      {"auditor", {kAuditor, {Need::kRead, Need::kPull}}},
-      {"operator", {kOperator, {Need::kRead, Need::kReprocess, Need::kPull}}},
-      {"consumer", {kConsumer, {Need::kPull, Need::kConsume}}},
-      {"admin", {kAdmin, {Need::kRead, Need::kReprocess, Need::kPull, Need::kConsume}}},
+      {"auditor", {kAuditor, {Need::kRead, Need::kPull, Need::kSession}}},
+      {"operator", {kOperator, {Need::kRead, Need::kReprocess, Need::kPull, Need::kSession}}},
+      {"consumer", {kConsumer, {Need::kPull, Need::kConsume, Need::kSession}}},
+      {"admin",
+       {kAdmin, {Need::kRead, Need::kReprocess, Need::kPull, Need::kConsume, Need::kSession}}},
   };
   int checked = 0;
   for (const server::RouteSpec& route : server::kRouteTable) {
@@ -270,7 +272,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 13 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 15 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
