@@ -172,7 +172,7 @@ describe('console', { concurrency: false }, () => {
     await signIn(page, tokens.operator);
     await go(page, 'events');
     await screenshot(page, 'events');
-    await waitFor(async () => (await deliveryStatus(ids['bk-1003'], 'billing')) === 'delivered',
+    await waitFor(async () => (await deliveryStatus(ids['bk-1003'], 'billing')) === 'succeeded',
                   'bk-1003 delivered to billing');
     const search = page.getByLabel('Search');
     await search.fill('bk-1003');
@@ -185,8 +185,9 @@ describe('console', { concurrency: false }, () => {
     await page.getByText(ids['bk-1003']).first().waitFor();
     await page.getByText('guest-1003').first().waitFor();   // the payload
     // The attempts table: a row for billing's attempt that the sink answered 200.
-    await pollPage(page, async () => (await page.getByRole('row')
-      .filter({ hasText: '200' }).count()) > 0, 'the attempt answered 200');
+    await pollPage(page, async () => (await page.getByRole('region', { name: 'Attempts' })
+      .getByRole('row').filter({ hasText: 'billing' }).filter({ hasText: '200' }).count()) > 0,
+                   'the attempt answered 200');
     assert.ok(!page.url().includes(tokens.operator));
     await screenshot(page, 'event');
     await page.close();
@@ -208,7 +209,8 @@ describe('console', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Confirm' }).click();
     // The page shows it delivered: crm's delivery row no longer failed, and delivered.
     await pollPage(page, async () => {
-      const crm = page.getByRole('row').filter({ hasText: 'crm' });
+      const crm = page.getByRole('region', { name: 'Deliveries' }).getByRole('row')
+        .filter({ hasText: 'crm' });
       const n = await crm.count();
       for (let i = 0; i < n; i++) {
         const text = await crm.nth(i).innerText();
@@ -216,7 +218,7 @@ describe('console', { concurrency: false }, () => {
       }
       return false;
     }, 'crm delivered');
-    assert.equal(await deliveryStatus(ids.order1, 'crm'), 'delivered');
+    assert.equal(await deliveryStatus(ids.order1, 'crm'), 'succeeded');
     const auditLog = await server.get('/audit');
     assert.ok(JSON.stringify(auditLog).includes('crm fixed their endpoint'), 'audit row with reason');
     await screenshot(page, 'event-reprocessed');
@@ -267,7 +269,7 @@ describe('console', { concurrency: false }, () => {
     await waitFor(async () => (await server.get('/deliveries?status=failed')).data.length === 0,
                   'no failed delivery left');
     for (let i = 1; i <= 3; i++) {
-      await waitFor(async () => (await deliveryStatus(ids[`fail${i}`], 'crm')) === 'delivered',
+      await waitFor(async () => (await deliveryStatus(ids[`fail${i}`], 'crm')) === 'succeeded',
                     `order-f${i} delivered`);
     }
     assert.ok(JSON.stringify(await server.get('/audit')).includes('crm is back'));
@@ -372,6 +374,9 @@ describe('console', { concurrency: false }, () => {
       await screenshot(page, `xss-events-${name}`);
       await go(page, 'requests');
       await page.getByText('401', { exact: false }).first().waitFor();
+      // Open the kept bodies of the refused requests: the markup in them must read as text.
+      await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
+      await page.getByText(kXss.img, { exact: false }).first().waitFor();
       await screenshot(page, `xss-requests-${name}`);
       await page.waitForTimeout(200);  // an onerror of a broken image fires asynchronously
       const state = await page.evaluate(() => ({

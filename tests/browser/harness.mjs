@@ -100,6 +100,8 @@ export class Server {
       data_dir: path.join(this.dir, 'data'),
       max_body_bytes: 2 * 1024 * 1024,  // room for the 1 MiB payload test
       log: { level: 'info' },
+      // Rejected bodies are shown on the Requests page: the XSS case puts markup there too.
+      request_log: { keep_rejected_bodies: true },
       sources: [{ name: 'shop', tokens: [tokens.source], event_type: '/type',
                   idempotency: { pointer: '/id' } }],
       destinations: [
