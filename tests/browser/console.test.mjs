@@ -174,12 +174,14 @@ describe('console', { concurrency: false }, () => {
     await screenshot(page, 'events');
     await waitFor(async () => (await deliveryStatus(ids['bk-1003'], 'billing')) === 'succeeded',
                   'bk-1003 delivered to billing');
+    await rowsWith(page, ids['bk-1001']).first().waitFor();  // the unfiltered list
     const search = page.getByLabel('Search');
     await search.fill('bk-1003');
     await search.press('Enter');
-    await rowsWith(page, ids['bk-1003']).first().waitFor();
     // Only that event is listed.
-    assert.equal(await rowsWith(page, ids['bk-1001']).count(), 0, 'another event is listed');
+    await rowsWith(page, ids['bk-1001']).first().waitFor({ state: 'detached' });
+    await rowsWith(page, ids['bk-1003']).first().waitFor();
+    assert.equal(await rowsWith(page, ids['bk-1003']).count(), 1);
     await rowsWith(page, ids['bk-1003']).getByRole('link').first().click();
     await page.waitForURL((u) => u.hash === `#/events/${ids['bk-1003']}`);
     await page.getByText(ids['bk-1003']).first().waitFor();
@@ -266,6 +268,9 @@ describe('console', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Confirm' }).click();
     const result = await (await run).json();
     assert.equal(result.requeued, api.json.matched);
+    // The result and its audit row are on the page.
+    await page.getByText('reprocess_bulk').first().waitFor();
+    await page.getByText('crm is back').first().waitFor();
     await waitFor(async () => (await server.get('/deliveries?status=failed')).data.length === 0,
                   'no failed delivery left');
     for (let i = 1; i <= 3; i++) {
@@ -412,8 +417,10 @@ describe('console', { concurrency: false }, () => {
     const page = await newPage(browser);
     await signIn(page, tokens.operator);
     await go(page, 'events');
+    await rowsWith(page, ids['bk-1001']).first().waitFor();  // the unfiltered list
     await page.getByLabel('Search').fill('big-1');
     await page.getByLabel('Search').press('Enter');
+    await rowsWith(page, ids['bk-1001']).first().waitFor({ state: 'detached' });
     const link = rowsWith(page, ids.big).getByRole('link').first();
     await link.waitFor();
     // Measured in the page: from the click to the payload's text being in a visible element.
@@ -465,7 +472,7 @@ describe('console', { concurrency: false }, () => {
       await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
       const px = await overflow();
       if (px > 0) wide.push(`#/${route} (${px} px too wide)`);
-      await screenshot(page, `phone-${route.replace(/\//g, '-')}`);
+      await screenshot(page, `phone-${route.startsWith('events/') ? 'event' : route}`);
     }
     assert.deepEqual(wide, [], 'pages wider than the phone');
     await page.close();
@@ -514,6 +521,7 @@ describe('console', { concurrency: false }, () => {
       await go(page, route);
       await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
       await check(`#/${route}`);
+      await screenshot(page, `page-${route.startsWith('events/') ? 'event' : route}`);
     }
     assert.deepEqual(found, [], 'axe-core violations');
     await page.close();
