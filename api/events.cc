@@ -12,10 +12,12 @@ namespace hookvault::api {
 void EventsHandler::ListEvents(const ApiRequest& req, Responder respond) const {
   ServeList(
       req, "events",
-      {"source", "type", "status", "received_after", "received_before", "limit", "cursor"},
+      {"source", "type", "status", "received_after", "received_before", "idempotency_key",
+       "limit", "cursor"},
       [](QueryParams& q) {
         storage::EventFilter f;
         f.source = q.String("source");
+        f.idempotency_key = q.String("idempotency_key");
         f.event_type = q.String("type");
         f.status = q.Enum("status", {"pending", "delivered", "failed"});
         f.received_after = q.Time("received_after");

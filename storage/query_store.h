@@ -161,6 +161,9 @@ struct EventFilter {
   std::optional<std::string> status = std::nullopt;
   std::optional<int64_t> received_after = std::nullopt;
   std::optional<int64_t> received_before = std::nullopt;
+  // Exact match, through the (source, key) primary key of the idempotency keys: with `source`
+  // one probe; without, one probe per source that ever stored a key.
+  std::optional<std::string> idempotency_key = std::nullopt;
 };
 
 struct DeliveryFilter {
@@ -182,6 +185,7 @@ struct AttemptFilter {
 struct RequestFilter {
   std::optional<std::string> source = std::nullopt;
   std::optional<int> status = std::nullopt;
+  bool rejected = false;  // only requests answered with a status of 400 or more
   std::optional<int64_t> received_after = std::nullopt;
   std::optional<int64_t> received_before = std::nullopt;
 };

@@ -25,6 +25,15 @@
 //    be turned into a key range.
 //  - Event (deliveries and attempts filtered by event_id): INDEXED BY the event's index, which
 //    holds a handful of rows (one delivery per destination, their attempts).
+//  - Key (events filtered by idempotency key): the keys are those of the idempotency_keys rows
+//    with that key, found through its (source, key) primary key: one probe with a source
+//    filter, else one per source that ever stored a key (a loose index scan of the primary
+//    key's sources, the recursive key_sources; a handful). Every other filter is a residual
+//    test (`+column`) on those few events, so the planner never prefers another index to them.
+//    No index on events.idempotency_key: it would cost every ingest one more B-tree insert.
+//
+// The rejected-requests filter (status >= 400) uses the partial indexes of migration 0006, which
+// accepted requests (the ingest hot path) never enter.
 #ifndef HOOKVAULT_STORAGE_SQLITE_QUERY_SQL_H_
 #define HOOKVAULT_STORAGE_SQLITE_QUERY_SQL_H_
 
@@ -44,15 +53,17 @@ enum FilterBits : unsigned {
   kFilterOutcome = 1u << 5,      // attempts
   kFilterAfter = 1u << 6,        // the lower time bound (inclusive)
   kFilterBefore = 1u << 7,       // the upper time bound (exclusive)
+  kFilterKey = 1u << 8,          // events: the idempotency key
+  kFilterRejected = 1u << 9,     // requests: answered with 400 or more
 };
 inline constexpr unsigned kEventFilters =
-    kFilterSource | kFilterType | kFilterStatus | kFilterAfter | kFilterBefore;
+    kFilterSource | kFilterType | kFilterStatus | kFilterAfter | kFilterBefore | kFilterKey;
 inline constexpr unsigned kDeliveryFilters =
     kFilterDestination | kFilterStatus | kFilterEventId | kFilterAfter | kFilterBefore;
 inline constexpr unsigned kAttemptFilters =
     kFilterDestination | kFilterEventId | kFilterOutcome | kFilterAfter | kFilterBefore;
 inline constexpr unsigned kRequestFilters =
-    kFilterSource | kFilterStatus | kFilterAfter | kFilterBefore;
+    kFilterSource | kFilterStatus | kFilterAfter | kFilterBefore | kFilterRejected;
 inline constexpr unsigned kAuditFilters = kFilterAfter | kFilterBefore;
 inline constexpr unsigned kFeedFilters = kFilterSource | kFilterType;
 
@@ -75,6 +86,23 @@ inline constexpr std::string_view kEventsByStatus = " AND status = :status";
 inline constexpr std::string_view kEventsAfter = " AND received_at >= :after";
 inline constexpr std::string_view kEventsBefore = " AND received_at < :before";
 inline constexpr std::string_view kEventsBeforeResidual = " AND +received_at < :before";
+// Key mode (see the top of this file). The events of one key in one source: at most one.
+inline constexpr std::string_view kEventsByKeyOfSource =
+    " AND seq IN (SELECT event_seq FROM idempotency_keys WHERE source = :source AND"
+    " key = :idempotency_key)";
+// The events of one key in any source: key_sources walks the distinct sources of the primary
+// key (each step a seek past the previous source), and each is probed with the key.
+inline constexpr std::string_view kEventsByKey = R"sql( AND seq IN (
+  WITH RECURSIVE key_sources(source) AS (
+    SELECT min(source) FROM idempotency_keys
+    UNION ALL
+    SELECT (SELECT min(k.source) FROM idempotency_keys k WHERE k.source > key_sources.source)
+    FROM key_sources WHERE key_sources.source IS NOT NULL)
+  SELECT k.event_seq FROM key_sources JOIN idempotency_keys k
+  ON k.source = key_sources.source AND k.key = :idempotency_key))sql";
+inline constexpr std::string_view kEventsByTypeResidual = " AND +event_type = :type";
+inline constexpr std::string_view kEventsByStatusResidual = " AND +status = :status";
+inline constexpr std::string_view kEventsAfterResidual = " AND +received_at >= :after";
 
 inline constexpr std::string_view kGetEvent = R"sql(
 SELECT seq, id, source, event_type, idempotency_key, received_at, remote_addr, status, headers,
@@ -162,6 +190,8 @@ inline constexpr std::string_view kRequestsByStatus = " AND status = :status";
 inline constexpr std::string_view kRequestsAfter = " AND received_at >= :after";
 inline constexpr std::string_view kRequestsBefore = " AND received_at < :before";
 inline constexpr std::string_view kRequestsBeforeResidual = " AND +received_at < :before";
+// The literal 400 (not a parameter) lets the planner match the partial indexes of 0006.
+inline constexpr std::string_view kRequestsRejected = " AND status >= 400";
 
 // ---- audit ----
 
@@ -206,9 +236,22 @@ inline KeyMode KeyModeFor(unsigned filters) {
   return KeyMode::kDefault;
 }
 
-// Parameters: :cursor, :limit, and :source :type :status :after :before as `filters` says.
+// Parameters: :cursor, :limit, and :source :type :status :after :before :idempotency_key as
+// `filters` says.
 inline std::string ListEventsSql(unsigned filters) {
   using detail::AppendIf;
+  if (filters & kFilterKey) {
+    std::string sql(kListEventsOuter);
+    sql += kEventKeys;
+    sql += (filters & kFilterSource) ? kEventsByKeyOfSource : kEventsByKey;
+    AppendIf(sql, filters, kFilterType, kEventsByTypeResidual);
+    AppendIf(sql, filters, kFilterStatus, kEventsByStatusResidual);
+    AppendIf(sql, filters, kFilterAfter, kEventsAfterResidual);
+    AppendIf(sql, filters, kFilterBefore, kEventsBeforeResidual);
+    sql += kEventKeysEnd;
+    sql += kListEventsOuterEnd;
+    return sql;
+  }
   KeyMode mode = KeyModeFor(filters & ~kFilterEventId);
   std::string sql(kListEventsOuter);
   sql += mode == KeyMode::kWindow ? kEventKeysInWindow : kEventKeys;
@@ -289,7 +332,7 @@ inline std::string ListAttemptsSql(unsigned filters) {
   return sql;
 }
 
-// Parameters: :cursor, :limit, and :source :status :after :before.
+// Parameters: :cursor, :limit, and :source :status :after :before (kFilterRejected has none).
 inline std::string ListRequestsSql(unsigned filters) {
   using detail::AppendIf;
   KeyMode mode = KeyModeFor(filters & ~kFilterEventId);
@@ -297,6 +340,7 @@ inline std::string ListRequestsSql(unsigned filters) {
   sql += mode == KeyMode::kWindow ? kRequestKeysInWindow : kRequestKeys;
   AppendIf(sql, filters, kFilterSource, kRequestsBySource);
   AppendIf(sql, filters, kFilterStatus, kRequestsByStatus);
+  AppendIf(sql, filters, kFilterRejected, kRequestsRejected);
   AppendIf(sql, filters, kFilterAfter, kRequestsAfter);
   AppendIf(sql, filters, kFilterBefore,
            mode == KeyMode::kDefault ? kRequestsBeforeResidual : kRequestsBefore);

@@ -258,10 +258,12 @@ StatusOr<T> SqliteQueryStore::Run(const char* what, Fn&& fn) {
 StatusOr<std::vector<EventRow>> SqliteQueryStore::ListEvents(const EventFilter& f,
                                                              const Page& page) {
   unsigned bits = (f.source ? kFilterSource : 0u) | (f.event_type ? kFilterType : 0u) |
-                  (f.status ? kFilterStatus : 0u) | TimeBits(f.received_after, f.received_before);
+                  (f.status ? kFilterStatus : 0u) | TimeBits(f.received_after, f.received_before) |
+                  (f.idempotency_key ? kFilterKey : 0u);
   return Run<std::vector<EventRow>>("list events", [&](Connection& c) {
     SQLite::Statement& s = c.Prepare(ListEventsSql(bits));
     BindDescendingPage(s, page);
+    if (f.idempotency_key) s.bind(":idempotency_key", *f.idempotency_key);
     if (f.source) s.bind(":source", *f.source);
     if (f.event_type) s.bind(":type", *f.event_type);
     if (f.status) s.bind(":status", *f.status);
@@ -345,6 +347,7 @@ StatusOr<std::vector<AttemptRow>> SqliteQueryStore::ListAttempts(const AttemptFi
 StatusOr<std::vector<RequestRow>> SqliteQueryStore::ListRequests(const RequestFilter& f,
                                                                  const Page& page) {
   unsigned bits = (f.source ? kFilterSource : 0u) | (f.status ? kFilterStatus : 0u) |
+                  (f.rejected ? kFilterRejected : 0u) |
                   TimeBits(f.received_after, f.received_before);
   return Run<std::vector<RequestRow>>("list requests", [&](Connection& c) {
     SQLite::Statement& s = c.Prepare(ListRequestsSql(bits));

@@ -190,5 +190,71 @@ TEST_F(ConsoleApiTest, AConsumerTokenSeesOnlyItsOwnConsumers) {
   EXPECT_EQ(Get("/api/v1/consumers", "").status, 401);
 }
 
+// ---- search by idempotency key, rejected requests ----
+
+std::vector<std::string> Strings(const rapidjson::Document& d, const char* field) {
+  std::vector<std::string> out;
+  if (!d.IsObject() || !d.HasMember("data")) return out;
+  for (const auto& row : d["data"].GetArray()) {
+    const auto& v = row[field];
+    out.push_back(v.IsString() ? v.GetString() : std::to_string(v.GetInt64()));
+  }
+  return out;
+}
+
+TEST_F(ConsoleApiTest, EventsByIdempotencyKeyWithAndWithoutSource) {
+  Start();
+  ASSERT_EQ(Ingest("pms", "B-1042", "booking.created"), 200);
+  ASSERT_EQ(Ingest("crm", "B-1042", "contact.updated"), 200);
+  ASSERT_EQ(Ingest("pms", "B-1043", "booking.created"), 200);
+  auto keys = [&](const std::string& query) {
+    HttpResult r = Get("/api/v1/events?" + query, kAuditor);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    rapidjson::Document d = Json(r.body);
+    std::vector<std::string> out;
+    for (const std::string& source : Strings(d, "source")) out.push_back(source);
+    std::vector<std::string> ks = Strings(d, "idempotency_key");
+    for (size_t i = 0; i < out.size(); ++i) out[i] += "/" + ks[i];
+    return out;
+  };
+  EXPECT_EQ(keys("idempotency_key=B-1042"),
+            (std::vector<std::string>{"crm/B-1042", "pms/B-1042"}));
+  EXPECT_EQ(keys("idempotency_key=B-1042&source=pms"), std::vector<std::string>{"pms/B-1042"});
+  EXPECT_EQ(keys("idempotency_key=B-1042&type=contact.updated"),
+            std::vector<std::string>{"crm/B-1042"});
+  EXPECT_EQ(keys("idempotency_key=B-1043&source=crm"), std::vector<std::string>{});
+  EXPECT_EQ(keys("idempotency_key=nope"), std::vector<std::string>{});
+  EXPECT_EQ(Get("/api/v1/events?idempotency_key=", kAuditor).status, 400);
+}
+
+TEST_F(ConsoleApiTest, RequestsRejectedOnlyListsAnswersOfFourHundredAndMore) {
+  Start();
+  ASSERT_EQ(Ingest("pms", "r-1", "a"), 200);
+  ASSERT_EQ(Ingest("pms", "r-2", "a", "wrong-token-0123456789"), 401);
+  ASSERT_EQ(Ingest("crm", "r-3", "a"), 200);
+  ASSERT_EQ(Ingest("nosuch", "r-4", "a"), 404);
+  ASSERT_EQ(Ingest("crm", "r-5", "a", "wrong-token-0123456789"), 401);
+  auto statuses = [&](const std::string& query) {
+    HttpResult r = Get("/api/v1/requests?" + query, kAuditor);
+    EXPECT_EQ(r.status, 200) << query << ": " << r.body;
+    return Strings(Json(r.body), "status");
+  };
+  // Rejections are logged without holding up their answer: wait for the last one.
+  ASSERT_TRUE(WaitFor([&] { return statuses("limit=10").size() == 5; }));
+  EXPECT_EQ(statuses("limit=10"),
+            (std::vector<std::string>{"401", "404", "200", "401", "200"}));
+  EXPECT_EQ(statuses("rejected=true"), (std::vector<std::string>{"401", "404", "401"}));
+  EXPECT_EQ(statuses("rejected=true&source=crm"), std::vector<std::string>{"401"});
+  EXPECT_EQ(statuses("rejected=true&status=404"), std::vector<std::string>{"404"});
+  // Paging goes on among rejected requests only.
+  rapidjson::Document first = Json(Get("/api/v1/requests?rejected=true&limit=2", kAuditor).body);
+  ASSERT_TRUE(first["next_cursor"].IsString());
+  EXPECT_EQ(statuses("rejected=true&limit=2&cursor=" +
+                     std::string(first["next_cursor"].GetString())),
+            std::vector<std::string>{"401"});
+  EXPECT_EQ(Get("/api/v1/requests?rejected=false", kAuditor).status, 400);
+  EXPECT_EQ(Get("/api/v1/requests?rejected=yes", kAuditor).status, 400);
+}
+
 }  // namespace
 }  // namespace hookvault::testing

@@ -424,6 +424,77 @@ TEST_F(QueryStoreTest, ListRequestsFiltersEachWay) {
   EXPECT_EQ(rejected.source, "beta");
 }
 
+TEST_F(QueryStoreTest, ListRequestsRejectedOnly) {
+  Add("alpha", "t", kT + 1);      // request 1, status 200
+  Reject("alpha", 401, kT + 2);   // 2
+  Add("beta", "t", kT + 3);       // 3, 200
+  Reject("beta", 422, kT + 4);    // 4
+  Reject("beta", 503, kT + 5);    // 5
+  Reject("alpha", 399, kT + 6);   // 6: not a rejection
+  auto ids = [&](RequestFilter f) {
+    auto rows = query_->ListRequests(f, Limit(50));
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? Ids(*rows) : std::vector<int64_t>{};
+  };
+  EXPECT_EQ(ids({.rejected = true}), (std::vector<int64_t>{5, 4, 2}));
+  EXPECT_EQ(ids({.source = "beta", .rejected = true}), (std::vector<int64_t>{5, 4}));
+  EXPECT_EQ(ids({.status = 401, .rejected = true}), (std::vector<int64_t>{2}));
+  EXPECT_EQ(ids({.status = 200, .rejected = true}), std::vector<int64_t>{});
+  EXPECT_EQ(ids({.rejected = true, .received_after = kT + 3}), (std::vector<int64_t>{5, 4}));
+  EXPECT_EQ(ids({.rejected = true, .received_before = kT + 5}), (std::vector<int64_t>{4, 2}));
+  auto page = query_->ListRequests({.rejected = true}, Page{2, 5});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Ids(*page), (std::vector<int64_t>{4, 2}));
+}
+
+TEST_F(QueryStoreTest, ListEventsByIdempotencyKeyWithAndWithoutSource) {
+  auto add = [&](const std::string& source, const std::string& key, const std::string& type,
+                 int64_t at) {
+    NewEvent e;
+    e.source = source;
+    e.event_type = type;
+    e.idempotency_key = key;
+    e.received_at = at;
+    e.remote_addr = "10.0.0.7";
+    e.headers_json = "{}";
+    e.body = "{}";
+    RequestLogEntry log{at, source, "10.0.0.7", 200, "stored", std::nullopt, 2};
+    std::vector<IngestRecord> batch = {IngestRecord{std::move(e), std::move(log)}};
+    auto results = stores_->events->Append(batch);
+    EXPECT_TRUE(results.ok()) << results.status().ToString();
+    return (*(*results)[0]).seq;
+  };
+  int64_t a = add("alpha", "B-1042", "booking.created", kT + 1);
+  int64_t b = add("beta", "B-1042", "booking.updated", kT + 2);
+  int64_t c = add("gamma", "B-1043", "booking.created", kT + 3);
+  add("alpha", "B-1043", "booking.created", kT + 4);
+  int64_t d = add("zeta", "B-1042", "booking.created", kT + 5);
+  auto seqs = [&](EventFilter f) {
+    auto rows = query_->ListEvents(f, Limit(50));
+    EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+    return rows.ok() ? Seqs(*rows) : std::vector<int64_t>{};
+  };
+  // Every source that holds the key, newest first (the first and the last source by name too).
+  EXPECT_EQ(seqs({.idempotency_key = "B-1042"}), (std::vector<int64_t>{d, b, a}));
+  EXPECT_EQ(seqs({.source = "beta", .idempotency_key = "B-1042"}), std::vector<int64_t>{b});
+  EXPECT_EQ(seqs({.source = "gamma", .idempotency_key = "B-1042"}), std::vector<int64_t>{});
+  EXPECT_EQ(seqs({.source = "gamma", .idempotency_key = "B-1043"}), std::vector<int64_t>{c});
+  EXPECT_EQ(seqs({.idempotency_key = "nothing"}), std::vector<int64_t>{});
+  // The other filters combine with it.
+  EXPECT_EQ(seqs({.event_type = "booking.created", .idempotency_key = "B-1042"}),
+            (std::vector<int64_t>{d, a}));
+  EXPECT_EQ(seqs({.received_after = kT + 2, .idempotency_key = "B-1042"}),
+            (std::vector<int64_t>{d, b}));
+  EXPECT_EQ(seqs({.received_before = kT + 2, .idempotency_key = "B-1042"}),
+            std::vector<int64_t>{a});
+  EXPECT_EQ(seqs({.status = "delivered", .idempotency_key = "B-1042"}),
+            (std::vector<int64_t>{d, b, a}));
+  EXPECT_EQ(seqs({.status = "failed", .idempotency_key = "B-1042"}), std::vector<int64_t>{});
+  auto page = query_->ListEvents({.idempotency_key = "B-1042"}, Page{1, d});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(Seqs(*page), std::vector<int64_t>{b});
+}
+
 TEST_F(QueryStoreTest, FeedIsAscendingWithBodiesAndFilters) {
   AppendResult e1 = Add("alpha", "payment.received", kT);
   AppendResult e2 = Add("beta", "payment.received", kT);
