@@ -492,5 +492,19 @@ TEST(MetricsEndpointTest, ObserverSeesEveryAnswerAndMetricsAreServed) {
   EXPECT_EQ(seen[2], "GET /nowhere 404");
 }
 
+TEST(MetricsTest, IngestByClassSumsTheAnswersOverSources) {
+  Metrics m({"pms"}, "test");
+  m.ObserveIngest("pms", 200, 0.001);
+  m.ObserveIngest("pms", 200, 0.001);
+  m.ObserveIngest("unknown-source", 404, 0.001);  // counted under _other
+  m.ObserveIngest("pms", 401, 0.001);
+  m.ObserveIngest("pms", 413, 0.001);
+  m.ObserveIngest("pms", 503, 0.001);
+  IngestClassCounts c = m.IngestByClass();
+  EXPECT_EQ(c.ok, 2u);
+  EXPECT_EQ(c.client_error, 3u);
+  EXPECT_EQ(c.server_error, 1u);
+}
+
 }  // namespace
 }  // namespace hookvault::server

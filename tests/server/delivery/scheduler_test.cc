@@ -490,5 +490,72 @@ TEST_F(SchedulerTest, ARequestThatCannotBeSignedIsAFailedAttemptNotAnUnsignedReq
   EXPECT_EQ(http_.pending(), 0u);
 }
 
+TEST_F(SchedulerTest, HealthCountsConsecutiveFailuresAndKeepsTheLastErrorAndSuccess) {
+  random_ = UINT64_MAX / 2;  // retries half a backoff away: only when the test moves the clock
+  StartScheduler({Destination("a")});
+  Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  DestinationStats s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.consecutive_failures, 0u);
+  EXPECT_EQ(s.last_error, "");
+  EXPECT_EQ(s.last_error_at, 0);
+  EXPECT_EQ(s.last_success_at, 0);
+
+  ASSERT_TRUE(http_.Answer(500));  // counted as it completes, before it is written
+  s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.consecutive_failures, 1u);
+  EXPECT_EQ(s.last_error, "HTTP 500: body");
+  EXPECT_EQ(s.last_error_at, clock_.NowMicros());
+  EXPECT_EQ(s.last_success_at, 0);
+
+  clock_.Advance(2'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(0));  // no response: the transport error
+  s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.consecutive_failures, 2u);
+  EXPECT_EQ(s.last_error, "Timeout was reached");
+  const int64_t failed_at = clock_.NowMicros();
+  EXPECT_EQ(s.last_error_at, failed_at);
+
+  clock_.Advance(4'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.consecutive_failures, 0u);
+  EXPECT_EQ(s.last_success_at, clock_.NowMicros());
+  EXPECT_EQ(s.last_error, "Timeout was reached");  // the last failure stays visible
+  EXPECT_EQ(s.last_error_at, failed_at);
+  EXPECT_EQ(s.attempts, 3u);
+}
+
+TEST(AttemptErrorTextTest, IsOneShortLineOfTheStatusAndBodyOrTheTransportError) {
+  OutboundResponse r;
+  r.status = 503;
+  r.body_excerpt = "Service\r\n  down\x01 for maintenance\n";
+  EXPECT_EQ(AttemptErrorText(r), "HTTP 503: Service down for maintenance");
+  r.body_excerpt = "";
+  EXPECT_EQ(AttemptErrorText(r), "HTTP 503");
+  r.body_excerpt = std::string(1024, 'x');
+  EXPECT_EQ(AttemptErrorText(r).size(), kLastErrorBytes);
+  EXPECT_TRUE(AttemptErrorText(r).starts_with("HTTP 503: xxx"));
+  // Cut at a character boundary: "HTTP 500: x" is 11 bytes, then two-byte characters, so byte
+  // 200 is the second byte of one.
+  r.status = 500;
+  r.body_excerpt = "x";
+  for (int i = 0; i < 200; ++i) r.body_excerpt += "\xc3\xa9";  // é
+  std::string cut = AttemptErrorText(r);
+  EXPECT_EQ(cut.size(), kLastErrorBytes - 1);
+  EXPECT_EQ(static_cast<unsigned char>(cut.back()), 0xa9);
+
+  OutboundResponse transport;
+  transport.error = "Couldn't connect to server";
+  EXPECT_EQ(AttemptErrorText(transport), "Couldn't connect to server");
+  transport.error = std::string(500, 'e');
+  EXPECT_EQ(AttemptErrorText(transport).size(), kLastErrorBytes);
+  EXPECT_EQ(AttemptErrorText(OutboundResponse{}), "no response");
+}
+
 }  // namespace
 }  // namespace hookvault::server
