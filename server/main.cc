@@ -352,15 +352,15 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx& c, Responder r) {
          feed_->AckConsumer(req, *c.principal, c.params[0], r);
        }},
+      {"listConsumers", [this](const Req& req, const Ctx& c,
+                               Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
+      {"getSession", [this](const Req& req, const Ctx& c,
+                            Responder r) { session_.Session(req, *c.principal, r); }},
       {"redirectConsole", [](const Req&, const Ctx&, Responder r) { r(RedirectToConsole()); }},
       {"getConsole",
        [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
       {"getConsoleAsset", [](const Req& req, const Ctx& c,
                              Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
-      {"listConsumers", [this](const Req& req, const Ctx& c,
-                               Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
-      {"getSession", [this](const Req& req, const Ctx& c,
-                            Responder r) { session_.Session(req, *c.principal, r); }},
   };
 }
 

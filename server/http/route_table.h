@@ -56,12 +56,12 @@ inline constexpr std::array kRouteTable = {
               api::Permission::kPull, kQueryPool},
     RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume,
               kQueryPool},
+    RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
+    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kReactor},
     // The operator console (server/web/): embedded files, no store access, so on the reactor.
     RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
-    RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
-    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kReactor},
 };
 
 }  // namespace hookvault::server

@@ -32,7 +32,7 @@ function renderList(view) {
     state.pager.reset();
     load();
   }},
-    field('Search', inputs.q, 'An event id (evt_…) or an idempotency key'),
+    field('Search', inputs.q, 'An event id or an idempotency key'),
     field('Source', inputs.source),
     field('Type', inputs.type),
     field('Status', inputs.status),
@@ -58,16 +58,18 @@ function renderList(view) {
       let next = null;
       if (state.q) {
         // An event id and an idempotency key look alike to a person: ask for both.
-        const [byId, byKey] = await Promise.all([
-          api(`/events/${encodeURIComponent(state.q)}`).catch(e => {
-            if (e instanceof ApiError && (e.status === 404 || e.status === 400)) return null;
-            throw e;
-          }),
+        // Each answer stands alone: a found id is shown even if the key search was refused.
+        const [byId, byKey] = await Promise.allSettled([
+          api(`/events/${encodeURIComponent(state.q)}`),
           api(`/events${query({...filters, idempotency_key: state.q, limit: PAGE_SIZE, cursor: state.pager.cursor})}`),
         ]);
-        rows = byKey.data;
-        next = byKey.next_cursor;
-        if (byId && !rows.some(r => r.id === byId.id)) rows = [byId, ...rows];
+        const idMissing = byId.status === 'rejected' && byId.reason instanceof ApiError &&
+          (byId.reason.status === 404 || byId.reason.status === 400);
+        if (byKey.status === 'rejected' && byId.status !== 'fulfilled') throw byKey.reason;
+        if (byId.status === 'rejected' && !idMissing) throw byId.reason;
+        rows = byKey.status === 'fulfilled' ? byKey.value.data : [];
+        next = byKey.status === 'fulfilled' ? byKey.value.next_cursor : null;
+        if (byId.status === 'fulfilled' && !rows.some(r => r.id === byId.value.id)) rows = [byId.value, ...rows];
       } else {
         const page = await api(`/events${query({...filters, limit: PAGE_SIZE, cursor: state.pager.cursor})}`);
         rows = page.data;
@@ -175,7 +177,7 @@ function reprocessBox(event, reload) {
   replace(box,
     el('h2', {id: 'reprocess-title'}, 'Reprocess'),
     el('p', {class: 'muted'}, failed > 0
-      ? `${failed} failed ${failed === 1 ? 'delivery' : 'deliveries'}: Reprocess puts them back in the queue, due now.`
+      ? `${failed} failed ${failed === 1 ? 'delivery: Reprocess puts it' : 'deliveries: Reprocess puts them'} back in the queue, due now.`
       : 'No failed delivery. Reprocess can send the delivered ones again.'),
     open);
 
@@ -286,7 +288,7 @@ function headersSection(headers) {
     rows.length === 0
       ? empty('No headers were stored with this event.')
       : table('Request headers as received (credentials are never stored)', [
-        {label: 'Name', cell: ([k]) => el('span', {class: 'mono'}, k)},
+        {label: 'Name', cell: ([k]) => el('span', {class: 'mono'}, k), class: 'key'},
         {label: 'Value', cell: ([, v]) => el('span', {class: 'mono wrap'}, v)},
       ], rows));
 }

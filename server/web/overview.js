@@ -98,8 +98,14 @@ export function render(view, ctx) {
   }
   window.addEventListener('resize', onResize);
 
+  // The x axis spans the whole window (15 minutes, or since start), not just the buckets there
+  // are, so a young server's first bucket is not stretched across the chart.
+  let xRange = [0, 1];
   function draw(stats) {
     const buckets = stats.buckets || [];
+    const now = Date.parse(stats.now) / 1000;
+    const since = Math.max(Date.parse(stats.started_at) / 1000, now - (stats.window || 900));
+    xRange = [Math.min(since, buckets.length ? Date.parse(buckets[0].start) / 1000 : since), now];
     if (plots.length === 0) {
       replace(chartsBox);
       for (const chart of CHARTS) {
@@ -109,9 +115,9 @@ export function render(view, ctx) {
         chartsBox.append(el('figure', {class: 'chart', role: 'group', 'aria-label': chart.title}, caption, target));
         const opts = {
           width: width() - 2, height: 180,
-          legend: {show: true},
+          legend: {show: true, live: false},
           cursor: {drag: {x: false, y: false}},
-          scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, max)]}},
+          scales: {x: {time: true, range: () => xRange}, y: {range: (u, min, max) => [0, Math.max(1, max)]}},
           series: [{}, ...chart.series.map(s => ({label: s.label, stroke: s.color, width: 2, spanGaps: false, points: {show: false}}))],
           axes: [{}, {size: 50}],
         };
