@@ -368,33 +368,41 @@ describe('console', { concurrency: false }, () => {
 
     for (const [name, ctx] of [['csp', browser], ['no-csp', audit]]) {
       const page = await newPage(ctx);
+      // Nothing ran: no __pwned, no dialog, no element made from the markup, no CSP violation.
+      const assertInert = async (where) => {
+        await page.waitForTimeout(300);  // an onerror of a broken image fires asynchronously
+        const state = await page.evaluate(() => ({
+          pwned: typeof window.__pwned,
+          csp: window.__cspViolations || [],
+          injected: document.querySelectorAll(
+            'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]')
+            .length,
+        }));
+        assert.equal(state.pwned, 'undefined', `${name} ${where}: window.__pwned was set`);
+        assert.deepEqual(ctx.seen.dialogs, [], `${name} ${where}: a dialog fired`);
+        assert.equal(state.injected, 0, `${name} ${where}: markup from a payload became elements`);
+        if (name === 'csp') assert.deepEqual(state.csp, [], `${name} ${where}: CSP violations`);
+      };
       await signIn(page, tokens.operator);
       await go(page, `events/${ids.xss}`);
+      await page.getByRole('region', { name: 'Deliveries' }).waitFor();
+      await assertInert('event page');
       for (const s of Object.values(kXss)) {
         await page.getByText(s, { exact: false }).first().waitFor();
       }
       await screenshot(page, `xss-event-${name}`);
       await go(page, 'events');
+      await rowsWith(page, ids.xss).first().waitFor();
+      await assertInert('events list');
       await page.getByText(`order.${kXss.img}`, { exact: false }).first().waitFor();
       await screenshot(page, `xss-events-${name}`);
       await go(page, 'requests');
       await page.getByText('401', { exact: false }).first().waitFor();
       // Open the kept bodies of the refused requests: the markup in them must read as text.
       await page.evaluate(() => document.querySelectorAll('details').forEach((d) => { d.open = true; }));
+      await assertInert('requests page');
       await page.getByText(kXss.img, { exact: false }).first().waitFor();
       await screenshot(page, `xss-requests-${name}`);
-      await page.waitForTimeout(200);  // an onerror of a broken image fires asynchronously
-      const state = await page.evaluate(() => ({
-        pwned: typeof window.__pwned,
-        csp: window.__cspViolations || [],
-        injected: document.querySelectorAll(
-          'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]')
-          .length,
-      }));
-      assert.equal(state.pwned, 'undefined', `${name}: window.__pwned was set`);
-      assert.equal(state.injected, 0, `${name}: markup from a payload became elements`);
-      if (name === 'csp') assert.deepEqual(state.csp, [], 'CSP violations on the page');
-      assert.deepEqual(ctx.seen.dialogs, [], `${name}: a dialog fired`);
       await page.close();
     }
   });
