@@ -90,6 +90,22 @@ function rowsWith(page, text) {
   return page.getByRole('row').filter({ hasText: text });
 }
 
+// The "Send test event" button of destination `name`: its description or its row names it.
+async function testButtonFor(page, name) {
+  const buttons = page.getByRole('button', { name: 'Send test event', exact: true });
+  await buttons.first().waitFor();
+  for (let i = 0; i < await buttons.count(); i++) {
+    const names = await buttons.nth(i).evaluate((b) => {
+      const described = (b.getAttribute('aria-describedby') || '').split(/\s+/)
+        .map((id) => document.getElementById(id)?.textContent || '').join(' ');
+      const row = b.closest('tr, li, [role=row]');
+      return described + ' ' + (row ? row.textContent : '');
+    });
+    if (new RegExp(`\\b${name}\\b`).test(names)) return buttons.nth(i);
+  }
+  throw new Error(`no Send test event button for ${name}`);
+}
+
 describe('console', { concurrency: false }, () => {
   before(async () => {
     dir = tempDir('hookvault-console-');
@@ -318,22 +334,13 @@ describe('console', { concurrency: false }, () => {
     await signIn(page, tokens.operator);
     await go(page, 'destinations');
     await screenshot(page, 'destinations');
-    const buttons = page.getByRole('button', { name: 'Send test event', exact: true });
-    await buttons.first().waitFor();
-    // The button for billing: its description or its row names the destination.
-    let billing = null;
-    for (let i = 0; i < await buttons.count(); i++) {
-      const names = await buttons.nth(i).evaluate((b) => {
-        const described = (b.getAttribute('aria-describedby') || '').split(/\s+/)
-          .map((id) => document.getElementById(id)?.textContent || '').join(' ');
-        const row = b.closest('tr, li, article, section, [role=row]');
-        return described + ' ' + (row ? row.textContent : '');
-      });
-      if (/\bbilling\b/.test(names)) { billing = buttons.nth(i); break; }
-    }
-    assert.ok(billing, 'a Send test event button for billing');
+    const billing = await testButtonFor(page, 'billing');
     const before = sink.requests.length;
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/v1/destinations/billing/test'),
+                                        { timeout: 20000 });
     await billing.click();
+    const answered = await answer;
+    assert.equal(answered.status(), 200, await answered.text());
     const sent = await waitFor(() => sink.requests.slice(before).find(
       (r) => r.path === '/billing' && (r.headers['webhook-id'] || '').startsWith('test_')),
       'the test event at the sink');
@@ -342,11 +349,29 @@ describe('console', { concurrency: false }, () => {
     assert.equal(body.test, true);
     assert.equal(body.destination, 'billing');
     assert.ok(signatureValid(sent, billingSecret), 'signed with billing\'s secret');
-    // Status and latency on the page.
-    await page.getByText(/\b\d+(\.\d+)?\s*ms\b/).first().waitFor();
-    await page.getByText(/\b200\b/).first().waitFor();
+    // Status and latency on the page, in a live status message.
+    await page.getByRole('status').filter({ hasText: /\b200\b/ })
+      .filter({ hasText: /\d\s*ms\b/ }).first().waitFor();
     assert.ok(JSON.stringify(await server.get('/audit')).includes('destination.test'));
     await screenshot(page, 'destinations-test-sent');
+    await page.close();
+  });
+
+  test('Send test event to a receiver slower than its timeout shows the error', async () => {
+    sink.slowMs = 3000;  // crm's timeout_ms is 2000
+    sink.set('/crm', 'slow');
+    const page = await newPage(browser);
+    await signIn(page, tokens.operator);
+    await go(page, 'destinations');
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/v1/destinations/crm/test'),
+                                        { timeout: 20000 });
+    await (await testButtonFor(page, 'crm')).click();
+    const r = await (await answer).json();
+    sink.set('/crm', 200);
+    assert.equal(r.status, null, JSON.stringify(r));
+    assert.ok(r.error, JSON.stringify(r));
+    await page.getByRole('status').filter({ hasText: r.error }).first().waitFor();
+    await screenshot(page, 'destinations-test-timeout');
     await page.close();
   });
 
