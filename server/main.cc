@@ -74,7 +74,8 @@ Status Migrate(const std::string& data_dir) {
 // client (its completions call into the scheduler, so it finishes before the scheduler is
 // freed); stop retention; write and answer everything queued; stop the WAL checkpointer (it
 // submits to the writer); stop the endpoint once every owed answer is written. The members are
-// then freed in reverse order of opening, when none of their threads runs any more.
+// then freed in reverse order of opening, when none of their threads runs any more. The stats
+// sampler stops before all of them: it reads the metrics, the scheduler and the query store.
 //
 // Thread-safety: Open() and the destructor on one thread; the parts document their own.
 class Gateway {

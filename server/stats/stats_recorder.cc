@@ -72,8 +72,9 @@ void StatsRecorder::Sample(int64_t now, const StatsCounters& counters) {
   if (counters.pending) {
     pending = counters.pending->count;
     if (counters.pending->count > 0 && counters.pending->oldest_pending_since) {
-      age = static_cast<double>(std::max<int64_t>(0, now - *counters.pending->oldest_pending_since)) /
-            kMicros;
+      age =
+          static_cast<double>(std::max<int64_t>(0, now - *counters.pending->oldest_pending_since)) /
+          kMicros;
     }
   }
   Apply(RecentBucket(now), ingest, deliveries, pending, age);
@@ -101,7 +102,9 @@ StatsBucket& StatsRecorder::RecentBucket(int64_t now) {
 }
 
 StatsBucket& StatsRecorder::SinceStartBucket(int64_t now) {
-  auto index = [&] { return now <= origin_ ? 0 : static_cast<size_t>((now - origin_) / since_start_width_); };
+  auto index = [&] {
+    return now <= origin_ ? 0 : static_cast<size_t>((now - origin_) / since_start_width_);
+  };
   if (!since_start_.empty() && index() < since_start_.size()) {
     return since_start_.back();  // the newest bucket, or the wall clock stepped back
   }
@@ -156,7 +159,8 @@ StatsSnapshot StatsRecorder::Snapshot(int64_t now, int64_t window_seconds) const
         std::min(last, std::max(last - (count - 1) * width, FloorTo(started_at_, width)));
     for (int64_t start = first; start <= last; start += width) {
       if (!recent_.empty() && start >= recent_.front().start && start <= recent_.back().start) {
-        out.buckets.push_back(recent_[static_cast<size_t>((start - recent_.front().start) / width)]);
+        out.buckets.push_back(
+            recent_[static_cast<size_t>((start - recent_.front().start) / width)]);
       } else {
         out.buckets.push_back(Empty(start));
       }

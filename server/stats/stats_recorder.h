@@ -40,7 +40,7 @@ inline constexpr int64_t kRecentWindowSeconds =
 
 // The owners' cumulative counters at one moment: what one sample reads.
 struct StatsCounters {
-  IngestClassCounts ingest;                               // Metrics::IngestByClass()
+  IngestClassCounts ingest;                              // Metrics::IngestByClass()
   std::map<std::string, DestinationStats> destinations;  // Scheduler::stats()
   std::optional<storage::PendingSummary> pending;        // QueryStore::Pending(); none: failed
 };
@@ -55,16 +55,16 @@ struct DeliveryOutcomeCounts {
 struct StatsBucket {
   int64_t start = 0;  // wall-clock microseconds
   IngestClassCounts ingest;
-  DeliveryOutcomeCounts deliveries;  // summed over destinations
-  bool sampled = false;              // a sample fell in this bucket
-  std::optional<int64_t> pending;    // none: no sample, or the store could not be read
+  DeliveryOutcomeCounts deliveries;            // summed over destinations
+  bool sampled = false;                        // a sample fell in this bucket
+  std::optional<int64_t> pending;              // none: no sample, or the store could not be read
   std::optional<double> oldest_pending_age_s;  // none also when nothing is pending
 };
 
 // A copy of what the recorder holds, for one answer.
 struct StatsSnapshot {
-  int64_t started_at = 0;      // wall-clock microseconds
-  int64_t bucket_seconds = 0;  // the width of `buckets`
+  int64_t started_at = 0;            // wall-clock microseconds
+  int64_t bucket_seconds = 0;        // the width of `buckets`
   std::vector<StatsBucket> buckets;  // oldest first; the last holds `now` (in progress)
   IngestClassCounts ingest_total;    // since start
   DeliveryOutcomeCounts deliveries_total;
@@ -90,13 +90,15 @@ class StatsRecorder {
 
   // Returns the buckets of the last `window_seconds` up to `now`, never before the start: from
   // the recent ring when window_seconds <= kRecentWindowSeconds, else from the since-start ring.
-  // Buckets no sample reached are answered as zeros with an unknown backlog.
+  // Buckets no sample reached are answered as zeros with an unknown backlog. At most
+  // kRecentBuckets, or kSinceStartBuckets + 1, buckets.
   StatsSnapshot Snapshot(int64_t now, int64_t window_seconds) const;
 
   int64_t started_at() const { return started_at_; }
 
  private:
-  // Adds a sample to the recent ring. Called with mu_ held.
+  // Returns the recent bucket holding `now`, adding the buckets up to it (and dropping those
+  // older than 15 minutes); the newest one if the clock stepped back. Called with mu_ held.
   StatsBucket& RecentBucket(int64_t now);
   // Returns the since-start bucket holding `now`, merging pairs first if it lies past the
   // ring's end. Called with mu_ held.
@@ -106,14 +108,14 @@ class StatsRecorder {
   const int64_t origin_;  // since_start_[0].start: started_at_ down to the minute
 
   mutable std::mutex mu_;
-  std::deque<StatsBucket> recent_;         // guarded by mu_; contiguous 5 s buckets
-  std::vector<StatsBucket> since_start_;   // guarded by mu_; since_start_[i] starts at
-                                           // origin_ + i * since_start_width_
-  int64_t since_start_width_;              // guarded by mu_; microseconds
-  IngestClassCounts ingest_total_;         // guarded by mu_
+  std::deque<StatsBucket> recent_;          // guarded by mu_; contiguous 5 s buckets
+  std::vector<StatsBucket> since_start_;    // guarded by mu_; since_start_[i] starts at
+                                            // origin_ + i * since_start_width_
+  int64_t since_start_width_;               // guarded by mu_; microseconds
+  IngestClassCounts ingest_total_;          // guarded by mu_
   DeliveryOutcomeCounts deliveries_total_;  // guarded by mu_
-  StatsCounters last_;                     // guarded by mu_; the base of the next deltas
-  bool sampled_ = false;                   // guarded by mu_
+  StatsCounters last_;                      // guarded by mu_; the base of the next deltas
+  bool sampled_ = false;                    // guarded by mu_
 };
 
 }  // namespace hookvault::server

@@ -19,8 +19,8 @@ StatsCounters ReadStatsCounters(const Metrics& metrics, const Scheduler& schedul
   return c;
 }
 
-StatsSampler::StatsSampler(StatsRecorder& recorder, ReadCounters read,
-                           const storage::Clock& clock, std::chrono::milliseconds tick)
+StatsSampler::StatsSampler(StatsRecorder& recorder, ReadCounters read, const storage::Clock& clock,
+                           std::chrono::milliseconds tick)
     : recorder_(recorder), read_(std::move(read)), clock_(clock), tick_(tick) {}
 
 StatsSampler::~StatsSampler() { Stop(); }

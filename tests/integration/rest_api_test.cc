@@ -214,6 +214,7 @@ Need NeedOf(std::string_view operation) {
       {"getFeed", Need::kPull},             {"getConsumerEvents", Need::kPull},
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
+      {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;

@@ -43,24 +43,31 @@ class StatsApiTest : public ::testing::Test {
       reply.body = "down for maintenance";
       return reply;
     });
-    std::string down_url = "http://hookvault:" + std::string(kUrlPassword) + "@127.0.0.1:" +
-                           std::to_string(failing_.port()) + "/down?token=" + kUrlQuerySecret;
+    std::string down_url = "http://hookvault:" + std::string(kUrlPassword) +
+                           "@127.0.0.1:" + std::to_string(failing_.port()) +
+                           "/down?token=" + kUrlQuerySecret;
     std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir_.path() + R"(",
-      "sources": [{"name": "pms", "tokens": [")" + kSourceToken + R"("], "event_type": "/type"}],
+      "sources": [{"name": "pms", "tokens": [")" +
+                         kSourceToken + R"("], "event_type": "/type"}],
       "destinations": [
-        {"name": "billing", "url": ")" + ok_.Url("/hooks") + R"(", "signing_secret": ")" +
-                         kSecret + R"(", "sources": ["pms"], "events": ["booking.*"],
+        {"name": "billing", "url": ")" +
+                         ok_.Url("/hooks") + R"(", "signing_secret": ")" + kSecret +
+                         R"(", "sources": ["pms"], "events": ["booking.*"],
          "timeout_ms": 4000},
-        {"name": "crm", "url": ")" + down_url + R"(", "max_attempts": 2,
+        {"name": "crm", "url": ")" +
+                         down_url + R"(", "max_attempts": 2,
          "backoff": {"initial_ms": 20, "max_ms": 50}}],
       "api_tokens": [
-        {"name": "audit-team", "token": ")" + kAuditor + R"(", "role": "auditor"},
-        {"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"},
-        {"name": "warehouse", "token": ")" + kConsumer + R"(", "role": "consumer"}]})";
+        {"name": "audit-team", "token": ")" +
+                         kAuditor + R"(", "role": "auditor"},
+        {"name": "ops", "token": ")" +
+                         kOperator + R"(", "role": "operator"},
+        {"name": "warehouse", "token": ")" +
+                         kConsumer + R"(", "role": "consumer"}]})";
     std::string path = dir_.Write("config.json", config);
-    server_ = std::make_unique<ServerProcess>(std::vector<std::string>{"serve", "--config", path},
-                                              dir_.File("server.log"),
-                                              std::vector<std::string>{"HOOKVAULT_STATS_TICK_MS=50"});
+    server_ = std::make_unique<ServerProcess>(
+        std::vector<std::string>{"serve", "--config", path}, dir_.File("server.log"),
+        std::vector<std::string>{"HOOKVAULT_STATS_TICK_MS=50"});
     ASSERT_TRUE(server_->started()) << server_->Log();
   }
 

@@ -161,8 +161,8 @@ class StatsHandlerTest : public ::testing::Test {
 
   std::unique_ptr<StatsSampler> MakeSampler(std::chrono::milliseconds tick) {
     return std::make_unique<StatsSampler>(
-        *recorder_, [this] { return ReadStatsCounters(metrics_, *scheduler_, *counting_); },
-        clock_, tick);
+        *recorder_, [this] { return ReadStatsCounters(metrics_, *scheduler_, *counting_); }, clock_,
+        tick);
   }
 
   // Stores an event with a delivery to each of `destinations` (pending: nothing sends it).
@@ -298,7 +298,7 @@ TEST_F(StatsHandlerTest, DestinationHealthComesFromTheSchedulersCounters) {
   billing.failed = 1;
   billing.retried = 2;
   billing.in_flight = 3;
-  billing.latency_buckets[0] = 18;  // <= 5 ms
+  billing.latency_buckets[0] = 18;                               // <= 5 ms
   billing.latency_buckets[kAttemptLatencyBucketsMs.size()] = 2;  // beyond 5000 ms
   billing.consecutive_failures = 2;
   billing.last_error = "HTTP 500: down";
