@@ -23,5 +23,6 @@
 #include "api/reprocess.h"
 #include "api/requests.h"
 #include "api/session.h"
+#include "api/test_event.h"
 
 #endif  // HOOKVAULT_API_API_H_

@@ -113,6 +113,7 @@ class Gateway {
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<CurlHttpClient> http_client_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<HttpDestinationTester> tester_;  // after the client: freed before it
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<api::IngestHandler> ingest_;
   std::unique_ptr<storage::SqliteQueryStore> queries_;
@@ -124,6 +125,7 @@ class Gateway {
   std::unique_ptr<api::ReprocessHandler> reprocess_;
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
+  std::unique_ptr<api::TestEventHandler> test_events_;
   std::unique_ptr<api::FeedHandler> feed_;
   api::SessionHandler session_;
   std::unique_ptr<api::HealthHandler> health_;
@@ -269,6 +271,11 @@ Status Gateway::OpenApi() {
   reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
   audit_ = std::make_unique<api::AuditHandler>(*queries_);
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
+  // Test events go out through the scheduler's client, signed as its deliveries are.
+  tester_ = std::make_unique<HttpDestinationTester>(
+      std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
+      *http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
+  test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
   feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
                                              ConsumerNames(config_));
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
@@ -362,6 +369,10 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
       {"getConsoleAsset", [](const Req& req, const Ctx& c,
                              Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
+      {"testDestination",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         test_events_->TestDestination(req, *c.principal, c.params[0], r);
+       }},
   };
 }
 

@@ -12,6 +12,7 @@
 
 #include "server/config.h"
 #include "server/data_dir.h"
+#include "server/destination_tester.h"
 #include "server/logging.h"
 #include "server/metrics.h"
 #include "server/retention.h"

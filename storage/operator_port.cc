@@ -102,4 +102,13 @@ Status SerializedOperatorPort::AckConsumer(std::string name, int64_t seq, AckDon
   });
 }
 
+Status SerializedOperatorPort::AuditAction(AuditActor who, std::string action,
+                                           std::string target_json, AuditDone done) {
+  return serializer_.SubmitRequestTask([this, who = std::move(who), action = std::move(action),
+                                        target_json = std::move(target_json),
+                                        done = std::move(done)] {
+    done(store_.AuditAction(who, action, target_json, clock_.NowMicros()));
+  });
+}
+
 }  // namespace hookvault::storage

@@ -24,6 +24,7 @@ class OperatorPort {
  public:
   using ReprocessDone = std::function<void(StatusOr<ReprocessResult>)>;
   using AckDone = std::function<void(StatusOr<int64_t>)>;
+  using AuditDone = std::function<void(StatusOr<int64_t>)>;
 
   OperatorPort() = default;
   OperatorPort(const OperatorPort&) = delete;
@@ -43,6 +44,11 @@ class OperatorPort {
   // Queues OperatorStore::AckConsumer at the current time and calls `done` with the cursor.
   // Returns kUnavailable, without calling `done`, when it cannot be queued.
   virtual Status AckConsumer(std::string name, int64_t seq, AckDone done) = 0;
+
+  // Queues OperatorStore::AuditAction at the current time and calls `done` with the row's id.
+  // Returns kUnavailable, without calling `done`, when it cannot be queued.
+  virtual Status AuditAction(AuditActor who, std::string action, std::string target_json,
+                             AuditDone done) = 0;
 };
 
 // The OperatorPort of one OperatorStore: each action, and each chunk of a reprocess, is a task of
@@ -76,6 +82,8 @@ class SerializedOperatorPort final : public OperatorPort {
 
   Status Reprocess(ReprocessSpec spec, AuditActor who, ReprocessDone done) override;
   Status AckConsumer(std::string name, int64_t seq, AckDone done) override;
+  Status AuditAction(AuditActor who, std::string action, std::string target_json,
+                     AuditDone done) override;
 
  private:
   struct Run;

@@ -100,6 +100,12 @@ class OperatorStore {
   virtual StatusOr<int64_t> AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,
                                         int64_t matched, int64_t now) = 0;
 
+  // Appends the audit row of an operator action that changes nothing stored (a test event sent
+  // to a destination): `action`, `target_json` (a JSON object), counts 0; returns its id.
+  // Returns kUnavailable if the store cannot commit.
+  virtual StatusOr<int64_t> AuditAction(const AuditActor& who, const std::string& action,
+                                        const std::string& target_json, int64_t now) = 0;
+
   // Moves the consumer's cursor to `seq` unless it is already there or beyond (a cursor never
   // moves backwards); creates the consumer on its first ack. Returns the cursor afterwards.
   // Returns kUnavailable if the store cannot commit.

@@ -78,7 +78,8 @@ struct AuditRow {
   int64_t at = 0;
   std::string actor;        // the API token's name
   std::string role;         // the token's role
-  std::string action;       // "reprocess_event" | "reprocess_bulk", each maybe + "_started"
+  std::string action;       // "reprocess_event" | "reprocess_bulk", each maybe + "_started";
+                            // "destination.test"; "audit_key_added"
   std::string target_json;  // JSON object: the event id or the filter, destinations, dry_run
   int64_t matched = 0;
   int64_t requeued = 0;

@@ -7,6 +7,7 @@
 #include <future>
 
 #include "server/delivery/backoff.h"
+#include "server/delivery/outbound_request.h"
 #include "server/delivery/retry_after.h"
 #include "server/delivery/webhook_signature.h"
 
@@ -15,16 +16,6 @@ namespace {
 
 // How long to wait before trying the store again after it failed (disk full, I/O error).
 constexpr int64_t kStoreRetryMicros = 1'000'000;
-
-// Returns `value` fit for a header: the event type comes from the provider's payload, and a
-// control character (CR, LF, NUL) would make the client refuse the request on every attempt.
-std::string HeaderValue(std::string value) {
-  for (char& c : value) {
-    unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = ' ';
-  }
-  return value;
-}
 
 }  // namespace
 
@@ -262,35 +253,20 @@ bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>&
 
 void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
   int64_t started_at = clock_.NowMicros();
-  int64_t timestamp = started_at / 1'000'000;
-  OutboundRequest request;
-  request.url = d.config.url;
-  request.timeout_ms = d.config.timeout_ms;
-  request.headers = {
-      {"Content-Type", "application/json"},
-      {"User-Agent", options_.user_agent},
-      {"webhook-id", delivery.event_id},
-      {"webhook-timestamp", std::to_string(timestamp)},
-      {"X-Hookvault-Source", delivery.source},
-      {"X-Hookvault-Event-Type", HeaderValue(delivery.event_type)},
-      {"X-Hookvault-Attempt", std::to_string(delivery.attempt)},
-  };
-  if (!d.signing_key.empty()) {
-    auto signature = options_.sign(d.signing_key, delivery.event_id, timestamp, delivery.body);
-    if (!signature.ok() || signature->empty()) {
-      // Never unsigned, never with an empty header: the attempt fails here, is recorded with
-      // the reason, and is retried like any other failure.
-      OutboundResponse unsent;
-      unsent.error = signature.ok() ? "signing the request failed: empty signature"
-                                    : signature.status().message();
-      Complete(&d, delivery, started_at, unsent);
-      return;
-    }
-    request.headers.emplace_back("webhook-signature", std::move(signature).value());
+  auto request = BuildOutboundRequest(
+      d.config, d.signing_key,
+      {delivery.event_id, delivery.source, delivery.event_type, delivery.attempt, delivery.body},
+      started_at / 1'000'000, options_.user_agent, options_.sign);
+  if (!request.ok()) {
+    // Never unsigned, never with an empty header: the attempt fails here, is recorded with the
+    // reason, and is retried like any other failure.
+    OutboundResponse unsent;
+    unsent.error = request.status().message();
+    Complete(&d, delivery, started_at, unsent);
+    return;
   }
-  request.body = delivery.body;
   Destination* dest = &d;
-  http_.Post(std::move(request), [this, dest, delivery = std::move(delivery),
+  http_.Post(std::move(request).value(), [this, dest, delivery = std::move(delivery),
                                   started_at](OutboundResponse response) {
     Complete(dest, delivery, started_at, response);
   });

@@ -62,6 +62,8 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
+    RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
+              api::Permission::kReprocess, kQueryPool},
 };
 
 }  // namespace hookvault::server

@@ -223,6 +223,20 @@ StatusOr<int64_t> SqliteOperatorStore::AuditDryRun(const ReprocessSpec& spec, co
   }
 }
 
+StatusOr<int64_t> SqliteOperatorStore::AuditAction(const AuditActor& who,
+                                                   const std::string& action,
+                                                   const std::string& target_json, int64_t now) {
+  try {
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    int64_t id = AppendAudit(who, action, target_json, 0, 0, now);
+    txn.commit();
+    return id;
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "audit an operator action");
+  }
+}
+
 StatusOr<int64_t> SqliteOperatorStore::AckConsumer(const std::string& name, int64_t seq,
                                                    int64_t now) {
   try {

@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <atomic>
+#include <csignal>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "server/delivery/webhook_signature.h"
+#include "tests/testing/db.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/sink_server.h"
@@ -48,7 +54,7 @@ class ConsoleApiTest : public ::testing::Test {
  protected:
   void Start() {
     std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir_.path() +
-                         R"(", "log": {"level": "info"},
+                         R"(", "log": {"level": "info"},)" + root_extra_ + R"(
       "sources": [
         {"name": "pms", "tokens": [")" + kSourceToken + R"("], "event_type": "/event",
          "idempotency": {"pointer": "/id"}},
@@ -94,6 +100,7 @@ class ConsoleApiTest : public ::testing::Test {
   }
 
   std::string destinations_ = "";
+  std::string root_extra_ = "";  // members added at the config's root
   TempDir dir_;
   HttpClient client_;
   std::unique_ptr<ServerProcess> server_;
@@ -254,6 +261,204 @@ TEST_F(ConsoleApiTest, RequestsRejectedOnlyListsAnswersOfFourHundredAndMore) {
             std::vector<std::string>{"401"});
   EXPECT_EQ(Get("/api/v1/requests?rejected=false", kAuditor).status, 400);
   EXPECT_EQ(Get("/api/v1/requests?rejected=yes", kAuditor).status, 400);
+}
+
+// ---- POST /api/v1/destinations/{name}/test ----
+
+constexpr char kSecret[] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+class DestinationTestTest : public ConsoleApiTest {
+ protected:
+  void SetUp() override {
+    sink_.SetHandler([this](const SinkRequest&) {
+      SinkReply r;
+      r.status = sink_status_.load();
+      r.body = sink_status_.load() == 200 ? "thanks" : "down for maintenance";
+      r.delay_ms = sink_delay_ms_.load();
+      return r;
+    });
+  }
+
+  void StartWith(const std::string& root_extra = "") {
+    auto closed = std::make_unique<SinkServer>();
+    std::string closed_url = closed->Url("/gone");
+    closed.reset();  // nothing listens there any more
+    destinations_ = R"({"name": "billing", "url": ")" + sink_.Url("/hooks?x=1") +
+                    R"(", "signing_secret": ")" + kSecret + R"(", "timeout_ms": 5000},
+        {"name": "closed", "url": ")" + closed_url + R"(", "timeout_ms": 2000})";
+    root_extra_ = root_extra;
+    Start();
+  }
+
+  HttpResult Test(const std::string& name, const std::string& token = kOperator,
+                  const std::string& body = "") {
+    return client_.Request("POST", server_->Url("/api/v1/destinations/" + name + "/test"),
+                           {{"Authorization", "Bearer " + token},
+                            {"Content-Type", "application/json"}},
+                           body, 30000);
+  }
+
+  SinkServer sink_;
+  std::atomic<int> sink_status_{200};
+  std::atomic<int> sink_delay_ms_{0};
+};
+
+TEST_F(DestinationTestTest, ASignedTestEventReachesTheSinkAndIsAudited) {
+  StartWith();
+  HttpResult r = Test("billing", kOperator, R"({"reason": "after the cert change"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = Json(r.body);
+  ASSERT_TRUE(d.IsObject()) << r.body;
+  EXPECT_STREQ(d["destination"].GetString(), "billing");
+  EXPECT_EQ(d["status"].GetInt(), 200);
+  EXPECT_TRUE(d["error"].IsNull());
+  EXPECT_STREQ(d["response_excerpt"].GetString(), "thanks");
+  EXPECT_TRUE(d["duration_ms"].IsNumber());
+  EXPECT_GE(d["duration_ms"].GetDouble(), 0.0);
+  ASSERT_TRUE(d["audit_id"].IsInt64());
+
+  // The sink got it as a real delivery is sent: the destination's URL, the Standard Webhooks
+  // headers and a signature that verifies with the destination's secret.
+  ASSERT_EQ(sink_.Count(), 1u);
+  SinkRequest got = sink_.Requests()[0];
+  EXPECT_EQ(got.path, "/hooks?x=1");
+  const std::string webhook_id = got.headers.at("webhook-id");
+  EXPECT_EQ(webhook_id.rfind("test_", 0), 0u) << webhook_id;
+  EXPECT_STREQ(d["webhook_id"].GetString(), webhook_id.c_str());
+  EXPECT_EQ(got.headers.at("x-hookvault-event-type"), "hookvault.test");
+  EXPECT_EQ(got.headers.at("x-hookvault-source"), "hookvault");
+  EXPECT_EQ(got.headers.at("x-hookvault-attempt"), "1");
+  EXPECT_EQ(got.headers.at("content-type"), "application/json");
+  EXPECT_EQ(got.headers.at("user-agent").rfind("hookvault/", 0), 0u);
+  auto key = server::DecodeSigningSecret(kSecret);
+  ASSERT_TRUE(key.ok());
+  int64_t ts = std::stoll(got.headers.at("webhook-timestamp"));
+  EXPECT_NEAR(ts, got.received_at_us / 1000000, 2);
+  EXPECT_EQ(got.headers.at("webhook-signature"),
+            server::SignWebhook(*key, webhook_id, ts, got.body).value());
+  rapidjson::Document body = Json(got.body);
+  ASSERT_TRUE(body.IsObject()) << got.body;
+  EXPECT_STREQ(body["type"].GetString(), "hookvault.test");
+  EXPECT_TRUE(body["test"].GetBool());
+  EXPECT_STREQ(body["destination"].GetString(), "billing");
+  EXPECT_TRUE(body["sent_at"].IsString());
+
+  // Audited, and the chain still verifies.
+  rapidjson::Document audit = Json(Get("/api/v1/audit", kAuditor).body);
+  ASSERT_EQ(audit["data"].Size(), 1u) << "audit";
+  const auto& row = audit["data"][0];
+  EXPECT_EQ(row["id"].GetInt64(), d["audit_id"].GetInt64());
+  EXPECT_STREQ(row["action"].GetString(), "destination.test");
+  EXPECT_STREQ(row["actor"].GetString(), "ops");
+  EXPECT_STREQ(row["reason"].GetString(), "after the cert change");
+  ASSERT_TRUE(row["target"].IsObject());
+  EXPECT_STREQ(row["target"]["destination"].GetString(), "billing");
+  EXPECT_EQ(row["target"]["status"].GetInt(), 200);
+  EXPECT_TRUE(row["target"]["error"].IsNull());
+  EXPECT_STREQ(row["target"]["webhook_id"].GetString(), webhook_id.c_str());
+  rapidjson::Document verify = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_TRUE(verify["ok"].GetBool());
+  EXPECT_EQ(verify["rows"].GetInt64(), 1);
+
+  // Nothing is stored as an event or a delivery.
+  EXPECT_EQ(Json(Get("/api/v1/events", kAuditor).body)["data"].Size(), 0u);
+  EXPECT_EQ(Json(Get("/api/v1/deliveries", kAuditor).body)["data"].Size(), 0u);
+  // A clean stop (under --tsan, a race report would make it exit 66).
+  EXPECT_EQ(server_->Signal(SIGTERM), 0) << server_->Log();
+}
+
+TEST_F(DestinationTestTest, AReceiverErrorIsAnsweredAsTheTestsResult) {
+  sink_status_ = 500;
+  StartWith();
+  HttpResult r = Test("billing");
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = Json(r.body);
+  EXPECT_EQ(d["status"].GetInt(), 500);
+  EXPECT_TRUE(d["error"].IsNull());
+  EXPECT_STREQ(d["response_excerpt"].GetString(), "down for maintenance");
+  rapidjson::Document audit = Json(Get("/api/v1/audit", kAuditor).body);
+  ASSERT_EQ(audit["data"].Size(), 1u);
+  EXPECT_STREQ(audit["data"][0]["action"].GetString(), "destination.test");
+}
+
+TEST_F(DestinationTestTest, NoReceiverIsAnErrorWithoutAStatus) {
+  StartWith();
+  HttpResult r = Test("closed", kAdmin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  rapidjson::Document d = Json(r.body);
+  EXPECT_TRUE(d["status"].IsNull()) << r.body;
+  ASSERT_TRUE(d["error"].IsString()) << r.body;
+  EXPECT_STRNE(d["error"].GetString(), "");
+  EXPECT_STREQ(d["response_excerpt"].GetString(), "");
+  rapidjson::Document audit = Json(Get("/api/v1/audit", kAuditor).body);
+  ASSERT_EQ(audit["data"].Size(), 1u);
+  EXPECT_STREQ(audit["data"][0]["actor"].GetString(), "root");
+}
+
+TEST_F(DestinationTestTest, OnlyOperatorsAndKnownDestinations) {
+  StartWith();
+  EXPECT_EQ(Test("billing", kAuditor).status, 403);
+  EXPECT_EQ(Test("billing", kWarehouse).status, 403);
+  EXPECT_EQ(Test("billing", "").status, 401);
+  HttpResult unknown = Test("nosuch");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(unknown.headers["content-type"], "application/problem+json");
+  EXPECT_EQ(Test("billing", kOperator, R"({"bogus": 1})").status, 400);
+  EXPECT_EQ(Test("billing", kOperator, R"({"reason": ""})").status, 400);
+  EXPECT_EQ(sink_.Count(), 0u);  // nothing refused was sent
+  EXPECT_EQ(Json(Get("/api/v1/audit", kAuditor).body)["data"].Size(), 0u);
+}
+
+TEST_F(DestinationTestTest, OneTestAtATimePerDestination) {
+  sink_delay_ms_ = 1500;
+  StartWith();
+  HttpResult first;
+  std::thread slow([&] {
+    HttpClient own;
+    first = own.Request("POST", server_->Url("/api/v1/destinations/billing/test"),
+                        {{"Authorization", std::string("Bearer ") + kOperator},
+                         {"Content-Type", "application/json"}},
+                        "", 30000);
+  });
+  bool arrived = sink_.WaitForCount(1, std::chrono::seconds(10));
+  HttpResult second = Test("billing");
+  slow.join();
+  ASSERT_TRUE(arrived) << first.status << " " << first.body << first.error;
+  EXPECT_EQ(second.status, 409) << second.body;
+  EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(sink_.Count(), 1u);
+  sink_delay_ms_ = 0;
+  EXPECT_EQ(Test("billing").status, 200);  // once it answered, the next may go
+  EXPECT_EQ(server_->Signal(SIGTERM), 0) << server_->Log();
+}
+
+// The audit row cannot be written (the database is full): 503 with Retry-After, the detail says
+// the event went out, and the chain still verifies.
+TEST_F(DestinationTestTest, AnUnwritableAuditRowIs503SayingTheEventWasSent) {
+  StartWith(R"("max_db_bytes": 1048576,)");
+  {  // beyond the limit, from a connection of its own without it
+    SQLite::Database c(dir_.File("hookvault.db"), SQLite::OPEN_READWRITE, 5000);
+    c.exec("INSERT INTO service_state (key, value) VALUES ('test_ballast', zeroblob(1200000))");
+  }
+  HttpResult r;
+  size_t sent = 0;
+  // Each row fills its page a little more; the first that needs a new page is refused.
+  for (int i = 0; i < 200; ++i) {
+    r = Test("billing");
+    ++sent;
+    if (r.status != 200) break;
+  }
+  ASSERT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.headers["retry-after"], "1");
+  EXPECT_EQ(r.headers["content-type"], "application/problem+json");
+  rapidjson::Document d = Json(r.body);
+  std::string detail = d["detail"].GetString();
+  EXPECT_NE(detail.find("was sent to billing (HTTP 200)"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("audit row could not be written"), std::string::npos) << detail;
+  EXPECT_EQ(sink_.Count(), sent);  // the refused one went out too
+  rapidjson::Document verify = Json(Get("/api/v1/audit/verify", kAuditor).body);
+  EXPECT_TRUE(verify["ok"].GetBool());
+  EXPECT_EQ(verify["rows"].GetInt64(), static_cast<int64_t>(sent - 1));
 }
 
 }  // namespace

@@ -215,6 +215,7 @@ Need NeedOf(std::string_view operation) {
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
       {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
+      {"testDestination", Need::kReprocess},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -241,7 +242,8 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
     if (path.rfind("/api/v1/", 0) != 0) continue;
     Need need = NeedOf(route.operation_id);
     for (const auto& [param, value] :
-         {std::pair<std::string, std::string>{":id", id}, {":name", "warehouse"}}) {
+         {std::pair<std::string, std::string>{":id", id},
+          {":name", path.starts_with("/api/v1/destinations/") ? "good" : "warehouse"}}) {
       if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
     }
     auto call = [&](const std::string& token) {
@@ -273,7 +275,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 15 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 16 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+#include "api/test_event.h"
+
+#include "api/body.h"
+#include "api/params.h"
+#include "api/problem.h"
+#include "api/render.h"
+
+namespace hookvault::api {
+namespace {
+
+// Longest `reason` an operator may give (as for a reprocess).
+constexpr size_t kMaxReasonBytes = 1000;
+
+// Writes "status" and "error": one of them null.
+void WriteStatusAndError(JsonWriter& w, const TestEventOutcome& outcome) {
+  WriteKey(w, "status");
+  if (outcome.status > 0) {
+    w.Int(outcome.status);
+  } else {
+    w.Null();
+  }
+  WriteKey(w, "error");
+  if (outcome.status > 0) {
+    w.Null();
+  } else {
+    WriteString(w, outcome.error.empty() ? "no response" : outcome.error);
+  }
+}
+
+std::string Outcome(const TestEventOutcome& outcome) {
+  return outcome.status > 0 ? "HTTP " + std::to_string(outcome.status) : outcome.error;
+}
+
+}  // namespace
+
+std::string TestEventTarget(const std::string& destination, const TestEventOutcome& outcome) {
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
+  w.StartObject();
+  WriteKey(w, "destination");
+  WriteString(w, destination);
+  WriteKey(w, "webhook_id");
+  WriteString(w, outcome.webhook_id);
+  WriteStatusAndError(w, outcome);
+  WriteKey(w, "duration_ms");
+  w.Double(static_cast<double>(outcome.duration_us) / 1000.0);
+  w.EndObject();
+  return out;
+}
+
+std::string RenderTestEvent(const std::string& destination, const TestEventOutcome& outcome,
+                            int64_t audit_id) {
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
+  w.StartObject();
+  WriteKey(w, "destination");
+  WriteString(w, destination);
+  WriteKey(w, "webhook_id");
+  WriteString(w, outcome.webhook_id);
+  WriteStatusAndError(w, outcome);
+  WriteKey(w, "duration_ms");
+  w.Double(static_cast<double>(outcome.duration_us) / 1000.0);
+  WriteKey(w, "response_excerpt");
+  WriteString(w, outcome.response_excerpt);
+  WriteKey(w, "audit_id");
+  w.Int64(audit_id);
+  w.EndObject();
+  return out;
+}
+
+void TestEventHandler::TestDestination(const ApiRequest& req, const Principal& who,
+                                       const std::string& name, Responder respond) const {
+  QueryParams q(req, {});
+  if (!q.ok()) return respond(q.error());
+  rapidjson::Document doc;
+  ApiResponse problem;
+  if (!ParseBody(req, {"reason"}, doc, &problem)) return respond(problem);
+  BodyFields body(doc, req);
+  std::string reason = body.String("reason", kMaxReasonBytes).value_or("");
+  if (!body.ok()) return respond(body.error());
+
+  auto outcome = tester_.SendTestEvent(name);
+  if (!outcome.ok()) return respond(ProblemFromStatus(outcome.status(), req.path));
+
+  // The event went out: from here on every answer says so, also when it cannot be audited.
+  auto unaudited = [name, path = req.path, sent = Outcome(*outcome)](const storage::Status& s) {
+    return Problem(ProblemKind::kUnavailable,
+                   "the test event was sent to " + name + " (" + sent +
+                       ") but its audit row could not be written (" + s.message() +
+                       "); it is not in the audit log. Retry later",
+                   path);
+  };
+  auto done = [respond, unaudited, name, result = *outcome](storage::StatusOr<int64_t> id) {
+    if (!id.ok()) return respond(unaudited(id.status()));
+    respond(JsonOk(RenderTestEvent(name, result, *id)));
+  };
+  storage::AuditActor actor{who.name, std::string(RoleName(who.role)), std::move(reason)};
+  if (auto s = operations_.AuditAction(std::move(actor), "destination.test",
+                                       TestEventTarget(name, *outcome), std::move(done));
+      !s.ok()) {
+    respond(unaudited(s));
+  }
+}
+
+}  // namespace hookvault::api

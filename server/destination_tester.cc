@@ -1,0 +1,105 @@
+#include "server/destination_tester.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "api/json.h"
+#include "storage/base/crypto.h"
+
+namespace hookvault::server {
+namespace {
+
+// Where one test's completion meets the thread that waits for it; shared, so that a completion
+// after the wait gave up still has somewhere to go.
+struct Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<OutboundResponse> response;  // guarded by mu
+};
+
+}  // namespace
+
+HttpDestinationTester::HttpDestinationTester(const std::vector<OutboundDestination>& destinations,
+                                             HttpClient& http, const storage::Clock& clock,
+                                             std::string user_agent, SignFunction sign)
+    : http_(http), clock_(clock), user_agent_(std::move(user_agent)), sign_(std::move(sign)) {
+  for (const OutboundDestination& d : destinations) {
+    Target t{d, ""};
+    if (!d.signing_secret.empty()) {
+      // The config loader has validated it; the scheduler logs a secret it cannot use.
+      auto key = DecodeSigningSecret(d.signing_secret);
+      if (key.ok()) t.signing_key = *key;
+    }
+    destinations_.emplace(d.name, std::move(t));
+  }
+}
+
+void HttpDestinationTester::Release(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  running_.erase(name);
+}
+
+storage::StatusOr<api::TestEventOutcome> HttpDestinationTester::SendTestEvent(
+    const std::string& name) {
+  auto target = destinations_.find(name);
+  if (target == destinations_.end()) {
+    return storage::Status::NotFound("no destination named '" + name + "' is configured");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_.insert(name).second) {
+      return storage::Status::AlreadyExists("a test event to " + name +
+                                            " is still running; try again when it has answered");
+    }
+  }
+  api::TestEventOutcome outcome;
+  outcome.webhook_id = "test_" + base::RandomHex(12);
+  const int64_t now = clock_.NowMicros();
+  const std::string body = R"({"type":")" + std::string(kTestEventType) +
+                           R"(","test":true,"destination":)" + api::JsonQuote(name) +
+                           R"(,"sent_at":")" + storage::FormatRfc3339(now) + R"("})";
+  const Target& t = target->second;
+  auto request = BuildOutboundRequest(
+      t.config, t.signing_key, {outcome.webhook_id, kTestEventSource, kTestEventType, 1, body},
+      now / 1'000'000, user_agent_, sign_);
+  if (!request.ok()) {
+    Release(name);
+    outcome.error = request.status().message();
+    return outcome;
+  }
+  auto pending = std::make_shared<Pending>();
+  http_.Post(std::move(request).value(), [this, pending, name](OutboundResponse response) {
+    Release(name);
+    {
+      std::lock_guard<std::mutex> lock(pending->mu);
+      pending->response = std::move(response);
+    }
+    pending->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(pending->mu);
+  // The client ends every request within its timeout; the margin only bounds a client that
+  // would not (the test then stays "running" until its completion comes).
+  bool done = pending->cv.wait_for(lock,
+                                   std::chrono::milliseconds(t.config.timeout_ms + kMarginMs),
+                                   [&] { return pending->response.has_value(); });
+  if (!done) {
+    outcome.error = "no outcome within " + std::to_string(t.config.timeout_ms + kMarginMs) + " ms";
+    outcome.duration_us = (t.config.timeout_ms + kMarginMs) * 1000;
+    return outcome;
+  }
+  const OutboundResponse& r = *pending->response;
+  outcome.status = r.status;
+  outcome.error = r.error;
+  outcome.response_excerpt = r.body_excerpt;
+  outcome.duration_us = r.duration_us;
+  spdlog::info("test event {} to {}: {}", outcome.webhook_id, name,
+               r.status > 0 ? "HTTP " + std::to_string(r.status) : r.error);
+  return outcome;
+}
+
+}  // namespace hookvault::server
