@@ -364,15 +364,15 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
                                Responder r) { feed_->ListConsumers(req, *c.principal, r); }},
       {"getSession", [this](const Req& req, const Ctx& c,
                             Responder r) { session_.Session(req, *c.principal, r); }},
+      {"testDestination",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         test_events_->TestDestination(req, *c.principal, c.params[0], r);
+       }},
       {"redirectConsole", [](const Req&, const Ctx&, Responder r) { r(RedirectToConsole()); }},
       {"getConsole",
        [](const Req& req, const Ctx&, Responder r) { r(ServeConsoleAsset(req, "")); }},
       {"getConsoleAsset", [](const Req& req, const Ctx& c,
                              Responder r) { r(ServeConsoleAsset(req, c.params[0])); }},
-      {"testDestination",
-       [this](const Req& req, const Ctx& c, Responder r) {
-         test_events_->TestDestination(req, *c.principal, c.params[0], r);
-       }},
   };
 }
 

@@ -58,12 +58,12 @@ inline constexpr std::array kRouteTable = {
               kQueryPool},
     RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
     RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kReactor},
+    RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
+              api::Permission::kReprocess, kQueryPool},
     // The operator console (server/web/): embedded files, no store access, so on the reactor.
     RouteSpec{"GET", "/console", "redirectConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/", "getConsole", kPublic, kReactor},
     RouteSpec{"GET", "/console/:asset", "getConsoleAsset", kPublic, kReactor},
-    RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
-              api::Permission::kReprocess, kQueryPool},
 };
 
 }  // namespace hookvault::server

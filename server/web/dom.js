@@ -100,7 +100,9 @@ export function httpBadge(status) {
 // A table: columns [{label, cell: row => child, class?}], rows. `caption` names it for screen
 // readers (visible unless captionHidden).
 export function table(caption, columns, rows, {captionHidden = false} = {}) {
-  return el('div', {class: 'table-wrap'},
+  // Focusable and named: a table wider than a phone scrolls inside its box, and a keyboard user
+  // must be able to scroll it too.
+  return el('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption},
     el('table', {},
       el('caption', {class: captionHidden ? 'visually-hidden' : null}, caption),
       el('thead', {}, el('tr', {}, columns.map(c => el('th', {scope: 'col', class: c.class}, c.label)))),

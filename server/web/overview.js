@@ -14,6 +14,7 @@ const COLORS = {ok: '#1a7f37', warn: '#b35900', bad: '#cf222e', blue: '#0969da',
 const CHARTS = [
   {
     title: 'Ingest answers by class',
+    counts: true,
     series: [
       {label: '2xx', color: COLORS.ok, get: b => b.ingest['2xx']},
       {label: '4xx', color: COLORS.warn, get: b => b.ingest['4xx']},
@@ -22,6 +23,7 @@ const CHARTS = [
   },
   {
     title: 'Deliveries',
+    counts: true,
     series: [
       {label: 'succeeded', color: COLORS.ok, get: b => b.deliveries.succeeded},
       {label: 'failed', color: COLORS.bad, get: b => b.deliveries.failed},
@@ -40,17 +42,24 @@ const CHARTS = [
 
 let chosen = 'recent';  // kept while the tab lives
 
+// The last bucket is still filling: a count there would draw a dip that is not real, so counts
+// end at the last complete bucket (levels, like pending, are samples and stay).
 function chartData(chart, buckets) {
-  return [buckets.map(b => Date.parse(b.start) / 1000), ...chart.series.map(s => buckets.map(b => {
+  return [buckets.map(b => Date.parse(b.start) / 1000), ...chart.series.map(s => buckets.map((b, i) => {
+    if (chart.counts && i === buckets.length - 1) return null;
     const v = s.get(b);
     return v === undefined ? null : v;
   }))];
 }
 
-function latestText(chart, buckets) {
-  const last = buckets[buckets.length - 1];
+function latestText(chart, buckets, seconds) {
+  let i = buckets.length - (chart.counts ? 2 : 1);
+  // A level is sampled once per bucket: the bucket in progress may not have its sample yet.
+  while (!chart.counts && i > 0 && buckets[i] && buckets[i].pending == null) i -= 1;
+  const last = buckets[i];
   if (!last) return 'No data yet.';
-  return chart.series.map(s => `${s.label}: ${number(s.get(last), 1)}`).join(', ') + ' in the newest bucket.';
+  const values = chart.series.map(s => `${s.label}: ${number(s.get(last), 1)}`).join(', ');
+  return chart.counts ? `${values} in the last complete ${seconds} s` : `${values} now`;
 }
 
 export function render(view, ctx) {
@@ -127,7 +136,7 @@ export function render(view, ctx) {
     } else {
       for (const p of plots) p.plot.setData(chartData(p.chart, buckets));
     }
-    for (const p of plots) p.caption.querySelector('.chart-latest').textContent = latestText(p.chart, buckets);
+    for (const p of plots) p.caption.querySelector('.chart-latest').textContent = latestText(p.chart, buckets, stats.bucket_seconds);
 
     const totals = stats.totals || {ingest: {}, deliveries: {}};
     replace(summary,

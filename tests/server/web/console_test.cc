@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <set>
@@ -74,6 +75,34 @@ TEST(ConsoleAssetsTest, IndexReferencesOnlyEmbeddedFiles) {
       if (ref.starts_with("#") || ref.starts_with("data:")) continue;
       EXPECT_NE(FindConsoleAsset(ref), nullptr) << "index.html refers to " << ref;
     }
+  }
+}
+
+// Payloads and headers are attacker-controlled, and the page renders them: only as text. The
+// console's own code (and the page) never uses an API that parses markup or runs a string,
+// and the page has no inline script, style or handler that the CSP would have to allow.
+TEST(ConsoleAssetsTest, NoMarkupOrCodeFromStrings) {
+  constexpr std::string_view kSinks[] = {".innerHTML", ".outerHTML", "insertAdjacentHTML(",
+                                         "document.write(", "document.writeln(", "eval(", "new Function(",
+                                         "setAttribute('on", "setAttribute(\"on", "srcdoc"};
+  int scripts = 0;
+  for (const ConsoleAsset& asset : ConsoleAssets()) {
+    if (!asset.content_type.starts_with("text/javascript")) continue;
+    ++scripts;
+    for (std::string_view sink : kSinks) {
+      EXPECT_EQ(asset.body.find(sink), std::string_view::npos) << asset.name << " uses " << sink;
+    }
+  }
+  EXPECT_GE(scripts, 3);
+  std::string html(FindConsoleAsset("index.html")->body);
+  EXPECT_EQ(html.find("<script>"), std::string::npos) << "an inline script";
+  EXPECT_EQ(html.find("<style"), std::string::npos) << "an inline style sheet";
+  EXPECT_EQ(html.find(" style="), std::string::npos) << "an inline style";
+  for (size_t pos = html.find(" on"); pos != std::string::npos; pos = html.find(" on", pos + 1)) {
+    size_t end = pos + 3;
+    while (end < html.size() && std::isalpha(static_cast<unsigned char>(html[end]))) ++end;
+    EXPECT_FALSE(end > pos + 3 && end < html.size() && html[end] == '=')
+        << "an inline handler: " << html.substr(pos, end - pos + 1);
   }
 }
 
