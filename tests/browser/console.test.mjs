@@ -203,7 +203,8 @@ describe('console', { concurrency: false }, () => {
     await page.getByText(ids['bk-1003']).first().waitFor();
     await page.getByText('guest-1003').first().waitFor();   // the payload
     // The attempts table: a row for billing's attempt that the sink answered 200.
-    await pollPage(page, async () => (await page.getByRole('region', { name: 'Attempts' })
+    const attempts = page.getByRole('region', { name: 'Attempts', exact: true });
+    await pollPage(page, async () => (await attempts
       .getByRole('row').filter({ hasText: 'billing' }).filter({ hasText: '200' }).count()) > 0,
                    'the attempt answered 200');
     assert.ok(!page.url().includes(tokens.operator));
@@ -227,7 +228,7 @@ describe('console', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Confirm' }).click();
     // The page shows it delivered: crm's delivery row no longer failed, and delivered.
     await pollPage(page, async () => {
-      const crm = page.getByRole('region', { name: 'Deliveries' }).getByRole('row')
+      const crm = page.getByRole('region', { name: 'Deliveries', exact: true }).getByRole('row')
         .filter({ hasText: 'crm' });
       const n = await crm.count();
       for (let i = 0; i < n; i++) {
@@ -410,7 +411,7 @@ describe('console', { concurrency: false }, () => {
       };
       await signIn(page, tokens.operator);
       await go(page, `events/${ids.xss}`);
-      await page.getByRole('region', { name: 'Deliveries' }).waitFor();
+      await page.getByRole('region', { name: 'Deliveries', exact: true }).waitFor();
       await assertInert('event page');
       for (const s of Object.values(kXss)) {
         await page.getByText(s, { exact: false }).first().waitFor();
