@@ -330,6 +330,23 @@ describe('console', { concurrency: false }, () => {
     await page.close();
   });
 
+  test('a consumer token is offered only Consumers, with its own consumer', async () => {
+    const page = await newPage(browser);
+    await page.goto(server.url('/console/'));
+    await page.getByLabel('API token').fill(tokens.consumer);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Consumers', exact: true }).waitFor();
+    for (const name of kNav.filter((n) => n !== 'Consumers')) {
+      assert.equal(await page.getByRole('link', { name, exact: true }).count(), 0, name);
+    }
+    await go(page, 'consumers');
+    await page.getByText('warehouse').first().waitFor();
+    await screenshot(page, 'consumers-consumer');
+    const forced = await server.api('GET', '/events', tokens.consumer);
+    assert.equal(forced.status, 403, forced.text);
+    await page.close();
+  });
+
   test('Send test event: the sink receives a signed hookvault.test; the page shows it', async () => {
     const page = await newPage(browser);
     await signIn(page, tokens.operator);
