@@ -101,8 +101,8 @@ export function httpBadge(status) {
 // readers (visible unless captionHidden).
 export function table(caption, columns, rows, {captionHidden = false} = {}) {
   // Focusable and named: a table wider than a phone scrolls inside its box, and a keyboard user
-  // must be able to scroll it too.
-  return el('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': caption},
+  // must be able to scroll it too. A group, not a region: the section around it is the landmark.
+  return el('div', {class: 'table-wrap', tabindex: '0', role: 'group', 'aria-label': caption},
     el('table', {},
       el('caption', {class: captionHidden ? 'visually-hidden' : null}, caption),
       el('thead', {}, el('tr', {}, columns.map(c => el('th', {scope: 'col', class: c.class}, c.label)))),

@@ -47,7 +47,7 @@ export function render(view) {
           ? (state.all
             ? empty('No requests logged yet. Send a webhook:', el('pre', {class: 'example'}, code(`curl -X POST ${origin()}/webhooks/<source> -H 'X-Auth-Token: <source token>' -H 'Content-Type: application/json' -d '{"hello": "world"}'`)))
             : empty('No refused requests: every webhook that reached hookvault was accepted. If one is still missing, the sender never reached this server (check its URL, DNS, the proxy in front).'))
-          : el('div', {class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': state.all ? 'All requests' : 'Refused requests'}, el('table', {},
+          : el('div', {class: 'table-wrap', tabindex: '0', role: 'group', 'aria-label': state.all ? 'All requests' : 'Refused requests'}, el('table', {},
             el('caption', {}, state.all ? 'All requests, newest first' : 'Refused requests, newest first'),
             el('thead', {}, el('tr', {}, ['Time', 'Status', 'Reason', 'Source', 'Remote address', 'Event'].map(h => el('th', {scope: 'col'}, h)))),
             el('tbody', {}, page.data.map(r => el('tr', {},
