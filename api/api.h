@@ -1,5 +1,6 @@
 // api/: the framework-free handlers, by resource — ingest, events, deliveries and attempts,
-// reprocess, feed and consumers, audit, the request log — on ApiRequest/ApiResponse (http.h),
+// reprocess, feed and consumers, audit, the request log, the session, test events to a
+// destination — on ApiRequest/ApiResponse (http.h),
 // with what they share: API-token auth and roles, query parameters and cursors, request
 // bodies, JSON parsing and rendering (render.h), the one Status → problem+json table, CIDR
 // blocks, the feed's parked long-polls and the embedded OpenAPI description.

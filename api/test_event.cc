@@ -81,26 +81,31 @@ void TestEventHandler::TestDestination(const ApiRequest& req, const Principal& w
   std::string reason = body.String("reason", kMaxReasonBytes).value_or("");
   if (!body.ok()) return respond(body.error());
 
-  auto outcome = tester_.SendTestEvent(name);
-  if (!outcome.ok()) return respond(ProblemFromStatus(outcome.status(), req.path));
-
-  // The event went out: from here on every answer says so, also when it cannot be audited.
-  auto unaudited = [name, path = req.path, sent = Outcome(*outcome)](const storage::Status& s) {
-    return Problem(ProblemKind::kUnavailable,
-                   "the test event was sent to " + name + " (" + sent +
-                       ") but its audit row could not be written (" + s.message() +
-                       "); it is not in the audit log. Retry later",
-                   path);
-  };
-  auto done = [respond, unaudited, name, result = *outcome](storage::StatusOr<int64_t> id) {
-    if (!id.ok()) return respond(unaudited(id.status()));
-    respond(JsonOk(RenderTestEvent(name, result, *id)));
-  };
   storage::AuditActor actor{who.name, std::string(RoleName(who.role)), std::move(reason)};
-  if (auto s = operations_.AuditAction(std::move(actor), "destination.test",
-                                       TestEventTarget(name, *outcome), std::move(done));
-      !s.ok()) {
-    respond(unaudited(s));
+  // On the HTTP client's thread: queues the audit row; the writer answers once it is written.
+  auto sent = [&operations = operations_, respond, name, path = req.path,
+               actor = std::move(actor)](TestEventOutcome outcome) mutable {
+    // The event went out: from here on every answer says so, also when it cannot be audited.
+    auto unaudited = [name, path, sent = Outcome(outcome)](const storage::Status& s) {
+      return Problem(ProblemKind::kUnavailable,
+                     "the test event was sent to " + name + " (" + sent +
+                         ") but its audit row could not be written (" + s.message() +
+                         "); it is not in the audit log. Retry later",
+                     path);
+    };
+    std::string target = TestEventTarget(name, outcome);
+    auto done = [respond, unaudited, name, outcome](storage::StatusOr<int64_t> id) {
+      if (!id.ok()) return respond(unaudited(id.status()));
+      respond(JsonOk(RenderTestEvent(name, outcome, *id)));
+    };
+    if (auto s = operations.AuditAction(std::move(actor), "destination.test", std::move(target),
+                                        std::move(done));
+        !s.ok()) {
+      respond(unaudited(s));
+    }
+  };
+  if (auto s = tester_.SendTestEvent(name, std::move(sent)); !s.ok()) {
+    respond(ProblemFromStatus(s, req.path));
   }
 }
 

@@ -5,6 +5,7 @@
 #define HOOKVAULT_API_TEST_EVENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "api/auth.h"
@@ -29,28 +30,39 @@ struct TestEventOutcome {
 // Thread-safety: SendTestEvent() may be called from many threads at once.
 class DestinationTester {
  public:
+  using Done = std::function<void(TestEventOutcome)>;
+
   DestinationTester() = default;
   DestinationTester(const DestinationTester&) = delete;
   DestinationTester& operator=(const DestinationTester&) = delete;
   virtual ~DestinationTester() = default;
 
   // Sends a `hookvault.test` event to the destination `name` now, exactly as its deliveries are
-  // sent (URL, headers, signature, timeout), and waits for the outcome: at most the
-  // destination's timeout and a small margin. Stores nothing. Returns kNotFound when no
-  // destination of that name is configured, kAlreadyExists while a test of it is still running
-  // (one at a time per destination, so that no operator floods a receiver).
-  virtual storage::StatusOr<TestEventOutcome> SendTestEvent(const std::string& name) = 0;
+  // sent (URL, headers, signature; the destination's timeout, at most kMaxTestTimeoutMs), and
+  // calls `done` with the outcome, on the HTTP client's thread (or this one if it could not be
+  // sent); `done` must not block long. Stores nothing. Returns, without calling `done`:
+  // kNotFound when no destination of that name is configured, kAlreadyExists while a test of it
+  // is still running (one at a time per destination, so that no operator floods a receiver).
+  virtual storage::Status SendTestEvent(const std::string& name, Done done) = 0;
 };
+
+// The longest a test event waits for its receiver. Its answer is owed to an HTTP client (the
+// console) until then: an answer owed much longer would be cut off by the connection's idle
+// timeout (45 s) or a proxy's (nginx: 60 s).
+inline constexpr int64_t kMaxTestTimeoutMs = 30000;
 
 // The router has checked the caller's permission (kReprocess) before any call; `who` is the
 // audit row's actor.
 //
-// Thread-safety: every method may be called from many threads at once. The test runs on the
-// calling thread (a query-pool thread: it waits for the receiver, never on a reactor); its
-// audit row is queued to the writer and the answer sent from the writer's thread.
+// Thread-safety: every method may be called from many threads at once. The test is sent from the
+// calling thread and waited for by nobody: no thread is held while the receiver takes its time
+// (with 2 query threads, two slow receivers would otherwise stall every read of the API). Its
+// outcome arrives on the HTTP client's thread, which queues the audit row to the writer; the
+// answer is sent from the writer's thread.
 class TestEventHandler {
  public:
-  // Both must outlive this object.
+  // Both must outlive this object and every outcome the tester still owes (`operations`
+  // writes their audit rows).
   TestEventHandler(DestinationTester& tester, storage::OperatorPort& operations)
       : tester_(tester), operations_(operations) {}
 

@@ -2,27 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <condition_variable>
-#include <memory>
-#include <optional>
+#include <algorithm>
 #include <utility>
 
 #include "api/json.h"
 #include "storage/base/crypto.h"
 
 namespace hookvault::server {
-namespace {
-
-// Where one test's completion meets the thread that waits for it; shared, so that a completion
-// after the wait gave up still has somewhere to go.
-struct Pending {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<OutboundResponse> response;  // guarded by mu
-};
-
-}  // namespace
 
 HttpDestinationTester::HttpDestinationTester(const std::vector<OutboundDestination>& destinations,
                                              HttpClient& http, const storage::Clock& clock,
@@ -44,8 +30,7 @@ void HttpDestinationTester::Release(const std::string& name) {
   running_.erase(name);
 }
 
-storage::StatusOr<api::TestEventOutcome> HttpDestinationTester::SendTestEvent(
-    const std::string& name) {
+storage::Status HttpDestinationTester::SendTestEvent(const std::string& name, Done done) {
   auto target = destinations_.find(name);
   if (target == destinations_.end()) {
     return storage::Status::NotFound("no destination named '" + name + "' is configured");
@@ -70,36 +55,22 @@ storage::StatusOr<api::TestEventOutcome> HttpDestinationTester::SendTestEvent(
   if (!request.ok()) {
     Release(name);
     outcome.error = request.status().message();
-    return outcome;
+    done(std::move(outcome));
+    return storage::Status::Ok();
   }
-  auto pending = std::make_shared<Pending>();
-  http_.Post(std::move(request).value(), [this, pending, name](OutboundResponse response) {
+  request->timeout_ms = std::min<int64_t>(request->timeout_ms, api::kMaxTestTimeoutMs);
+  http_.Post(std::move(request).value(), [this, name, outcome = std::move(outcome),
+                                          done = std::move(done)](OutboundResponse r) mutable {
     Release(name);
-    {
-      std::lock_guard<std::mutex> lock(pending->mu);
-      pending->response = std::move(response);
-    }
-    pending->cv.notify_all();
+    outcome.status = r.status;
+    outcome.error = r.error;
+    outcome.response_excerpt = r.body_excerpt;
+    outcome.duration_us = r.duration_us;
+    spdlog::info("test event {} to {}: {}", outcome.webhook_id, name,
+                 r.status > 0 ? "HTTP " + std::to_string(r.status) : r.error);
+    done(std::move(outcome));
   });
-  std::unique_lock<std::mutex> lock(pending->mu);
-  // The client ends every request within its timeout; the margin only bounds a client that
-  // would not (the test then stays "running" until its completion comes).
-  bool done = pending->cv.wait_for(lock,
-                                   std::chrono::milliseconds(t.config.timeout_ms + kMarginMs),
-                                   [&] { return pending->response.has_value(); });
-  if (!done) {
-    outcome.error = "no outcome within " + std::to_string(t.config.timeout_ms + kMarginMs) + " ms";
-    outcome.duration_us = (t.config.timeout_ms + kMarginMs) * 1000;
-    return outcome;
-  }
-  const OutboundResponse& r = *pending->response;
-  outcome.status = r.status;
-  outcome.error = r.error;
-  outcome.response_excerpt = r.body_excerpt;
-  outcome.duration_us = r.duration_us;
-  spdlog::info("test event {} to {}: {}", outcome.webhook_id, name,
-               r.status > 0 ? "HTTP " + std::to_string(r.status) : r.error);
-  return outcome;
+  return storage::Status::Ok();
 }
 
 }  // namespace hookvault::server

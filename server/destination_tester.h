@@ -31,14 +31,11 @@ inline constexpr std::string_view kTestEventSource = "hookvault";
 // object goes (CurlHttpClient does when it is destroyed).
 class HttpDestinationTester final : public api::DestinationTester {
  public:
-  // Extra time to wait, beyond a destination's timeout, for the client's completion.
-  static constexpr int64_t kMarginMs = 2000;
-
   HttpDestinationTester(const std::vector<OutboundDestination>& destinations, HttpClient& http,
                         const storage::Clock& clock, std::string user_agent,
                         SignFunction sign = SignWebhook);
 
-  storage::StatusOr<api::TestEventOutcome> SendTestEvent(const std::string& name) override;
+  storage::Status SendTestEvent(const std::string& name, Done done) override;
 
  private:
   struct Target {

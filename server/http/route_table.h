@@ -57,7 +57,7 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"POST", "/api/v1/consumers/:name/ack", "ackConsumer", api::Permission::kConsume,
               kQueryPool},
     RouteSpec{"GET", "/api/v1/consumers", "listConsumers", api::Permission::kPull, kQueryPool},
-    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kReactor},
+    RouteSpec{"GET", "/api/v1/session", "getSession", api::Permission::kSession, kQueryPool},
     RouteSpec{"POST", "/api/v1/destinations/:name/test", "testDestination",
               api::Permission::kReprocess, kQueryPool},
     // The operator console (server/web/): embedded files, no store access, so on the reactor.

@@ -409,23 +409,32 @@ TEST_F(DestinationTestTest, OnlyOperatorsAndKnownDestinations) {
   EXPECT_EQ(Json(Get("/api/v1/audit", kAuditor).body)["data"].Size(), 0u);
 }
 
-TEST_F(DestinationTestTest, OneTestAtATimePerDestination) {
-  sink_delay_ms_ = 1500;
-  StartWith();
+// One test at a time per destination; and no thread waits for the receiver: with a single query
+// thread, the API still reads while a slow receiver holds a test.
+TEST_F(DestinationTestTest, OneTestAtATimePerDestinationAndNoReadWaitsForIt) {
+  sink_delay_ms_ = 3000;  // under billing's timeout_ms (5000)
+  StartWith(R"("query_threads": 1,)");
   HttpResult first;
+  std::atomic<bool> first_answered{false};
   std::thread slow([&] {
     HttpClient own;
     first = own.Request("POST", server_->Url("/api/v1/destinations/billing/test"),
                         {{"Authorization", std::string("Bearer ") + kOperator},
                          {"Content-Type", "application/json"}},
                         "", 30000);
+    first_answered = true;
   });
   bool arrived = sink_.WaitForCount(1, std::chrono::seconds(10));
   HttpResult second = Test("billing");
+  HttpResult read = Get("/api/v1/events", kAuditor);
+  bool read_before_the_test_answered = !first_answered.load();
   slow.join();
   ASSERT_TRUE(arrived) << first.status << " " << first.body << first.error;
   EXPECT_EQ(second.status, 409) << second.body;
+  EXPECT_EQ(read.status, 200) << read.body;
+  EXPECT_TRUE(read_before_the_test_answered);
   EXPECT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(Json(first.body)["status"].GetInt(), 200);
   EXPECT_EQ(sink_.Count(), 1u);
   sink_delay_ms_ = 0;
   EXPECT_EQ(Test("billing").status, 200);  // once it answered, the next may go

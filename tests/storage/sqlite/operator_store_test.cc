@@ -417,6 +417,31 @@ TEST_F(AuditChainTest, AGoodChainVerifiesAndListsNewestFirst) {
   EXPECT_EQ((*window)[0].id, 2);
 }
 
+// An action that changes nothing stored (a test event) continues the same chain.
+TEST_F(AuditChainTest, AnActionRowContinuesTheChain) {
+  auto id = stores_->operations->AuditAction(
+      {"ops", "operator", "after the cert change"}, "destination.test",
+      R"({"destination":"billing","status":200})", now_ + kSecond);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  EXPECT_EQ(*id, 4);
+  auto rows = query_->ListAudit({}, Page{});
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 4u);
+  const AuditRow& row = (*rows)[0];
+  EXPECT_EQ(row.action, "destination.test");
+  EXPECT_EQ(row.actor, "ops");
+  EXPECT_EQ(row.role, "operator");
+  EXPECT_EQ(row.reason, "after the cert change");
+  EXPECT_EQ(row.target_json, R"({"destination":"billing","status":200})");
+  EXPECT_EQ(row.matched, 0);
+  EXPECT_EQ(row.requeued, 0);
+  EXPECT_EQ(row.prev_hash, (*rows)[1].hash);
+  auto v = query_->VerifyAudit();
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->ok);
+  EXPECT_EQ(v->rows, 4);
+}
+
 TEST_F(AuditChainTest, TriggersRefuseUpdateAndDelete) {
   SQLite::Database db(path_, SQLite::OPEN_READWRITE);
   EXPECT_THROW(db.exec("UPDATE audit_log SET reason = 'x' WHERE id = 2"), SQLite::Exception);
