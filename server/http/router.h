@@ -59,7 +59,7 @@ class Router {
            Runs runs = Runs::kReactor);
 
   // Answers 404 (no pattern matches the path, which must be the pattern exactly: no empty
-  // segment, so no trailing slash) or 405 with an Allow header (the path matches, the method
+  // segment, so no trailing slash unless the pattern ends in one, as "/console/" does) or 405 with an Allow header (the path matches, the method
   // does not), both as problem+json. Otherwise, on a route whose access is a permission,
   // answers 401 (no or unknown API token, with WWW-Authenticate) or 403 (the role may not) as
   // api::Authenticator::Authorize does, without calling the handler; else calls the matching
