@@ -85,6 +85,13 @@ void TestEventHandler::TestDestination(const ApiRequest& req, const Principal& w
   // On the HTTP client's thread: queues the audit row; the writer answers once it is written.
   auto sent = [&operations = operations_, respond, name, path = req.path,
                actor = std::move(actor)](TestEventOutcome outcome) mutable {
+    if (outcome.cancelled) {
+      return respond(Problem(ProblemKind::kUnavailable,
+                             "hookvault is stopping: the test event to " + name +
+                                 " was cut off before its receiver answered (it may have "
+                                 "arrived). Retry",
+                             path));
+    }
     // The event went out: from here on every answer says so, also when it cannot be audited.
     auto unaudited = [name, path, sent = Outcome(outcome)](const storage::Status& s) {
       return Problem(ProblemKind::kUnavailable,

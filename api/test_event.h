@@ -22,6 +22,9 @@ struct TestEventOutcome {
   std::string error;             // why no response arrived (or it could not be sent); else empty
   std::string response_excerpt;  // the first bytes of the response body
   int64_t duration_us = 0;
+  // hookvault stopped before the receiver answered: nothing is known of the outcome, so there
+  // is nothing to audit or to show as a result.
+  bool cancelled = false;
 };
 
 // Sends test events through the delivery engine's client and signing (server/
@@ -69,7 +72,8 @@ class TestEventHandler {
   // Body: optional `{"reason": "..."}`. Answers 200 with the outcome once its audit row
   // (`destination.test`) is written, whatever the receiver answered; 404 for an unknown
   // destination; 409 while another test of it runs; 503 with Retry-After when the audit row
-  // cannot be written (the event was sent: the detail says so).
+  // cannot be written (the event was sent: the detail says so), or when hookvault stops before
+  // the receiver answered (no audit row: nothing is known of the outcome).
   void TestDestination(const ApiRequest& req, const Principal& who, const std::string& name,
                        Responder respond) const;
 

@@ -66,6 +66,7 @@ storage::Status HttpDestinationTester::SendTestEvent(const std::string& name, Do
     outcome.error = r.error;
     outcome.response_excerpt = r.body_excerpt;
     outcome.duration_us = r.duration_us;
+    outcome.cancelled = r.cancelled;
     spdlog::info("test event {} to {}: {}", outcome.webhook_id, name,
                  r.status > 0 ? "HTTP " + std::to_string(r.status) : r.error);
     done(std::move(outcome));

@@ -1,6 +1,7 @@
 // HttpDestinationTester: the api::DestinationTester of a serving hookvault. It sends each test
-// event through the scheduler's HttpClient, built by the same BuildOutboundRequest and signed
-// with the same secret as the destination's real deliveries.
+// event through an HttpClient of its own (server/main.cc: so that a test never waits for a
+// connection behind deliveries), built by the same BuildOutboundRequest and signed with the same
+// secret as the destination's real deliveries.
 #ifndef HOOKVAULT_SERVER_DESTINATION_TESTER_H_
 #define HOOKVAULT_SERVER_DESTINATION_TESTER_H_
 

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -52,11 +53,16 @@ constexpr size_t kQueriesQueuedPerThread = 256;
 
 // The stats sampler's tick; HOOKVAULT_STATS_TICK_MS overrides it for the tests only (it is no
 // config key: the console's charts are drawn for 5 s buckets).
+// Anything but a whole number of milliseconds from 50 to 5000 keeps the 5 s tick: each tick is
+// one read of the backlog.
 std::chrono::milliseconds StatsTick() {
   const char* ms = std::getenv("HOOKVAULT_STATS_TICK_MS");
-  if (ms == nullptr) return kStatsTick;
-  int64_t v = std::atoll(ms);
-  return v > 0 ? std::chrono::milliseconds(v) : kStatsTick;
+  if (ms == nullptr || *ms == '\0' || std::strspn(ms, "0123456789") != std::strlen(ms) ||
+      std::strlen(ms) > 4) {
+    return kStatsTick;
+  }
+  const int v = std::atoi(ms);
+  return v >= 50 && v <= 5000 ? std::chrono::milliseconds(v) : kStatsTick;
 }
 
 Status Migrate(const std::string& data_dir) {
@@ -113,7 +119,12 @@ class Gateway {
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<CurlHttpClient> http_client_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<HttpDestinationTester> tester_;  // after the client: freed before it
+  std::unique_ptr<HttpDestinationTester> tester_;
+  // Test events' own client, so that a test never waits behind deliveries for a connection (its
+  // 30 s bound starts when it is sent). Its completions reach tester_, test_events_ and, through
+  // operations_, the writer: declared after tester_ so that it is freed first, and reset
+  // explicitly before the writer stops.
+  std::unique_ptr<CurlHttpClient> test_http_client_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<api::IngestHandler> ingest_;
   std::unique_ptr<storage::SqliteQueryStore> queries_;
@@ -271,10 +282,14 @@ Status Gateway::OpenApi() {
   reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
   audit_ = std::make_unique<api::AuditHandler>(*queries_);
   requests_ = std::make_unique<api::RequestsHandler>(*queries_);
-  // Test events go out through the scheduler's client, signed as its deliveries are.
+  // Test events are built and signed as deliveries are, through a client of their own.
+  // One test at a time per destination: one connection each is enough.
+  const auto destinations = static_cast<long>(std::max<size_t>(1, config_.destinations.size()));
+  test_http_client_ = std::make_unique<CurlHttpClient>(
+      CurlHttpClientOptions{.max_total_connections = destinations});
   tester_ = std::make_unique<HttpDestinationTester>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
-      *http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
+      *test_http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
   test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
   feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
                                              ConsumerNames(config_));
@@ -410,6 +425,8 @@ Gateway::~Gateway() {
   if (waiters_) waiters_->Stop();  // parked long-polls get their (empty) answers now
   if (scheduler_) scheduler_->Stop();
   http_client_.reset();  // completes what is still in flight into the stopped scheduler
+  // A test event still in flight is answered 503 (cut off), before the writer and endpoint stop.
+  test_http_client_.reset();
   if (retention_) retention_->Stop();
   if (writer_) writer_->Stop();
   if (checkpointer_) checkpointer_->Stop();

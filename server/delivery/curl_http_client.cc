@@ -134,6 +134,13 @@ OutboundResponse ErrorResponse(std::string error, int64_t duration_us = 0) {
   return response;
 }
 
+// The answer to a request the client's destructor cut off or never started.
+OutboundResponse CancelledResponse(int64_t duration_us = 0) {
+  OutboundResponse response = ErrorResponse(std::string(kShuttingDown), duration_us);
+  response.cancelled = true;
+  return response;
+}
+
 std::string CurlError(CURLcode code, const char* buffer) {
   std::string error = curl_easy_strerror(code);
   std::string_view detail = TrimLine(buffer);
@@ -262,7 +269,7 @@ void CurlHttpClient::Post(OutboundRequest request, std::function<void(OutboundRe
   }
   // Only reachable when Post() races the destructor, which the contract forbids; still, the
   // request is answered once.
-  Complete(done, ErrorResponse(std::string(kShuttingDown)));
+  Complete(done, CancelledResponse());
 }
 
 void CurlHttpClient::Run() {
@@ -419,11 +426,11 @@ void CurlHttpClient::Run() {
     curl_multi_remove_handle(multi, easy);
     curl_easy_cleanup(easy);
     t->easy = nullptr;
-    Complete(t->done, ErrorResponse(std::string(kShuttingDown), MicrosSince(t->start)));
+    Complete(t->done, CancelledResponse(MicrosSince(t->start)));
   }
   in_flight.clear();
   for (Waiting& w : waiting) {
-    Complete(w.pending.done, ErrorResponse(std::string(kShuttingDown)));
+    Complete(w.pending.done, CancelledResponse());
   }
   waiting.clear();
   while (true) {
@@ -435,7 +442,7 @@ void CurlHttpClient::Run() {
       }
       batch.swap(queue_);
     }
-    for (Pending& p : batch) Complete(p.done, ErrorResponse(std::string(kShuttingDown)));
+    for (Pending& p : batch) Complete(p.done, CancelledResponse());
     batch.clear();
   }
   for (CURL* easy : free_easy) curl_easy_cleanup(easy);

@@ -28,6 +28,9 @@ struct OutboundResponse {
   std::string body_excerpt;  // the first kResponseExcerptBytes bytes of the body
   std::optional<std::string> retry_after;  // the Retry-After header, verbatim
   int64_t duration_us = 0;  // from the start of the request to the end (or the failure)
+  // The client stopped before the request ended (its destructor ran): whether the receiver got
+  // it is unknown, and no answer of its is.
+  bool cancelled = false;
 };
 
 // Thread-safety: Post() may be called from any thread. `done` is called exactly once, on a

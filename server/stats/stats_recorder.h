@@ -6,7 +6,7 @@
 //   since_start  buckets aligned to the minute the process started, 60 s wide at first; when
 //                360 are full, neighbours are merged pairwise and the width doubles, so the
 //                whole life of the process is always covered by at most 360 buckets (a year
-//                is ~2^9 minutes per bucket).
+//                is ~2^11 minutes, about 34 hours, per bucket).
 //
 // A sample's deltas go to the bucket holding the sample time; a wall clock that stepped back
 // before the newest bucket puts them in the newest bucket (nothing is rewritten in the past),

@@ -426,12 +426,17 @@ TEST_F(DestinationTestTest, OneTestAtATimePerDestinationAndNoReadWaitsForIt) {
   });
   bool arrived = sink_.WaitForCount(1, std::chrono::seconds(10));
   HttpResult second = Test("billing");
-  HttpResult read = Get("/api/v1/events", kAuditor);
+  // The receiver holds the test for 3 s: a read that had to wait for it could not answer within
+  // this client timeout.
+  HttpClient reader;
+  HttpResult read =
+      reader.Request("GET", server_->Url("/api/v1/events"),
+                     {{"Authorization", std::string("Bearer ") + kAuditor}}, "", 1500);
   bool read_before_the_test_answered = !first_answered.load();
   slow.join();
   ASSERT_TRUE(arrived) << first.status << " " << first.body << first.error;
   EXPECT_EQ(second.status, 409) << second.body;
-  EXPECT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(read.status, 200) << read.body << read.error;
   EXPECT_TRUE(read_before_the_test_answered);
   EXPECT_EQ(first.status, 200) << first.body;
   EXPECT_EQ(Json(first.body)["status"].GetInt(), 200);
@@ -439,6 +444,35 @@ TEST_F(DestinationTestTest, OneTestAtATimePerDestinationAndNoReadWaitsForIt) {
   sink_delay_ms_ = 0;
   EXPECT_EQ(Test("billing").status, 200);  // once it answered, the next may go
   EXPECT_EQ(server_->Signal(SIGTERM), 0) << server_->Log();
+}
+
+// hookvault stops while a receiver holds a test event: the operator gets a 503 saying it was cut
+// off (not a 200 with an error it made itself, not a reset connection), no audit row claims an
+// outcome, and the process exits cleanly.
+TEST_F(DestinationTestTest, AStopBeforeTheReceiverAnsweredIs503AndNotAudited) {
+  sink_delay_ms_ = 4000;  // under billing's timeout_ms (5000)
+  StartWith();
+  HttpResult cut;
+  std::thread operator_call([&] {
+    HttpClient own;
+    cut = own.Request("POST", server_->Url("/api/v1/destinations/billing/test"),
+                      {{"Authorization", std::string("Bearer ") + kOperator},
+                       {"Content-Type", "application/json"}},
+                      "", 30000);
+  });
+  bool arrived = sink_.WaitForCount(1, std::chrono::seconds(10));
+  int exit_code = server_->Signal(SIGTERM);
+  operator_call.join();
+  ASSERT_TRUE(arrived) << server_->Log();
+  EXPECT_EQ(exit_code, 0) << server_->Log();
+  EXPECT_EQ(cut.status, 503) << cut.body << cut.error;
+  EXPECT_EQ(cut.headers["content-type"], "application/problem+json");
+  EXPECT_FALSE(cut.headers["retry-after"].empty());
+  EXPECT_NE(cut.body.find("cut off"), std::string::npos) << cut.body;
+  SQLite::Database db(dir_.File("hookvault.db"), SQLite::OPEN_READONLY);
+  EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM audit_log WHERE action = 'destination.test'")
+                .getInt(),
+            0);
 }
 
 // The audit row cannot be written (the database is full): 503 with Retry-After, the detail says
