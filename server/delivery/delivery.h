@@ -10,6 +10,7 @@
 
 #include "server/delivery/curl_http_client.h"
 #include "server/delivery/destination.h"
+#include "server/delivery/display_url.h"
 #include "server/delivery/scheduler.h"
 
 #endif  // HOOKVAULT_SERVER_DELIVERY_DELIVERY_H_

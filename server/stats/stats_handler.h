@@ -13,6 +13,7 @@
 
 #include "api/http.h"
 #include "server/config.h"
+#include "server/delivery/display_url.h"
 #include "server/stats/stats_recorder.h"
 #include "storage/clock.h"
 
@@ -22,10 +23,6 @@ namespace hookvault::server {
 inline constexpr int64_t kDefaultStatsWindowSeconds = 900;
 inline constexpr int64_t kMinStatsWindowSeconds = 60;
 inline constexpr int64_t kMaxStatsWindowSeconds = 31'536'000;
-
-// Returns `url` as it may be shown: without userinfo, query or fragment, which can carry
-// credentials ("https://user:pass@host/hooks?token=..." → "https://host/hooks").
-std::string DisplayUrl(std::string_view url);
 
 // Thread-safety: Stats() and Destinations() may be called from any number of threads at once;
 // the configuration is immutable after construction and the recorder locks its own state.
