@@ -1,7 +1,7 @@
 // Events: the list (filters, search by event id or idempotency key, cursor paging) and one
 // event's page (payload, headers, deliveries, attempts, Reprocess).
 import {api, ApiError, query} from './api.js';
-import {badge, code, el, empty, field, httpBadge, localToIso, ms, notice, origin, Pager, replace, select, table, time} from './dom.js';
+import {badge, code, el, empty, field, httpBadge, indentJson, localToIso, ms, notice, origin, Pager, replace, select, table, time} from './dom.js';
 
 const PAGE_SIZE = 50;
 // Past this many characters the payload shows its head and a "Show all" button: one text node
@@ -138,7 +138,7 @@ function renderEvent(view, ctx, id) {
         replace(body, resultBox, factsBox,
           canReprocess ? reprocessBox(event, load) : null,
           deliveriesBox, attemptsBox,
-          payloadSection(event.payload),
+          payloadSection(id),
           headersSection(event.headers || {}));
       }
       // While a delivery is pending (new, retrying, just reprocessed) the page follows it.
@@ -247,38 +247,51 @@ function attemptsSection(attempts) {
       ], attempts, {captionHidden: true}));
 }
 
-function payloadSection(payload) {
-  const text = typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2);
-  const long = text.length > PAYLOAD_PREVIEW_CHARS;
-  const pre = el('pre', {class: 'payload', tabindex: '0', 'aria-label': 'Payload'},
-    long ? text.slice(0, PAYLOAD_PREVIEW_CHARS) : text);
-  const copyStatus = el('span', {class: 'copy-status', role: 'status'});
-  const showAll = long ? el('button', {type: 'button', onclick: () => {
-    pre.textContent = text;
-    showAll.remove();
-  }}, `Show all (${Math.round(text.length / 1024)} KiB)`) : null;
-  const copy = el('button', {type: 'button', onclick: async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      copyStatus.textContent = 'Copied.';
-    } catch {
-      // No clipboard (plain http on another host): select the text for Ctrl+C instead.
-      pre.textContent = text;
-      if (showAll) showAll.remove();
-      const range = document.createRange();
-      range.selectNodeContents(pre);
-      const sel = window.getSelection();
-      sel.removeAllRanges();
-      sel.addRange(range);
-      copyStatus.textContent = 'Selected: press Ctrl+C to copy.';
-    }
-  }}, 'Copy');
-  return el('section', {'aria-labelledby': 'payload-title'},
+// The payload as it arrived, from /events/{id}/payload (the event's JSON would be parsed, which
+// changes big integers, 1.0, escapes and duplicate keys): shown re-indented by indentJson, which
+// copies every number and string verbatim; Copy copies the received text, not the indented view,
+// so a signature can be re-checked or an id compared with it.
+function payloadSection(id) {
+  const pre = el('pre', {class: 'payload', tabindex: '0', 'aria-label': 'Payload'}, 'Loading…');
+  const size = el('span', {class: 'muted'});
+  const toolbar = el('div', {class: 'toolbar'});
+  const section = el('section', {'aria-labelledby': 'payload-title'},
     el('details', {open: true, class: 'payload-box'},
-      el('summary', {}, el('h2', {id: 'payload-title', class: 'inline'}, 'Payload'),
-        el('span', {class: 'muted'}, ` ${text.length.toLocaleString()} characters`)),
-      el('div', {class: 'toolbar'}, copy, copyStatus, showAll),
-      pre));
+      el('summary', {}, el('h2', {id: 'payload-title', class: 'inline'}, 'Payload'), size),
+      toolbar, pre));
+  api(`/events/${encodeURIComponent(id)}/payload`, {text: true}).then((raw) => {
+    const text = indentJson(raw);
+    const long = text.length > PAYLOAD_PREVIEW_CHARS;
+    pre.textContent = long ? text.slice(0, PAYLOAD_PREVIEW_CHARS) : text;
+    size.textContent = ` ${raw.length.toLocaleString()} characters as received`;
+    const copyStatus = el('span', {class: 'copy-status', role: 'status'});
+    const showAll = long ? el('button', {type: 'button', onclick: () => {
+      pre.textContent = text;
+      showAll.remove();
+    }}, `Show all (${Math.round(text.length / 1024)} KiB)`) : null;
+    const copy = el('button', {type: 'button', onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(raw);
+        copyStatus.textContent = 'Copied as received.';
+      } catch {
+        // No clipboard (plain http on another host): show the received text and select it for
+        // Ctrl+C instead.
+        pre.textContent = raw;
+        if (showAll) showAll.remove();
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        copyStatus.textContent = 'Showing the payload as received, selected: press Ctrl+C to copy.';
+      }
+    }}, 'Copy as received');
+    replace(toolbar, copy, copyStatus, showAll);
+  }, (err) => {
+    pre.textContent = '';
+    replace(toolbar, notice('error', `Could not load the payload: ${err.message}`));
+  });
+  return section;
 }
 
 function headersSection(headers) {
