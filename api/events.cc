@@ -42,6 +42,25 @@ void EventsHandler::GetEvent(const ApiRequest& req, const std::string& id,
   respond(JsonOk(RenderEventDetail(**event, *deliveries)));
 }
 
+void EventsHandler::GetEventPayload(const ApiRequest& req, const std::string& id,
+                                    Responder respond) const {
+  QueryParams q(req, {});
+  if (!q.ok()) return respond(q.error());
+  auto event = queries_.GetEvent(id);
+  if (!event.ok()) return respond(ProblemFromStatus(event.status(), req.path));
+  if (!event->has_value()) {
+    return respond(Problem(ProblemKind::kNotFound, "no event with id " + id, req.path));
+  }
+  // The bytes were validated as JSON at ingest, so the type is true; the body is attacker
+  // controlled, so a browser that opens this URL directly must neither sniff it into HTML nor run
+  // anything from it.
+  ApiResponse r = JsonOk(std::move((*event)->body));
+  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  r.headers.emplace_back("Content-Security-Policy", "sandbox; default-src 'none'");
+  r.event_id = id;
+  respond(std::move(r));
+}
+
 void EventsHandler::ListEventAttempts(const ApiRequest& req, const std::string& id,
                                       Responder respond) const {
   ServeList(

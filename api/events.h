@@ -1,5 +1,6 @@
 // EventsHandler: the event routes of the REST API (contract: "REST API"): the list of events,
-// one event with its payload and deliveries, and an event's delivery attempts.
+// one event with its payload and deliveries, an event's payload bytes as received, and an event's
+// delivery attempts.
 #ifndef HOOKVAULT_API_EVENTS_H_
 #define HOOKVAULT_API_EVENTS_H_
 
@@ -21,6 +22,10 @@ class EventsHandler {
 
   void ListEvents(const ApiRequest& req, Responder respond) const;
   void GetEvent(const ApiRequest& req, const std::string& id, Responder respond) const;
+  // The stored body exactly as it arrived: the JSON rendering of GetEvent is also the stored
+  // bytes, but a client that parses it loses big integers, escapes, key order and duplicate keys,
+  // and with them the means to re-check a signature or compare ids.
+  void GetEventPayload(const ApiRequest& req, const std::string& id, Responder respond) const;
   void ListEventAttempts(const ApiRequest& req, const std::string& id, Responder respond) const;
 
  private:

@@ -344,6 +344,8 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx&, Responder r) { events_->ListEvents(req, r); }},
       {"getEvent", [this](const Req& req, const Ctx& c,
                           Responder r) { events_->GetEvent(req, c.params[0], r); }},
+      {"getEventPayload", [this](const Req& req, const Ctx& c,
+                                 Responder r) { events_->GetEventPayload(req, c.params[0], r); }},
       {"listEventAttempts",
        [this](const Req& req, const Ctx& c, Responder r) {
          events_->ListEventAttempts(req, c.params[0], r);

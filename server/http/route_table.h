@@ -35,6 +35,8 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"GET", "/api/v1/openapi.json", "getOpenApi", kPublic, kReactor},
     RouteSpec{"GET", "/api/v1/events", "listEvents", api::Permission::kRead, kQueryPool},
     RouteSpec{"GET", "/api/v1/events/:id", "getEvent", api::Permission::kRead, kQueryPool},
+    RouteSpec{"GET", "/api/v1/events/:id/payload", "getEventPayload", api::Permission::kRead,
+              kQueryPool},
     RouteSpec{"GET", "/api/v1/events/:id/attempts", "listEventAttempts", api::Permission::kRead,
               kQueryPool},
     RouteSpec{"POST", "/api/v1/events/:id/reprocess", "reprocessEvent", api::Permission::kReprocess,

@@ -24,10 +24,11 @@ function url(path) {
   return new URL(`../api/v1${path}`, window.location.href).toString();
 }
 
-// Returns the parsed JSON answer of `path` ("/events?limit=50"); throws ApiError with the
-// problem's detail on any answer but 2xx. A 401 also calls the unauthorized handler, unless
-// `signingIn` (the sign-in form reports it itself).
-export async function api(path, {method = 'GET', body, signingIn = false, tokenOverride} = {}) {
+// Returns the parsed JSON answer of `path` ("/events?limit=50"), or with `text` the answer's text
+// untouched (a payload as received: parsing would change big integers, escapes, duplicate keys);
+// throws ApiError with the problem's detail on any answer but 2xx. A 401 also calls the
+// unauthorized handler, unless `signingIn` (the sign-in form reports it itself).
+export async function api(path, {method = 'GET', body, signingIn = false, tokenOverride, text: asText = false} = {}) {
   const headers = {Accept: 'application/json'};
   const t = tokenOverride ?? token();
   if (t) headers.Authorization = `Bearer ${t}`;
@@ -43,7 +44,7 @@ export async function api(path, {method = 'GET', body, signingIn = false, tokenO
   }
   let json = null;
   const text = await response.text();
-  if (text) {
+  if (text && !(asText && response.ok)) {
     try { json = JSON.parse(text); } catch { json = null; }
   }
   if (response.status === 401 && !signingIn) onUnauthorized();
@@ -51,7 +52,7 @@ export async function api(path, {method = 'GET', body, signingIn = false, tokenO
     const detail = json && (json.detail || json.title);
     throw new ApiError(response.status, detail ? `${response.status}: ${detail}` : `HTTP ${response.status}`, json);
   }
-  return json;
+  return asText ? text : json;
 }
 
 // Builds "?a=1&b=2" from the non-empty members of `params`.

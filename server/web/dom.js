@@ -255,3 +255,62 @@ export function localToIso(value) {
   const d = new Date(value);
   return Number.isNaN(d.getTime()) ? '' : d.toISOString();
 }
+
+// Pretty-prints JSON text by walking its characters: line breaks and two-space indents around
+// the structure, whitespace between tokens dropped, and every number, string (escapes included)
+// and literal copied verbatim. Never JSON.parse → stringify, which would round integers above
+// 2^53, turn 1.0 into 1, decode \u003c into < and keep only the last of duplicate keys. Text
+// that is not JSON comes out readable and unchanged apart from whitespace.
+export function indentJson(text) {
+  const out = [];
+  const pads = [''];
+  const pad = (depth) => {
+    while (pads.length <= depth) pads.push(pads[pads.length - 1] + '  ');
+    return pads[depth];
+  };
+  const isSpace = (c) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
+  let depth = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text[i];
+    if (c === '"') {
+      // A string: up to the first quote that no backslash escapes.
+      let j = i + 1;
+      while (j < n && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      out.push(text.slice(i, Math.min(j + 1, n)));
+      i = j + 1;
+    } else if (c === '{' || c === '[') {
+      let j = i + 1;
+      while (j < n && isSpace(text[j])) ++j;
+      if (text[j] === (c === '{' ? '}' : ']')) {  // empty: {} or []
+        out.push(c, text[j]);
+        i = j + 1;
+      } else {
+        ++depth;
+        out.push(c, '\n', pad(depth));
+        i = j;
+      }
+    } else if (c === '}' || c === ']') {
+      depth = Math.max(0, depth - 1);
+      out.push('\n', pad(depth), c);
+      ++i;
+    } else if (c === ',') {
+      out.push(',\n', pad(depth));
+      ++i;
+      while (i < n && isSpace(text[i])) ++i;
+    } else if (c === ':') {
+      out.push(': ');
+      ++i;
+    } else if (isSpace(c)) {
+      ++i;
+    } else {
+      // A number or a literal (true, false, null): verbatim up to the next delimiter.
+      let j = i + 1;
+      while (j < n && !isSpace(text[j]) && !'{}[],:"'.includes(text[j])) ++j;
+      out.push(text.slice(i, j));
+      i = j;
+    }
+  }
+  return out.join('');
+}

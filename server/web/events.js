@@ -1,7 +1,7 @@
 // Events: the list (filters, search by event id or idempotency key, cursor paging) and one
 // event's page (payload, headers, deliveries, attempts, Reprocess).
 import {api, ApiError, query} from './api.js';
-import {badge, code, el, empty, field, httpBadge, liveRegion, localToIso, ms, notice, origin, Pager, reasonTooLong, replace, replaceKeepingFocus, select, table, time} from './dom.js';
+import {badge, code, el, empty, field, httpBadge, indentJson, liveRegion, localToIso, ms, notice, origin, Pager, reasonTooLong, replace, replaceKeepingFocus, select, table, time} from './dom.js';
 
 const PAGE_SIZE = 50;
 // Past this many characters the payload shows its head and a "Show all" button: one text node
@@ -183,7 +183,7 @@ function renderEvent(view, ctx, id) {
       if (!drawn) {
         drawn = true;
         replace(body, resultBox, factsBox, reprocess, deliveriesBox, attemptsBox,
-          payloadSection(event.payload),
+          payloadSection(id),
           headersSection(event.headers || {}));
       }
       // While a delivery is pending (new, retrying, just reprocessed) the page follows it,
@@ -339,38 +339,69 @@ function attemptsSection(attempts) {
       ], attempts, {captionHidden: true, key: a => String(a.id ?? `${a.destination}/${a.started_at}`)}));
 }
 
-function payloadSection(payload) {
-  const text = typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2);
-  const long = text.length > PAYLOAD_PREVIEW_CHARS;
-  const pre = el('pre', {class: 'payload', tabindex: '0', 'aria-label': 'Payload'},
-    long ? text.slice(0, PAYLOAD_PREVIEW_CHARS) : text);
-  const copyStatus = el('span', {class: 'copy-status', role: 'status'});
-  const showAll = long ? el('button', {type: 'button', onclick: () => {
-    pre.textContent = text;
-    showAll.remove();
-  }}, `Show all (${Math.round(text.length / 1024)} KiB)`) : null;
-  const copy = el('button', {type: 'button', onclick: async () => {
-    try {
-      await navigator.clipboard.writeText(text);
-      copyStatus.textContent = 'Copied.';
-    } catch {
-      // No clipboard (plain http on another host): select the text for Ctrl+C instead.
-      pre.textContent = text;
-      if (showAll) showAll.remove();
-      const range = document.createRange();
-      range.selectNodeContents(pre);
-      const sel = window.getSelection();
-      sel.removeAllRanges();
-      sel.addRange(range);
-      copyStatus.textContent = 'Selected: press Ctrl+C to copy.';
-    }
-  }}, 'Copy');
-  return el('section', {'aria-labelledby': 'payload-title'},
+// The payload as it arrived, from /events/{id}/payload (the event's JSON would be parsed, which
+// changes big integers, 1.0, escapes and duplicate keys): shown re-indented by indentJson, which
+// copies every number and string verbatim; Copy copies the received text, not the indented view,
+// so a signature can be re-checked or an id compared with it.
+function payloadSection(id) {
+  // A named group, focusable so that a keyboard scrolls it (the section is the Payload region).
+  const pre = el('pre', {class: 'payload', tabindex: '0', role: 'group', 'aria-labelledby': 'payload-title'}, 'Loading…');
+  const size = el('span', {class: 'muted'});
+  const toolbar = el('div', {class: 'toolbar'});
+  const section = el('section', {'aria-labelledby': 'payload-title'},
     el('details', {open: true, class: 'payload-box'},
-      el('summary', {}, el('h2', {id: 'payload-title', class: 'inline'}, 'Payload'),
-        el('span', {class: 'muted'}, ` ${text.length.toLocaleString()} characters`)),
-      el('div', {class: 'toolbar'}, copy, copyStatus, showAll),
-      pre));
+      el('summary', {}, el('h2', {id: 'payload-title', class: 'inline'}, 'Payload'), size),
+      toolbar, pre));
+  api(`/events/${encodeURIComponent(id)}/payload`, {text: true}).then((raw) => {
+    const text = indentJson(raw);
+    const long = text.length > PAYLOAD_PREVIEW_CHARS;
+    // Whole lines in blocks of about 16 KiB that the browser lays out only when scrolled near
+    // (content-visibility: auto, set through the CSSOM, which the CSP allows): one text node of a
+    // megabyte, wrapped, takes Chromium about a second to lay out. textContent is unchanged.
+    const show = (s) => {
+      replace(pre);
+      for (let i = 0; i < s.length;) {
+        let j = s.indexOf('\n', i + 16 * 1024);
+        j = j < 0 ? s.length : j + 1;
+        const block = el('span', {}, s.slice(i, j));  // phrasing content, as a <pre> needs
+        block.style.display = 'block';
+        block.style.contentVisibility = 'auto';
+        block.style.containIntrinsicSize = 'auto 20em';
+        pre.append(block);
+        i = j;
+      }
+    };
+    show(long ? text.slice(0, PAYLOAD_PREVIEW_CHARS) : text);
+    size.textContent = ` ${raw.length.toLocaleString()} characters as received`;
+    const copyStatus = el('span', {class: 'copy-status', role: 'status'});
+    const showAll = long ? el('button', {type: 'button', onclick: () => {
+      show(text);
+      showAll.remove();
+      pre.focus();  // the button that had focus is gone
+    }}, `Show all (${Math.round(text.length / 1024)} KiB)`) : null;
+    const copy = el('button', {type: 'button', onclick: async () => {
+      try {
+        await navigator.clipboard.writeText(raw);
+        copyStatus.textContent = 'Copied as received.';
+      } catch {
+        // No clipboard (plain http on another host): show the received text and select it for
+        // Ctrl+C instead.
+        pre.textContent = raw;
+        if (showAll) showAll.remove();
+        const range = document.createRange();
+        range.selectNodeContents(pre);
+        const sel = window.getSelection();
+        sel.removeAllRanges();
+        sel.addRange(range);
+        copyStatus.textContent = 'Showing the payload as received, selected: press Ctrl+C to copy.';
+      }
+    }}, 'Copy as received');
+    replace(toolbar, copy, copyStatus, showAll);
+  }, (err) => {
+    pre.textContent = '';
+    replace(toolbar, notice('error', `Could not load the payload: ${err.message}`));
+  });
+  return section;
 }
 
 function headersSection(headers) {

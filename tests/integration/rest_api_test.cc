@@ -215,7 +215,7 @@ Need NeedOf(std::string_view operation) {
       {"ackConsumer", Need::kConsume},      {"getOpenApi", Need::kNone},
       {"getStats", Need::kRead},            {"listDestinations", Need::kRead},
       {"listConsumers", Need::kPull},       {"getSession", Need::kSession},
-      {"testDestination", Need::kReprocess},
+      {"testDestination", Need::kReprocess}, {"getEventPayload", Need::kRead},
   };
   auto it = kNeeds.find(operation);
   return it == kNeeds.end() ? Need::kNone : it->second;
@@ -275,7 +275,7 @@ TEST_F(RestApiTest, AuthMatrixEveryRouteNoTokenBadTokenAndEachRole) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 18 * 4);  // every authenticated route of the table, by every role
+  EXPECT_EQ(checked, 19 * 4);  // every authenticated route of the table, by every role
 }
 
 // --- Queries ---------------------------------------------------------------------------------
@@ -326,6 +326,35 @@ TEST_F(RestApiTest, EventFiltersAndDetail) {
   EXPECT_EQ(destinations, (std::set<std::string>{"bad", "good"}));
 
   EXPECT_EQ(Get("/api/v1/events/01890000-0000-7000-8000-000000000000", kAuditor).status, 404);
+}
+
+// GET /events/{id}/payload answers the body byte for byte as it arrived: what a parse and
+// re-serialisation would change (a big integer, 1.0, an escape, a duplicate key, whitespace)
+// stays, so a signature can be re-checked over it.
+TEST_F(RestApiTest, EventPayloadIsTheBytesAsReceived) {
+  Start();
+  const std::string body =
+      "{ \"id\" : \"raw-1\",\n\t\"event\":\"booking.created\",  \"big\": 12345678901234567890,"
+      " \"one\": 1.0, \"lt\": \"\\u003c\", \"dup\": 1, \"dup\": 2 }\n";
+  HttpResult posted = client_.Request(
+      "POST", server_->Url("/webhooks/pms"),
+      {{"x-auth-token", kSourceToken}, {"Content-Type", "application/json"}}, body);
+  ASSERT_EQ(posted.status, 200) << posted.body;
+  std::string id = Json(posted.body)["id"].GetString();
+
+  HttpResult r = Get("/api/v1/events/" + id + "/payload", kAuditor);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, body);
+  EXPECT_EQ(r.headers["content-type"], "application/json");
+  EXPECT_EQ(r.headers["x-content-type-options"], "nosniff");
+  EXPECT_EQ(r.headers["content-security-policy"], "sandbox; default-src 'none'");
+
+  EXPECT_EQ(Get("/api/v1/events/" + id + "/payload", kConsumer).status, 403);
+  EXPECT_EQ(Get("/api/v1/events/" + id + "/payload", "").status, 401);
+  HttpResult unknown =
+      Get("/api/v1/events/01890000-0000-7000-8000-000000000000/payload", kAuditor);
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.headers["content-type"], "application/problem+json");
 }
 
 TEST_F(RestApiTest, DeliveryAttemptAndRequestFilters) {
