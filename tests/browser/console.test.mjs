@@ -476,6 +476,22 @@ describe('console', { concurrency: false }, () => {
     });
     await fetch(server.url('/webhooks/' + encodeURIComponent(kXss.img)), {
       method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    // A receiver's answer is attacker-controlled too: crm answers 500 with the markup as its
+    // body, so it reaches the attempts' response excerpts, the destinations' last_error
+    // (Overview, Destinations) and the Send test event result. A reprocess with a markup reason
+    // reaches the Audit page (and, from the page, the Failed page's audit row).
+    const markupBody = Object.values(kXss).join(' ');
+    sink.set('/crm', { status: 500, body: markupBody });
+    ids.xssOrder = (await server.ingest({ id: 'order-xss', type: 'order.paid' })).id;
+    const crmFailed = () => waitFor(async () => (await deliveryStatus(ids.xssOrder, 'crm')) === 'failed',
+                                    'order-xss failed at crm');
+    await crmFailed();
+    const auditReason = `audit ${kXss.img} ${kXss.script}`;
+    const reprocessed = await server.api('POST', `/events/${ids.xssOrder}/reprocess`,
+                                         tokens.operator, { reason: auditReason });
+    assert.ok(reprocessed.status < 300, reprocessed.text);
+    await waitFor(async () => (await server.get('/audit')).data.some((a) => a.reason === auditReason),
+                  'the audit row with the markup reason');
 
     for (const [name, ctx] of [['csp', browser], ['no-csp', audit]]) {
       const page = await newPage(ctx);
@@ -514,6 +530,40 @@ describe('console', { concurrency: false }, () => {
       await assertInert('requests page');
       await page.getByText(kXss.img, { exact: false }).first().waitFor();
       await screenshot(page, `xss-requests-${name}`);
+
+      // Each page below must show the markup as text (so the field is really on the page), then
+      // be inert.
+      const shows = (scope, text) => async () => (await scope.getByText(text, { exact: false })
+        .count()) > 0;
+      await crmFailed();
+      await go(page, `events/${ids.xssOrder}`);
+      await pollPage(page, shows(page.getByRole('region', { name: 'Attempts', exact: true }),
+                                 kXss.img), 'the response excerpt in the attempts table');
+      await assertInert('attempts of a receiver answering markup');
+      await go(page, 'overview');
+      await pollPage(page, shows(page, kXss.img), 'crm\'s last error on the overview');
+      await assertInert('overview');
+      await screenshot(page, `xss-overview-${name}`);
+      await go(page, 'destinations');
+      await pollPage(page, shows(page, kXss.img), 'crm\'s last error on the destinations page');
+      await (await testButtonFor(page, 'crm')).click();
+      await page.getByRole('status').filter({ hasText: kXss.svg }).first().waitFor();
+      await assertInert('destinations and the Send test event result');
+      await screenshot(page, `xss-destinations-${name}`);
+      await go(page, 'audit');
+      await page.getByText(auditReason, { exact: false }).first().waitFor();
+      await assertInert('audit page');
+      await screenshot(page, `xss-audit-${name}`);
+      await crmFailed();
+      await go(page, 'failed');
+      await page.getByRole('button', { name: 'Reprocess matching' }).first().click();
+      const failedReason = `failed ${kXss.svg} ${kXss.link} ${name}`;
+      await page.getByLabel('Reason').fill(failedReason);
+      await page.getByRole('button', { name: 'Confirm' }).click();
+      await page.getByRole('table', { name: 'Audit row written' })
+        .getByText(failedReason, { exact: false }).waitFor();
+      await assertInert('failed page and its audit row');
+      await screenshot(page, `xss-failed-${name}`);
       await page.close();
     }
   });
