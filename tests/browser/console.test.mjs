@@ -669,10 +669,15 @@ describe('console', { concurrency: false }, () => {
     await page.close();
   });
 
-  test('axe-core: no serious or critical violation on any page', async () => {
-    const page = await newPage(audit);
+  test('axe-core: no serious or critical violation on any page, form, result or role', async () => {
+    // An event of its own (no earlier test's): failed at crm, so its page has deliveries,
+    // attempts and an open Reprocess.
+    sink.set('/crm', 500);
+    ids.axe = (await server.ingest({ id: 'order-axe', type: 'order.paid', total: 3 })).id;
+    await waitFor(async () => (await deliveryStatus(ids.axe, 'crm')) === 'failed',
+                  'order-axe failed at crm');
     const found = [];
-    const check = async (name) => {
+    const check = async (page, name) => {
       await page.addScriptTag({ path: axePath });
       const violations = await page.evaluate(async () => {
         const r = await window.axe.run(document, { resultTypes: ['violations'] });
@@ -682,18 +687,72 @@ describe('console', { concurrency: false }, () => {
       });
       for (const v of violations) found.push(`${name}: ${v}`);
     };
+    const routes = [...kRoutes, `events/${ids.axe}`];
+    const visit = async (page, route, who) => {
+      await go(page, route);
+      await page.getByRole('link', { name: who === 'consumer' ? 'Consumers' : 'Overview',
+                                     exact: true }).waitFor();
+      await check(page, `${who} #/${route}`);
+    };
+
+    // Sign-in, and its error.
+    const page = await newPage(audit);
     await page.goto(server.url('/console/'));
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
-    await check('sign-in');
-    await signIn(page, tokens.operator);
-    for (const route of [...kRoutes, `events/${ids.order1}`]) {
-      await go(page, route);
-      await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
-      await check(`#/${route}`);
+    await check(page, 'sign-in');
+    await page.getByLabel('API token').fill('not-a-token-of-this-server-0000');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That token was not accepted.').waitFor();
+    await check(page, 'sign-in error');
+
+    // The operator: every page, then the forms open and their results.
+    await page.getByLabel('API token').fill(tokens.operator);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
+    for (const route of routes) {
+      await visit(page, route, 'operator');
       await screenshot(page, `page-${route.startsWith('events/') ? 'event' : route}`);
     }
-    assert.deepEqual(found, [], 'axe-core violations');
+    await page.getByRole('region', { name: 'Deliveries', exact: true }).getByRole('row')
+      .filter({ hasText: 'crm' }).filter({ hasText: /failed/i }).first().waitFor();
+    await page.getByRole('button', { name: 'Reprocess', exact: true }).click();
+    await page.getByLabel('Reason').waitFor();
+    await check(page, 'event Reprocess form');
+    await page.getByLabel('Reason').fill('axe: the event form');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Reprocess accepted').first().waitFor();
+    await check(page, 'event Reprocess result');
+    await waitFor(async () => (await deliveryStatus(ids.axe, 'crm')) === 'failed',
+                  'order-axe failed at crm again');
+    await go(page, 'failed');
+    await page.getByRole('button', { name: 'Reprocess matching' }).first().click();
+    await page.getByLabel('Reason').waitFor();
+    await check(page, 'Failed dry-run form');
+    await page.getByLabel('Reason').fill('axe: the bulk form');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('table', { name: 'Audit row written' }).waitFor();
+    await check(page, 'Failed result and audit row');
+    await go(page, 'destinations');
+    await (await testButtonFor(page, 'billing')).click();
+    await page.getByRole('status').filter({ hasText: /\b200\b/ }).first().waitFor();
+    await check(page, 'Send test event result');
     await page.close();
+
+    // The auditor's and the consumer's views (each in a tab of its own: its own session).
+    const auditor = await newPage(audit);
+    await signIn(auditor, tokens.auditor);
+    for (const route of routes) await visit(auditor, route, 'auditor');
+    await auditor.close();
+    const consumer = await newPage(audit);
+    await consumer.goto(server.url('/console/'));
+    await consumer.getByLabel('API token').fill(tokens.consumer);
+    await consumer.getByRole('button', { name: 'Sign in' }).click();
+    await consumer.getByRole('link', { name: 'Consumers', exact: true }).waitFor();
+    await visit(consumer, 'consumers', 'consumer');
+    await consumer.getByRole('cell', { name: 'warehouse', exact: true }).waitFor();
+    await check(consumer, 'consumer #/consumers (loaded)');
+    await consumer.close();
+    assert.deepEqual(found, [], 'axe-core violations');
   });
 
   test('no request left 127.0.0.1 and no token reached a URL, localStorage or the log', async () => {
