@@ -480,6 +480,8 @@ describe('console', { concurrency: false }, () => {
     // body, so it reaches the attempts' response excerpts, the destinations' last_error
     // (Overview, Destinations) and the Send test event result. A reprocess with a markup reason
     // reaches the Audit page (and, from the page, the Failed page's audit row).
+    await waitFor(async () => (await deliveryStatus(ids.xss, 'crm')) === 'succeeded',
+                  'the markup event delivered to crm before crm answers markup');
     const markupBody = Object.values(kXss).join(' ');
     sink.set('/crm', { status: 500, body: markupBody });
     ids.xssOrder = (await server.ingest({ id: 'order-xss', type: 'order.paid' })).id;
@@ -496,15 +498,15 @@ describe('console', { concurrency: false }, () => {
     for (const [name, ctx] of [['csp', browser], ['no-csp', audit]]) {
       const page = await newPage(ctx);
       // Nothing ran: no __pwned, no dialog, no element made from the markup, no CSP violation.
+      const kInjected =
+        'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]';
       const assertInert = async (where) => {
         await page.waitForTimeout(300);  // an onerror of a broken image fires asynchronously
-        const state = await page.evaluate(() => ({
+        const state = await page.evaluate((selector) => ({
           pwned: typeof window.__pwned,
           csp: window.__cspViolations || [],
-          injected: document.querySelectorAll(
-            'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]')
-            .length,
-        }));
+          injected: document.querySelectorAll(selector).length,
+        }), kInjected);
         assert.equal(state.pwned, 'undefined', `${name} ${where}: window.__pwned was set`);
         assert.deepEqual(ctx.seen.dialogs, [], `${name} ${where}: a dialog fired`);
         assert.equal(state.injected, 0, `${name} ${where}: markup from a payload became elements`);
@@ -531,28 +533,34 @@ describe('console', { concurrency: false }, () => {
       await page.getByText(kXss.img, { exact: false }).first().waitFor();
       await screenshot(page, `xss-requests-${name}`);
 
-      // Each page below must show the markup as text (so the field is really on the page), then
-      // be inert.
-      const shows = (scope, text) => async () => (await scope.getByText(text, { exact: false })
+      // Each page below must be inert and show the markup as text (so the field really is on
+      // the page). A page that turned the markup into elements shows no such text: waiting
+      // stops at the text or at an injected element, whichever comes first.
+      const shows = async (scope, text) => (await scope.getByText(text, { exact: false })
         .count()) > 0;
+      const reached = (scope, text) => async () => await shows(scope, text) ||
+        await page.evaluate((selector) => document.querySelectorAll(selector).length > 0, kInjected);
+      const inertAndShown = async (scope, text, where) => {
+        await pollPage(page, reached(scope, text), `${where}: the markup`);
+        await assertInert(where);
+        assert.ok(await shows(scope, text), `${where}: the markup does not read as text`);
+      };
       await crmFailed();
       await go(page, `events/${ids.xssOrder}`);
-      await pollPage(page, shows(page.getByRole('region', { name: 'Attempts', exact: true }),
-                                 kXss.img), 'the response excerpt in the attempts table');
-      await assertInert('attempts of a receiver answering markup');
+      await inertAndShown(page.getByRole('region', { name: 'Attempts', exact: true }), kXss.img,
+                          'response excerpts in the attempts table');
       await go(page, 'overview');
-      await pollPage(page, shows(page, kXss.img), 'crm\'s last error on the overview');
-      await assertInert('overview');
+      await inertAndShown(page, kXss.img, 'crm\'s last error on the overview');
       await screenshot(page, `xss-overview-${name}`);
       await go(page, 'destinations');
-      await pollPage(page, shows(page, kXss.img), 'crm\'s last error on the destinations page');
+      await inertAndShown(page, kXss.img, 'crm\'s last error on the destinations page');
       await (await testButtonFor(page, 'crm')).click();
-      await page.getByRole('status').filter({ hasText: kXss.svg }).first().waitFor();
-      await assertInert('destinations and the Send test event result');
+      const testResult = page.getByRole('status').filter({ hasText: /HTTP 500/ });
+      await testResult.first().waitFor();
+      await inertAndShown(testResult, kXss.svg, 'the Send test event result');
       await screenshot(page, `xss-destinations-${name}`);
       await go(page, 'audit');
-      await page.getByText(auditReason, { exact: false }).first().waitFor();
-      await assertInert('audit page');
+      await inertAndShown(page, auditReason, 'audit reasons on the audit page');
       await screenshot(page, `xss-audit-${name}`);
       await crmFailed();
       await go(page, 'failed');
@@ -560,9 +568,9 @@ describe('console', { concurrency: false }, () => {
       const failedReason = `failed ${kXss.svg} ${kXss.link} ${name}`;
       await page.getByLabel('Reason').fill(failedReason);
       await page.getByRole('button', { name: 'Confirm' }).click();
-      await page.getByRole('table', { name: 'Audit row written' })
-        .getByText(failedReason, { exact: false }).waitFor();
-      await assertInert('failed page and its audit row');
+      const auditRow = page.getByRole('table', { name: 'Audit row written' });
+      await auditRow.waitFor();
+      await inertAndShown(auditRow, failedReason, 'the Failed page\'s audit row');
       await screenshot(page, `xss-failed-${name}`);
       await page.close();
     }
