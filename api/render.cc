@@ -212,8 +212,9 @@ std::string RenderBulkReprocessed(const storage::ReprocessResult& result, bool d
   std::string out = "{\"matched\":" + std::to_string(result.matched) +
                     ",\"requeued\":" + std::to_string(result.requeued) +
                     ",\"dry_run\":" + (dry_run ? "true" : "false");
-  if (result.running) out += ",\"running\":true,\"audit_id\":" + std::to_string(result.audit_id);
-  return out + "}";
+  if (result.running) out += ",\"running\":true";
+  // Always: a client (the console) shows exactly the row of its own run, never "the newest".
+  return out + ",\"audit_id\":" + std::to_string(result.audit_id) + "}";
 }
 
 std::string RenderStored(const storage::AppendResult& result) {

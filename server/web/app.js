@@ -45,11 +45,28 @@ function defaultPath() {
   return first ? first.path : 'overview';
 }
 
+// An id in a route: what event ids and names are made of. Anything else ("." and "..", which
+// the API URL would resolve away, a slash, a malformed %-escape) is not an id.
+const ID = /^[A-Za-z0-9_-]{1,100}$/;
+
 function parseHash() {
   const hash = window.location.hash || '';
   if (!hash.startsWith('#/')) return null;
   const [path, ...rest] = hash.slice(2).split('/');
-  return {path, params: rest.map(decodeURIComponent)};
+  const params = rest.map((p) => {
+    let v;
+    try { v = decodeURIComponent(p); } catch { return null; }
+    return ID.test(v) ? v : null;
+  });
+  return {path, params, bad: params.some((v, i) => v === null && rest[i] !== '')};
+}
+
+// Module state (filters, pages, choices) of the last session must not reach the next user of
+// the tab.
+function resetPages() {
+  for (const p of PAGES) {
+    if (typeof p.page.reset === 'function') p.page.reset();
+  }
 }
 
 // --- sign-in ---------------------------------------------------------------------------------
@@ -57,6 +74,8 @@ function parseHash() {
 function showSignIn(message, kind = 'error') {
   leavePage();
   session = null;
+  resetPages();
+  document.title = 'Sign in · hookvault';
   header.hidden = true;
   const input = el('input', {type: 'password', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true});
   const status = el('div', {class: 'signin-message'}, message ? notice(kind, message) : null);
@@ -143,6 +162,11 @@ function route_() {
   if (!allowed(page)) {
     view.append(el('h1', {tabindex: '-1'}, page.label),
       notice('error', `The ${session.role} role may not see this page.`));
+  } else if (route.bad) {
+    view.append(el('h1', {tabindex: '-1'}, page.label),
+      notice('error', 'That address does not name anything: an id has only letters, digits, "-" and "_".'),
+      el('p', {}, el('a', {href: `#/${page.path}`}, `Back to ${page.label}`)));
+    document.title = `${page.label} · hookvault`;
   } else {
     page.page.render(view, {
       session,

@@ -4,6 +4,9 @@ import {badge, el, empty, notice, number, Pager, replace, table, time} from './d
 
 const pager = new Pager();
 
+// Forgets the page (sign-out: the next user of the tab starts afresh).
+export function reset() { pager.reset(); }
+
 export function render(view) {
   const verify = el('div', {'aria-live': 'polite'}, el('p', {}, 'Verifying the chain…'));
   const list = el('div', {});

@@ -42,6 +42,8 @@ function card(d, canTest) {
       replace(out, notice('error', `The test could not run: ${err.message}`));
     }
     button.disabled = false;
+    // Disabling the focused button sent focus to <body>: give it back.
+    button.focus();
   }}, 'Send test event') : null;
   const row = (k, v) => [el('dt', {}, k), el('dd', {}, v)];
   return el('section', {class: 'card', 'aria-labelledby': nameId},

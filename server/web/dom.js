@@ -41,6 +41,56 @@ export function replace(node, ...children) {
   return node;
 }
 
+// Replaces the children of `node` like replace(), keeping keyboard focus: a timed refresh must
+// not drop a keyboard user's focus to <body>. The focused control is found again in the new
+// content by its place (row key or row index, column) and its tag and text.
+export function replaceKeepingFocus(node, ...children) {
+  const active = document.activeElement;
+  if (!active || active === node || !node.contains(active)) return replace(node, ...children);
+  const where = focusKey(node, active);
+  replace(node, ...children);
+  const again = findByKey(node, where);
+  if (again) again.focus({preventScroll: true});
+  return node;
+}
+
+const FOCUSABLE = 'a[href], button, input, select, textarea, [tabindex]';
+
+function focusKey(root, active) {
+  const row = active.closest('tr');
+  const cell = active.closest('td, th');
+  return {
+    tag: active.tagName, text: active.textContent,
+    rowKey: row ? row.dataset.key || null : null,
+    rowIndex: row ? row.sectionRowIndex : -1,
+    cellIndex: cell ? cell.cellIndex : -1,
+    index: [...root.querySelectorAll(FOCUSABLE)].indexOf(active),
+  };
+}
+
+function findByKey(root, k) {
+  const all = [...root.querySelectorAll(FOCUSABLE)];
+  const same = e => e.tagName === k.tag;
+  if (k.cellIndex >= 0) {
+    const row = [...root.querySelectorAll('tbody tr')].find(r =>
+      k.rowKey !== null ? r.dataset.key === k.rowKey : r.sectionRowIndex === k.rowIndex);
+    const cell = row && row.cells[k.cellIndex];
+    const inCell = cell ? [...cell.querySelectorAll(FOCUSABLE)].filter(same) : [];
+    if (inCell.length) return inCell.find(e => e.textContent === k.text) || inCell[0];
+  }
+  return all.find(e => same(e) && e.textContent === k.text) || (same(all[k.index] || {}) ? all[k.index] : null);
+}
+
+// A reason must fit the server's limit in UTF-8 bytes (maxlength counts characters): returns an
+// error text, or null when it fits.
+export const MAX_REASON_BYTES = 1000;
+export function reasonTooLong(text) {
+  const bytes = new TextEncoder().encode(text).length;
+  return bytes > MAX_REASON_BYTES
+    ? `The reason is ${bytes} bytes in UTF-8; at most ${MAX_REASON_BYTES} are kept. Shorten it.`
+    : null;
+}
+
 let ids = 0;
 // Returns a fresh id for aria-describedby / label pairs.
 export function uid(prefix = 'id') {
@@ -57,7 +107,10 @@ export function time(iso) {
     year: 'numeric', month: 'short', day: 'numeric',
     hour: '2-digit', minute: '2-digit', second: '2-digit',
   });
-  return el('time', {datetime: iso, title: `${iso} (UTC)`}, text);
+  // The UTC time also as (visually hidden) text: a tooltip alone is out of reach of keyboard,
+  // touch and screen-reader users.
+  return el('time', {datetime: iso, title: `${iso} (UTC)`}, text,
+    el('span', {class: 'visually-hidden'}, ` (${iso} UTC)`));
 }
 
 export function number(n, digits = 0) {
@@ -99,14 +152,27 @@ export function httpBadge(status) {
 
 // A table: columns [{label, cell: row => child, class?}], rows. `caption` names it for screen
 // readers (visible unless captionHidden).
-export function table(caption, columns, rows, {captionHidden = false} = {}) {
-  // Focusable and named: a table wider than a phone scrolls inside its box, and a keyboard user
-  // must be able to scroll it too. A group, not a region: the section around it is the landmark.
-  return el('div', {class: 'table-wrap', tabindex: '0', role: 'group', 'aria-label': caption},
+// `key` (row => string) marks rows so a refresh can find the focused one again.
+export function table(caption, columns, rows, {captionHidden = false, key = null} = {}) {
+  // Named: a table wider than a phone scrolls inside its box. A group, not a region: the section
+  // around it is the landmark. scrollable() makes it a tab stop only while it does scroll.
+  return scrollable(el('div', {class: 'table-wrap', role: 'group', 'aria-label': caption},
     el('table', {},
       el('caption', {class: captionHidden ? 'visually-hidden' : null}, caption),
       el('thead', {}, el('tr', {}, columns.map(c => el('th', {scope: 'col', class: c.class}, c.label)))),
-      el('tbody', {}, rows.map(row => el('tr', {}, columns.map(c => el('td', {class: c.class}, c.cell(row))))))));
+      el('tbody', {}, rows.map(row => el('tr', {'data-key': key ? key(row) : null},
+        columns.map(c => el('td', {class: c.class}, c.cell(row)))))))));
+}
+
+// A box that scrolls sideways must be reachable by keyboard (tabindex 0); one that fits must not
+// be an empty tab stop. Re-checked whenever its size changes.
+export function scrollable(box) {
+  const check = () => {
+    if (box.scrollWidth > box.clientWidth + 1) box.setAttribute('tabindex', '0');
+    else box.removeAttribute('tabindex');
+  };
+  new ResizeObserver(check).observe(box);
+  return box;
 }
 
 // An empty state: what is (not) here, and what to do next.
@@ -119,8 +185,22 @@ export function code(text) {
 }
 
 // A message region for errors and results (announced by screen readers).
+// A status region is only announced when its content changes after it is in the document, so
+// the region goes in empty and its text follows a moment later (an alert is announced as it is
+// inserted, so it carries its text at once).
 export function notice(kind, ...children) {
-  return el('div', {class: `notice notice-${kind}`, role: kind === 'error' ? 'alert' : 'status'}, children);
+  if (kind === 'error') return el('div', {class: `notice notice-${kind}`, role: 'alert'}, children);
+  const box = el('div', {class: `notice notice-${kind}`, role: 'status'});
+  setTimeout(() => append(box, children), 50);
+  return box;
+}
+
+// A persistent polite region: say(text) changes its text (announced), instead of a region
+// around a whole table.
+export function liveRegion() {
+  const box = el('p', {class: 'visually-hidden', role: 'status'});
+  box.say = (text) => { box.textContent = text; };
+  return box;
 }
 
 // A labelled field: el('label') around the text and the control, so the control's accessible

@@ -1,7 +1,7 @@
 // Events: the list (filters, search by event id or idempotency key, cursor paging) and one
 // event's page (payload, headers, deliveries, attempts, Reprocess).
 import {api, ApiError, query} from './api.js';
-import {badge, code, el, empty, field, httpBadge, localToIso, ms, notice, origin, Pager, replace, select, table, time} from './dom.js';
+import {badge, code, el, empty, field, httpBadge, liveRegion, localToIso, ms, notice, origin, Pager, reasonTooLong, replace, replaceKeepingFocus, select, table, time} from './dom.js';
 
 const PAGE_SIZE = 50;
 // Past this many characters the payload shows its head and a "Show all" button: one text node
@@ -10,6 +10,21 @@ const PAYLOAD_PREVIEW_CHARS = 64 * 1024;
 
 // The list's filters and page survive a visit to an event and back (for the tab's life).
 const state = {q: '', source: '', type: '', status: '', after: '', before: '', pager: new Pager()};
+
+// Attempts come in pages of the API's maximum; an event's page follows at most this many
+// (a destination retried for weeks has many), then says how many more there are.
+const ATTEMPTS_PAGE = 1000;
+const ATTEMPTS_PAGES = 5;
+// While a delivery is pending the page follows it: first every 2 s, then slower (a delivery can
+// wait in backoff for hours), up to every 30 s.
+const POLL_FIRST_MS = 2000;
+const POLL_MAX_MS = 30000;
+
+// Forgets the list's filters and page (sign-out: the next user of the tab starts afresh).
+export function reset() {
+  Object.assign(state, {q: '', source: '', type: '', status: '', after: '', before: ''});
+  state.pager.reset();
+}
 
 export function render(view, ctx) {
   if (ctx.params.length > 0 && ctx.params[0]) return renderEvent(view, ctx, ctx.params[0]);
@@ -25,7 +40,8 @@ function renderList(view) {
     after: el('input', {type: 'datetime-local', name: 'after', value: state.after, step: '1'}),
     before: el('input', {type: 'datetime-local', name: 'before', value: state.before, step: '1'}),
   };
-  const results = el('div', {class: 'results', 'aria-live': 'polite', 'aria-busy': 'true'});
+  const results = el('div', {class: 'results', 'aria-busy': 'true'});
+  const live = liveRegion();
   const form = el('form', {class: 'filters', role: 'search', 'aria-label': 'Filter events', onsubmit: (e) => {
     e.preventDefault();
     for (const k of Object.keys(inputs)) state[k] = inputs[k].value.trim();
@@ -45,7 +61,7 @@ function renderList(view) {
         state.pager.reset();
         load();
       }}, 'Clear')));
-  view.append(el('h1', {tabindex: '-1'}, 'Events'), form, results);
+  view.append(el('h1', {tabindex: '-1'}, 'Events'), form, live, results);
 
   async function load() {
     results.setAttribute('aria-busy', 'true');
@@ -69,13 +85,18 @@ function renderList(view) {
         if (byId.status === 'rejected' && !idMissing) throw byId.reason;
         rows = byKey.status === 'fulfilled' ? byKey.value.data : [];
         next = byKey.status === 'fulfilled' ? byKey.value.next_cursor : null;
-        if (byId.status === 'fulfilled' && !rows.some(r => r.id === byId.value.id)) rows = [byId.value, ...rows];
+        // The event found by id heads the first page only, and only if it passes the filters.
+        if (byId.status === 'fulfilled' && !state.pager.cursor && matches(byId.value, filters) &&
+            !rows.some(r => r.id === byId.value.id)) {
+          rows = [byId.value, ...rows];
+        }
       } else {
         const page = await api(`/events${query({...filters, limit: PAGE_SIZE, cursor: state.pager.cursor})}`);
         rows = page.data;
         next = page.next_cursor;
       }
       state.pager.next = next;
+      live.say(rows.length === 0 ? 'No events' : `${rows.length} ${rows.length === 1 ? 'event' : 'events'}${next ? ' on this page' : ''}`);
       const filtered = Object.values(filters).some(Boolean) || state.q;
       replace(results,
         rows.length === 0
@@ -93,11 +114,23 @@ function renderList(view) {
           ], rows),
         state.pager.controls('Event pages', load));
     } catch (err) {
+      live.say('');
       replace(results, notice('error', `Could not load events: ${err.message}`));
     }
     results.setAttribute('aria-busy', 'false');
   }
   load();
+}
+
+// Whether event `e` passes the list's filters (as the API would apply them).
+function matches(e, f) {
+  if (f.source && e.source !== f.source) return false;
+  if (f.type && e.event_type !== f.type) return false;
+  if (f.status && e.status !== f.status) return false;
+  const at = Date.parse(e.received_at);
+  if (f.received_after && !(at >= Date.parse(f.received_after))) return false;
+  if (f.received_before && !(at < Date.parse(f.received_before))) return false;
+  return true;
 }
 
 // --- one event --------------------------------------------------------------------------------
@@ -119,31 +152,47 @@ function renderEvent(view, ctx, id) {
   let drawn = false;
   let timer = null;
   let stopped = false;
+  let pollMs = POLL_FIRST_MS;
+  let event = null;
+  const reprocess = canReprocess ? reprocessBox(id, (result) => { pollMs = POLL_FIRST_MS; load(result); }) : null;
   ctx.onLeave(() => { stopped = true; clearTimeout(timer); });
 
+  // The first load fetches the whole event (payload included); later ones (polls, after a
+  // reprocess) only its deliveries and attempts.
   async function load(result) {
     clearTimeout(timer);
     if (result) replace(resultBox, result);
     try {
-      const [event, attempts] = await Promise.all([
-        api(`/events/${encodeURIComponent(id)}`),
-        api(`/events/${encodeURIComponent(id)}/attempts`),
-      ]);
+      let deliveries;
+      let attempts;
+      if (!event) {
+        [event, attempts] = await Promise.all([api(`/events/${encodeURIComponent(id)}`), allAttempts(id)]);
+        deliveries = event.deliveries || [];
+      } else {
+        let page;
+        [page, attempts] = await Promise.all([
+          api(`/deliveries${query({event_id: id, limit: 1000})}`), allAttempts(id)]);
+        deliveries = (page.data || []).sort((a, b) => a.id - b.id);
+      }
       if (stopped) return;
-      replace(factsBox, facts(event));
-      replace(deliveriesBox, deliveriesSection(event.deliveries || []));
-      replace(attemptsBox, attemptsSection(attempts.data || []));
+      event = {...event, deliveries, status: eventStatus(deliveries, event.status)};
+      replaceKeepingFocus(factsBox, facts(event));
+      if (reprocess) reprocess.update(deliveries);
+      replaceKeepingFocus(deliveriesBox, deliveriesSection(deliveries));
+      replaceKeepingFocus(attemptsBox, attemptsSection(attempts));
       if (!drawn) {
         drawn = true;
-        replace(body, resultBox, factsBox,
-          canReprocess ? reprocessBox(event, load) : null,
-          deliveriesBox, attemptsBox,
+        replace(body, resultBox, factsBox, reprocess, deliveriesBox, attemptsBox,
           payloadSection(event.payload),
           headersSection(event.headers || {}));
       }
-      // While a delivery is pending (new, retrying, just reprocessed) the page follows it.
-      if ((event.deliveries || []).some(d => d.status === 'pending')) {
-        timer = setTimeout(() => load(), 2000);
+      // While a delivery is pending (new, retrying, just reprocessed) the page follows it,
+      // more slowly the longer it waits.
+      if (deliveries.some(d => d.status === 'pending')) {
+        timer = setTimeout(() => load(), pollMs);
+        pollMs = Math.min(pollMs * 2, POLL_MAX_MS);
+      } else {
+        pollMs = POLL_FIRST_MS;
       }
     } catch (err) {
       if (stopped) return;
@@ -155,6 +204,30 @@ function renderEvent(view, ctx, id) {
     }
   }
   load();
+}
+
+// The event's status from its deliveries (as the API derives it), for the polls that do not
+// fetch the event itself.
+function eventStatus(deliveries, fallback) {
+  if (deliveries.length === 0) return fallback;
+  if (deliveries.some(d => d.status === 'failed')) return 'failed';
+  if (deliveries.some(d => d.status === 'pending')) return 'pending';
+  return 'delivered';
+}
+
+// Every attempt of the event, oldest first, following next_cursor for at most ATTEMPTS_PAGES
+// pages; `more` is set when there are more than that.
+async function allAttempts(id) {
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < ATTEMPTS_PAGES; i += 1) {
+    const page = await api(`/events/${encodeURIComponent(id)}/attempts${query({limit: ATTEMPTS_PAGE, cursor})}`);
+    out.push(...(page.data || []));
+    cursor = page.next_cursor;
+    if (!cursor) return out;
+  }
+  out.more = true;
+  return out;
 }
 
 function facts(e) {
@@ -170,31 +243,48 @@ function facts(e) {
     row('Remote address', e.remote_addr || '—'));
 }
 
-function reprocessBox(event, reload) {
+// The Reprocess box; update(deliveries) redraws its summary on every load (it never goes stale
+// after a reprocess) without closing an open form.
+function reprocessBox(id, reload) {
   const box = el('section', {class: 'action-box', 'aria-labelledby': 'reprocess-title'});
   const open = el('button', {type: 'button', class: 'primary', onclick: () => showForm()}, 'Reprocess');
-  const failed = (event.deliveries || []).filter(d => d.status === 'failed').length;
-  replace(box,
-    el('h2', {id: 'reprocess-title'}, 'Reprocess'),
-    el('p', {class: 'muted'}, failed > 0
+  const summary = el('p', {class: 'muted'});
+  let slot = open;  // the button, or the open form in its place
+  replace(box, el('h2', {id: 'reprocess-title'}, 'Reprocess'), summary, open);
+  box.update = (deliveries) => {
+    const failed = deliveries.filter(d => d.status === 'failed').length;
+    summary.textContent = failed > 0
       ? `${failed} failed ${failed === 1 ? 'delivery: Reprocess puts it' : 'deliveries: Reprocess puts them'} back in the queue, due now.`
-      : 'No failed delivery. Reprocess can send the delivered ones again.'),
-    open);
+      : 'No failed delivery. Reprocess can send the delivered ones again.';
+  };
+
+  function close() {
+    slot.replaceWith(open);
+    slot = open;
+    open.focus();
+  }
 
   function showForm() {
     const reason = el('input', {type: 'text', name: 'reason', maxlength: '1000', autocomplete: 'off'});
-    const all = el('input', {type: 'checkbox', name: 'all', checked: failed === 0});
+    // Never pre-checked: redelivering what already arrived is a choice, not a default.
+    const all = el('input', {type: 'checkbox', name: 'all'});
     const out = el('div', {});
     const form = el('form', {class: 'confirm-form', onsubmit: async (e) => {
       e.preventDefault();
       const bodyJson = {};
-      if (reason.value.trim()) bodyJson.reason = reason.value.trim();
+      const why = reason.value.trim();
+      const tooLong = reasonTooLong(why);
+      if (tooLong) {
+        replace(out, notice('error', tooLong));
+        reason.focus();
+        return;
+      }
+      if (why) bodyJson.reason = why;
       if (all.checked) bodyJson.all = true;
       confirm.disabled = true;
       try {
-        const r = await api(`/events/${encodeURIComponent(event.id)}/reprocess`, {method: 'POST', body: bodyJson});
-        form.replaceWith(open);
-        open.focus();
+        const r = await api(`/events/${encodeURIComponent(id)}/reprocess`, {method: 'POST', body: bodyJson});
+        close();
         reload(notice('ok', `Reprocess accepted: ${r.requeued} ${r.requeued === 1 ? 'delivery' : 'deliveries'} requeued. This page follows them until they are done.`));
       } catch (err) {
         replace(out, notice('error', `Reprocess refused: ${err.message}`));
@@ -205,10 +295,11 @@ function reprocessBox(event, reload) {
       el('label', {class: 'check'}, all, ' Also redeliver deliveries that succeeded'),
       el('div', {class: 'form-actions'},
         el('button', {type: 'submit', class: 'primary'}, 'Confirm'),
-        el('button', {type: 'button', onclick: () => { form.replaceWith(open); open.focus(); }}, 'Cancel')),
+        el('button', {type: 'button', onclick: close}, 'Cancel')),
       out);
     const confirm = form.querySelector('button[type=submit]');
     open.replaceWith(form);
+    slot = form;
     reason.focus();
   }
   return box;
@@ -227,12 +318,13 @@ function deliveriesSection(deliveries) {
         {label: 'Next attempt', cell: d => d.status === 'pending' ? time(d.next_attempt_at) : el('span', {class: 'muted'}, '—')},
         {label: 'Last error', cell: d => d.last_error ? el('span', {class: 'error-text'}, d.last_error) : el('span', {class: 'muted'}, 'none')},
         {label: 'Updated', cell: d => time(d.updated_at)},
-      ], deliveries, {captionHidden: true}));
+      ], deliveries, {captionHidden: true, key: d => d.destination}));
 }
 
 function attemptsSection(attempts) {
   return el('section', {'aria-labelledby': 'attempts-title'},
     el('h2', {id: 'attempts-title'}, 'Attempts'),
+    attempts.more ? el('p', {class: 'muted'}, `The oldest ${attempts.length.toLocaleString()} attempts; more are in GET /api/v1/events/<id>/attempts.`) : null,
     attempts.length === 0
       ? empty('No attempt yet: deliveries are tried as soon as the event is stored; reload in a moment.')
       : table('Attempts, oldest first', [
@@ -244,7 +336,7 @@ function attemptsSection(attempts) {
           ? el('span', {}, httpBadge(a.http_status), a.error ? ` ${a.error}` : '')
           : el('span', {}, badge(a.outcome), ' ', el('span', {class: 'error-text'}, a.error || ''))},
         {label: 'Response excerpt', cell: a => a.response_excerpt ? el('code', {class: 'excerpt'}, a.response_excerpt) : el('span', {class: 'muted'}, '—')},
-      ], attempts, {captionHidden: true}));
+      ], attempts, {captionHidden: true, key: a => String(a.id ?? `${a.destination}/${a.started_at}`)}));
 }
 
 function payloadSection(payload) {

@@ -1,7 +1,7 @@
 // Overview: live charts from GET /stats (in-memory counters, cheap to ask every 5 s) and the
 // destinations' health.
 import {api} from './api.js';
-import {badge, el, empty, ms, notice, number, origin, percent, replace, seconds, table, time, code} from './dom.js';
+import {badge, el, empty, ms, notice, number, origin, percent, replace, replaceKeepingFocus, seconds, table, time, code} from './dom.js';
 
 const REFRESH_MS = 5000;
 const WINDOWS = [
@@ -41,6 +41,9 @@ const CHARTS = [
 ];
 
 let chosen = 'recent';  // kept while the tab lives
+
+// Forgets the chosen window (sign-out: the next user of the tab starts afresh).
+export function reset() { chosen = 'recent'; }
 
 // The last bucket is still filling: a count there would draw a dip that is not real, so counts
 // end at the last complete bucket (levels, like pending, are samples and stay).
@@ -148,7 +151,7 @@ export function render(view, ctx) {
       tile('Pending now', number(lastDefined(buckets, 'pending')), 'deliveries waiting'));
 
     const dests = stats.destinations || [];
-    replace(destBox, el('h2', {id: 'dest-health'}, 'Destinations'),
+    replaceKeepingFocus(destBox, el('h2', {id: 'dest-health'}, 'Destinations'),
       dests.length === 0
         ? empty('No destinations are configured. Add one under "destinations" in the config file and restart hookvault.')
         : table('Destination health since start', [
@@ -160,7 +163,7 @@ export function render(view, ctx) {
           {label: 'Last error', cell: d => d.last_error
             ? el('span', {}, el('span', {class: 'error-text'}, d.last_error), ' ', time(d.last_error_at))
             : el('span', {class: 'muted'}, 'none')},
-        ], dests, {captionHidden: true}));
+        ], dests, {captionHidden: true, key: d => d.name}));
 
     const noTraffic = !totals.ingest['2xx'] && !totals.ingest['4xx'] && !totals.ingest['5xx'];
     replace(status,

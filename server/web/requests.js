@@ -1,8 +1,15 @@
 // Requests: the ingest request log, rejected requests first: "why didn't my webhook arrive?"
 import {api, query} from './api.js';
-import {code, el, empty, field, httpBadge, notice, origin, Pager, replace, time} from './dom.js';
+import {code, el, empty, field, httpBadge, liveRegion, notice, origin, Pager, replace, scrollable, time} from './dom.js';
 
 const state = {all: false, source: '', pager: new Pager()};
+
+// Forgets the filters and page (sign-out: the next user of the tab starts afresh).
+export function reset() {
+  state.all = false;
+  state.source = '';
+  state.pager.reset();
+}
 
 // What a refusal means, for the person reading the log.
 const EXPLAIN = {
@@ -19,7 +26,8 @@ const EXPLAIN = {
 export function render(view) {
   const all = el('input', {type: 'checkbox', name: 'all', checked: state.all});
   const source = el('input', {type: 'text', name: 'source', value: state.source, autocomplete: 'off'});
-  const results = el('div', {'aria-live': 'polite'});
+  const results = el('div', {});
+  const live = liveRegion();
   view.append(el('h1', {tabindex: '-1'}, 'Requests'),
     el('p', {class: 'lead'}, 'Every webhook request hookvault answered. Refused ones first: this is where a webhook that never arrived shows why.'),
     el('form', {class: 'filters', 'aria-label': 'Filter requests', onsubmit: (e) => {
@@ -31,7 +39,7 @@ export function render(view) {
       field('Source', source),
       el('label', {class: 'check'}, all, ' Show accepted requests too'),
       el('div', {class: 'form-actions'}, el('button', {type: 'submit', class: 'primary'}, 'Apply'))),
-    results);
+    live, results);
   all.addEventListener('change', () => {
     state.all = all.checked;
     state.pager.reset();
@@ -42,12 +50,14 @@ export function render(view) {
     try {
       const page = await api(`/requests${query({rejected: state.all ? '' : 'true', source: state.source, limit: 50, cursor: state.pager.cursor})}`);
       state.pager.next = page.next_cursor;
+      const n = page.data.length;
+      live.say(`${n} ${state.all ? '' : 'refused '}${n === 1 ? 'request' : 'requests'}${page.next_cursor ? ' on this page' : ''}`);
       replace(results,
         page.data.length === 0
           ? (state.all
             ? empty('No requests logged yet. Send a webhook:', el('pre', {class: 'example'}, code(`curl -X POST ${origin()}/webhooks/<source> -H 'X-Auth-Token: <source token>' -H 'Content-Type: application/json' -d '{"hello": "world"}'`)))
             : empty('No refused requests: every webhook that reached hookvault was accepted. If one is still missing, the sender never reached this server (check its URL, DNS, the proxy in front).'))
-          : el('div', {class: 'table-wrap', tabindex: '0', role: 'group', 'aria-label': state.all ? 'All requests' : 'Refused requests'}, el('table', {},
+          : scrollable(el('div', {class: 'table-wrap', role: 'group', 'aria-label': state.all ? 'All requests' : 'Refused requests'}, el('table', {},
             el('caption', {}, state.all ? 'All requests, newest first' : 'Refused requests, newest first'),
             el('thead', {}, el('tr', {}, ['Time', 'Status', 'Reason', 'Source', 'Remote address', 'Event'].map(h => el('th', {scope: 'col'}, h)))),
             el('tbody', {}, page.data.map(r => el('tr', {},
@@ -57,9 +67,10 @@ export function render(view) {
                 r.body ? el('details', {}, el('summary', {}, `Body (${r.body_bytes} bytes${r.body_truncated ? ', truncated' : ''})`), el('pre', {class: 'payload small'}, r.body)) : null),
               el('td', {}, r.source || '—'),
               el('td', {class: 'mono'}, r.remote_addr || '—'),
-              el('td', {}, r.event_id ? el('a', {href: `#/events/${encodeURIComponent(r.event_id)}`, class: 'mono'}, r.event_id) : '—')))))),
+              el('td', {}, r.event_id ? el('a', {href: `#/events/${encodeURIComponent(r.event_id)}`, class: 'mono'}, r.event_id) : '—'))))))),
         state.pager.controls('Request pages', load));
     } catch (err) {
+      live.say('');
       replace(results, notice('error', `Could not load the request log: ${err.message}`));
     }
   }

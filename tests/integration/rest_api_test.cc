@@ -556,6 +556,8 @@ TEST_F(RestApiTest, BulkReprocessDryRunCountsAndChangesNothing) {
   rapidjson::Document d = Json(r.body);
   EXPECT_EQ(d["matched"].GetInt(), 3);
   EXPECT_EQ(d["requeued"].GetInt(), 0);
+  ASSERT_TRUE(d.HasMember("audit_id")) << r.body;  // the row of this very dry run
+  EXPECT_EQ(d["audit_id"].GetInt64(), List("/api/v1/audit")["data"][0]["id"].GetInt64());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(Ids("/api/v1/deliveries?status=failed").size(), 3u);
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts"), attempts_before);
@@ -575,6 +577,13 @@ TEST_F(RestApiTest, BulkReprocessDryRunCountsAndChangesNothing) {
   d = Json(r.body);
   EXPECT_EQ(d["matched"].GetInt(), 3);
   EXPECT_EQ(d["requeued"].GetInt(), 3);
+  ASSERT_TRUE(d.HasMember("audit_id")) << r.body;
+  {
+    rapidjson::Document audit = List("/api/v1/audit");
+    EXPECT_EQ(d["audit_id"].GetInt64(), audit["data"][0]["id"].GetInt64());
+    EXPECT_EQ(std::string(audit["data"][0]["action"].GetString()), "reprocess_bulk");
+    EXPECT_EQ(audit["data"][0]["requeued"].GetInt(), 3);
+  }
   // "bad" still fails: 2 more attempts each, counted afresh, then failed again.
   EXPECT_TRUE(bad_.WaitForCount(12, std::chrono::seconds(10)));
   ASSERT_TRUE(WaitFor([&] { return Ids("/api/v1/deliveries?status=failed").size() == 3; }));
