@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 
 import {
   Server, Sink, artifactsDir, axePath, launchBrowser, screenshot, signatureValid, tempDir,
@@ -139,14 +139,36 @@ describe('console', { concurrency: false }, () => {
     if (exit) assert.equal(exit.code, 0, `hookvault exited ${JSON.stringify(exit)}`);
   });
 
+  // A test that changed the sink's answers and then failed leaves no trace in the next one.
+  afterEach(() => sink?.reset());
+
   test('the console is served with its security headers and needs no token', async () => {
-    const r = await fetch(server.url('/console/'));
-    assert.equal(r.status, 200);
-    assert.equal(r.headers.get('content-security-policy'), kCsp);
-    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
-    assert.equal(r.headers.get('referrer-policy'), 'no-referrer');
-    assert.equal(r.headers.get('x-frame-options'), 'DENY');
-    assert.match(r.headers.get('content-type') || '', /text\/html/);
+    // The page, a script and a style sheet: each with the CSP, the security headers,
+    // Cache-Control: no-cache and an ETag that a revalidation answers with 304.
+    for (const [asset, type] of [['/console/', /text\/html/], ['/console/app.js', /javascript/],
+                                 ['/console/console.css', /text\/css/]]) {
+      const r = await fetch(server.url(asset));
+      assert.equal(r.status, 200, asset);
+      assert.equal(r.headers.get('content-security-policy'), kCsp, asset);
+      assert.equal(r.headers.get('x-content-type-options'), 'nosniff', asset);
+      assert.equal(r.headers.get('referrer-policy'), 'no-referrer', asset);
+      assert.equal(r.headers.get('x-frame-options'), 'DENY', asset);
+      assert.equal(r.headers.get('cache-control'), 'no-cache', asset);
+      assert.match(r.headers.get('content-type') || '', type, asset);
+      const etag = r.headers.get('etag');
+      assert.ok(etag, `${asset}: an ETag`);
+      await r.arrayBuffer();
+      const again = await fetch(server.url(asset), { headers: { 'if-none-match': etag } });
+      assert.equal(again.status, 304, `${asset}: If-None-Match with its ETag`);
+      assert.equal(again.headers.get('etag'), etag, asset);
+      assert.equal((await again.arrayBuffer()).byteLength, 0, `${asset}: a 304 has no body`);
+      const stale = await fetch(server.url(asset), { headers: { 'if-none-match': '"not-it"' } });
+      assert.equal(stale.status, 200, `${asset}: another ETag gets the asset`);
+      await stale.arrayBuffer();
+    }
+    const missing = await fetch(server.url('/console/no-such-asset.js'));
+    assert.equal(missing.status, 404);
+    await missing.arrayBuffer();
     const bare = await fetch(server.url('/console'), { redirect: 'manual' });
     assert.equal(bare.status, 301);
     assert.equal(bare.headers.get('location'), '/console/');
@@ -180,6 +202,46 @@ describe('console', { concurrency: false }, () => {
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
     const left = await page.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
     assert.ok(!left.includes(tokens.operator), 'sign-out forgets the token');
+    await page.close();
+  });
+
+  test('a token no longer accepted ends the session: back to sign-in with the message', async () => {
+    const page = await newPage(browser);
+    const ended = async (how) => {
+      await page.getByText('Your session ended: sign in again.').waitFor();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      assert.equal(await page.getByRole('link', { name: 'Events', exact: true }).count(), 0,
+                   `${how}: the navigation is gone`);
+      await waitFor(() => page.getByLabel('API token')
+        .evaluate((e) => e === document.activeElement), `${how}: the API token field focused`, 5000);
+      const kept = await page.evaluate(() => JSON.stringify(Object.entries(sessionStorage)));
+      assert.ok(!kept.includes(tokens.operator) && !kept.includes('revoked-token'),
+                `${how}: the refused token is forgotten`);
+    };
+    // 1. The server stops accepting the token while the page is open: the next API call (here
+    // the events list) answers 401.
+    await signIn(page, tokens.operator);
+    await go(page, 'overview');
+    const eventsList = (u) => u.pathname.endsWith('/api/v1/events');
+    await page.route(eventsList, (route) => route.fulfill({
+      status: 401, contentType: 'application/problem+json',
+      body: JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401 }),
+    }));
+    await page.getByRole('link', { name: 'Events', exact: true }).click();
+    await ended('a 401 during the session');
+    await page.unroute(eventsList);
+    await screenshot(page, 'session-ended');
+    // 2. The tab comes back with a token the server does not know (a reload after a rotation).
+    await signIn(page, tokens.operator);
+    await page.evaluate(() => {
+      for (const k of Object.keys(sessionStorage)) sessionStorage.setItem(k, 'revoked-token-0000');
+    });
+    await page.reload();
+    await ended('a reload with a refused token');
+    // Signing in again works and lands on a page.
+    await page.getByLabel('API token').fill(tokens.operator);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
     await page.close();
   });
 
@@ -275,7 +337,10 @@ describe('console', { concurrency: false }, () => {
     const again = await server.api('POST', '/reprocess', tokens.operator, body);
     assert.equal(pageAnswer.matched, again.json.matched);
     assert.equal(pageAnswer.matched, api.json.matched);
-    await page.getByText(new RegExp(`\\b${api.json.matched}\\b`)).first().waitFor();
+    // The number the page shows, in its status message (not any "3" elsewhere on the page).
+    await page.getByRole('status').filter({
+      hasText: new RegExp(`(^|\\D)${api.json.matched} failed (deliveries match|delivery matches)`),
+    }).first().waitFor();
 
     sink.set('/crm', 200);
     await page.getByLabel('Reason').fill('crm is back');
@@ -307,14 +372,16 @@ describe('console', { concurrency: false }, () => {
     const page = await newPage(browser);
     await signIn(page, tokens.auditor);
     await go(page, `events/${ids.order2}`);
-    await page.getByText(ids.order2).first().waitFor();
-    await page.getByText('failed').first().waitFor();
+    // The event has loaded (its deliveries table, crm's row failed) before "no button" counts:
+    // the heading alone is drawn from the hash before any data.
+    await page.getByRole('region', { name: 'Deliveries', exact: true }).getByRole('row')
+      .filter({ hasText: 'crm' }).filter({ hasText: /failed/i }).first().waitFor();
     assert.equal(await page.getByRole('button', { name: 'Reprocess' }).count(), 0);
     await go(page, 'failed');
-    await page.getByText('crm').first().waitFor();
+    await page.getByRole('cell', { name: 'crm', exact: true }).first().waitFor();
     assert.equal(await page.getByRole('button', { name: 'Reprocess matching' }).count(), 0);
     await go(page, 'destinations');
-    await page.getByText('billing').first().waitFor();
+    await page.getByRole('heading', { name: 'billing', exact: true }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Send test event' }).count(), 0);
     await screenshot(page, 'destinations-auditor');
 
@@ -340,7 +407,8 @@ describe('console', { concurrency: false }, () => {
       assert.equal(await page.getByRole('link', { name, exact: true }).count(), 0, name);
     }
     await go(page, 'consumers');
-    await page.getByText('warehouse').first().waitFor();
+    // The consumers table's cell (the header's user name is "warehouse" too).
+    await page.getByRole('cell', { name: 'warehouse', exact: true }).waitFor();
     await screenshot(page, 'consumers-consumer');
     const forced = await server.api('GET', '/events', tokens.consumer);
     assert.equal(forced.status, 403, forced.text);
@@ -408,19 +476,37 @@ describe('console', { concurrency: false }, () => {
     });
     await fetch(server.url('/webhooks/' + encodeURIComponent(kXss.img)), {
       method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    // A receiver's answer is attacker-controlled too: crm answers 500 with the markup as its
+    // body, so it reaches the attempts' response excerpts, the destinations' last_error
+    // (Overview, Destinations) and the Send test event result. A reprocess with a markup reason
+    // reaches the Audit page (and, from the page, the Failed page's audit row).
+    await waitFor(async () => (await deliveryStatus(ids.xss, 'crm')) === 'succeeded',
+                  'the markup event delivered to crm before crm answers markup');
+    const markupBody = Object.values(kXss).join(' ');
+    sink.set('/crm', { status: 500, body: markupBody });
+    ids.xssOrder = (await server.ingest({ id: 'order-xss', type: 'order.paid' })).id;
+    const crmFailed = () => waitFor(async () => (await deliveryStatus(ids.xssOrder, 'crm')) === 'failed',
+                                    'order-xss failed at crm');
+    await crmFailed();
+    const auditReason = `audit ${kXss.img} ${kXss.script}`;
+    const reprocessed = await server.api('POST', `/events/${ids.xssOrder}/reprocess`,
+                                         tokens.operator, { reason: auditReason });
+    assert.ok(reprocessed.status < 300, reprocessed.text);
+    await waitFor(async () => (await server.get('/audit')).data.some((a) => a.reason === auditReason),
+                  'the audit row with the markup reason');
 
     for (const [name, ctx] of [['csp', browser], ['no-csp', audit]]) {
       const page = await newPage(ctx);
       // Nothing ran: no __pwned, no dialog, no element made from the markup, no CSP violation.
+      const kInjected =
+        'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]';
       const assertInert = async (where) => {
         await page.waitForTimeout(300);  // an onerror of a broken image fires asynchronously
-        const state = await page.evaluate(() => ({
+        const state = await page.evaluate((selector) => ({
           pwned: typeof window.__pwned,
           csp: window.__cspViolations || [],
-          injected: document.querySelectorAll(
-            'img[src="x"], img[onerror], svg[onload], script:not([src]), a[href^="javascript:" i]')
-            .length,
-        }));
+          injected: document.querySelectorAll(selector).length,
+        }), kInjected);
         assert.equal(state.pwned, 'undefined', `${name} ${where}: window.__pwned was set`);
         assert.deepEqual(ctx.seen.dialogs, [], `${name} ${where}: a dialog fired`);
         assert.equal(state.injected, 0, `${name} ${where}: markup from a payload became elements`);
@@ -446,6 +532,46 @@ describe('console', { concurrency: false }, () => {
       await assertInert('requests page');
       await page.getByText(kXss.img, { exact: false }).first().waitFor();
       await screenshot(page, `xss-requests-${name}`);
+
+      // Each page below must be inert and show the markup as text (so the field really is on
+      // the page). A page that turned the markup into elements shows no such text: waiting
+      // stops at the text or at an injected element, whichever comes first.
+      const shows = async (scope, text) => (await scope.getByText(text, { exact: false })
+        .count()) > 0;
+      const reached = (scope, text) => async () => await shows(scope, text) ||
+        await page.evaluate((selector) => document.querySelectorAll(selector).length > 0, kInjected);
+      const inertAndShown = async (scope, text, where) => {
+        await pollPage(page, reached(scope, text), `${where}: the markup`);
+        await assertInert(where);
+        assert.ok(await shows(scope, text), `${where}: the markup does not read as text`);
+      };
+      await crmFailed();
+      await go(page, `events/${ids.xssOrder}`);
+      await inertAndShown(page.getByRole('region', { name: 'Attempts', exact: true }), kXss.img,
+                          'response excerpts in the attempts table');
+      await go(page, 'overview');
+      await inertAndShown(page, kXss.img, 'crm\'s last error on the overview');
+      await screenshot(page, `xss-overview-${name}`);
+      await go(page, 'destinations');
+      await inertAndShown(page, kXss.img, 'crm\'s last error on the destinations page');
+      await (await testButtonFor(page, 'crm')).click();
+      const testResult = page.getByRole('status').filter({ hasText: /HTTP 500/ });
+      await testResult.first().waitFor();
+      await inertAndShown(testResult, kXss.svg, 'the Send test event result');
+      await screenshot(page, `xss-destinations-${name}`);
+      await go(page, 'audit');
+      await inertAndShown(page, auditReason, 'audit reasons on the audit page');
+      await screenshot(page, `xss-audit-${name}`);
+      await crmFailed();
+      await go(page, 'failed');
+      await page.getByRole('button', { name: 'Reprocess matching' }).first().click();
+      const failedReason = `failed ${kXss.svg} ${kXss.link} ${name}`;
+      await page.getByLabel('Reason').fill(failedReason);
+      await page.getByRole('button', { name: 'Confirm' }).click();
+      const auditRow = page.getByRole('table', { name: 'Audit row written' });
+      await auditRow.waitFor();
+      await inertAndShown(auditRow, failedReason, 'the Failed page\'s audit row');
+      await screenshot(page, `xss-failed-${name}`);
       await page.close();
     }
   });
@@ -551,10 +677,15 @@ describe('console', { concurrency: false }, () => {
     await page.close();
   });
 
-  test('axe-core: no serious or critical violation on any page', async () => {
-    const page = await newPage(audit);
+  test('axe-core: no serious or critical violation on any page, form, result or role', async () => {
+    // An event of its own (no earlier test's): failed at crm, so its page has deliveries,
+    // attempts and an open Reprocess.
+    sink.set('/crm', 500);
+    ids.axe = (await server.ingest({ id: 'order-axe', type: 'order.paid', total: 3 })).id;
+    await waitFor(async () => (await deliveryStatus(ids.axe, 'crm')) === 'failed',
+                  'order-axe failed at crm');
     const found = [];
-    const check = async (name) => {
+    const check = async (page, name) => {
       await page.addScriptTag({ path: axePath });
       const violations = await page.evaluate(async () => {
         const r = await window.axe.run(document, { resultTypes: ['violations'] });
@@ -564,18 +695,72 @@ describe('console', { concurrency: false }, () => {
       });
       for (const v of violations) found.push(`${name}: ${v}`);
     };
+    const routes = [...kRoutes, `events/${ids.axe}`];
+    const visit = async (page, route, who) => {
+      await go(page, route);
+      await page.getByRole('link', { name: who === 'consumer' ? 'Consumers' : 'Overview',
+                                     exact: true }).waitFor();
+      await check(page, `${who} #/${route}`);
+    };
+
+    // Sign-in, and its error.
+    const page = await newPage(audit);
     await page.goto(server.url('/console/'));
     await page.getByRole('button', { name: 'Sign in' }).waitFor();
-    await check('sign-in');
-    await signIn(page, tokens.operator);
-    for (const route of [...kRoutes, `events/${ids.order1}`]) {
-      await go(page, route);
-      await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
-      await check(`#/${route}`);
+    await check(page, 'sign-in');
+    await page.getByLabel('API token').fill('not-a-token-of-this-server-0000');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That token was not accepted.').waitFor();
+    await check(page, 'sign-in error');
+
+    // The operator: every page, then the forms open and their results.
+    await page.getByLabel('API token').fill(tokens.operator);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Overview', exact: true }).waitFor();
+    for (const route of routes) {
+      await visit(page, route, 'operator');
       await screenshot(page, `page-${route.startsWith('events/') ? 'event' : route}`);
     }
-    assert.deepEqual(found, [], 'axe-core violations');
+    await page.getByRole('region', { name: 'Deliveries', exact: true }).getByRole('row')
+      .filter({ hasText: 'crm' }).filter({ hasText: /failed/i }).first().waitFor();
+    await page.getByRole('button', { name: 'Reprocess', exact: true }).click();
+    await page.getByLabel('Reason').waitFor();
+    await check(page, 'event Reprocess form');
+    await page.getByLabel('Reason').fill('axe: the event form');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('Reprocess accepted').first().waitFor();
+    await check(page, 'event Reprocess result');
+    await waitFor(async () => (await deliveryStatus(ids.axe, 'crm')) === 'failed',
+                  'order-axe failed at crm again');
+    await go(page, 'failed');
+    await page.getByRole('button', { name: 'Reprocess matching' }).first().click();
+    await page.getByLabel('Reason').waitFor();
+    await check(page, 'Failed dry-run form');
+    await page.getByLabel('Reason').fill('axe: the bulk form');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('table', { name: 'Audit row written' }).waitFor();
+    await check(page, 'Failed result and audit row');
+    await go(page, 'destinations');
+    await (await testButtonFor(page, 'billing')).click();
+    await page.getByRole('status').filter({ hasText: /\b200\b/ }).first().waitFor();
+    await check(page, 'Send test event result');
     await page.close();
+
+    // The auditor's and the consumer's views (each in a tab of its own: its own session).
+    const auditor = await newPage(audit);
+    await signIn(auditor, tokens.auditor);
+    for (const route of routes) await visit(auditor, route, 'auditor');
+    await auditor.close();
+    const consumer = await newPage(audit);
+    await consumer.goto(server.url('/console/'));
+    await consumer.getByLabel('API token').fill(tokens.consumer);
+    await consumer.getByRole('button', { name: 'Sign in' }).click();
+    await consumer.getByRole('link', { name: 'Consumers', exact: true }).waitFor();
+    await visit(consumer, 'consumers', 'consumer');
+    await consumer.getByRole('cell', { name: 'warehouse', exact: true }).waitFor();
+    await check(consumer, 'consumer #/consumers (loaded)');
+    await consumer.close();
+    assert.deepEqual(found, [], 'axe-core violations');
   });
 
   test('no request left 127.0.0.1 and no token reached a URL, localStorage or the log', async () => {

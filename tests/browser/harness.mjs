@@ -42,13 +42,15 @@ export const tokens = {
 // Standard Webhooks secret of destination "billing" (whsec_ + base64 of the key bytes).
 export const billingSecret = 'whsec_' + Buffer.from('console-test-signing-key-0123456789').toString('base64');
 
-// A loopback HTTP sink. Each path ("/billing", "/crm") answers per its mode: 200, 500 or
-// 'slow' (200 after `slowMs`). Every request is kept for the tests to look at.
+// A loopback HTTP sink. Each path ("/billing", "/crm") answers per its mode: 200, 500,
+// 'slow' (200 after `slowMs`) or {status, body} (that status with that body: a receiver's answer
+// is attacker-controlled text the console shows as response excerpts and last errors). Every
+// request is kept for the tests to look at.
 export class Sink {
   constructor() {
     this.modes = new Map();
     this.requests = [];
-    this.slowMs = 3000;
+    this.reset();
     this.server = http.createServer((req, res) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
@@ -56,11 +58,12 @@ export class Sink {
         const body = Buffer.concat(chunks).toString('utf8');
         this.requests.push({ method: req.method, path: req.url, headers: req.headers, body });
         const mode = this.modes.get(req.url) ?? 200;
-        const answer = (status) => {
+        const answer = (status, body = status === 200 ? 'ok from sink' : 'sink says no') => {
           res.writeHead(status, { 'content-type': 'text/plain' });
-          res.end(status === 200 ? 'ok from sink' : 'sink says no');
+          res.end(body);
         };
         if (mode === 'slow') setTimeout(() => answer(200), this.slowMs);
+        else if (typeof mode === 'object') answer(mode.status, mode.body);
         else answer(mode);
       });
     });
@@ -71,6 +74,11 @@ export class Sink {
   }
   url(p) { return `http://127.0.0.1:${this.port}${p}`; }
   set(p, mode) { this.modes.set(p, mode); }
+  // Every path back to 200 and the default slowness (after each test, also a failed one).
+  reset() {
+    this.modes.clear();
+    this.slowMs = 3000;
+  }
   async stop() {
     this.server.closeAllConnections?.();
     await new Promise((resolve) => this.server.close(() => resolve()));
