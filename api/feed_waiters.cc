@@ -68,7 +68,7 @@ storage::Status FeedWaiters::Park(storage::FeedQuery query, std::chrono::millise
                                   Answer answer) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) return storage::Status::Unavailable("shutting down");
-  if (waiters_.size() >= max_waiters_) {
+  if (waiters_.size() + checking_ >= max_waiters_) {
     return storage::Status::Unavailable("too many long-polls are waiting");
   }
   waiters_.push_back({std::move(query), std::chrono::steady_clock::now() + wait,
@@ -117,6 +117,7 @@ void FeedWaiters::Run() {
     // Work on the waiters outside the lock: queries take time and answers send.
     std::list<Waiter> mine;
     mine.splice(mine.end(), waiters_);
+    checking_ = mine.size();
     lock.unlock();
     auto now = std::chrono::steady_clock::now();
     std::list<Waiter> still;
@@ -131,6 +132,7 @@ void FeedWaiters::Run() {
       still.push_back(std::move(w));
     }
     lock.lock();
+    checking_ = 0;
     waiters_.splice(waiters_.begin(), still);
   }
   std::list<Waiter> left;

@@ -80,6 +80,9 @@ class FeedWaiters {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::list<Waiter> waiters_;  // guarded by mu_
+  // Waiters the feed thread took out of waiters_ to check them (outside the lock): they still
+  // count against max_waiters_. Guarded by mu_.
+  size_t checking_ = 0;
   bool notified_ = false;      // guarded by mu_
   bool stopping_ = false;      // guarded by mu_
   std::thread thread_;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -36,6 +37,8 @@ class CountingQueryStore final : public storage::QueryStore {
 
   int feeds() const { return feeds_.load(); }
   int latest_seqs() const { return latest_seqs_.load(); }
+  // Called in every LatestSeq() before it reads (set before the store is used by a thread).
+  std::function<void()> on_latest_seq;
 
   storage::StatusOr<std::vector<storage::EventRow>> Feed(const storage::FeedQuery& q) override {
     ++feeds_;
@@ -43,6 +46,7 @@ class CountingQueryStore final : public storage::QueryStore {
   }
   storage::StatusOr<int64_t> LatestSeq() override {
     ++latest_seqs_;
+    if (on_latest_seq) on_latest_seq();
     return inner_.LatestSeq();
   }
   storage::StatusOr<std::vector<storage::EventRow>> ListEvents(const storage::EventFilter& f,
@@ -377,6 +381,33 @@ TEST_F(FeedTest, StopAnswersEveryParkedPollAndRefusesMore) {
   EXPECT_EQ(waiters->Park({}, milliseconds(1000), [](storage::StatusOr<FeedPage>) { FAIL(); })
                 .code(),
             storage::StatusCode::kUnavailable);
+}
+
+// The limit holds while the feed thread checks the waiters outside its lock: those it took out
+// still count (they used to be forgotten for that moment, so every check could let in another
+// full set of long-polls).
+TEST_F(FeedTest, WaitersBeingCheckedStillCountAgainstTheLimit) {
+  CountingQueryStore counting(*queries_);
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  counting.on_latest_seq = [&] {
+    if (first.exchange(false)) {
+      entered.set_value();
+      released.wait();
+    }
+  };
+  auto waiters = std::make_unique<FeedWaiters>(counting, 2);
+  auto no_answer = [](storage::StatusOr<FeedPage>) {};
+  ASSERT_TRUE(waiters->Park(Query(0, 10), milliseconds(60000), no_answer).ok());
+  // The feed thread now checks the first waiter and is held inside its read.
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(waiters->Park(Query(0, 10), milliseconds(60000), no_answer).ok());
+  EXPECT_EQ(waiters->Park(Query(0, 10), milliseconds(60000), no_answer).code(),
+            storage::StatusCode::kUnavailable);
+  release.set_value();
+  waiters->Stop();
 }
 
 }  // namespace
