@@ -355,18 +355,26 @@ function payloadSection(id) {
   api(`/events/${encodeURIComponent(id)}/payload`, {text: true}).then((raw) => {
     const text = indentJson(raw);
     const long = text.length > PAYLOAD_PREVIEW_CHARS;
-    // Whole lines in blocks of about 16 KiB that the browser lays out only when scrolled near
-    // (content-visibility: auto, set through the CSSOM, which the CSP allows): one text node of a
-    // megabyte, wrapped, takes Chromium about a second to lay out. textContent is unchanged.
+    // Beyond the preview, whole lines in blocks of about 16 KiB that the browser lays out only
+    // when scrolled near (content-visibility: auto, set through the CSSOM, which the CSP allows):
+    // one text node of a megabyte, wrapped, takes Chromium about a second to lay out. Each block
+    // is sized by its line count until drawn, so the scrollbar does not jump. A payload within
+    // the preview is one text node, drawn at once (a skipped block would show blank until
+    // scrolled to, in screenshots and prints too). textContent is the same either way.
     const show = (s) => {
+      if (s.length <= PAYLOAD_PREVIEW_CHARS) {
+        pre.textContent = s;
+        return;
+      }
       replace(pre);
       for (let i = 0; i < s.length;) {
         let j = s.indexOf('\n', i + 16 * 1024);
         j = j < 0 ? s.length : j + 1;
-        const block = el('span', {}, s.slice(i, j));  // phrasing content, as a <pre> needs
+        const part = s.slice(i, j);
+        const block = el('span', {}, part);  // phrasing content, as a <pre> needs
         block.style.display = 'block';
         block.style.contentVisibility = 'auto';
-        block.style.containIntrinsicSize = 'auto 20em';
+        block.style.containIntrinsicSize = `auto ${part.split('\n').length}lh`;
         pre.append(block);
         i = j;
       }

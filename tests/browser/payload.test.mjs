@@ -82,6 +82,12 @@ describe('payload as received', { concurrency: false }, () => {
     assert.ok(!shown.includes('12345678901234567000'), shown);
     // Indented for reading: one member per line.
     assert.match(shown, /\{\n {2}"id": "raw-1",\n {2}"type": "raw.check",/);
+    // Drawn at once, not laid out lazily: a lazily drawn block is blank until scrolled to, and
+    // so was every payload on the event page's screenshots.
+    const lazy = await page.locator('pre.payload').evaluate((pre) =>
+      [pre, ...pre.querySelectorAll('*')].filter((e) =>
+        getComputedStyle(e).contentVisibility === 'auto').length);
+    assert.equal(lazy, 0, 'a payload within the preview is laid out lazily');
     await screenshot(page, 'payload-as-received');
 
     await page.getByRole('button', { name: 'Copy as received' }).click();
