@@ -141,11 +141,15 @@ TEST_F(StatsApiTest, CountsIngestAnswersDeliveriesAndDestinationHealth) {
   EXPECT_EQ(Ingest("nope", kSourceToken, "x-3").status, 404);
 
   // billing delivers all three; crm fails each twice (attempt 1 retried, attempt 2 failed).
+  // /stats shows the last sample, up to a tick behind: wait for one taken after the ingests
+  // were counted too (an answer is counted just after it is sent).
   rapidjson::Document d;
   ASSERT_TRUE(WaitFor([&] {
     d = Stats();
     const auto& t = d["totals"]["deliveries"];
-    return t["succeeded"].GetUint64() == 3 && t["failed"].GetUint64() == 3 &&
+    const auto& in = d["totals"]["ingest"];
+    return in["2xx"].GetUint64() == 3 && in["4xx"].GetUint64() == 3 &&
+           t["succeeded"].GetUint64() == 3 && t["failed"].GetUint64() == 3 &&
            t["retried"].GetUint64() == 3 &&
            Destination(d["destinations"], "crm")["pending"].IsInt64() &&
            Destination(d["destinations"], "crm")["pending"].GetInt64() == 0;
