@@ -31,13 +31,10 @@ std::string Outcome(const TestEventOutcome& outcome) {
   return outcome.status > 0 ? "HTTP " + std::to_string(outcome.status) : outcome.error;
 }
 
-}  // namespace
-
-std::string TestEventTarget(const std::string& destination, const TestEventOutcome& outcome) {
-  std::string out;
-  StringSink sink(out);
-  JsonWriter w(sink);
-  w.StartObject();
+// The members the audit target and the answer share: destination, webhook_id, status, error
+// and duration_ms.
+void WriteOutcomeMembers(JsonWriter& w, const std::string& destination,
+                         const TestEventOutcome& outcome) {
   WriteKey(w, "destination");
   WriteString(w, destination);
   WriteKey(w, "webhook_id");
@@ -45,6 +42,16 @@ std::string TestEventTarget(const std::string& destination, const TestEventOutco
   WriteStatusAndError(w, outcome);
   WriteKey(w, "duration_ms");
   w.Double(static_cast<double>(outcome.duration_us) / 1000.0);
+}
+
+}  // namespace
+
+std::string TestEventTarget(const std::string& destination, const TestEventOutcome& outcome) {
+  std::string out;
+  StringSink sink(out);
+  JsonWriter w(sink);
+  w.StartObject();
+  WriteOutcomeMembers(w, destination, outcome);
   w.EndObject();
   return out;
 }
@@ -55,13 +62,7 @@ std::string RenderTestEvent(const std::string& destination, const TestEventOutco
   StringSink sink(out);
   JsonWriter w(sink);
   w.StartObject();
-  WriteKey(w, "destination");
-  WriteString(w, destination);
-  WriteKey(w, "webhook_id");
-  WriteString(w, outcome.webhook_id);
-  WriteStatusAndError(w, outcome);
-  WriteKey(w, "duration_ms");
-  w.Double(static_cast<double>(outcome.duration_us) / 1000.0);
+  WriteOutcomeMembers(w, destination, outcome);
   WriteKey(w, "response_excerpt");
   WriteString(w, outcome.response_excerpt);
   WriteKey(w, "audit_id");
