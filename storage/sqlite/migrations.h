@@ -2,15 +2,11 @@
 #ifndef HOOKVAULT_STORAGE_SQLITE_MIGRATIONS_H_
 #define HOOKVAULT_STORAGE_SQLITE_MIGRATIONS_H_
 
-#include <string_view>
 #include <vector>
 
-namespace hookvault::storage {
+#include "storage/migration.h"
 
-struct Migration {
-  std::string_view name;  // the file name, e.g. "0001_create_core_tables.sql"
-  std::string_view sql;
-};
+namespace hookvault::storage {
 
 // Returns every SQLite migration in the order it must be applied. Defined in the file the
 // build generates (migrations/embed.cmake). The names are those recorded in schema_migrations,
