@@ -38,9 +38,9 @@ class Params {
   Params& Add(int64_t value);
   Params& AddBytes(std::string_view bytes);
   Params& AddNull();
-  // Adds `value` or NULL.
-  Params& Add(const std::optional<std::string>& value);
-  Params& Add(const std::optional<int64_t>& value);
+  // Adds `value` or NULL. (Not overloads of Add: a std::string would match both.)
+  Params& AddOptional(const std::optional<std::string>& value);
+  Params& AddOptional(const std::optional<int64_t>& value);
 
   int size() const { return static_cast<int>(values_.size()); }
   // For libpq: pointers into this object, valid while it lives and is not changed.
