@@ -159,6 +159,8 @@ StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& 
     PQfinish(conn);
     return s;
   }
+  // libpq prints server notices (NOTICE: … skipping) to stderr by default; the wing logs nothing.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   std::unique_ptr<Connection> c(new Connection(conn, options));
   if (auto s = c->Configure(); !s.ok()) return s;
   return c;
@@ -339,6 +341,11 @@ Status Connection::EndPipeline() {
   if (broken_) return Status::Unavailable("pipeline: connection lost");
   if (PQexitPipelineMode(conn_) != 1) {
     return Status::Internal("exit pipeline mode: " + Trimmed(PQerrorMessage(conn_)));
+  }
+  // An explicit BEGIN whose block failed stays open, aborted, past the sync: end it, so that
+  // the connection's next statement does not fail with 25P02.
+  if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+    if (auto rolled = Exec("ROLLBACK"); !rolled.ok() && first.ok()) first = rolled.status();
   }
   return first;
 }
