@@ -268,7 +268,9 @@ TEST_P(IngestSuite, ConcurrentPostsTakeIncreasingGapFreeSeqs) {
       const Answer& a = answers[t][i];
       EXPECT_FALSE(a.duplicate);
       EXPECT_TRUE(by_seq.emplace(a.seq, a.id).second) << "seq " << a.seq << " answered twice";
-      if (i > 0) EXPECT_GT(a.seq, answers[t][i - 1].seq) << "client " << t << " post " << i;
+      if (i > 0) {
+        EXPECT_GT(a.seq, answers[t][i - 1].seq) << "client " << t << " post " << i;
+      }
     }
   }
   constexpr int64_t kTotal = kThreads * kPerThread;

@@ -86,7 +86,7 @@ class RestApiSuite : public BackendServerTest {
   SinkServer bad_;
 };
 
-using Ids = std::vector<std::string>;
+using IdList = std::vector<std::string>;
 
 TEST_P(RestApiSuite, EventFiltersAndDetailWithPayloadAndDeliveries) {
   ASSERT_NO_FATAL_FAILURE(StartServer());
@@ -94,27 +94,27 @@ TEST_P(RestApiSuite, EventFiltersAndDetailWithPayloadAndDeliveries) {
   std::string b = Post("pms", "f-2", "payment.settled");
   std::string c = Post("crm", "f-3", "booking.created");
   ASSERT_FALSE(a.empty() || b.empty() || c.empty());
-  EXPECT_EQ(Ids("/api/v1/events"), (Ids{c, b, a}));  // newest first
-  EXPECT_EQ(Ids("/api/v1/events?source=pms"), (Ids{b, a}));
-  EXPECT_EQ(Ids("/api/v1/events?type=booking.created"), (Ids{c, a}));
-  EXPECT_EQ(Ids("/api/v1/events?source=crm&type=booking.created"), Ids{c});
-  EXPECT_EQ(Ids("/api/v1/events?source=nobody"), Ids{});
-  EXPECT_EQ(Ids("/api/v1/events?idempotency_key=f-2"), Ids{b});
+  EXPECT_EQ(Ids("/api/v1/events"), (IdList{c, b, a}));  // newest first
+  EXPECT_EQ(Ids("/api/v1/events?source=pms"), (IdList{b, a}));
+  EXPECT_EQ(Ids("/api/v1/events?type=booking.created"), (IdList{c, a}));
+  EXPECT_EQ(Ids("/api/v1/events?source=crm&type=booking.created"), IdList{c});
+  EXPECT_EQ(Ids("/api/v1/events?source=nobody"), IdList{});
+  EXPECT_EQ(Ids("/api/v1/events?idempotency_key=f-2"), IdList{b});
   // "bad" fails the booking events for good; payment.settled goes to "good" only.
   ASSERT_TRUE(WaitFor([&] {
-    return Ids("/api/v1/events?status=failed") == Ids{c, a} &&
-           Ids("/api/v1/events?status=delivered") == Ids{b};
+    return Ids("/api/v1/events?status=failed") == IdList{c, a} &&
+           Ids("/api/v1/events?status=delivered") == IdList{b};
   })) << server().Log();
-  EXPECT_EQ(Ids("/api/v1/events?status=pending"), Ids{});
+  EXPECT_EQ(Ids("/api/v1/events?status=pending"), IdList{});
 
   // Time ranges: [received_after, received_before).
   rapidjson::Document all = List("/api/v1/events");
   std::string b_time = all["data"][1]["received_at"].GetString();
-  EXPECT_EQ(Ids("/api/v1/events?received_after=" + b_time), (Ids{c, b}));
-  EXPECT_EQ(Ids("/api/v1/events?received_before=" + b_time), Ids{a});
+  EXPECT_EQ(Ids("/api/v1/events?received_after=" + b_time), (IdList{c, b}));
+  EXPECT_EQ(Ids("/api/v1/events?received_before=" + b_time), IdList{a});
   EXPECT_EQ(Ids("/api/v1/events?received_after=2000-01-01T00:00:00Z&received_before="
                 "2000-01-02T00:00:00Z"),
-            Ids{});
+            IdList{});
 
   HttpResult detail = Get("/api/v1/events/" + a, kAuditor);
   ASSERT_EQ(detail.status, 200) << detail.body;
@@ -266,7 +266,7 @@ TEST_P(RestApiSuite, CursorPagingWhileIngestContinuesSkipsAndRepeatsNothing) {
 
   // Every list, paged with small pages to its end: no row twice, as many as there are.
   const int64_t total = 60 + extra.load();
-  for (const std::string& list : {"/api/v1/events", "/api/v1/deliveries", "/api/v1/requests"}) {
+  for (const std::string list : {"/api/v1/events", "/api/v1/deliveries", "/api/v1/requests"}) {
     std::set<std::string> rows;
     cursor.clear();
     int list_pages = 0;

@@ -22,6 +22,8 @@ std::string BackendTestName(const ::testing::TestParamInfo<Backend>& info) {
   return BackendName(info.param);
 }
 
+void PrintTo(Backend backend, std::ostream* os) { *os << BackendName(backend); }
+
 BackendStore::BackendStore(Backend backend) : backend_(backend) {
   if (backend_ != Backend::kPostgres) return;
   // Shared() and CreateDatabase() record the failure themselves when they cannot.

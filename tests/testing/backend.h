@@ -17,6 +17,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,8 @@ const char* BackendName(Backend backend);
 const std::vector<Backend>& AllBackends();
 // Names a parameterised test after its backend (the name generator of INSTANTIATE_TEST_SUITE_P).
 std::string BackendTestName(const ::testing::TestParamInfo<Backend>& info);
+// Prints the backend's name in gtest's messages ("GetParam() = postgres").
+void PrintTo(Backend backend, std::ostream* os);
 
 // The store one test's server runs on. For SQLite there is nothing to prepare (the server
 // creates its file in data_dir); for PostgreSQL it is a fresh database with every migration
