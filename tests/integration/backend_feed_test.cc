@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -109,14 +110,17 @@ TEST_P(FeedSuite, LongPollWakesOnACommit) {
   int64_t latest = Pull("/api/v1/feed")["next_after"].GetInt64();
   HttpResult polled;
   std::chrono::milliseconds took{0};
+  std::atomic<bool> sending{false};  // the post waits for the poll to be on its way
   std::thread poller([&] {
     HttpClient c;
     auto start = std::chrono::steady_clock::now();
+    sending = true;
     polled = c.Request("GET", Url("/api/v1/feed?wait=25&after=" + std::to_string(latest)),
                        {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 40000);
     took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
   });
+  while (!sending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   std::string id = Post("pms", "lp-1", "payment.settled");
   poller.join();
@@ -129,19 +133,23 @@ TEST_P(FeedSuite, LongPollWakesOnACommit) {
   // A consumer's long-poll wakes on a commit too.
   ASSERT_EQ(Ack("warehouse", R"({"seq": )" + std::to_string(latest + 1) + "}").status, 200);
   HttpResult consumer_poll;
+  sending = false;
   std::thread consumer([&] {
     HttpClient c;
     auto start = std::chrono::steady_clock::now();
+    sending = true;
     consumer_poll = c.Request("GET", Url("/api/v1/consumers/warehouse/events?wait=25"),
                               {{"Authorization", std::string("Bearer ") + kConsumer}}, "", 40000);
     took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - start);
   });
+  while (!sending.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   std::string next = Post("crm", "lp-2", "payment.settled");
   consumer.join();
   ASSERT_EQ(consumer_poll.status, 200) << consumer_poll.error << consumer_poll.body;
   EXPECT_EQ(IdsOf(Json(consumer_poll.body)), Ids{next});
+  EXPECT_GE(took.count(), 450) << "answered before the event existed";
   EXPECT_LT(took.count(), 15000) << "the poll waited for its timeout, not for the commit";
 
   // Nothing new (for this filter): an empty page when the wait ends.

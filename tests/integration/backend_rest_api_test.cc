@@ -247,7 +247,7 @@ TEST_P(RestApiSuite, CursorPagingWhileIngestContinuesSkipsAndRepeatsNothing) {
     std::string path = "/api/v1/events?source=pms&limit=7";
     if (!cursor.empty()) path += "&cursor=" + cursor;
     rapidjson::Document d = List(path);
-    ASSERT_TRUE(d.IsObject());
+    if (!d.IsObject()) break;  // List() recorded the failure; the writer must still be joined
     for (const auto& e : d["data"].GetArray()) {
       EXPECT_LT(e["seq"].GetInt64(), last_seq);
       last_seq = e["seq"].GetInt64();
