@@ -425,7 +425,13 @@ Status Connection::Reset() {
   std::vector<std::pair<std::string, std::string>> statements = std::move(prepared_);
   prepared_.clear();
   for (const auto& [name, sql] : statements) {
-    if (auto s = Prepare(name, sql); !s.ok()) return s;
+    if (auto s = Prepare(name, sql); !s.ok()) {
+      // Keep every statement for the next Reset(): dropped here, the ones not yet prepared
+      // again would fail "does not exist" on this connection for good.
+      prepared_ = std::move(statements);
+      broken_ = true;
+      return s;
+    }
   }
   return Status::Ok();
 }

@@ -256,6 +256,26 @@ TEST_F(PgConnectionTest, TerminatedBackendIsUnavailableAndResetRestoresPreparedS
   EXPECT_EQ(rows->GetString(1, 0), "before");
 }
 
+// A Reset() whose re-preparing fails part-way (the server going away again, or here a statement
+// whose table is gone) keeps every statement for the next Reset(), not just those before it.
+TEST_F(PgConnectionTest, ResetThatFailsPartWayKeepsEveryPreparedStatement) {
+  ASSERT_TRUE(conn_->Exec("CREATE TABLE gone (x int)").ok());
+  ASSERT_TRUE(conn_->Prepare("a_first", "SELECT count(*) FROM t WHERE k <> $1").ok());
+  ASSERT_TRUE(conn_->Prepare("b_gone", "SELECT count(*) FROM gone").ok());
+  ASSERT_TRUE(conn_->Prepare("c_last", "SELECT count(*) FROM t WHERE k = $1").ok());
+  ASSERT_TRUE(other_->Exec("DROP TABLE gone").ok());
+  Terminate(BackendPid(*conn_));
+  EXPECT_FALSE(conn_->Exec("SELECT 1").ok());
+  EXPECT_FALSE(conn_->Reset().ok()) << "b_gone cannot be prepared";
+  ASSERT_TRUE(other_->Exec("CREATE TABLE gone (x int)").ok());
+  ASSERT_TRUE(conn_->Reset().ok());
+  for (const char* name : {"a_first", "c_last"}) {
+    auto r = conn_->ExecPrepared(name, Params().Add("k"));
+    EXPECT_TRUE(r.ok()) << name << ": " << r.status().ToString();
+  }
+  EXPECT_TRUE(conn_->ExecPrepared("b_gone", Params()).ok());
+}
+
 // A session that sits idle in a transaction past idle_in_transaction_timeout_ms is ended by the
 // server (FATAL 25P03): storage trouble for the caller (kUnavailable), and broken().
 TEST_F(PgConnectionTest, IdleInTransactionTimeoutIsUnavailableAndBroken) {
