@@ -201,14 +201,22 @@ class PostgresQueryStore::Reader {
 
   // True when the connection cannot be used as it is: marked broken by a connection-level
   // failure, or found closed by libpq.
-  bool broken() { return connection_->broken() || PQstatus(connection_->raw()) != CONNECTION_OK; }
+  bool broken() {
+    return needs_reset_ || connection_->broken() ||
+           PQstatus(connection_->raw()) != CONNECTION_OK;
+  }
 
   // Makes the connection ready for a call: reconnected (and configured) if it broke, out of any
   // transaction a failed call left open. Returns kUnavailable if the server cannot be reached.
   Status Heal() {
     if (broken()) {
+      // Until a reconnect has fully succeeded (session set, every statement prepared again),
+      // the next call reconnects again: a half-restored session would lack statements that
+      // prepared_ says it has.
+      needs_reset_ = true;
       if (Status reset = connection_->Reset(); !reset.ok()) return reset;
       if (Status configured = Configure(); !configured.ok()) return configured;
+      needs_reset_ = false;
     }
     if (PQtransactionStatus(connection_->raw()) != PQTRANS_IDLE) {
       auto rolled_back = connection_->Exec("ROLLBACK");
@@ -245,6 +253,7 @@ class PostgresQueryStore::Reader {
 
   std::unique_ptr<pg::Connection> connection_;
   std::unordered_map<std::string, Prepared> prepared_;
+  bool needs_reset_ = false;  // a reconnect failed part-way
 };
 
 // Holds a reader of the pool for one call.

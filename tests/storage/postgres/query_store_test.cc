@@ -72,28 +72,28 @@ class PostgresQueryStoreTest : public ::testing::Test {
               VALUES ($1, $2, $3, $4, $5, $6, '10.0.0.7', $7, $8, $9))sql",
         pg::Params()
             .Add(added.seq)
-            .Add(std::string_view(added.id))
-            .Add(std::string_view(source))
-            .Add(std::string_view(type))
-            .Add(std::string_view(key))
+            .Add(added.id)
+            .Add(source)
+            .Add(type)
+            .Add(key)
             .Add(received_at)
-            .Add(std::string_view(headers))
+            .Add(headers)
             .AddBytes(content)
-            .Add(std::string_view(destinations.empty() ? "delivered" : "pending")));
+            .Add(destinations.empty() ? "delivered" : "pending"));
     Sql("INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at) "
         "VALUES ($1, $2, $3, $4, $5)",
-        pg::Params().Add(std::string_view(source)).Add(std::string_view(key)).Add(std::string_view(added.id)).Add(added.seq).Add(now_));
+        pg::Params().Add(source).Add(key).Add(added.id).Add(added.seq).Add(now_));
     for (const std::string& d : destinations) {
       Sql("INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, "
           "updated_at) VALUES ($1, $2, $3, $3, $3)",
-          pg::Params().Add(added.seq).Add(std::string_view(d)).Add(now_));
+          pg::Params().Add(added.seq).Add(d).Add(now_));
     }
     Sql("INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, "
         "body_bytes) VALUES ($1, $2, '10.0.0.7', 200, 'stored', $3, $4)",
         pg::Params()
             .Add(received_at)
-            .Add(std::string_view(source))
-            .Add(std::string_view(added.id))
+            .Add(source)
+            .Add(added.id)
             .Add(static_cast<int64_t>(content.size())));
     return added;
   }
@@ -101,7 +101,7 @@ class PostgresQueryStoreTest : public ::testing::Test {
   void Reject(const std::string& source, int status, int64_t received_at,
               std::optional<std::string> body = std::nullopt) {
     pg::Params p;
-    p.Add(received_at).Add(std::string_view(source)).Add(static_cast<int64_t>(status));
+    p.Add(received_at).Add(source).Add(static_cast<int64_t>(status));
     if (body) {
       p.AddBytes(*body);
     } else {
@@ -114,7 +114,7 @@ class PostgresQueryStoreTest : public ::testing::Test {
 
   int64_t DeliveryId(int64_t seq, const std::string& destination) {
     return SqlInt("SELECT id FROM deliveries WHERE event_seq = $1 AND destination = $2",
-                  pg::Params().Add(seq).Add(std::string_view(destination)));
+                  pg::Params().Add(seq).Add(destination));
   }
 
   // Records an attempt of a delivery and its outcome as the scheduler's writer would.
@@ -129,16 +129,16 @@ class PostgresQueryStoreTest : public ::testing::Test {
             .Add(static_cast<int64_t>(number))
             .Add(started_at)
             .Add(static_cast<int64_t>(success ? 200 : 500))
-            .Add(std::string_view(success ? "success" : "failure")));
+            .Add(success ? "success" : "failure"));
     const char* status = next == Next::kSucceeded ? "succeeded"
                          : next == Next::kFailed   ? "failed"
                                                    : "pending";
     pg::Params p;
-    p.Add(delivery_id).Add(std::string_view(status));
+    p.Add(delivery_id).Add(status);
     if (success) {
       p.AddNull();
     } else {
-      p.Add(std::string_view("HTTP 500"));
+      p.Add("HTTP 500");
     }
     p.Add(started_at + kSecond).Add(now_);
     Sql("UPDATE deliveries SET status = $2, attempts = attempts + 1, last_error = $3, "
@@ -175,15 +175,15 @@ class PostgresQueryStoreTest : public ::testing::Test {
         pg::Params()
             .Add(row.id)
             .Add(row.at)
-            .Add(std::string_view(row.actor))
-            .Add(std::string_view(row.role))
-            .Add(std::string_view(row.action))
-            .Add(std::string_view(row.target_json))
+            .Add(row.actor)
+            .Add(row.role)
+            .Add(row.action)
+            .Add(row.target_json)
             .Add(row.matched)
             .Add(row.requeued)
-            .Add(std::string_view(row.reason))
-            .Add(std::string_view(row.prev_hash))
-            .Add(std::string_view(row.hash)));
+            .Add(row.reason)
+            .Add(row.prev_hash)
+            .Add(row.hash));
     return row;
   }
 
@@ -353,6 +353,8 @@ TEST_F(PostgresQueryStoreTest, PagesAreStableWhileRowsArrive) {
 TEST_F(PostgresQueryStoreTest, GetEventHasTheExactBytesAndDeliveriesByDestinationBytewise) {
   // NUL, bytes that are not UTF-8, a backslash: bytea gives them back as they were stored.
   const std::string body("\x00\xff\x80{\"a\":\"\\\\x00\"}\x7f\x00", 17);
+  // A database whose locale orders text by language rules (alphabetically, case folded).
+  Sql(R"sql(ALTER TABLE deliveries ALTER COLUMN destination TYPE text COLLATE "en-x-icu")sql");
   Added e = Add("alpha", "payment.received", kT, {"crm", "billing", "Zeta"}, "", body);
   auto got = query_->GetEvent(e.id);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -735,6 +737,8 @@ TEST_F(PostgresQueryStoreTest, LatestSeqIsTheHighestAssignedAlsoAfterTheNewestWe
 }
 
 TEST_F(PostgresQueryStoreTest, ConsumersAreReadBackByNameBytewise) {
+  // A database whose locale orders text by language rules (alphabetically, case folded).
+  Sql(R"sql(ALTER TABLE consumers ALTER COLUMN name TYPE text COLLATE "en-x-icu")sql");
   auto none = query_->GetConsumer("warehouse");
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_FALSE(none->has_value());
