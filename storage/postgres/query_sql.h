@@ -464,9 +464,7 @@ inline std::string ListAuditSql(unsigned filters) {
 }
 
 // Parameters: :after_id, :limit.
-inline std::string AuditChainSql() {
-  return std::string(kAuditColumns) + std::string(kAuditChain);
-}
+inline std::string AuditChainSql() { return std::string(kAuditColumns) + std::string(kAuditChain); }
 
 }  // namespace hookvault::storage::pg::query_sql
 

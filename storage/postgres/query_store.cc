@@ -202,8 +202,7 @@ class PostgresQueryStore::Reader {
   // True when the connection cannot be used as it is: marked broken by a connection-level
   // failure, or found closed by libpq.
   bool broken() {
-    return needs_reset_ || connection_->broken() ||
-           PQstatus(connection_->raw()) != CONNECTION_OK;
+    return needs_reset_ || connection_->broken() || PQstatus(connection_->raw()) != CONNECTION_OK;
   }
 
   // Makes the connection ready for a call: reconnected (and configured) if it broke, out of any
@@ -423,9 +422,8 @@ StatusOr<int64_t> PostgresQueryStore::CountDeliveries(const std::vector<Delivery
 
 StatusOr<std::vector<AttemptRow>> PostgresQueryStore::ListAttempts(const AttemptFilter& f,
                                                                    const Page& page) {
-  unsigned bits = (f.destination ? kFilterDestination : 0u) |
-                  (f.event_id ? kFilterEventId : 0u) | (f.outcome ? kFilterOutcome : 0u) |
-                  TimeBits(f.started_after, f.started_before);
+  unsigned bits = (f.destination ? kFilterDestination : 0u) | (f.event_id ? kFilterEventId : 0u) |
+                  (f.outcome ? kFilterOutcome : 0u) | TimeBits(f.started_after, f.started_before);
   Bindings b;
   SetDescendingPage(b, page);
   if (f.destination) b.Set("destination", *f.destination);
@@ -459,7 +457,7 @@ StatusOr<std::vector<RequestRow>> PostgresQueryStore::ListRequests(const Request
 }
 
 StatusOr<std::vector<AuditRow>> PostgresQueryStore::ListAudit(const TimeFilter& f,
-                                                             const Page& page) {
+                                                              const Page& page) {
   Bindings b;
   SetDescendingPage(b, page);
   SetTime(b, f.after, f.before);

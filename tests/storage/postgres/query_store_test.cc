@@ -64,8 +64,9 @@ class PostgresQueryStoreTest : public ::testing::Test {
     std::string headers = R"({"content-type":"application/json","x-n":")" + key + "\"}";
     std::string content = body ? *body : R"({"n":")" + key + "\"}";
     Added added;
-    added.seq = SqlInt("UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
-                       "RETURNING last_seq");
+    added.seq = SqlInt(
+        "UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
+        "RETURNING last_seq");
     added.id = "evt_" + std::to_string(added.seq);
     Sql(R"sql(INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at,
                                   remote_addr, headers, body, status)
@@ -131,8 +132,8 @@ class PostgresQueryStoreTest : public ::testing::Test {
             .Add(static_cast<int64_t>(success ? 200 : 500))
             .Add(success ? "success" : "failure"));
     const char* status = next == Next::kSucceeded ? "succeeded"
-                         : next == Next::kFailed   ? "failed"
-                                                   : "pending";
+                         : next == Next::kFailed  ? "failed"
+                                                  : "pending";
     pg::Params p;
     p.Add(delivery_id).Add(status);
     if (success) {
@@ -498,6 +499,47 @@ TEST_F(PostgresQueryStoreTest, ListDeliveriesFiltersEachWayAndCountsDisjointFilt
   EXPECT_EQ(ids({.destination = "crm"}), (std::vector<int64_t>{c3, c1}));
 }
 
+// A reprocess dry run counts several filters; a delivery that moves from one filter to another
+// meanwhile is counted once, never twice. The test makes the move happen between the two counts:
+// it locks the events table, which only the second filter (by event) reads, so the second count
+// waits while the delivery's outcome commits; in one snapshot the second count still sees the
+// delivery as it was when the first count ran.
+TEST_F(PostgresQueryStoreTest, CountDeliveriesCountsEveryFilterInOneSnapshot) {
+  Added e = Add("alpha", "t", kT, {"billing"});
+  int64_t billing = DeliveryId(e.seq, "billing");
+  Attempt(billing, Next::kFailed, kT);
+  auto watcher = pg::Connection::Open({.url = url_});
+  ASSERT_TRUE(watcher.ok()) << watcher.status().ToString();
+  auto waiting_readers = [&] {
+    auto r = (*watcher)->Exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+        "application_name = 'hookvault-reader' AND wait_event_type = 'Lock'");
+    return r.ok() ? r->GetInt64(0, 0) : -1;
+  };
+
+  Sql("BEGIN");
+  Sql("LOCK TABLE events IN ACCESS EXCLUSIVE MODE");
+  StatusOr<int64_t> counted = Status::Internal("not run");
+  std::thread dry_run([&] {
+    counted =
+        query_->CountDeliveries({{.status = "failed"}, {.status = "succeeded", .event_id = e.id}});
+  });
+  for (int i = 0; i < 500 && waiting_readers() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(waiting_readers(), 1);  // the second count waits; the first has run
+  Sql("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", pg::Params().Add(billing));
+  Sql("COMMIT");
+  dry_run.join();
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  EXPECT_EQ(*counted, 1);
+  // Now the delivery is in the second filter only.
+  EXPECT_EQ(
+      query_->CountDeliveries({{.status = "failed"}, {.status = "succeeded", .event_id = e.id}})
+          .value(),
+      1);
+}
+
 TEST_F(PostgresQueryStoreTest, ListAttemptsFiltersEachWay) {
   Added e1 = Add("alpha", "t", kT, {"billing", "crm"});
   Added e2 = Add("alpha", "t", kT, {"billing"});
@@ -535,9 +577,9 @@ TEST_F(PostgresQueryStoreTest, ListAttemptsFiltersEachWay) {
 }
 
 TEST_F(PostgresQueryStoreTest, ListRequestsFiltersEachWay) {
-  Added e = Add("alpha", "t", kT + 1);  // request 1, status 200
-  Reject("alpha", 401, kT + 2);         // 2
-  Reject("beta", 415, kT + 3);          // 3
+  Added e = Add("alpha", "t", kT + 1);                       // request 1, status 200
+  Reject("alpha", 401, kT + 2);                              // 2
+  Reject("beta", 415, kT + 3);                               // 3
   Reject("beta", 401, kT + 4, std::string("{\x00\xfe", 3));  // 4, its body kept
 
   auto ids = [&](RequestFilter f) {
