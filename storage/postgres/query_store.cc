@@ -18,6 +18,7 @@ namespace {
 // The values of one call's parameters, by the names its composed statement uses; turned into
 // pg::Params in the order ToPositional numbered them. Every value is sent as text: PostgreSQL
 // types each parameter from its place in the statement (a bigint column, LIMIT, …).
+// Thread-safety: not thread-safe; one call's own.
 class Bindings {
  public:
   Bindings& Set(std::string name, std::string value) {
