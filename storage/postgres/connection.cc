@@ -278,6 +278,12 @@ Status Connection::Sync() {
 
 StatusOr<Result> Connection::NextResult() {
   if (pending_results_ <= 0) return Status::Internal("pipeline: no result pending");
+  // The server holds its answers back until a Sync or a flush request: without either queued,
+  // reading would wait for ever.
+  if (pending_syncs_ == 0 && PQsendFlushRequest(conn_) != 1) {
+    broken_ = PQstatus(conn_) == CONNECTION_BAD;
+    return Status::Unavailable("pipeline flush request: " + Trimmed(PQerrorMessage(conn_)));
+  }
   if (PQflush(conn_) != 0) {
     broken_ = true;
     return Status::Unavailable("pipeline flush: " + Trimmed(PQerrorMessage(conn_)));
