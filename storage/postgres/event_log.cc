@@ -11,6 +11,7 @@
 namespace hookvault::storage {
 
 using pg::AddText;
+using pg::Annotated;
 using pg::Params;
 using pg::WritePipeline;
 
