@@ -1,5 +1,6 @@
 #include "storage/postgres/event_log.h"
 
+#include <exception>
 #include <map>
 #include <string>
 #include <string_view>
@@ -213,6 +214,17 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
 }
 
 StatusOr<std::vector<std::optional<AppendResult>>> PostgresEventLog::Append(
+    std::span<const IngestRecord> records) {
+  try {
+    return AppendRounds(records);
+  } catch (const std::exception& e) {
+    // Not the database's (no memory for a batch's parameters): nothing was committed (an open
+    // pipeline is abandoned and rolled back as it unwinds), and the writer thread must live on.
+    return Status::Internal(std::string("append batch: ") + e.what());
+  }
+}
+
+StatusOr<std::vector<std::optional<AppendResult>>> PostgresEventLog::AppendRounds(
     std::span<const IngestRecord> records) {
   Status conflict;
   int conflicting_round_keys = -1;

@@ -70,6 +70,9 @@ class PostgresEventLog final : public EventLog {
   struct Plan;
   PostgresEventLog(pg::Connection& conn, const Clock& clock);
 
+  // Append's rounds: plans and writes the batch, and redoes it after a key race.
+  StatusOr<std::vector<std::optional<AppendResult>>> AppendRounds(
+      std::span<const IngestRecord> records);
   // Round trip 1: looks the batch's keys up and decides which records store new events.
   StatusOr<Plan> PlanBatch(std::span<const IngestRecord> records);
   // Round trip 2: writes the plan in one transaction and fills in the seq values.

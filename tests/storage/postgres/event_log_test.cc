@@ -18,6 +18,7 @@
 
 #include "storage/group_commit_writer.h"
 #include "storage/postgres/connection.h"
+#include "storage/postgres/stores.h"
 #include "storage/postgres/write_sql.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/postgres_server.h"
@@ -341,10 +342,14 @@ TEST_F(PostgresEventLogTest, AKeyAnotherNodeCommittedFirstIsRedoneAsItsDuplicate
 // Two nodes append batches of the same keys at once, in opposite orders: every key is stored
 // once, both nodes answer the same id and seq for it, and seq is 1..n with no gap.
 TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce) {
-  Node a = OpenNode();
-  Node b = OpenNode();
-  ASSERT_NE(a.log, nullptr);
-  ASSERT_NE(b.log, nullptr);
+  auto a = PostgresStores::Open({.url = url_}, clock_, {});
+  auto b = PostgresStores::Open({.url = url_}, clock_, {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+                     "AND datname = current_database()",
+                     kWriterApplicationName),
+            3);  // the fixture's node and these two
   constexpr int kBatches = 40;
   constexpr int kPerBatch = 8;
   using Answers = std::map<std::string, AppendResult>;
@@ -372,8 +377,8 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
     }
   };
   Answers from_a, from_b;
-  std::thread ta([&] { run(*a.log, false, from_a); });
-  std::thread tb([&] { run(*b.log, true, from_b); });
+  std::thread ta([&] { run(*a->events, false, from_a); });
+  std::thread tb([&] { run(*b->events, true, from_b); });
   ta.join();
   tb.join();
   constexpr int kKeys = kBatches * kPerBatch;
@@ -393,7 +398,8 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
   EXPECT_EQ(Seqs(), Dense(kKeys));
   // The race happens when both nodes reach the same keys together (in the middle): seen as
   // redone batches on either node most runs; correctness above holds either way.
-  std::cout << "redone batches: " << a.log->redone_batches() << " + " << b.log->redone_batches()
+  std::cout << "redone batches: " << a->events->redone_batches() << " + "
+            << b->events->redone_batches()
             << "\n";
 }
 

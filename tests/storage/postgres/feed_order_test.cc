@@ -157,6 +157,7 @@ TEST_F(PostgresFeedOrderTest, ASecondNodesBatchWaitsForTheFirstAndReadersNeverSe
         if (seqs[i] != static_cast<int64_t>(i) + 1) ++gaps;
       }
       ++reads;
+      std::this_thread::sleep_for(milliseconds(1));
     }
   });
 
@@ -214,6 +215,7 @@ TEST_F(PostgresFeedOrderTest, AConsumerFollowingTwoBusyNodesSeesEverySeqOnceInOr
       std::vector<int64_t> page = ReadAfter(*conn, "events", "seq", cursor);
       seen.insert(seen.end(), page.begin(), page.end());
       if (last) break;
+      std::this_thread::sleep_for(milliseconds(1));  // leave the two cores to the writers
     }
   });
   std::thread a([&] { run("a"); });
