@@ -180,7 +180,8 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
     (void)pipeline->Queue(pgsql::kPreparedApplyOutcome, params);
   }
   for (size_t i : order) {
-    (void)pipeline->Queue(pgsql::kPreparedRefreshEventStatus, Params().Add(attempts[i].delivery_id));
+    (void)pipeline->Queue(pgsql::kPreparedRefreshEventStatus,
+                          Params().Add(attempts[i].delivery_id));
   }
   auto results = pipeline->Finish("record attempts");
   if (!results.ok()) return results.status();

@@ -318,9 +318,10 @@ TEST_F(PostgresDeliveryStoreTest, AClaimOfACappedDestinationWaitsForAnotherNodes
   });
   bool waiting = false;
   for (int i = 0; i < 1000 && !waiting && !b_returned.load(); ++i) {
-    waiting = QueryInt("SELECT count(*) FROM pg_stat_activity "
-                       "WHERE pid = $1::integer AND wait_event_type = 'Lock'",
-                       b_pid) == 1;
+    waiting = QueryInt(
+                  "SELECT count(*) FROM pg_stat_activity "
+                  "WHERE pid = $1::integer AND wait_event_type = 'Lock'",
+                  b_pid) == 1;
     if (!waiting) std::this_thread::sleep_for(milliseconds(10));
   }
   EXPECT_TRUE(waiting) << "node B's claim did not wait for node A's";
@@ -485,8 +486,9 @@ TEST_F(PostgresDeliveryStoreTest, ALostConnectionFailsTheClaimAndTheNextOneRecon
   AddEvents(1);
   const int pid = PQbackendPID(a_->conn->raw());
   ASSERT_EQ(QueryInt("SELECT pg_terminate_backend($1::integer)::integer", pid), 1);
-  for (int i = 0; i < 500 && QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer",
-                                      pid) > 0;
+  for (int i = 0;
+       i < 500 &&
+       QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", pid) > 0;
        ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }

@@ -171,9 +171,10 @@ TEST_F(PostgresEventLogTest, DuplicatesInOneBatchAndAcrossBatchesAnswerTheOrigin
   EXPECT_EQ((*again)[1]->seq, 3);  // the duplicate took no seq value
   EXPECT_EQ(Seqs(), Dense(3));
   EXPECT_EQ(QueryInt("SELECT count(*) FROM deliveries"), 1);
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM request_log WHERE reason = 'duplicate' AND event_id = $1",
-                     (*results)[0]->id),
-            2);
+  EXPECT_EQ(
+      QueryInt("SELECT count(*) FROM request_log WHERE reason = 'duplicate' AND event_id = $1",
+               (*results)[0]->id),
+      2);
 
   // A batch of duplicates alone takes no seq value and sends no notification.
   std::vector<IngestRecord> only_duplicates = {Event("s", "same"), Event("s", "other")};
@@ -188,8 +189,8 @@ TEST_F(PostgresEventLogTest, RawBodyBytesAreKeptExactly) {
   std::vector<IngestRecord> batch = {Event("s", "raw", {}, body)};
   auto results = node_.log->Append(batch);
   ASSERT_TRUE(results.ok()) << results.status().ToString();
-  auto r = reader_->Exec("SELECT body FROM events WHERE id = $1",
-                         pg::Params().Add((*results)[0]->id));
+  auto r =
+      reader_->Exec("SELECT body FROM events WHERE id = $1", pg::Params().Add((*results)[0]->id));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->rows(), 1);
   EXPECT_EQ(r->GetBytes(0, 0), body);
@@ -197,8 +198,8 @@ TEST_F(PostgresEventLogTest, RawBodyBytesAreKeptExactly) {
 
 TEST_F(PostgresEventLogTest, LogOnlyRecordsAreWrittenWithoutEventsOrSeq) {
   IngestRecord rejected;
-  rejected.log = RequestLogEntry{1, "s", "10.0.0.1", 401, "unauthenticated", std::nullopt, 12,
-                                 std::string("bad\0body", 8)};
+  rejected.log = RequestLogEntry{
+      1, "s", "10.0.0.1", 401, "unauthenticated", std::nullopt, 12, std::string("bad\0body", 8)};
   std::vector<IngestRecord> batch = {rejected};
   auto results = node_.log->Append(batch);
   ASSERT_TRUE(results.ok()) << results.status().ToString();
@@ -399,8 +400,7 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
   // The race happens when both nodes reach the same keys together (in the middle): seen as
   // redone batches on either node most runs; correctness above holds either way.
   std::cout << "redone batches: " << a->events->redone_batches() << " + "
-            << b->events->redone_batches()
-            << "\n";
+            << b->events->redone_batches() << "\n";
 }
 
 // One notification per batch that stored a new event, sent at its commit, with the batch's
@@ -436,8 +436,9 @@ TEST_F(PostgresEventLogTest, ALostConnectionFailsTheBatchAndTheNextOneReconnects
   const int pid = PQbackendPID(node_.conn->raw());
   ASSERT_EQ(QueryInt("SELECT pg_terminate_backend($1::integer)::integer", std::to_string(pid)), 1);
   // pg_terminate_backend returns before the backend has gone; wait until it has.
-  for (int i = 0; i < 500 && QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer",
-                                      std::to_string(pid)) > 0;
+  for (int i = 0;
+       i < 500 && QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer",
+                           std::to_string(pid)) > 0;
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
