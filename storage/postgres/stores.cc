@@ -9,6 +9,14 @@ StatusOr<PostgresStores> PostgresStores::Open(const pg::ConnectionOptions& optio
                                               std::map<std::string, int> destination_concurrency) {
   pg::ConnectionOptions writer = options;
   writer.application_name = kWriterApplicationName;
+  // The writer's transactions never wait for the node between statements (each is sent in one
+  // pipelined round trip), yet an ingest batch holds the seq counter that every node's batches
+  // wait for: a node that stalls mid-transaction (a paused VM, a send that stopped half-way)
+  // must lose it within seconds, not the default minute.
+  if (writer.idle_in_transaction_timeout_ms <= 0 ||
+      writer.idle_in_transaction_timeout_ms > kWriterIdleInTransactionTimeoutMs) {
+    writer.idle_in_transaction_timeout_ms = kWriterIdleInTransactionTimeoutMs;
+  }
   PostgresStores stores;
   auto connection = pg::Connection::Open(writer);
   if (!connection.ok()) return connection.status();

@@ -4,6 +4,7 @@
 #ifndef HOOKVAULT_STORAGE_POSTGRES_STORES_H_
 #define HOOKVAULT_STORAGE_POSTGRES_STORES_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,12 +21,17 @@ namespace hookvault::storage {
 // The application_name of the write connection, shown in pg_stat_activity.
 inline constexpr char kWriterApplicationName[] = "hookvault-writer";
 
+// The write connection's idle_in_transaction_session_timeout at most (a smaller one configured
+// stays): see PostgresStores::Open.
+inline constexpr int64_t kWriterIdleInTransactionTimeoutMs = 5000;
+
 // Thread-safety: as its members: each is used by the writer thread only (an ingest batch or a
 // WriteSerializer task).
 struct PostgresStores {
-  // Connects to the database of options.url as kWriterApplicationName (migrations must have
-  // been applied) and prepares the stores over that connection; `clock` must outlive them.
-  // `destination_concurrency`: PostgresDeliveryStore::Create's. Returns kUnavailable if the
+  // Connects to the database of options.url as kWriterApplicationName, with an
+  // idle_in_transaction_session_timeout of at most kWriterIdleInTransactionTimeoutMs (migrations
+  // must have been applied) and prepares the stores over that connection; `clock` must outlive
+  // them. `destination_concurrency`: PostgresDeliveryStore::Create's. Returns kUnavailable if the
   // database cannot be reached or a store's statements cannot be prepared (a database not
   // migrated).
   static StatusOr<PostgresStores> Open(const pg::ConnectionOptions& options, const Clock& clock,

@@ -403,6 +403,22 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
             << b->events->redone_batches() << "\n";
 }
 
+// A batch holds the seq counter every node waits for; the writer's session gives up a stalled
+// transaction within seconds (a paused node must not stop every node's ingest for a minute).
+TEST_F(PostgresEventLogTest, TheWriterSessionEndsAStalledTransactionWithinSeconds) {
+  auto stores = PostgresStores::Open({.url = url_}, clock_, {});
+  ASSERT_TRUE(stores.ok()) << stores.status().ToString();
+  auto shown = stores->connection->Exec("SHOW idle_in_transaction_session_timeout");
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->GetString(0, 0), "5s");
+  auto smaller =
+      PostgresStores::Open({.url = url_, .idle_in_transaction_timeout_ms = 2000}, clock_, {});
+  ASSERT_TRUE(smaller.ok());
+  shown = smaller->connection->Exec("SHOW idle_in_transaction_session_timeout");
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->GetString(0, 0), "2s");
+}
+
 // One notification per batch that stored a new event, sent at its commit, with the batch's
 // last seq; none for a batch of duplicates.
 TEST_F(PostgresEventLogTest, ACommittedBatchNotifiesOnceWithItsLastSeq) {
