@@ -184,6 +184,23 @@ TEST_F(PostgresEventLogTest, DuplicatesInOneBatchAndAcrossBatchesAnswerTheOrigin
   EXPECT_EQ(QueryInt("SELECT last_seq FROM event_seq_counter"), 3);
 }
 
+// A full batch of the writer (max_batch 512) with large bodies is one pipeline of some 2,000
+// statements and 8 MiB: libpq reads answers while it sends, so neither side stalls on a full
+// socket buffer.
+TEST_F(PostgresEventLogTest, AFullBatchOfLargeBodiesGoesThroughOnePipeline) {
+  std::vector<IngestRecord> batch;
+  for (int i = 0; i < 512; ++i) {
+    batch.push_back(Event("s", "big" + std::to_string(i), {"billing", "crm"},
+                          std::string(16 << 10, static_cast<char>('a' + i % 26))));
+  }
+  auto results = node_.log->Append(batch);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  EXPECT_EQ((*results)[511]->seq, 512);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM deliveries"), 1024);
+  EXPECT_EQ(QueryInt("SELECT sum(length(body))::bigint FROM events"), 512 * (16 << 10));
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM request_log"), 512);
+}
+
 TEST_F(PostgresEventLogTest, RawBodyBytesAreKeptExactly) {
   std::string body("{\"a\": \"\xc3\xa9\" ,\n\t\"b\":[1 ,2]}\0tail\xff", 31);
   std::vector<IngestRecord> batch = {Event("s", "raw", {}, body)};
