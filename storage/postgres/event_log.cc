@@ -13,6 +13,7 @@ namespace hookvault::storage {
 
 using pg::AddText;
 using pg::Annotated;
+using pg::BinaryArray;
 using pg::Params;
 using pg::WritePipeline;
 
@@ -34,11 +35,11 @@ StatusOr<std::unique_ptr<PostgresEventLog>> PostgresEventLog::Create(pg::Connect
                                                                      const Clock& clock) {
   const std::pair<const char*, std::string_view> statements[] = {
       {pgsql::kPreparedSelectKey, pgsql::kSelectKey},
-      {pgsql::kPreparedInsertRequestLog, pgsql::kInsertRequestLog},
+      {pgsql::kPreparedInsertRequestLogs, pgsql::kInsertRequestLogs},
       {pgsql::kPreparedTakeSeq, pgsql::kTakeSeq},
-      {pgsql::kPreparedInsertEvent, pgsql::kInsertEvent},
-      {pgsql::kPreparedInsertKey, pgsql::kInsertKey},
-      {pgsql::kPreparedInsertDelivery, pgsql::kInsertDelivery},
+      {pgsql::kPreparedInsertEvents, pgsql::kInsertEvents},
+      {pgsql::kPreparedInsertKeys, pgsql::kInsertKeys},
+      {pgsql::kPreparedInsertDeliveries, pgsql::kInsertDeliveries},
       {pgsql::kPreparedNotifyEvents, pgsql::kNotifyEvents},
       {pgsql::kPreparedUpsertProbe, pgsql::kUpsertProbe},
       {pgsql::kPreparedDeleteProbe, pgsql::kDeleteProbe},
@@ -114,23 +115,12 @@ StatusOr<PostgresEventLog::Plan> PostgresEventLog::PlanBatch(
 }
 
 Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan& plan) {
-  bool any_log = false;
-  for (const IngestRecord& record : records) any_log = any_log || record.log.has_value();
-  if (plan.fresh.empty() && !any_log) return Status::Ok();  // only duplicates: nothing to write
-
-  auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kTransaction);
-  if (!pipeline.ok()) return Annotated(pipeline.status(), "append batch");
-  const int64_t now = clock_.NowMicros();
-  int queued = 0;
-  Status queueing;
-  auto queue = [&](const char* name, const Params& params) {
-    if (queueing.ok()) queueing = pipeline->Queue(name, params);
-    ++queued;
-  };
-
-  // The request-log rows first: they need no seq, so they are written before the counter's
-  // lock is taken. A stored event's row names the new event, a duplicate's the original.
+  // The request-log rows: a stored event's row names the new event, a duplicate's the original.
   static const std::string kDuplicate = "duplicate";
+  BinaryArray log_received_at(BinaryArray::kInt8), log_source(BinaryArray::kText),
+      log_remote_addr(BinaryArray::kText), log_status(BinaryArray::kInt8),
+      log_reason(BinaryArray::kText), log_event_id(BinaryArray::kText),
+      log_body_bytes(BinaryArray::kInt8), log_body(BinaryArray::kBytea);
   for (size_t i = 0; i < records.size(); ++i) {
     if (!records[i].log) continue;
     const RequestLogEntry& log = *records[i].log;
@@ -141,56 +131,83 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
       event_id = f >= 0 ? plan.results[plan.fresh[f]]->id : r->id;
       if (r->duplicate) reason = &kDuplicate;
     }
-    Params params;
-    params.Add(log.received_at);
-    AddText(params, log.source);
-    AddText(params, log.remote_addr);
-    params.Add(static_cast<int64_t>(log.status));
-    AddText(params, *reason);
-    params.AddOptional(event_id);
-    params.Add(log.body_bytes);
-    if (log.body) {
-      params.AddBytes(*log.body);
+    log_received_at.Add(log.received_at);
+    log_source.Add(log.source);
+    log_remote_addr.Add(log.remote_addr);
+    log_status.Add(static_cast<int64_t>(log.status));
+    log_reason.Add(*reason);
+    if (event_id) {
+      log_event_id.Add(*event_id);
     } else {
-      params.AddNull();  // not kept
+      log_event_id.AddNull();
     }
-    queue(pgsql::kPreparedInsertRequestLog, params);
+    log_body_bytes.Add(log.body_bytes);
+    if (log.body) {
+      log_body.Add(*log.body);
+    } else {
+      log_body.AddNull();  // not kept
+    }
+  }
+  const int64_t n = static_cast<int64_t>(plan.fresh.size());
+  if (n == 0 && log_source.size() == 0) return Status::Ok();  // only duplicates: nothing to write
+
+  auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kTransaction);
+  if (!pipeline.ok()) return Annotated(pipeline.status(), "append batch");
+  int queued = 0;
+  auto queue = [&](const char* name, const Params& params) {
+    (void)pipeline->Queue(name, params);  // a failure to queue fails Finish()
+    ++queued;
+  };
+
+  // The log rows first: they need no seq, so they are written before the counter's lock.
+  if (log_source.size() > 0) {
+    Params logs;
+    for (const BinaryArray* a : {&log_received_at, &log_source, &log_remote_addr, &log_status,
+                                 &log_reason, &log_event_id, &log_body_bytes, &log_body}) {
+      logs.AddBytes(a->Encode());
+    }
+    queue(pgsql::kPreparedInsertRequestLogs, logs);
   }
 
-  const int64_t n = static_cast<int64_t>(plan.fresh.size());
   int take_seq = -1;  // the index of kTakeSeq's result
   if (n > 0) {
-    take_seq = queued;
-    queue(pgsql::kPreparedTakeSeq, Params().Add(n));
+    const int64_t now = clock_.NowMicros();
+    BinaryArray id(BinaryArray::kText), source(BinaryArray::kText), event_type(BinaryArray::kText),
+        key(BinaryArray::kText), received_at(BinaryArray::kInt8), remote_addr(BinaryArray::kText),
+        headers(BinaryArray::kText), body(BinaryArray::kBytea), status(BinaryArray::kText),
+        delivery_event(BinaryArray::kInt8), delivery_destination(BinaryArray::kText);
     for (int64_t k = 0; k < n; ++k) {
       const NewEvent& e = *records[plan.fresh[k]].event;
-      const std::string& id = plan.results[plan.fresh[k]]->id;
-      Params event;
-      event.Add(n).Add(k + 1).Add(id);
-      AddText(event, e.source);
-      AddText(event, e.event_type);
-      AddText(event, e.idempotency_key);
-      event.Add(e.received_at);
-      AddText(event, e.remote_addr);
-      AddText(event, e.headers_json);
-      event.AddBytes(e.body);
-      event.Add(e.destinations.empty() ? "delivered" : "pending");
-      queue(pgsql::kPreparedInsertEvent, event);
-
-      Params key;
-      key.Add(n).Add(k + 1);
-      AddText(key, e.source);
-      AddText(key, e.idempotency_key);
-      key.Add(id).Add(now);
-      queue(pgsql::kPreparedInsertKey, key);
-
+      id.Add(plan.results[plan.fresh[k]]->id);
+      source.Add(e.source);
+      event_type.Add(e.event_type);
+      key.Add(e.idempotency_key);
+      received_at.Add(e.received_at);
+      remote_addr.Add(e.remote_addr);
+      headers.Add(e.headers_json);
+      body.Add(e.body);
+      status.Add(std::string_view(e.destinations.empty() ? "delivered" : "pending"));
       for (const std::string& destination : e.destinations) {
-        Params delivery;
-        delivery.Add(n).Add(k + 1);
-        AddText(delivery, destination);
-        delivery.Add(now);
-        queue(pgsql::kPreparedInsertDelivery, delivery);
+        delivery_event.Add(k + 1);
+        delivery_destination.Add(destination);
       }
+    }
+    // From here to COMMIT every other node's batch waits: only these few statements.
+    take_seq = queued;
+    queue(pgsql::kPreparedTakeSeq, Params().Add(n));
+    Params events;
+    events.Add(n);
+    for (const BinaryArray* a :
+         {&id, &source, &event_type, &key, &received_at, &remote_addr, &headers, &body, &status}) {
+      events.AddBytes(a->Encode());
+    }
+    queue(pgsql::kPreparedInsertEvents, events);
+    queue(pgsql::kPreparedInsertKeys, Params().Add(n).Add(now));
+    if (delivery_event.size() > 0) {
+      Params deliveries;
+      deliveries.Add(n).AddBytes(delivery_event.Encode());
+      deliveries.AddBytes(delivery_destination.Encode()).Add(now);
+      queue(pgsql::kPreparedInsertDeliveries, deliveries);
     }
     queue(pgsql::kPreparedNotifyEvents, Params());
   }

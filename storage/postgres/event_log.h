@@ -13,8 +13,10 @@
 //     repeated within the batch is resolved here too (the first submitted is the original).
 //  2. One transaction, pipelined: BEGIN; the request-log rows (they need no seq); the seq
 //     counter row (write_sql.h kTakeSeq), whose lock every node's batch takes in turn and holds
-//     to COMMIT, so seq is gap-free and in commit order across nodes; then each new event with
-//     its key and deliveries; one NOTIFY hookvault_events with the last seq; COMMIT.
+//     to COMMIT, so seq is gap-free and in commit order across nodes; then the batch's new
+//     events, their keys and their deliveries, one statement each whatever the batch's size
+//     (each column bound as one array: what every node waits for stays short); one NOTIFY
+//     hookvault_events with the last seq; COMMIT.
 //  Keys are inserted only while the batch holds the counter row, so no node ever waits for
 //  another's uncommitted key. A key that another node committed between the two round trips
 //  fails the insert with 23505: the transaction rolls back (its seq values are given back) and

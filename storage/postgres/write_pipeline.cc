@@ -20,6 +20,49 @@ void Abandon(Connection& conn, bool synced) {
 
 }  // namespace
 
+namespace {
+
+void AppendBigEndian32(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift));
+}
+
+}  // namespace
+
+BinaryArray& BinaryArray::Add(std::string_view bytes) {
+  AppendBigEndian32(elements_, static_cast<uint32_t>(bytes.size()));
+  elements_.append(bytes);
+  ++count_;
+  return *this;
+}
+
+BinaryArray& BinaryArray::Add(int64_t value) {
+  AppendBigEndian32(elements_, 8);
+  const auto bits = static_cast<uint64_t>(value);
+  AppendBigEndian32(elements_, static_cast<uint32_t>(bits >> 32));
+  AppendBigEndian32(elements_, static_cast<uint32_t>(bits));
+  ++count_;
+  return *this;
+}
+
+BinaryArray& BinaryArray::AddNull() {
+  AppendBigEndian32(elements_, 0xffffffffu);  // -1
+  has_nulls_ = true;
+  ++count_;
+  return *this;
+}
+
+std::string BinaryArray::Encode() const {
+  std::string out;
+  out.reserve(20 + elements_.size());
+  AppendBigEndian32(out, 1);  // dimensions
+  AppendBigEndian32(out, has_nulls_ ? 1 : 0);
+  AppendBigEndian32(out, element_oid_);
+  AppendBigEndian32(out, static_cast<uint32_t>(count_));
+  AppendBigEndian32(out, 1);  // lower bound
+  out += elements_;
+  return out;
+}
+
 Status HealConnection(Connection& conn) {
   if (!conn.broken()) return Status::Ok();
   return conn.Reset();

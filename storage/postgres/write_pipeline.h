@@ -5,6 +5,7 @@
 #ifndef HOOKVAULT_STORAGE_POSTGRES_WRITE_PIPELINE_H_
 #define HOOKVAULT_STORAGE_POSTGRES_WRITE_PIPELINE_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,38 @@ Status Annotated(const Status& status, std::string_view what);
 // server checks the bytes and refuses a NUL (or invalid UTF-8) with an error: the record fails,
 // nothing is stored truncated.
 inline Params& AddText(Params& params, std::string_view text) { return params.AddBytes(text); }
+
+// A one-dimensional array parameter in PostgreSQL's binary format (what array_recv reads), for
+// a statement that casts the parameter to `element[]` and unnests it: a whole batch's column in
+// one value, so that a batch is a few statements however many rows it has. Elements are sent
+// as their bytes (text is checked by the server: a NUL byte or invalid UTF-8 is refused).
+//
+// Thread-safety: a plain value.
+class BinaryArray {
+ public:
+  // Element type OIDs (pg_type.h).
+  static constexpr uint32_t kBytea = 17;
+  static constexpr uint32_t kInt8 = 20;
+  static constexpr uint32_t kText = 25;
+
+  explicit BinaryArray(uint32_t element_oid) : element_oid_(element_oid) {}
+
+  // Adds a text or bytea element.
+  BinaryArray& Add(std::string_view bytes);
+  // Adds a bigint element (kInt8 arrays).
+  BinaryArray& Add(int64_t value);
+  BinaryArray& AddNull();
+
+  int size() const { return count_; }
+  // Returns the array's bytes, for Params::AddBytes.
+  std::string Encode() const;
+
+ private:
+  uint32_t element_oid_;
+  int count_ = 0;
+  bool has_nulls_ = false;
+  std::string elements_;  // each: int32 length (-1: NULL), then its bytes
+};
 
 // One pipelined round trip. Either a transaction (kTransaction: BEGIN, the statements, COMMIT,
 // one Sync: the results are returned only after COMMIT returned, so the write is durable) or

@@ -21,10 +21,18 @@ inline constexpr std::string_view kSelectKey = R"sql(
 SELECT event_id, event_seq FROM idempotency_keys WHERE source = $1 AND key = $2
 )sql";
 
-inline constexpr std::string_view kInsertRequestLog = R"sql(
+// The batch's request-log rows in one statement, in the order given (the arrays' order; the
+// identity ids follow it). $4 holds statuses as bigint.
+inline constexpr std::string_view kInsertRequestLogs = R"sql(
 INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes,
                          body)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT l.received_at, l.source, l.remote_addr, l.status, l.reason, l.event_id, l.body_bytes,
+       l.body
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+            $7::bigint[], $8::bytea[])
+     WITH ORDINALITY AS l(received_at, source, remote_addr, status, reason, event_id, body_bytes,
+                          body, ord)
+ORDER BY l.ord
 )sql";
 
 // Takes the batch's $1 seq values (migrations/postgres/0001): the row lock taken here is held to
@@ -35,28 +43,46 @@ inline constexpr std::string_view kTakeSeq = R"sql(
 UPDATE event_seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq
 )sql";
 
-// The seq of the batch's $2-th new event (from 1) of $1: computed by the server from the counter
-// this transaction holds, so the pipeline needs no answer between kTakeSeq and the inserts.
-// kInsertEvent, kInsertKey and kInsertDelivery all start with these two parameters.
-inline constexpr std::string_view kInsertEvent = R"sql(
+// The batch's $1 new events, in one statement: the i-th element of the arrays (from 1) gets
+// seq last_seq - $1 + i, computed by the server from the counter this transaction holds, so the
+// pipeline needs no answer between kTakeSeq and the inserts. One statement for the whole batch
+// (not one per event) keeps the time every other node waits for the counter short.
+inline constexpr std::string_view kInsertEvents = R"sql(
 INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
                     headers, body, status)
-VALUES ((SELECT last_seq FROM event_seq_counter WHERE id = 1) - $1 + $2,
-        $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT c.last_seq - $1 + e.ord, e.id, e.source, e.event_type, e.idempotency_key, e.received_at,
+       e.remote_addr, e.headers, e.body, e.status
+FROM event_seq_counter c,
+     unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
+            $9::bytea[], $10::text[])
+     WITH ORDINALITY AS e(id, source, event_type, idempotency_key, received_at, remote_addr,
+                          headers, body, status, ord)
+WHERE c.id = 1
+ORDER BY e.ord
 )sql";
 
-// A plain INSERT, no ON CONFLICT: keys are inserted only while the batch holds the counter row,
-// so no other node can hold an uncommitted insert of the same key (nothing to wait for); a key
-// another node committed after this batch looked it up fails with 23505, and the batch is redone
-// (PostgresEventLog::Append).
-inline constexpr std::string_view kInsertKey = R"sql(
+// The keys of the events kInsertEvents just stored (the last $1 seq values, read back through
+// the primary key: nothing sent twice). A plain INSERT, no ON CONFLICT: keys are inserted only
+// while the batch holds the counter row, so no other node can hold an uncommitted insert of the
+// same key (nothing to wait for); a key another node committed after this batch looked it up
+// fails with 23505, and the batch is redone (PostgresEventLog::Append). $2 = created_at.
+inline constexpr std::string_view kInsertKeys = R"sql(
 INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at)
-VALUES ($3, $4, $5, (SELECT last_seq FROM event_seq_counter WHERE id = 1) - $1 + $2, $6)
+SELECT e.source, e.idempotency_key, e.id, e.seq, $2
+FROM event_seq_counter c JOIN events e ON e.seq > c.last_seq - $1 AND e.seq <= c.last_seq
+WHERE c.id = 1
+ORDER BY e.seq
 )sql";
 
-inline constexpr std::string_view kInsertDelivery = R"sql(
+// The deliveries of the batch's new events: $2[i] is the index (from 1) of the event among the
+// batch's $1 new events, $3[i] the destination. $4 = created_at and first due time.
+inline constexpr std::string_view kInsertDeliveries = R"sql(
 INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
-VALUES ((SELECT last_seq FROM event_seq_counter WHERE id = 1) - $1 + $2, $3, $4, $4, $4)
+SELECT c.last_seq - $1 + d.event_index, d.destination, $4, $4, $4
+FROM event_seq_counter c,
+     unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS d(event_index, destination, ord)
+WHERE c.id = 1
+ORDER BY d.ord
 )sql";
 
 // One notification per batch that stored a new event, in the batch's transaction: delivered at
@@ -202,11 +228,11 @@ LIMIT 1
 // The names the statements are prepared under on the write connection ("w_" keeps them apart
 // from the operator and retention stores' statements on the same connection).
 inline constexpr char kPreparedSelectKey[] = "w_select_key";
-inline constexpr char kPreparedInsertRequestLog[] = "w_insert_request_log";
+inline constexpr char kPreparedInsertRequestLogs[] = "w_insert_request_logs";
 inline constexpr char kPreparedTakeSeq[] = "w_take_seq";
-inline constexpr char kPreparedInsertEvent[] = "w_insert_event";
-inline constexpr char kPreparedInsertKey[] = "w_insert_key";
-inline constexpr char kPreparedInsertDelivery[] = "w_insert_delivery";
+inline constexpr char kPreparedInsertEvents[] = "w_insert_events";
+inline constexpr char kPreparedInsertKeys[] = "w_insert_keys";
+inline constexpr char kPreparedInsertDeliveries[] = "w_insert_deliveries";
 inline constexpr char kPreparedNotifyEvents[] = "w_notify_events";
 inline constexpr char kPreparedUpsertProbe[] = "w_upsert_probe";
 inline constexpr char kPreparedDeleteProbe[] = "w_delete_probe";

@@ -184,9 +184,8 @@ TEST_F(PostgresEventLogTest, DuplicatesInOneBatchAndAcrossBatchesAnswerTheOrigin
   EXPECT_EQ(QueryInt("SELECT last_seq FROM event_seq_counter"), 3);
 }
 
-// A full batch of the writer (max_batch 512) with large bodies is one pipeline of some 2,000
-// statements and 8 MiB: libpq reads answers while it sends, so neither side stalls on a full
-// socket buffer.
+// A full batch of the writer (max_batch 512) with large bodies, 8 MiB in one pipeline, arrives
+// whole: 512 events, 1,024 deliveries, 512 log rows, the bodies byte for byte in size.
 TEST_F(PostgresEventLogTest, AFullBatchOfLargeBodiesGoesThroughOnePipeline) {
   std::vector<IngestRecord> batch;
   for (int i = 0; i < 512; ++i) {

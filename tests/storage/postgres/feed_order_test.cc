@@ -16,6 +16,7 @@
 
 #include "storage/postgres/connection.h"
 #include "storage/postgres/event_log.h"
+#include "storage/postgres/write_pipeline.h"
 #include "storage/postgres/write_sql.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/postgres_server.h"
@@ -125,12 +126,22 @@ TEST_F(PostgresFeedOrderTest, ASecondNodesBatchWaitsForTheFirstAndReadersNeverSe
   auto taken = Column(*a, pgsql::kTakeSeq, pg::Params().Add(int64_t{1}));
   ASSERT_EQ(taken, std::vector<int64_t>{1});
   pg::Params event;
-  event.Add(int64_t{1}).Add(int64_t{1}).Add("a-event").Add("s").Add("t").Add("from-a");
-  event.Add(int64_t{1}).Add("").Add("{}").AddBytes("{}").Add("delivered");
-  ASSERT_TRUE(a->Exec(pgsql::kInsertEvent, event).ok());
-  pg::Params key;
-  key.Add(int64_t{1}).Add(int64_t{1}).Add("s").Add("from-a").Add("a-event").Add(int64_t{1});
-  ASSERT_TRUE(a->Exec(pgsql::kInsertKey, key).ok());
+  event.Add(int64_t{1});
+  for (std::string_view text : {"a-event", "s", "t", "from-a"}) {
+    event.AddBytes(pg::BinaryArray(pg::BinaryArray::kText).Add(text).Encode());
+  }
+  event.AddBytes(pg::BinaryArray(pg::BinaryArray::kInt8).Add(int64_t{1}).Encode());
+  for (std::string_view text : {"", "{}"}) {
+    event.AddBytes(pg::BinaryArray(pg::BinaryArray::kText).Add(text).Encode());
+  }
+  event.AddBytes(pg::BinaryArray(pg::BinaryArray::kBytea).Add(std::string_view("{}")).Encode());
+  event.AddBytes(
+      pg::BinaryArray(pg::BinaryArray::kText).Add(std::string_view("delivered")).Encode());
+  auto inserted = a->Exec(pgsql::kInsertEvents, event);
+  ASSERT_TRUE(inserted.ok()) << inserted.status().ToString();
+  auto keyed = a->Exec(pgsql::kInsertKeys, pg::Params().Add(int64_t{1}).Add(int64_t{1}));
+  ASSERT_TRUE(keyed.ok()) << keyed.status().ToString();
+  ASSERT_EQ(keyed->affected_rows(), 1);
 
   auto b_conn = Connect("node-b");
   ASSERT_NE(b_conn, nullptr);
