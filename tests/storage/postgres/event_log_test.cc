@@ -435,6 +435,18 @@ TEST_F(PostgresEventLogTest, TheWriterSessionEndsAStalledTransactionWithinSecond
   EXPECT_EQ(shown->GetString(0, 0), "2s");
 }
 
+// A database without the migrations: the stores cannot prepare their statements, and Open
+// says so (kUnavailable, naming what is missing) instead of failing later on every batch.
+TEST_F(PostgresEventLogTest, OpeningTheStoresOnAnUnmigratedDatabaseFails) {
+  const std::string empty = hookvault::testing::PostgresServer::Shared()->CreateEmptyDatabase();
+  ASSERT_FALSE(empty.empty());
+  auto stores = PostgresStores::Open({.url = empty}, clock_, {});
+  ASSERT_FALSE(stores.ok());
+  EXPECT_EQ(stores.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(stores.status().message().find("does not exist"), std::string::npos)
+      << stores.status().ToString();
+}
+
 // One notification per batch that stored a new event, sent at its commit, with the batch's
 // last seq; none for a batch of duplicates.
 TEST_F(PostgresEventLogTest, ACommittedBatchNotifiesOnceWithItsLastSeq) {
