@@ -137,9 +137,10 @@ StatusOr<int64_t> PostgresOperatorStore::AppendAudit(const AuditActor& who,
   return row.id;
 }
 
-StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(
-    const ReprocessSpec& spec, const AuditActor& who, const ReprocessProgress& progress,
-    size_t max_rows, int64_t now) {
+StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(const ReprocessSpec& spec,
+                                                                  const AuditActor& who,
+                                                                  const ReprocessProgress& progress,
+                                                                  size_t max_rows, int64_t now) {
   if (progress.done) return progress;
   auto filters = ReprocessFilters(spec);
   if (!filters.ok()) return filters.status();
@@ -177,8 +178,8 @@ StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(
     }
     next.matched += static_cast<int64_t>(matching.size());
     if (!spec.dry_run && !matching.empty()) {
-      auto requeued = conn_.ExecPrepared(
-          "ops_requeue", Params().Add(Int64ArrayLiteral(matching)).Add(now));
+      auto requeued =
+          conn_.ExecPrepared("ops_requeue", Params().Add(Int64ArrayLiteral(matching)).Add(now));
       if (!requeued.ok()) return requeued.status();
       next.requeued += requeued->rows();
       std::vector<int64_t> events;
@@ -220,8 +221,7 @@ StatusOr<int64_t> PostgresOperatorStore::AuditDryRun(const ReprocessSpec& spec,
 
 StatusOr<int64_t> PostgresOperatorStore::AuditAction(const AuditActor& who,
                                                      const std::string& action,
-                                                     const std::string& target_json,
-                                                     int64_t now) {
+                                                     const std::string& target_json, int64_t now) {
   return AppendAuditAlone(who, action, target_json, 0, now);
 }
 

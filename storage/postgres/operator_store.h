@@ -68,12 +68,11 @@ class PostgresOperatorStore final : public OperatorStore {
   // kAuditAppendLock, reads the last row, refuses (kUnavailable) when this node's key may not
   // continue it, hashes and inserts the next.
   StatusOr<int64_t> AppendAudit(const AuditActor& who, const std::string& action,
-                                const std::string& target_json, int64_t matched,
-                                int64_t requeued, int64_t now);
+                                const std::string& target_json, int64_t matched, int64_t requeued,
+                                int64_t now);
   // Appends an audit row (counts `matched`, 0) in a transaction of its own.
   StatusOr<int64_t> AppendAuditAlone(const AuditActor& who, const std::string& action,
-                                     const std::string& target_json, int64_t matched,
-                                     int64_t now);
+                                     const std::string& target_json, int64_t matched, int64_t now);
   // Inside the caller's transaction, with kAuditAppendLock held: the chain's last row, or
   // nullopt for an empty chain.
   StatusOr<std::optional<AuditRow>> LastAuditRow();

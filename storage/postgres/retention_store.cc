@@ -44,9 +44,9 @@ Status PostgresRetentionStore::Prepare() {
   return Status::Ok();
 }
 
-StatusOr<PruneBatch> PostgresRetentionStore::PruneEvents(const std::string& status,
-                                                         int64_t before, int64_t max_seq,
-                                                         const PruneCursor& after, int limit) {
+StatusOr<PruneBatch> PostgresRetentionStore::PruneEvents(const std::string& status, int64_t before,
+                                                         int64_t max_seq, const PruneCursor& after,
+                                                         int limit) {
   auto rows = conn_.ExecPrepared("ret_scan_events", Params()
                                                         .Add(before)
                                                         .Add(after.at)
@@ -134,8 +134,8 @@ StatusOr<PruneBatch> PostgresRetentionStore::PruneKeys(int64_t before, const Pru
 }
 
 StatusOr<PruneBatch> PostgresRetentionStore::Prune(PruneTarget target, int64_t before,
-                                                   int64_t max_event_seq,
-                                                   const PruneCursor& after, int limit) {
+                                                   int64_t max_event_seq, const PruneCursor& after,
+                                                   int limit) {
   if (limit < 1) return Status::InvalidArgument("prune limit must be at least 1");
   if (auto s = Prepare(); !s.ok()) return s;
   PruneBatch batch;

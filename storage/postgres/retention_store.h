@@ -46,8 +46,8 @@ class PostgresRetentionStore final : public RetentionStore {
                                    const PruneCursor& after, int limit);
   // Inside the caller's transaction: one batch of attempts or request log rows (`scan` and
   // `erase` name the statements).
-  StatusOr<PruneBatch> PruneById(const std::string& scan, const std::string& erase,
-                                 int64_t before, const PruneCursor& after, int limit);
+  StatusOr<PruneBatch> PruneById(const std::string& scan, const std::string& erase, int64_t before,
+                                 const PruneCursor& after, int limit);
   StatusOr<PruneBatch> PruneKeys(int64_t before, const PruneCursor& after, int limit);
 
   pg::Connection& conn_;

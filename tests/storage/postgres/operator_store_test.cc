@@ -134,8 +134,9 @@ class PostgresOperatorStoreTest : public ::testing::Test {
 
   // Inserts an event with the next seq, as ingest would; returns its seq (its id is "e<seq>").
   int64_t AddEvent(const std::string& status, int64_t received_at = kT) {
-    int64_t seq = sql_->Int("UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
-                            "RETURNING last_seq");
+    int64_t seq = sql_->Int(
+        "UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
+        "RETURNING last_seq");
     sql_->Run(
         "INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, "
         "remote_addr, headers, body, status) VALUES ($1::bigint, 'e' || $1::bigint, "
@@ -174,8 +175,7 @@ class PostgresOperatorStoreTest : public ::testing::Test {
   }
 
   std::string DeliveryStatus(int64_t delivery_id) {
-    return sql_->Text("SELECT status FROM deliveries WHERE id = $1",
-                      pg::Params().Add(delivery_id));
+    return sql_->Text("SELECT status FROM deliveries WHERE id = $1", pg::Params().Add(delivery_id));
   }
   int64_t Column(const std::string& column, int64_t delivery_id) {
     return sql_->Int("SELECT " + column + " FROM deliveries WHERE id = $1",
@@ -203,8 +203,8 @@ class PostgresOperatorStoreTest : public ::testing::Test {
   StatusOr<ReprocessResult> Reprocess(DeliveryFilter filter, bool dry_run = false,
                                       std::vector<std::string> destinations = {},
                                       size_t max_rows = 1000) {
-    return node_->store->Reprocess(Spec(std::move(filter), dry_run, std::move(destinations)),
-                                   kWho, now_, max_rows);
+    return node_->store->Reprocess(Spec(std::move(filter), dry_run, std::move(destinations)), kWho,
+                                   now_, max_rows);
   }
 
   const AuditActor kWho{"ops", "operator", "receiver fixed"};
@@ -234,18 +234,18 @@ TEST_F(PostgresOperatorStoreTest, ReprocessEventRequeuesItsFailedDeliveriesAndKe
   EXPECT_EQ(Column("requeued_at", b1_), now_);
   EXPECT_EQ(Column("(lease_expires_at IS NULL)::int", b1_), 1);
   EXPECT_EQ(Column("requeued_at", c1_), -1);  // NULL: never requeued
-  EXPECT_EQ(sql_->Int("SELECT count(*) FROM attempts WHERE delivery_id = $1",
-                      pg::Params().Add(b1_)),
-            2);
+  EXPECT_EQ(
+      sql_->Int("SELECT count(*) FROM attempts WHERE delivery_id = $1", pg::Params().Add(b1_)), 2);
   EXPECT_EQ(EventStatus(e1_), "pending");  // refreshed: no delivery failed any more
   EXPECT_EQ(EventStatus(e2_), "failed");
 }
 
 TEST_F(PostgresOperatorStoreTest, ReprocessWithoutStatusTakesFailedAndSucceededNeverPending) {
   // e3's crm delivery is pending and leased (in flight): it must stay exactly as it is.
-  sql_->Run("UPDATE deliveries SET lease_token = lease_token + 1, lease_expires_at = $2 "
-            "WHERE id = $1",
-            pg::Params().Add(c3_).Add(now_ + 30 * kSecond));
+  sql_->Run(
+      "UPDATE deliveries SET lease_token = lease_token + 1, lease_expires_at = $2 "
+      "WHERE id = $1",
+      pg::Params().Add(c3_).Add(now_ + 30 * kSecond));
   auto r = Reprocess({});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->matched, 3);  // b1 c1 b2
@@ -409,9 +409,9 @@ TEST_F(PostgresOperatorStoreTest, ARunLooksAtEachDeliveryOnceWhateverHappensMean
   EXPECT_EQ(DeliveryStatus(b4), "failed");
   EXPECT_EQ(DeliveryStatus(c1_), "pending");
   EXPECT_EQ(DeliveryStatus(b1_), "pending");
-  EXPECT_EQ(sql_->Int("SELECT matched FROM audit_log WHERE id = $1",
-                      pg::Params().Add(progress.audit_id)),
-            3);
+  EXPECT_EQ(
+      sql_->Int("SELECT matched FROM audit_log WHERE id = $1", pg::Params().Add(progress.audit_id)),
+      3);
 }
 
 // The walk matches what the filter says, for every kind of filter and chunk size: checked
@@ -432,8 +432,8 @@ TEST_F(PostgresOperatorStoreTest, TheWalkMatchesTheFilterForEveryKindAndChunkSiz
       "SELECT d.destination, d.status, e.id, d.created_at FROM deliveries d "
       "JOIN events e ON e.seq = d.event_seq");
   for (int i = 0; i < rows.rows(); ++i) {
-    all.push_back({rows.GetString(i, 0), rows.GetString(i, 1), rows.GetString(i, 2),
-                   rows.GetInt64(i, 3)});
+    all.push_back(
+        {rows.GetString(i, 0), rows.GetString(i, 1), rows.GetString(i, 2), rows.GetInt64(i, 3)});
   }
   auto expected = [&all](const ReprocessSpec& spec) {
     int64_t n = 0;
@@ -469,8 +469,11 @@ TEST_F(PostgresOperatorStoreTest, TheWalkMatchesTheFilterForEveryKindAndChunkSiz
       Spec({.created_after = kT + 1}),
       Spec({.status = "failed", .created_before = kT + 1}),
       Spec({.destination = "crm", .created_after = kT - 1, .created_before = kT + 1}),
-      Spec({.destination = "billing", .status = "failed", .event_id = EventId(e5),
-            .created_after = kT - 10, .created_before = kT}),
+      Spec({.destination = "billing",
+            .status = "failed",
+            .event_id = EventId(e5),
+            .created_after = kT - 10,
+            .created_before = kT}),
   };
   int64_t total = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -561,9 +564,9 @@ TEST_F(PostgresAuditChainTest, AGoodChainVerifies) {
 }
 
 TEST_F(PostgresAuditChainTest, AnActionRowContinuesTheChain) {
-  auto id = node_->store->AuditAction({"ops", "operator", "after the cert change"},
-                                      "destination.test",
-                                      R"({"destination":"billing","status":200})", now_ + kSecond);
+  auto id =
+      node_->store->AuditAction({"ops", "operator", "after the cert change"}, "destination.test",
+                                R"({"destination":"billing","status":200})", now_ + kSecond);
   ASSERT_TRUE(id.ok()) << id.status().ToString();
   EXPECT_EQ(*id, 4);
   std::vector<AuditRow> rows = ReadAudit(*sql_);
@@ -692,20 +695,19 @@ TEST_F(PostgresOperatorStoreTest, ADeliveryAnotherNodeRequeuedMeanwhileIsNotRequ
   ASSERT_TRUE(store.ok());
 
   other.Run("BEGIN");
-  other.Run("UPDATE deliveries SET status = 'pending', attempts = 0, requeued_at = 1 "
-            "WHERE id = $1",
-            pg::Params().Add(b1_));
+  other.Run(
+      "UPDATE deliveries SET status = 'pending', attempts = 0, requeued_at = 1 "
+      "WHERE id = $1",
+      pg::Params().Add(b1_));
   StatusOr<ReprocessResult> result = Status::Internal("not run");
-  std::thread run([&] {
-    result = (*store)->Reprocess(Spec({.status = "failed"}), kWho, now_);
-  });
+  std::thread run([&] { result = (*store)->Reprocess(Spec({.status = "failed"}), kWho, now_); });
   const bool blocked_meanwhile = WaitUntilBlocked(*sql_, "blocked-node");
   other.Run("COMMIT");
   run.join();
   ASSERT_TRUE(blocked_meanwhile);
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->matched, 2);   // b1 and b2 were failed when it walked
-  EXPECT_EQ(result->requeued, 1);  // b2 only
+  EXPECT_EQ(result->matched, 2);             // b1 and b2 were failed when it walked
+  EXPECT_EQ(result->requeued, 1);            // b2 only
   EXPECT_EQ(Column("requeued_at", b1_), 1);  // the other node's requeue stands
   EXPECT_EQ(Column("requeued_at", b2_), now_);
 }

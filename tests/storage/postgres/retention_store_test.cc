@@ -72,8 +72,9 @@ class PostgresRetentionStoreTest : public ::testing::Test {
       if (s == "pending" && status != "failed") status = "pending";
     }
     Event e;
-    e.seq = Count("UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
-                  "RETURNING last_seq");
+    e.seq = Count(
+        "UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1 "
+        "RETURNING last_seq");
     e.id = "e" + std::to_string(e.seq);
     const int64_t at = kNow - age;
     Run("INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, "
@@ -177,8 +178,8 @@ TEST_F(PostgresRetentionStoreTest, EventsGoByStatusAndTheirOwnAgeAndPendingOnesS
 TEST_F(PostgresRetentionStoreTest, EventsAfterMaxEventSeqStay) {
   Event first = Add("first", 40 * kDay);
   Event second = Add("second", 40 * kDay);
-  auto batch = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, first.seq,
-                             PruneCursor{}, 10);
+  auto batch =
+      store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, first.seq, PruneCursor{}, 10);
   ASSERT_TRUE(batch.ok()) << batch.status().ToString();
   EXPECT_EQ(batch->deleted, 1);
   EXPECT_EQ(batch->scanned, 2);
@@ -204,10 +205,10 @@ TEST_F(PostgresRetentionStoreTest, AttemptsAndRequestLogGoByTheirOwnAge) {
 }
 
 TEST_F(PostgresRetentionStoreTest, KeysGoOnlyOnceTheirEventsHaveGone) {
-  Add("recent-gone", 31 * kDay);                           // event pruned, key young enough
-  Add("old-gone", 40 * kDay);                              // both old enough to go
-  Add("pending", 400 * kDay, {{"crm", "pending"}});        // event kept: key kept
-  Add("odd \"key\", {with} \\ commas", 41 * kDay);         // array quoting
+  Add("recent-gone", 31 * kDay);                     // event pruned, key young enough
+  Add("old-gone", 40 * kDay);                        // both old enough to go
+  Add("pending", 400 * kDay, {{"crm", "pending"}});  // event kept: key kept
+  Add("odd \"key\", {with} \\ commas", 41 * kDay);   // array quoting
   ASSERT_EQ(PruneAll(PruneTarget::kDeliveredEvents, 30 * kDay), 3);
   EXPECT_EQ(PruneAll(PruneTarget::kIdempotencyKeys, 37 * kDay), 2);
 
@@ -251,18 +252,18 @@ TEST_F(PostgresRetentionStoreTest, OneCallDeletesAtMostItsLimitInOneTransaction)
   }
   Run("INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at) "
       "SELECT source, idempotency_key, id, seq, received_at FROM events");
-  auto first = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
-                             PruneCursor{}, 500);
+  auto first =
+      store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll, PruneCursor{}, 500);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->deleted, 500);
   ASSERT_TRUE(first->next.has_value());
   EXPECT_EQ(Count("SELECT count(*) FROM events"), 700);
-  auto second = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
-                              *first->next, 500);
+  auto second =
+      store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll, *first->next, 500);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->deleted, 500);
-  auto third = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll,
-                             *second->next, 500);
+  auto third =
+      store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll, *second->next, 500);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->deleted, 200);
   EXPECT_FALSE(third->next.has_value());
@@ -281,8 +282,7 @@ TEST_F(PostgresRetentionStoreTest, KeptRowsAreNotLookedAtAgainInTheSameRound) {
   int batches = 0;
   std::optional<PruneCursor> cursor = PruneCursor{};
   while (cursor) {
-    auto batch =
-        store_->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, kAll, *cursor, 10);
+    auto batch = store_->Prune(PruneTarget::kIdempotencyKeys, kNow - 37 * kDay, kAll, *cursor, 10);
     ASSERT_TRUE(batch.ok()) << batch.status().ToString();
     scanned += batch->scanned;
     ++batches;
@@ -369,9 +369,10 @@ TEST_F(PostgresRetentionStoreTest, TwoNodesPruningAtOnceDeleteEachRowOnceAndFail
 // Waits until a session named `application_name` waits for a lock.
 bool WaitUntilBlocked(pg::Connection& sql, const std::string& application_name) {
   for (int i = 0; i < 1000; ++i) {
-    auto r = sql.Exec("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-                      "AND wait_event_type = 'Lock'",
-                      pg::Params().Add(application_name));
+    auto r = sql.Exec(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+        "AND wait_event_type = 'Lock'",
+        pg::Params().Add(application_name));
     if (r.ok() && r->GetInt64(0, 0) > 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -392,9 +393,9 @@ TEST_F(PostgresRetentionStoreTest, AnEventRequeuedWhilePrunedStays) {
                   ->Exec("UPDATE deliveries SET status = 'pending', attempts = 0 WHERE id = $1",
                          pg::Params().Add(DeliveryId(e, "billing")))
                   .ok());
-  ASSERT_TRUE(other->Exec("UPDATE events SET status = 'failed' WHERE seq = $1",
-                          pg::Params().Add(e.seq))
-                  .ok());
+  ASSERT_TRUE(
+      other->Exec("UPDATE events SET status = 'failed' WHERE seq = $1", pg::Params().Add(e.seq))
+          .ok());
   StatusOr<PruneBatch> batch = Status::Internal("not run");
   std::thread prune([&] {
     batch = store_->Prune(PruneTarget::kFailedEvents, kNow - 30 * kDay, kAll, PruneCursor{}, 10);
