@@ -95,7 +95,11 @@ class SqliteToPostgresTest : public ::testing::Test {
     // Bodies containing "fail" are refused until the test lets them through.
     sink_.SetHandler([this](const SinkRequest& request) {
       SinkReply reply;
-      if (refuse_failing_ && request.body.find("fail") != std::string::npos) reply.status = 500;
+      reply.body = "ok";
+      if (refuse_failing_ && request.body.find("fail") != std::string::npos) {
+        reply.status = 500;
+        reply.body = std::string("refused \0\xff\n", 11);  // kept as an excerpt, exactly
+      }
       return reply;
     });
     // clang-format off
@@ -249,6 +253,9 @@ TEST_F(SqliteToPostgresTest, CopiesEveryRowExactlyAndTheChainAndSeqGoOn) {
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM request_log WHERE status = 401 AND body IS NOT NULL"),
             1);
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM attempts WHERE outcome = 'failure'"), 1);
+  EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM attempts WHERE outcome = 'failure' AND "
+                      "response_excerpt = '\\x726566757365642000ff0a'::bytea"),
+            1);
   EXPECT_EQ(PgInt(pg, "SELECT cursor FROM consumers WHERE name = 'warehouse'"), 4);
   EXPECT_GE(PgInt(pg, "SELECT count(*) FROM audit_log"), 2);
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM events WHERE status <> 'delivered'"), 0);
