@@ -673,7 +673,7 @@ TEST_F(PostgresOperatorStoreTest, TwoNodesAppendingAtOnceFormOneChain) {
 bool WaitUntilBlocked(Sql& sql, const std::string& application_name) {
   for (int i = 0; i < 1000; ++i) {
     if (sql.Int("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-                "AND wait_event_type = 'Lock'",
+                "AND datname = current_database() AND wait_event_type = 'Lock'",
                 pg::Params().Add(application_name)) > 0) {
       return true;
     }
@@ -743,6 +743,26 @@ TEST_F(PostgresOperatorStoreTest, TheEventStatusCountsADeliveryAnotherNodeFinish
   EXPECT_EQ(DeliveryStatus(billing), "pending");
   EXPECT_EQ(DeliveryStatus(crm), "failed");
   EXPECT_EQ(EventStatus(e), "failed");
+}
+
+// The server ends the node's session (a restart, a failover, an idle timeout): the call that
+// finds out fails with kUnavailable, and the next one reconnects, with its statements prepared
+// again.
+TEST_F(PostgresOperatorStoreTest, ALostConnectionIsOpenedAgainOnTheNextCall) {
+  ASSERT_TRUE(node_->store->AckConsumer("warehouse", 1, kT).ok());
+  EXPECT_EQ(sql_->Int("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                      "pg_stat_activity WHERE application_name = 'hookvault-node' AND "
+                      "datname = current_database()) ended"),
+            1);
+  auto lost = node_->store->AckConsumer("warehouse", 2, kT);
+  EXPECT_EQ(lost.status().code(), StatusCode::kUnavailable) << lost.status().ToString();
+  auto again = node_->store->AckConsumer("warehouse", 3, kT);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(*again, 3);
+  auto r = Reprocess({.status = "failed"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->requeued, 2);
+  EXPECT_TRUE(VerifyChain(*sql_).ok);
 }
 
 }  // namespace

@@ -371,7 +371,7 @@ bool WaitUntilBlocked(pg::Connection& sql, const std::string& application_name) 
   for (int i = 0; i < 1000; ++i) {
     auto r = sql.Exec(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-        "AND wait_event_type = 'Lock'",
+        "AND datname = current_database() AND wait_event_type = 'Lock'",
         pg::Params().Add(application_name));
     if (r.ok() && r->GetInt64(0, 0) > 0) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -410,6 +410,22 @@ TEST_F(PostgresRetentionStoreTest, AnEventRequeuedWhilePrunedStays) {
   EXPECT_EQ(batch->deleted, 0);
   EXPECT_TRUE(EventExists(e));
   EXPECT_EQ(Count("SELECT count(*) FROM deliveries WHERE status = 'pending'"), 1);
+}
+
+// The server ends the node's session: the call that finds out fails with kUnavailable, and the
+// next one reconnects, with its statements prepared again.
+TEST_F(PostgresRetentionStoreTest, ALostConnectionIsOpenedAgainOnTheNextCall) {
+  Event old = Add("old", 40 * kDay);
+  ASSERT_TRUE(store_->ConsumerCursors({"warehouse"}, kNow).ok());  // prepared
+  EXPECT_EQ(Count("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM "
+                  "pg_stat_activity WHERE application_name = 'hookvault-node' AND "
+                  "datname = current_database()) ended"),
+            1);
+  auto lost = store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll, {}, 10);
+  EXPECT_EQ(lost.status().code(), StatusCode::kUnavailable) << lost.status().ToString();
+  EXPECT_TRUE(EventExists(old));
+  EXPECT_EQ(PruneAll(PruneTarget::kDeliveredEvents, 30 * kDay), 1);
+  EXPECT_FALSE(EventExists(old));
 }
 
 }  // namespace
