@@ -23,8 +23,8 @@
 namespace hookvault::storage {
 
 // The key of the advisory lock under which audit rows are appended ("hv-audit" in ASCII). Held
-// to the end of the appending transaction. Anything else that writes audit_log (a copy from
-// SQLite is made with every node stopped) must take it too.
+// to the end of the appending transaction. Anything else that writes audit_log takes it too:
+// scripts/sqlite-to-postgres does (SqliteToPostgresTest checks that it names this value).
 inline constexpr int64_t kAuditAppendLock = 0x68762d6175646974;
 
 // Thread-safety: not thread-safe; called by the writer thread only (WriteSerializer tasks), like

@@ -32,7 +32,7 @@ SELECT coalesce(max(id), 0) + 1 FROM deliveries
 // $1, $2 rows per chunk, $3 the status; the optional filters follow as ReprocessWalkSql numbers
 // them. The time window is tested in the select list (the third column: does the row match?),
 // not in WHERE, so that a chunk reads $2 index entries however few of them fall in the window
-// (as the SQLite walk does; tests/storage/postgres/operator_store_test.cc checks the two agree).
+// (as the SQLite walk does).
 inline constexpr std::string_view kReprocessWalk = "SELECT id, event_seq, (true";
 inline constexpr std::string_view kReprocessWalkAfter = " AND created_at >= ";
 inline constexpr std::string_view kReprocessWalkBefore = " AND created_at < ";
