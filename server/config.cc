@@ -359,6 +359,11 @@ Config ParseRoot(Object root) {
     p.listen_poll_ms = pg->Int("listen_poll_ms", 100, 60000).value_or(p.listen_poll_ms);
     pg->Finish();
     c.postgres = std::move(p);
+    // A cap on the SQLite file would silently cap nothing: refuse it rather than let an
+    // operator believe the database is bounded.
+    if (c.max_db_bytes != 0) {
+      Fail("max_db_bytes", "applies to SQLite only; with postgres, bound the database there");
+    }
   }
   root.EachObject("sources", [&](Object o) { c.sources.push_back(ParseSource(std::move(o))); });
   root.EachObject("destinations",

@@ -863,6 +863,9 @@ TEST(ParseConfigTest, PostgresRefusesBadValuesNamingTheKey) {
               "postgres.listen_poll_ms");
   ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "pool": 4})"), "postgres.pool");
   ExpectError(With(kMinimal, "/postgres", R"("postgresql://h/db")"), "postgres");
+  // The SQLite file's cap has no meaning there.
+  ExpectError(With(With(kMinimal, "/postgres", "{" + kUrl + "}"), "/max_db_bytes", "1048576"),
+              "max_db_bytes");
   // An unset variable names the key and the variable, never a value.
   ExpectError(With(kMinimal, "/postgres", R"({"url": "${HV_UNSET_PG_URL}"})"), "postgres.url");
 }
