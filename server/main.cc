@@ -598,7 +598,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     }
     config = std::move(loaded).value();
   }
-  if (!data_dir_override.empty()) config.data_dir = data_dir_override;
+  if (!data_dir_override.empty()) {
+    if (config.postgres) {
+      std::cerr << "hookvault: --data-dir does not apply: the config's store is PostgreSQL "
+                   "(postgres.url)\n";
+      return 2;
+    }
+    config.data_dir = data_dir_override;
+  }
   if (!listen_override.empty()) config.listen = listen_override;
   if (auto host_port = SplitHostPort(config.listen); !host_port.ok()) {
     std::cerr << "hookvault: --listen: " << host_port.status().message() << "\n";

@@ -215,9 +215,15 @@ TEST(PostgresNodeTest, MigrateCheckConfigAndBackupWithAPostgresConfig) {
   CommandResult current = RunHookvault("check-config --config " + config);
   EXPECT_EQ(current.exit_code, 0) << current.output;
   EXPECT_NE(current.output.find("schema up to date"), std::string::npos) << current.output;
-  // A PostgreSQL config has no data dir to migrate.
+  // A PostgreSQL config has no data dir to migrate or serve from.
   EXPECT_EQ(RunHookvault("migrate --config " + config + " --data-dir " + dir.File("d")).exit_code,
             2);
+  CommandResult serve_dir = RunHookvault("serve --config " + config + " --data-dir " +
+                                         dir.File("d") + " --listen 127.0.0.1:0");
+  EXPECT_EQ(serve_dir.exit_code, 2) << serve_dir.output;
+  EXPECT_NE(serve_dir.output.find("--data-dir does not apply"), std::string::npos)
+      << serve_dir.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("d")));
   EXPECT_FALSE(std::filesystem::exists(dir.File("data")));
 
   // Nothing listens there: a clear failure naming the key, never the password.
