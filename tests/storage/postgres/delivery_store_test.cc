@@ -428,8 +428,8 @@ TEST_F(PostgresDeliveryStoreTest, AStaleOutcomeAfterAnotherNodesReprocessIsRefus
   ReprocessSpec spec;
   spec.action = "reprocess_bulk";
   spec.target_json = "{}";
-  auto r = operator_node->operations->Reprocess(spec, AuditActor{"ops", "operator", "test"},
-                                                kT + kDay);
+  auto r =
+      operator_node->operations->Reprocess(spec, AuditActor{"ops", "operator", "test"}, kT + kDay);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->requeued, 1);
   EXPECT_EQ(QueryText("SELECT status FROM deliveries"), "pending");
