@@ -3,6 +3,7 @@
 #include "storage/postgres/connection.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <poll.h>
 
 #include <chrono>
@@ -73,6 +74,38 @@ class PgConnectionTest : public ::testing::Test {
   std::unique_ptr<Connection> conn_;
   std::unique_ptr<Connection> other_;
 };
+
+// Returns the value of `keyword` in the options `c` connected with.
+std::string ConnectedWith(Connection& c, const std::string& keyword) {
+  std::string value;
+  PQconninfoOption* options = PQconninfo(c.raw());
+  for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
+    if (keyword == o->keyword && o->val != nullptr) value = o->val;
+  }
+  PQconninfoFree(options);
+  return value;
+}
+
+// Every connection (writer, readers, listener) has TCP keepalives and a bound on unacknowledged
+// sends, so that a server gone without closing the socket fails a call instead of hanging it;
+// the URL's own settings win.
+TEST_F(PgConnectionTest, EveryConnectionHasKeepalivesUnlessTheUrlSetsThem) {
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives"), "1");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_idle"), "10");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_interval"), "5");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_count"), "3");
+  EXPECT_EQ(ConnectedWith(*conn_, "tcp_user_timeout"), "30000");
+  auto own = Connection::Open({.url = url_ + "?keepalives_idle=30"});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(ConnectedWith(**own, "keepalives_idle"), "30");
+  EXPECT_EQ(ConnectedWith(**own, "keepalives_count"), "3");
+  auto kv = Connection::Open(
+      {.url = "host=127.0.0.1 port=" + std::to_string(PostgresServer::Shared()->port()) +
+              " user=postgres dbname=postgres keepalives_idle=30"});
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  EXPECT_EQ(ConnectedWith(**kv, "keepalives_idle"), "30");
+  EXPECT_EQ(ConnectedWith(**kv, "keepalives_interval"), "5");
+}
 
 TEST_F(PgConnectionTest, BytesRoundTripByteForByte) {
   std::string bytes;
