@@ -27,7 +27,11 @@ Params& Params::Add(std::string_view text) {
   storage_.emplace_back(text);
   null_.push_back(false);
   lengths_.push_back(static_cast<int>(text.size()));
-  formats_.push_back(kTextFormat);
+  // libpq reads a text-format value up to its first NUL, so a NUL inside would cut the value
+  // short without an error. Sent in binary format, the same bytes reach the server whole, and a
+  // text column refuses the NUL (kInternal) instead of storing a shortened value. Without a NUL
+  // the text format stays: it suits a parameter of any type.
+  formats_.push_back(text.find('\0') == std::string_view::npos ? kTextFormat : kBinaryFormat);
   return *this;
 }
 

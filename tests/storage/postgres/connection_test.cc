@@ -145,6 +145,21 @@ TEST_F(PgConnectionTest, BytesRoundTripByteForByte) {
   EXPECT_EQ(prepared->GetBytes(0, 0), bytes);
 }
 
+// libpq reads a text-format value up to its first NUL: a key "a\0b" would be stored as "a"
+// without an error. Params sends such a value in binary format, so the server sees every byte
+// and refuses the NUL.
+TEST_F(PgConnectionTest, TextWithANulByteIsRefusedNotCutShort) {
+  const std::string with_nul("a\0b", 3);
+  auto r = conn_->Exec("INSERT INTO t (k) VALUES ($1)", Params().Add(with_nul));
+  ASSERT_FALSE(r.ok()) << "stored: " << Count(*conn_, "SELECT count(*) FROM t WHERE k = 'a'");
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal) << r.status().ToString();
+  EXPECT_EQ(Count(*conn_, "SELECT count(*) FROM t"), 0);
+  // A bytea parameter given with Add keeps every byte.
+  auto bytes = conn_->Exec("SELECT octet_length($1::bytea)", Params().Add(with_nul));
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(bytes->GetInt64(0, 0), 3);
+}
+
 TEST_F(PgConnectionTest, TextIntegerAndNullParameters) {
   const std::string text = "caf\xc3\xa9 'quoted' \"double\" \\ back; -- not a comment";
   Params params;
