@@ -36,6 +36,7 @@ StatusOr<std::unique_ptr<PostgresDeliveryStore>> PostgresDeliveryStore::Create(
       {pgsql::kPreparedClaimDue, pgsql::kClaimDue},
       {pgsql::kPreparedNextDue, pgsql::kNextDue},
       {pgsql::kPreparedApplyOutcome, pgsql::kApplyOutcome},
+      {pgsql::kPreparedLockEventsOfDeliveries, pgsql::kLockEventsOfDeliveries},
       {pgsql::kPreparedRefreshEventStatus, pgsql::kRefreshEventStatus},
       {pgsql::kPreparedCountPending, pgsql::kCountPending},
       {pgsql::kPreparedOldestPending, pgsql::kOldestPending},
@@ -140,9 +141,10 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
   static const std::string kStatusNames[] = {"succeeded", "pending", "failed"};
   RecordedAttempts result;
   if (attempts.empty()) return result;
-  // In delivery id order, all outcomes first and then the events' statuses: two nodes' batches
-  // then lock deliveries and events in one order (delivery ids grow with seq: both are taken
-  // while ingest holds the seq counter) and cannot deadlock each other.
+
+  // In delivery id order, all outcomes first, then the events (locked in seq order, see
+  // kLockEventsOfDeliveries) and their statuses: two nodes' batches, and an operator's requeue,
+  // then lock deliveries and events in one order and cannot deadlock each other.
   std::vector<size_t> order(attempts.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -178,6 +180,12 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
     params.Add(success ? "success" : "failure");
     (void)pipeline->Queue(pgsql::kPreparedApplyOutcome, params);
   }
+  std::string ids = "{";
+  for (size_t i : order) {
+    ids += (ids.size() > 1 ? "," : "") + std::to_string(attempts[i].delivery_id);
+  }
+  ids += "}";
+  (void)pipeline->Queue(pgsql::kPreparedLockEventsOfDeliveries, Params().Add(ids));
   for (size_t i : order) {
     (void)pipeline->Queue(pgsql::kPreparedRefreshEventStatus,
                           Params().Add(attempts[i].delivery_id));

@@ -196,6 +196,19 @@ WITH applied AS (
 SELECT count(*) FROM applied
 )sql";
 
+// Locks the events of the deliveries in $1 (a bigint[]), in seq order, before their statuses
+// are refreshed. Under READ COMMITTED a refresh that waited on an event row another node was
+// changing (an operator's requeue) would recompute the status from the deliveries as its
+// statement first saw them and overwrite the right one; with the lock taken first, the refresh
+// statements start after that transaction ended and see its deliveries. Seq order is the order
+// the operator store locks events in, so the two cannot deadlock.
+inline constexpr std::string_view kLockEventsOfDeliveries = R"sql(
+SELECT e.seq FROM events e
+WHERE e.seq IN (SELECT d.event_seq FROM deliveries d WHERE d.id = ANY($1::bigint[]))
+ORDER BY e.seq
+FOR UPDATE OF e
+)sql";
+
 // "failed" when any of the event's deliveries failed, else "delivered" when all succeeded, else
 // "pending". Writes the event row only when its status changes (most outcomes are retries that
 // leave it pending), so the hot path leaves fewer dead tuples. Runs as a statement of its own
@@ -240,6 +253,7 @@ inline constexpr char kPreparedLockDestinationClaims[] = "w_lock_destination_cla
 inline constexpr char kPreparedClaimDue[] = "w_claim_due";
 inline constexpr char kPreparedNextDue[] = "w_next_due";
 inline constexpr char kPreparedApplyOutcome[] = "w_apply_outcome";
+inline constexpr char kPreparedLockEventsOfDeliveries[] = "w_lock_events_of_deliveries";
 inline constexpr char kPreparedRefreshEventStatus[] = "w_refresh_event_status";
 inline constexpr char kPreparedCountPending[] = "w_count_pending";
 inline constexpr char kPreparedOldestPending[] = "w_oldest_pending";

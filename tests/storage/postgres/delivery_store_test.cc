@@ -379,6 +379,54 @@ TEST_F(PostgresDeliveryStoreTest, OutcomesSetDeliveryAndEventStatusAndWriteAttem
   EXPECT_EQ(QueryInt("SELECT count(*) FROM attempts"), 3);
 }
 
+// An outcome recorded while another node's requeue of the same event is still open: the
+// event's status is computed from the deliveries as they are once that requeue committed
+// (billing back to pending, crm now failed: "failed"). The requeue could not see crm's
+// uncommitted failure (it set "pending"), and a refresh computed from the deliveries as its
+// statement first saw them (both failed: "failed", equal to the row it read) would change
+// nothing: "pending" would stick although crm failed.
+TEST_F(PostgresDeliveryStoreTest, TheEventStatusCountsARequeueAnotherNodeCommittedMeanwhile) {
+  AddEvents(1, {"billing", "crm"});
+  auto billing = Claim(*a_, 10, 30 * kSecond);
+  ASSERT_EQ(billing.size(), 1u);
+  ASSERT_TRUE(Record(*a_, billing[0], AttemptRecord::Next::kFailed));
+  auto crm = Claim(*a_, 10, 30 * kSecond, {}, "crm");
+  ASSERT_EQ(crm.size(), 1u);
+  ASSERT_EQ(QueryText("SELECT status FROM events"), "failed");
+
+  // Another node's requeue of billing, held open with its locks (as the operator store takes
+  // them: the delivery, then the event).
+  auto other = pg::Connection::Open({.url = url_, .application_name = "node-b"});
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Exec("BEGIN").ok());
+  ASSERT_TRUE((*other)
+                  ->Exec("UPDATE deliveries SET status = 'pending' WHERE id = $1",
+                         pg::Params().Add(billing[0].delivery_id))
+                  .ok());
+  ASSERT_TRUE((*other)->Exec("UPDATE events SET status = 'pending'").ok());
+
+  const int a_pid = PQbackendPID(a_->conn->raw());
+  std::atomic<bool> returned{false};
+  bool applied = false;
+  std::thread node_a([&] {
+    applied = Record(*a_, crm[0], AttemptRecord::Next::kFailed);
+    returned = true;
+  });
+  bool waiting = false;
+  for (int i = 0; i < 1000 && !waiting && !returned.load(); ++i) {
+    waiting = QueryInt(
+                  "SELECT count(*) FROM pg_stat_activity "
+                  "WHERE pid = $1::integer AND wait_event_type = 'Lock'",
+                  a_pid) == 1;
+    if (!waiting) std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(waiting) << "the outcome did not wait for the event row";
+  ASSERT_TRUE((*other)->Exec("COMMIT").ok());
+  node_a.join();
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(QueryText("SELECT status FROM events"), "failed");
+}
+
 // A batch of outcomes: applied ones and stale ones together, stale listed in batch order, and
 // nothing written for them.
 TEST_F(PostgresDeliveryStoreTest, ABatchOfOutcomesListsTheStaleOnesInBatchOrder) {
