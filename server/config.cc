@@ -3,6 +3,7 @@
 #include <rapidjson/document.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -481,36 +482,134 @@ Config DefaultConfig(const std::string& default_token, const std::string& admin_
   return c;
 }
 
-std::string MaskPostgresUrl(std::string_view url) {
-  std::string out(url);
-  constexpr std::string_view kMask = "***";
-  // A password= parameter of the query string, up to the next '&'.
-  const size_t query = out.find('?');
-  if (query != std::string::npos) {
-    size_t at = query + 1;
-    while (at < out.size()) {
-      size_t end = out.find('&', at);
-      if (end == std::string::npos) end = out.size();
-      if (std::string_view(out).substr(at, end - at).starts_with("password=")) {
-        const size_t value = at + std::string_view("password=").size();
-        out.replace(value, end - value, kMask);
-        end = value + kMask.size();
-      }
-      at = end + 1;
+namespace {
+
+constexpr std::string_view kPasswordMask = "***";
+
+// libpq's keywords that carry a secret. Compared without regard to case: masking a keyword
+// libpq would refuse costs nothing.
+bool IsSecretKeyword(std::string_view key) {
+  auto equals = [&](std::string_view secret) {
+    return key.size() == secret.size() &&
+           std::equal(key.begin(), key.end(), secret.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  };
+  return equals("password") || equals("sslpassword");
+}
+
+// A URI query keyword as libpq reads it: percent-decoded (`pass%77ord` is `password`).
+std::string PercentDecode(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(text[i]);
     }
   }
-  // user:password@ before the host: everything after the first ':' up to the last '@' before
-  // the query string (a password may hold '@' or '/'; masking too much is the safe side).
-  const size_t scheme = out.find("://");
-  if (scheme == std::string::npos) return out;
-  const size_t start = scheme + 3;
-  const size_t end = std::min(out.find('?', start), out.size());
-  const size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
-  if (at == std::string::npos || at < start) return out;
-  const size_t colon = out.find(':', start);
-  if (colon == std::string::npos || colon > at) return out;
-  out.replace(colon + 1, at - colon - 1, kMask);
   return out;
+}
+
+// "host=db password='a b' user=hv": libpq's key=value form. A value is a run of non-blanks or
+// a single-quoted string, a backslash escaping the next character in either.
+std::string MaskKeywordValueString(std::string_view conninfo) {
+  std::string out;
+  size_t i = 0;
+  auto blank = [&](size_t at) { return std::isspace(static_cast<unsigned char>(conninfo[at])); };
+  while (i < conninfo.size()) {
+    const size_t key_start = i;
+    while (i < conninfo.size() && conninfo[i] != '=' && !blank(i)) ++i;
+    const std::string_view key = conninfo.substr(key_start, i - key_start);
+    while (i < conninfo.size() && blank(i)) ++i;
+    if (i >= conninfo.size() || conninfo[i] != '=') {  // not key=value: copy and go on
+      out.append(conninfo.substr(key_start, i - key_start));
+      continue;
+    }
+    ++i;  // '='
+    while (i < conninfo.size() && blank(i)) ++i;
+    out.append(conninfo.substr(key_start, i - key_start));
+    const size_t value_start = i;
+    const bool quoted = i < conninfo.size() && conninfo[i] == '\'';
+    if (quoted) ++i;
+    while (i < conninfo.size()) {
+      if (conninfo[i] == '\\' && i + 1 < conninfo.size()) {
+        i += 2;
+        continue;
+      }
+      if (quoted ? conninfo[i] == '\'' : static_cast<bool>(blank(i))) break;
+      ++i;
+    }
+    if (quoted && i < conninfo.size()) ++i;  // the closing quote
+    if (IsSecretKeyword(key)) {
+      out.append(quoted ? "'***'" : kPasswordMask);
+    } else {
+      out.append(conninfo.substr(value_start, i - value_start));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// libpq's URI rule (conninfo_uri_parse_options): the user info runs from after "://" to the
+// first '@' that comes before any '/'. So a password may hold '?' and ':' but not '/' unencoded;
+// the query string starts at the first '?' after the user info, its keywords percent-decoded.
+std::string MaskPostgresUrl(std::string_view url) {
+  if (!url.starts_with("postgresql://") && !url.starts_with("postgres://")) {
+    return MaskKeywordValueString(url);
+  }
+  std::string out(url);
+  const size_t start = out.find("://") + 3;
+  size_t host = start;  // where the host part begins: after the user info, if any
+  const size_t first_at_or_slash = out.find_first_of("@/", start);
+  size_t at = std::string::npos;
+  if (first_at_or_slash != std::string::npos && out[first_at_or_slash] == '@') {
+    at = first_at_or_slash;
+    // A further '@' before the path or the query cannot be in a host name: an unencoded '@'
+    // in the password (libpq refuses the URL, and our messages echo it): mask up to the last.
+    const size_t last_at = out.substr(0, out.find_first_of("/?", at)).rfind('@');
+    if (last_at != std::string::npos) at = last_at;
+  } else {
+    // Not user info to libpq (it refuses such a URL, a '/' in the password), but our error
+    // messages echo the URL: mask up to the last '@' before the query, the safe side.
+    const size_t last_at = out.substr(0, out.find('?', start)).rfind('@');
+    if (last_at != std::string::npos && last_at >= start) at = last_at;
+  }
+  if (at != std::string::npos) {
+    const size_t colon = out.find(':', start);
+    if (colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, kPasswordMask);
+      at = colon + 1 + kPasswordMask.size();
+    }
+    host = at + 1;
+  }
+  const size_t query = out.find('?', host);
+  if (query == std::string::npos) return out;
+  std::string masked = out.substr(0, query + 1);
+  size_t param = query + 1;
+  for (;;) {
+    size_t end = out.find('&', param);
+    if (end == std::string::npos) end = out.size();
+    const std::string_view item = std::string_view(out).substr(param, end - param);
+    const size_t equals = item.find('=');
+    if (equals != std::string_view::npos && IsSecretKeyword(PercentDecode(item.substr(0, equals)))) {
+      masked.append(item.substr(0, equals + 1)).append(kPasswordMask);
+    } else {
+      masked.append(item);
+    }
+    if (end == out.size()) break;
+    masked.push_back('&');
+    param = end + 1;
+  }
+  return masked;
 }
 
 storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen) {

@@ -145,8 +145,10 @@ storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLooku
 // token is `default_token`, no destinations, and one API token "default-admin" (role admin).
 Config DefaultConfig(const std::string& default_token, const std::string& admin_token);
 
-// Returns `url` with its password (user:PASSWORD@ or a password= parameter) replaced by "***",
-// for logs and messages.
+// Returns `url` with its secrets replaced by "***", for logs and messages: the password of the
+// user info (user:PASSWORD@, found by libpq's rule, so a password may hold '?') and the values
+// of the password and sslpassword parameters (keywords percent-decoded, as libpq reads them);
+// in a key=value string (host=db password=...), the values of those keywords, quoted or not.
 std::string MaskPostgresUrl(std::string_view url);
 
 // Splits "host:port" or "[v6]:port". Returns kInvalidArgument if malformed.

@@ -894,5 +894,35 @@ TEST(MaskPostgresUrlTest, HidesThePasswordAndKeepsTheRest) {
             "postgresql:///hv?host=/run/postgresql");
 }
 
+// Review finding: libpq ends the user info at the first '@' before any '/', so a password may
+// hold '?'; the masker took that '?' as the query's start and masked nothing. The query's
+// sslpassword and percent-encoded keywords (libpq decodes them) went unmasked too.
+TEST(MaskPostgresUrlTest, FollowsLibpqWhereThePasswordEndsAndWhatAKeywordIs) {
+  EXPECT_EQ(MaskPostgresUrl("postgresql://postgres:top?secret@127.0.0.1:5432/postgres"),
+            "postgresql://postgres:***@127.0.0.1:5432/postgres");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://hv:a?b@db/hv?password=c&sslmode=require"),
+            "postgresql://hv:***@db/hv?password=***&sslmode=require");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://hv@db/hv?sslpassword=keypass&sslmode=verify-full"),
+            "postgresql://hv@db/hv?sslpassword=***&sslmode=verify-full");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db/hv?pass%77ord=sekrit"),
+            "postgresql://db/hv?pass%77ord=***");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db/hv?user=hv&%73slpassword=k&%70ASSWORD=s"),
+            "postgresql://db/hv?user=hv&%73slpassword=***&%70ASSWORD=***");
+  // A '@' after the host is not user info: the dbname and the rest stay.
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db/hv?application_name=a@b"),
+            "postgresql://db/hv?application_name=a@b");
+  // libpq's key=value form.
+  EXPECT_EQ(MaskPostgresUrl("host=db user=hv password=sekrit dbname=hv"),
+            "host=db user=hv password=*** dbname=hv");
+  EXPECT_EQ(MaskPostgresUrl("host=db password = 'se cr\\'et' sslpassword=k"),
+            "host=db password = '***' sslpassword=***");
+  for (const char* url : {"postgresql://postgres:top?secret@127.0.0.1:5432/postgres",
+                          "postgresql://db/hv?pass%77ord=secret",
+                          "postgresql://db/hv?sslpassword=secret",
+                          "host=db password='a secret' user=hv"}) {
+    EXPECT_EQ(MaskPostgresUrl(url).find("secret"), std::string::npos) << url;
+  }
+}
+
 }  // namespace
 }  // namespace hookvault::server
