@@ -14,8 +14,8 @@ void HealthHandler::Health(const ApiRequest&, Responder respond) const {
 void HealthHandler::Answer(const storage::Status& probe, const std::string& path,
                            const Responder& respond) {
   if (!probe.ok()) {
-    return respond(
-        Problem(ProblemKind::kUnavailable, "database is not writable: " + probe.message(), path));
+    // Not the probe's message: it may name the database's host and port (logged instead).
+    return respond(Problem(ProblemKind::kUnavailable, "storage is not writable", path));
   }
   if (!writer_.healthy()) {
     return respond(Problem(ProblemKind::kUnavailable,
@@ -43,6 +43,17 @@ void HealthHandler::Readiness(const ApiRequest& req, Responder respond) {
         return Answer(cached, path, respond);
       }
     }
+    if (probing_ && now - probe_started_at_ >= options_.max_probe_micros) {
+      // The store has not answered a small write for seconds: not ready. Those parked on the
+      // probe are answered too, so that no caller hangs for as long as the store does.
+      std::vector<Waiter> parked;
+      parked.swap(waiters_);
+      lock.unlock();
+      const storage::Status stuck =
+          storage::Status::Unavailable("the readiness probe is taking too long");
+      for (const Waiter& w : parked) Answer(stuck, w.path, w.respond);
+      return Answer(stuck, path, respond);
+    }
     if (probing_ && waiters_.size() >= options_.max_waiters) {
       // Parking more would let callers grow the list: answer from what is known.
       cached = last_probe_.value_or(storage::Status::Unavailable("no probe has finished yet"));
@@ -52,6 +63,7 @@ void HealthHandler::Readiness(const ApiRequest& req, Responder respond) {
     waiters_.push_back(Waiter{path, std::move(respond)});
     if (probing_) return;  // answered with the probe under way
     probing_ = true;
+    probe_started_at_ = now;
   }
   storage::Status queued =
       writer_.SubmitProbe([this](const storage::Status& status) { ProbeDone(status); });
@@ -59,6 +71,7 @@ void HealthHandler::Readiness(const ApiRequest& req, Responder respond) {
 }
 
 void HealthHandler::ProbeDone(const storage::Status& status) {
+  if (!status.ok() && options_.on_probe_failure) options_.on_probe_failure(status);
   std::vector<Waiter> waiters;
   {
     std::lock_guard<std::mutex> lock(mu_);

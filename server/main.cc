@@ -420,7 +420,11 @@ Status Gateway::OpenApi() {
   test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
   feed_ = std::make_unique<api::FeedHandler>(queries, *waiters_, *operations_,
                                              ConsumerNames(config_));
-  health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
+  health_ = std::make_unique<api::HealthHandler>(
+      *writer_, *ingest_, clock_,
+      api::ReadinessOptions{.on_probe_failure = [](const storage::Status& status) {
+        spdlog::warn("readiness probe failed: {}", status.message());
+      }});
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, queries, clock_);
   // GET /api/v1/stats answers from memory; the sampler reads the backlog once per tick.

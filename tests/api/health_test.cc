@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -150,6 +151,62 @@ TEST(ReadinessTest, AFailedTransactionIsUnreadyAtOnceAndProbedAgainSoon) {
   ingest.StopAccepting();
   health.Readiness(ReadyRequest(), answers.Respond());
   EXPECT_EQ(answers.WaitFor(4).back(), 503);
+}
+
+// Review finding: /readyz is public, and its detail carried the store's message, which names
+// the database's host and port. Now the detail is generic and the message goes to the log hook.
+TEST(ReadinessTest, TheDetailDoesNotCarryTheStoresMessage) {
+  FakeClock clock;
+  FakeEventWriter writer;
+  IngestHandler ingest(IngestOptions{}, writer);
+  std::vector<std::string> logged;
+  ReadinessOptions options;
+  options.on_probe_failure = [&](const storage::Status& s) { logged.push_back(s.message()); };
+  HealthHandler health(writer, ingest, clock, options);
+  std::vector<ApiResponse> responses;
+  health.Readiness(ReadyRequest(), [&](ApiResponse r) { responses.push_back(std::move(r)); });
+  ASSERT_EQ(writer.probes().size(), 1u);
+  const std::string message =
+      "write probe: reconnect to PostgreSQL: connection to server at \"127.0.0.1\", port 47521 "
+      "failed";
+  writer.probes()[0](storage::Status::Unavailable(message));
+  ASSERT_EQ(responses.size(), 1u);
+  EXPECT_EQ(responses[0].status, 503);
+  EXPECT_EQ(responses[0].body.find("127.0.0.1"), std::string::npos) << responses[0].body;
+  EXPECT_EQ(responses[0].body.find("47521"), std::string::npos) << responses[0].body;
+  EXPECT_NE(responses[0].body.find("storage is not writable"), std::string::npos)
+      << responses[0].body;
+  EXPECT_EQ(logged, std::vector<std::string>{message});
+}
+
+// Review finding: a stuck database made /readyz park its callers for as long as the probe took
+// (50 s) and then say ready. A probe under way longer than max_probe_micros now answers 503 at
+// once, to the new caller and to those parked on it; a later probe that succeeds is ready again.
+TEST(ReadinessTest, AStuckProbeAnswersUnreadyInsteadOfParking) {
+  FakeClock clock;
+  FakeEventWriter writer;
+  IngestHandler ingest(IngestOptions{}, writer);
+  HealthHandler health(writer, ingest, clock);
+  Answers answers;
+  health.Readiness(ReadyRequest(), answers.Respond());
+  clock.Advance(1'000'000);
+  health.Readiness(ReadyRequest(), answers.Respond());  // parks on the same probe
+  ASSERT_EQ(writer.probes().size(), 1u);
+  EXPECT_TRUE(answers.WaitFor(0).empty());
+
+  clock.Advance(2'500'000);  // 3.5 s into the probe
+  health.Readiness(ReadyRequest(), answers.Respond());
+  EXPECT_EQ(answers.WaitFor(3), (std::vector<int>{503, 503, 503}));
+  health.Readiness(ReadyRequest(), answers.Respond());
+  EXPECT_EQ(answers.WaitFor(4).size(), 4u) << "a caller parked on the stuck probe";
+  EXPECT_EQ(writer.probes().size(), 1u) << "a stuck store is not sent a second probe";
+
+  writer.probes()[0](storage::Status::Ok());  // the store answers at last
+  clock.Advance(6'000'000);
+  health.Readiness(ReadyRequest(), answers.Respond());
+  ASSERT_EQ(writer.probes().size(), 2u);
+  writer.probes()[1](storage::Status::Ok());
+  EXPECT_EQ(answers.WaitFor(5).back(), 200);
 }
 
 }  // namespace
