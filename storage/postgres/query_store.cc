@@ -273,7 +273,10 @@ class PostgresQueryStore::Lease {
 StatusOr<std::unique_ptr<PostgresQueryStore>> PostgresQueryStore::Open(
     const pg::ConnectionOptions& options, int pool_size) {
   pg::ConnectionOptions reader_options = options;
-  reader_options.application_name = "hookvault-reader";
+  // The caller's name when it set one (main.cc names the node's readers), as the writer does.
+  if (reader_options.application_name == pg::ConnectionOptions().application_name) {
+    reader_options.application_name = "hookvault-reader";
+  }
   if (reader_options.statement_timeout_ms == 0) {
     reader_options.statement_timeout_ms = kReaderStatementTimeoutMs;
   }
@@ -297,9 +300,16 @@ PostgresQueryStore::~PostgresQueryStore() = default;
 
 PostgresQueryStore::Reader* PostgresQueryStore::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);
-  free_cv_.wait(lock, [this] { return !free_.empty(); });
+  // First come, first served: a caller takes a ticket and waits for its turn, so that a thread
+  // that releases and asks again at once cannot overtake one that has been waiting.
+  const uint64_t ticket = next_ticket_++;
+  free_cv_.wait(lock, [&] { return ticket == now_serving_ && !free_.empty(); });
+  ++now_serving_;
   Reader* r = free_.back();
   free_.pop_back();
+  const bool more = !free_.empty();
+  lock.unlock();
+  if (more) free_cv_.notify_all();  // the next ticket may take the next free reader
   return r;
 }
 
@@ -308,7 +318,9 @@ void PostgresQueryStore::Release(Reader* reader) {
     std::lock_guard<std::mutex> lock(mu_);
     free_.push_back(reader);
   }
-  free_cv_.notify_one();
+  // All: notify_one could wake a waiter whose turn it is not, and the one whose turn it is
+  // would sleep on.
+  free_cv_.notify_all();
 }
 
 template <typename T, typename Fn>

@@ -19,12 +19,15 @@
 
 namespace hookvault::storage {
 
-// Thread-safety: thread-safe. Each call borrows one connection of the pool for its duration
-// (waiting while all are busy); a connection and its prepared statements are used by one thread
-// at a time. A connection found broken (the server restarted, or ended the session) is
-// reconnected before use, and a call whose connection broke under it is run once more on the
-// reconnected one (reads repeat safely); when the database cannot be reached the call returns
-// kUnavailable and the connection is tried again by a later call.
+// Thread-safety: thread-safe. Each call borrows one connection of the pool for its duration,
+// waiting while all are busy in the order the callers came: a caller waits for at most the calls
+// that came before it, however many threads keep the pool busy, so the pool may be smaller than
+// the number of calling threads (the REST API's, the feed waiter, the stats sampler) without
+// starving one. A connection and its prepared statements are used by one thread at a time. A
+// connection found broken (the server restarted, or ended the session) is reconnected before
+// use, and a call whose connection broke under it is run once more on the reconnected one
+// (reads repeat safely); when the database cannot be reached the call returns kUnavailable and
+// the connection is tried again by a later call.
 class PostgresQueryStore final : public QueryStore {
  public:
   // The statement_timeout of the reader sessions unless `options` sets one: a list, a feed page
@@ -32,9 +35,9 @@ class PostgresQueryStore final : public QueryStore {
   // its snapshot would pin the xmin horizon of the whole cluster while it ran.
   static constexpr int64_t kReaderStatementTimeoutMs = 30'000;
 
-  // Opens `pool_size` (at least 1) reader connections to options.url, shown as
-  // "hookvault-reader" in pg_stat_activity (migrations must have been applied). Returns
-  // kUnavailable if one cannot be opened.
+  // Opens `pool_size` (at least 1) reader connections to options.url, shown in pg_stat_activity
+  // as options.application_name when the caller set one, else as "hookvault-reader" (migrations
+  // must have been applied). Returns kUnavailable if one cannot be opened.
   static StatusOr<std::unique_ptr<PostgresQueryStore>> Open(const pg::ConnectionOptions& options,
                                                             int pool_size);
   ~PostgresQueryStore() override;
@@ -75,7 +78,7 @@ class PostgresQueryStore final : public QueryStore {
   template <typename T, typename Fn>
   StatusOr<T> Run(Fn&& fn);
 
-  // Blocks until a reader is free and takes it.
+  // Blocks until a reader is free and every earlier caller has had one, and takes it.
   Reader* Acquire();
   void Release(Reader* reader);
 
@@ -84,6 +87,8 @@ class PostgresQueryStore final : public QueryStore {
   std::mutex mu_;
   std::condition_variable free_cv_;
   std::vector<Reader*> free_;  // guarded by mu_
+  uint64_t next_ticket_ = 0;   // guarded by mu_; the ticket the next caller of Acquire takes
+  uint64_t now_serving_ = 0;   // guarded by mu_; the ticket whose turn it is
 };
 
 }  // namespace hookvault::storage

@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "storage/audit_chain.h"
 #include "storage/postgres/connection.h"
@@ -960,6 +963,63 @@ TEST_F(PostgresQueryStoreTest, EightThreadsShareAPoolOfTwo) {
   EXPECT_EQ(SqlInt("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                    "AND application_name = 'hookvault-reader'"),
             2);
+}
+
+// Review finding: Acquire woke its waiters in no order, so a thread that released a reader and
+// asked again at once overtook one that had been waiting: with more calling threads than
+// connections (query_threads is independent of pool_size), a caller such as the feed waiter or
+// the stats sampler could wait behind API reads without bound. Now a caller waits for at most
+// the calls that came before it: one per other thread (each has at most one call under way),
+// and a few more that finish between its return and its look at the count.
+TEST_F(PostgresQueryStoreTest, ACallerWaitsOnlyForTheCallsThatCameBeforeIt) {
+  auto opened = PostgresQueryStore::Open({.url = url_}, 1);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  PostgresQueryStore& pool = **opened;
+  constexpr int kOthers = 6;
+  constexpr int64_t kCap = 100'000;  // the others stop here even if the caller starves
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0};
+  std::vector<std::thread> others;
+  for (int t = 0; t < kOthers; ++t) {
+    others.emplace_back([&] {
+      while (!stop.load() && done.load() < kCap) {
+        EXPECT_TRUE(pool.LatestSeq().ok());
+        ++done;
+      }
+    });
+  }
+  while (done.load() < 50) std::this_thread::yield();
+  std::vector<int64_t> overtaken;
+  for (int round = 0; round < 30; ++round) {
+    // A newcomer each round, as the feed waiter or the sampler is: not a thread that has just
+    // released a reader and asks again while it holds the CPU.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const int64_t before = done.load();
+    EXPECT_TRUE(pool.LatestSeq().ok());
+    overtaken.push_back(done.load() - before);
+  }
+  stop = true;
+  for (std::thread& t : others) t.join();
+  std::sort(overtaken.begin(), overtaken.end());
+  std::string all;
+  for (int64_t n : overtaken) all += std::to_string(n) + " ";
+  // In order, each round counts kOthers; the slack is for a round that loses the CPU right
+  // after its call while the others run on. Without the order, rounds counted hundreds.
+  EXPECT_LE(overtaken.back(), 4 * kOthers) << all;
+}
+
+// Review finding: Open replaced the caller's application_name (main.cc names a node's readers
+// after its pid) with "hookvault-reader". The caller's name stays; without one, the default.
+TEST_F(PostgresQueryStoreTest, TheCallersApplicationNameStays) {
+  auto named = PostgresQueryStore::Open({.url = url_, .application_name = "hookvault reader pid 7"},
+                                        1);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND application_name = 'hookvault reader pid 7'"),
+            1);
+  EXPECT_EQ(SqlInt("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND application_name = 'hookvault-reader'"),
+            2);  // the fixture's pool, opened without a name
 }
 
 // The server ends the reader sessions (a restart, a failover, an operator's
