@@ -168,6 +168,16 @@ LIMIT $4
 inline constexpr std::string_view kPruneLockDeliveries = R"sql(
 SELECT id FROM deliveries WHERE event_seq = ANY($1::bigint[]) ORDER BY id FOR UPDATE
 )sql";
+// Locks the attempts of the deliveries about to go ($1, the events' seqs) in id order, before
+// kPruneDeleteEvents cascades into them in delivery order: another node pruning attempts locks
+// its rows in id order too (kPruneDeleteAttempts), so the two take the rows they share in one
+// order and never wait for each other in a cycle (a deadlock, 40P01, the round lost).
+inline constexpr std::string_view kPruneLockEventAttempts = R"sql(
+SELECT a.id FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+WHERE d.event_seq = ANY($1::bigint[])
+ORDER BY a.id
+FOR UPDATE OF a
+)sql";
 // Deliveries and their attempts follow through ON DELETE CASCADE. $2 = the status scanned.
 inline constexpr std::string_view kPruneDeleteEvents = R"sql(
 DELETE FROM events
@@ -182,8 +192,14 @@ WHERE started_at < $1 AND (started_at, id) > ($2, $3)
 ORDER BY started_at, id
 LIMIT $4
 )sql";
+// The attempts about to go ($1, a bigint[]), locked in id order first, as
+// kPruneLockEventAttempts takes them: the DELETE alone would lock them in whatever order its
+// plan visits them. It deletes only rows the CTE has locked, so it waits only there.
 inline constexpr std::string_view kPruneDeleteAttempts = R"sql(
-DELETE FROM attempts WHERE id = ANY($1::bigint[])
+WITH doomed AS MATERIALIZED (
+  SELECT id FROM attempts WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
+)
+DELETE FROM attempts WHERE id IN (SELECT id FROM doomed)
 )sql";
 
 inline constexpr std::string_view kPruneScanRequestLog = R"sql(

@@ -17,6 +17,7 @@ using namespace pg::ops;  // NOLINT: the statements of this file
 constexpr std::string_view kPrepared[][2] = {
     {"ret_scan_events", kPruneScanEvents},
     {"ret_lock_deliveries", kPruneLockDeliveries},
+    {"ret_lock_event_attempts", kPruneLockEventAttempts},
     {"ret_delete_events", kPruneDeleteEvents},
     {"ret_scan_attempts", kPruneScanAttempts},
     {"ret_delete_attempts", kPruneDeleteAttempts},
@@ -68,6 +69,8 @@ StatusOr<PruneBatch> PostgresRetentionStore::PruneEvents(const std::string& stat
     std::string seqs = Int64ArrayLiteral(doomed);
     auto locked = conn_.ExecPrepared("ret_lock_deliveries", Params().Add(seqs));
     if (!locked.ok()) return locked.status();
+    auto attempts = conn_.ExecPrepared("ret_lock_event_attempts", Params().Add(seqs));
+    if (!attempts.ok()) return attempts.status();
     auto deleted = conn_.ExecPrepared("ret_delete_events", Params().Add(seqs).Add(status));
     if (!deleted.ok()) return deleted.status();
     batch.deleted = deleted->affected_rows();

@@ -412,6 +412,45 @@ TEST_F(PostgresRetentionStoreTest, AnEventRequeuedWhilePrunedStays) {
   EXPECT_EQ(Count("SELECT count(*) FROM deliveries WHERE status = 'pending'"), 1);
 }
 
+// Review finding: a node pruning events cascaded into their attempts in delivery order while
+// another node pruning attempts took them in its own order: each could hold a row the other
+// wanted (a deadlock, 40P01, the round lost). Now both take attempts in id order. Here the
+// event of the lower seq has the attempt of the higher id; another session holds the lower id:
+// the prune must wait there, before it has taken the higher one.
+TEST_F(PostgresRetentionStoreTest, PruningEventsLocksTheirAttemptsInIdOrder) {
+  Event first = Add("first", 100 * kDay, {{"billing", "succeeded"}});
+  Event second = Add("second", 100 * kDay, {{"billing", "succeeded"}});
+  Attempt(second, "billing", 100 * kDay);  // the lower id
+  Attempt(first, "billing", 100 * kDay);
+  const int64_t low = Count("SELECT min(id) FROM attempts");
+  const int64_t high = Count("SELECT max(id) FROM attempts");
+  ASSERT_LT(low, high);
+  auto other = Connect(url_, "other-node");
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->Exec("BEGIN").ok());
+  ASSERT_TRUE(
+      other->Exec("SELECT id FROM attempts WHERE id = $1 FOR UPDATE", pg::Params().Add(low)).ok());
+  StatusOr<PruneBatch> batch = Status::Internal("not run");
+  std::thread prune([&] {
+    batch =
+        store_->Prune(PruneTarget::kDeliveredEvents, kNow - 30 * kDay, kAll, PruneCursor{}, 10);
+  });
+  const bool blocked = WaitUntilBlocked(*sql_, "hookvault-node");
+  // NOWAIT: fails at once (55P03) if the prune already holds the higher id.
+  ASSERT_TRUE(sql_->Exec("BEGIN").ok());
+  auto higher = sql_->Exec("SELECT id FROM attempts WHERE id = $1 FOR UPDATE NOWAIT",
+                           pg::Params().Add(high));
+  ASSERT_TRUE(sql_->Exec("ROLLBACK").ok());
+  const bool committed = other->Exec("COMMIT").ok();
+  prune.join();
+  ASSERT_TRUE(blocked);
+  ASSERT_TRUE(committed);
+  EXPECT_TRUE(higher.ok()) << "the prune took the higher id first: " << higher.status().ToString();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_EQ(batch->deleted, 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM attempts"), 0);
+}
+
 // The server ends the node's session: the call that finds out fails with kUnavailable, and the
 // next one reconnects, with its statements prepared again.
 TEST_F(PostgresRetentionStoreTest, ALostConnectionIsOpenedAgainOnTheNextCall) {
