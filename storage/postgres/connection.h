@@ -38,11 +38,11 @@ class Params {
   Params& Add(int64_t value);
   Params& AddBytes(std::string_view bytes);
   Params& AddNull();
-  // Adds `value` or NULL.
-  Params& Add(const std::optional<std::string>& value);
-  Params& Add(const std::optional<int64_t>& value);
+  // Adds `value` or NULL. (Not overloads of Add: a std::string would match both.)
+  Params& AddOptional(const std::optional<std::string>& value);
+  Params& AddOptional(const std::optional<int64_t>& value);
 
-  int size() const { return static_cast<int>(values_.size()); }
+  int size() const { return static_cast<int>(storage_.size()); }
   // For libpq: pointers into this object, valid while it lives and is not changed.
   const char* const* values() const;
   const int* lengths() const { return lengths_.data(); }
@@ -118,6 +118,10 @@ class Connection {
 
   // Pipeline mode (libpq 14+): queue statements, then send them all and read every result in
   // one round trip. Between BeginPipeline() and EndPipeline(), only Queue*/Sync/NextResult.
+  // Transactions: the statements of one sync unit with no BEGIN form one implicit transaction,
+  // committed when the server processes the Sync — so its commit is known only when
+  // EndPipeline() returns OK, not from the last statement's result. With an explicit BEGIN …
+  // COMMIT the COMMIT's result says it; a failed explicit block is rolled back by EndPipeline().
   Status BeginPipeline();
   // Queues a prepared statement (name from Prepare()) or an unnamed one.
   Status QueuePrepared(const std::string& name, const Params& params);
@@ -129,7 +133,9 @@ class Connection {
   // markers): its error when it failed (also "aborted" for those after a failure in the same
   // sync unit). Flushes what is queued on its first call.
   StatusOr<Result> NextResult();
-  // Reads whatever results remain and leaves pipeline mode; the connection is usable again.
+  // Reads whatever results remain (through the last Sync) and leaves pipeline mode; the
+  // connection is usable again. Returns the first error of the results it read itself, or
+  // kUnavailable when the connection was lost (then a commit's outcome is unknown).
   Status EndPipeline();
 
   // LISTEN support: returns the channels notified since the last call (each once per
