@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -55,6 +56,8 @@ constexpr milliseconds kClientPause(10);
 // Every kRepostEvery-th acknowledged key is posted once more, to another node.
 constexpr int kRepostEvery = 7;
 constexpr int kTimeoutMs = 1000;       // the destination's timeout_ms
+constexpr int kConcurrency = 8;        // the destination's concurrency, a cluster-wide cap
+constexpr int kSinkMaxDelayMs = 40;    // the sink answers after 0..40 ms (by webhook-id)
 constexpr int kLeaseMarginMs = 1000;   // postgres.lease_margin_ms: takeover after ~2 s
 constexpr int kListenPollMs = 1000;    // postgres.listen_poll_ms
 constexpr seconds kKeyDeadline(60);    // a key not acknowledged within this fails the test
@@ -73,7 +76,8 @@ std::string NodeConfig(const std::string& data_dir, const std::string& pg_url,
     "sources": [{"name": "pms", "tokens": [")" + kToken +
          R"("], "event_type": "/event", "idempotency": {"pointer": "/id"}}],
     "destinations": [{"name": "sink", "url": ")" + sink_url + R"(", "timeout_ms": )" +
-         std::to_string(kTimeoutMs) + R"(, "concurrency": 16, "max_attempts": 1000,
+         std::to_string(kTimeoutMs) + R"(, "concurrency": )" + std::to_string(kConcurrency) +
+         R"(, "max_attempts": 1000,
       "backoff": {"initial_ms": 100, "max_ms": 1000, "multiplier": 2.0}}],
     "api_tokens": [{"name": "feed", "token": ")" + kFeedToken + R"(", "role": "consumer"}]})";
 }
@@ -299,6 +303,22 @@ TEST(ClusterTest, ThreeNodesKeepTheLedgerThroughSigkillCycles) {
   ASSERT_FALSE(pg_url.empty());
   SinkServer sink;
   ASSERT_GT(sink.port(), 0);
+  // The sink takes a while to answer, so that a node killed at any moment has deliveries in
+  // flight (its leases must be taken over), and counts the requests it holds at once: the
+  // destination's concurrency is a cap across all nodes. A killed node's request still held
+  // here counts too, as its lease does on the nodes until it expires.
+  std::atomic<int> sink_in_flight{0}, sink_max_in_flight{0};
+  sink.SetHandler([&](const SinkRequest& request) {
+    int now = ++sink_in_flight;
+    int max = sink_max_in_flight.load();
+    while (now > max && !sink_max_in_flight.compare_exchange_weak(max, now)) {
+    }
+    auto it = request.headers.find("webhook-id");
+    size_t h = std::hash<std::string>{}(it == request.headers.end() ? "" : it->second);
+    std::this_thread::sleep_for(milliseconds(h % (kSinkMaxDelayMs + 1)));
+    --sink_in_flight;
+    return SinkReply{};
+  });
   TempDir dir;
   std::string sink_url = sink.Url("/hooks");
   Cluster cluster(dir.path(), kNodes, [&](const std::string& data_dir) {
@@ -412,6 +432,9 @@ TEST(ClusterTest, ThreeNodesKeepTheLedgerThroughSigkillCycles) {
   std::vector<std::string> stop_errors = cluster.StopAll();
   int64_t deliveries = CountWhere(**conn, "SELECT count(*) FROM deliveries");
   int64_t attempts = CountWhere(**conn, "SELECT count(*) FROM attempts");
+  // Claimed more than once: a lease that a killed node left was taken over (or an attempt
+  // failed and was retried; the sink never fails one, but a node killed mid-attempt does).
+  int64_t taken_over = CountWhere(**conn, "SELECT count(*) FROM deliveries WHERE lease_token > 1");
 
   // --- The ledger ---
   std::map<std::string, Answer> acked = ledger.acked();
@@ -475,8 +498,9 @@ TEST(ClusterTest, ThreeNodesKeepTheLedgerThroughSigkillCycles) {
       "lost): %lld\n"
       "[ ledger   ] events stored %zu (seq 1..%lld), acknowledged and lost %zu, stored twice %zu,"
       " stored unacknowledged %lld\n"
-      "[ ledger   ] deliveries %lld, attempts %lld, sink requests %zu for %zu events "
-      "(redeliveries %zu), undelivered %zu\n"
+      "[ ledger   ] deliveries %lld, attempts %lld, claimed again after a node died %lld,\n"
+      "[ ledger   ]   sink requests %zu for %zu events (redeliveries %zu), undelivered %zu,\n"
+      "[ ledger   ]   most requests at the sink at once %d (destination concurrency %d)\n"
       "[ ledger   ] feed: %zu events seen in %lld polls (%lld failed over to another node), "
       "in order 1..N with no gap or repeat: %s\n",
       kNodes, kills, secs(load_ended - started), secs(drained - load_ended),
@@ -486,8 +510,10 @@ TEST(ClusterTest, ThreeNodesKeepTheLedgerThroughSigkillCycles) {
       static_cast<long long>(ledger.first_answer_duplicate()), stored.size(),
       static_cast<long long>(stored.empty() ? 0 : stored.back().seq), lost.size(),
       double_stored.size(), static_cast<long long>(stored_unacknowledged),
-      static_cast<long long>(deliveries), static_cast<long long>(attempts), sink_requests,
-      delivered_ids.size(), sink_requests - delivered_ids.size(), undelivered.size(),
+      static_cast<long long>(deliveries), static_cast<long long>(attempts),
+      static_cast<long long>(taken_over), sink_requests, delivered_ids.size(),
+      sink_requests - delivered_ids.size(), undelivered.size(), sink_max_in_flight.load(),
+      kConcurrency,
       feed.seqs.size(), static_cast<long long>(feed.polls),
       static_cast<long long>(feed.failed_polls), feed_exact ? "yes" : "NO");
 
@@ -506,6 +532,8 @@ TEST(ClusterTest, ThreeNodesKeepTheLedgerThroughSigkillCycles) {
                                    << " stored events never reached the sink: "
                                    << FirstFew(undelivered);
   EXPECT_TRUE(not_stored_delivered.empty()) << FirstFew(not_stored_delivered);
+  EXPECT_GT(taken_over, 0) << "no killed node had a delivery in flight: takeover not exercised";
+  EXPECT_LE(sink_max_in_flight.load(), kConcurrency) << "the concurrency cap is not cluster-wide";
   EXPECT_TRUE(feed.errors.empty()) << FirstFew(feed.errors);
   EXPECT_TRUE(feed_exact) << "the consumer saw " << feed.seqs.size() << " events, "
                           << stored.size() << " are stored";
