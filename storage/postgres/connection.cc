@@ -119,6 +119,10 @@ std::optional<int64_t> Result::GetOptionalInt64(int row, int column) const {
   return GetInt64(row, column);
 }
 
+std::string Result::command_status() const {
+  return result_ == nullptr ? std::string() : std::string(PQcmdStatus(result_));
+}
+
 int64_t Result::affected_rows() const {
   if (result_ == nullptr) return 0;
   const char* n = PQcmdTuples(result_);
@@ -137,8 +141,15 @@ Status StatusFromPgResult(const pg_result* result, const pg_conn* conn, std::str
   std::string text = std::string(what) + ": " + message;
   if (!sqlstate.empty()) text += " (SQLSTATE " + sqlstate + ")";
   if (sqlstate == "23505") return Status::AlreadyExists(std::move(text));
+  // 57014: statement_timeout (or a cancel) ended the statement; 55P03: lock_timeout. Both say
+  // the database is slow or busy now, not that the statement is wrong: 503 and Retry-After.
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate.starts_with("53") ||
-      IsConnectionState(sqlstate)) {
+      sqlstate == "57014" || sqlstate == "55P03" || IsConnectionState(sqlstate)) {
+    return Status::Unavailable(std::move(text));
+  }
+  // The server ended the session (a FATAL such as 25P03, idle in transaction too long): whatever
+  // the statement's own state says, the connection is gone.
+  if (conn != nullptr && PQstatus(conn) == CONNECTION_BAD) {
     return Status::Unavailable(std::move(text));
   }
   // No SQLSTATE: libpq's own failure (lost connection, out of memory), not the statement's.
@@ -243,6 +254,8 @@ Status Connection::BeginPipeline() {
   in_pipeline_ = true;
   pending_results_ = 0;
   pending_syncs_ = 0;
+  unflushed_ = 0;
+  unsynced_ = 0;
   return Status::Ok();
 }
 
@@ -253,6 +266,8 @@ Status Connection::QueuePrepared(const std::string& name, const Params& params) 
     return Status::Unavailable("queue " + name + ": " + Trimmed(PQerrorMessage(conn_)));
   }
   ++pending_results_;
+  ++unflushed_;
+  ++unsynced_;
   return Status::Ok();
 }
 
@@ -264,6 +279,8 @@ Status Connection::Queue(std::string_view sql, const Params& params) {
     return Status::Unavailable("queue query: " + Trimmed(PQerrorMessage(conn_)));
   }
   ++pending_results_;
+  ++unflushed_;
+  ++unsynced_;
   return Status::Ok();
 }
 
@@ -273,16 +290,22 @@ Status Connection::Sync() {
     return Status::Unavailable("pipeline sync: " + Trimmed(PQerrorMessage(conn_)));
   }
   ++pending_syncs_;
+  unflushed_ = 0;
+  unsynced_ = 0;
   return Status::Ok();
 }
 
 StatusOr<Result> Connection::NextResult() {
   if (pending_results_ <= 0) return Status::Internal("pipeline: no result pending");
-  // The server holds its answers back until a Sync or a flush request: without either queued,
-  // reading would wait for ever.
-  if (pending_syncs_ == 0 && PQsendFlushRequest(conn_) != 1) {
-    broken_ = PQstatus(conn_) == CONNECTION_BAD;
-    return Status::Unavailable("pipeline flush request: " + Trimmed(PQerrorMessage(conn_)));
+  // The server holds its answers back until a Sync or a flush request: without either queued
+  // after the last statement, reading its result would wait for ever. (A Sync queued before
+  // that statement is not enough: it flushes only what came before it.)
+  if (unflushed_ > 0) {
+    if (PQsendFlushRequest(conn_) != 1) {
+      broken_ = PQstatus(conn_) == CONNECTION_BAD;
+      return Status::Unavailable("pipeline flush request: " + Trimmed(PQerrorMessage(conn_)));
+    }
+    unflushed_ = 0;
   }
   if (PQflush(conn_) != 0) {
     broken_ = true;
@@ -328,6 +351,14 @@ StatusOr<Result> Connection::NextResult() {
 
 Status Connection::EndPipeline() {
   Status first;
+  // Statements queued after the last Sync are an unfinished unit: the caller gave up on it.
+  // Left as they are, the server would keep their transaction open, and the connection's next
+  // statement, whatever it is, would commit them. ROLLBACK ends that transaction (implicit or
+  // explicit; it is skipped as aborted if one of them failed, and then the Sync rolls back).
+  if (unsynced_ > 0 && !broken_) {
+    first = Status::Internal("pipeline ended before its last statements' Sync: rolled back");
+    if (!Queue("ROLLBACK").ok() || !Sync().ok()) broken_ = true;
+  }
   while (pending_results_ > 0 && !broken_) {
     auto r = NextResult();
     if (!r.ok() && first.ok()) first = r.status();
@@ -344,6 +375,8 @@ Status Connection::EndPipeline() {
   in_pipeline_ = false;
   pending_results_ = 0;
   pending_syncs_ = 0;
+  unflushed_ = 0;
+  unsynced_ = 0;
   if (broken_) return Status::Unavailable("pipeline: connection lost");
   if (PQexitPipelineMode(conn_) != 1) {
     return Status::Internal("exit pipeline mode: " + Trimmed(PQerrorMessage(conn_)));
@@ -379,6 +412,8 @@ Status Connection::Reset() {
     in_pipeline_ = false;
     pending_results_ = 0;
     pending_syncs_ = 0;
+    unflushed_ = 0;
+    unsynced_ = 0;
   }
   PQreset(conn_);
   if (PQstatus(conn_) != CONNECTION_OK) {
@@ -390,7 +425,13 @@ Status Connection::Reset() {
   std::vector<std::pair<std::string, std::string>> statements = std::move(prepared_);
   prepared_.clear();
   for (const auto& [name, sql] : statements) {
-    if (auto s = Prepare(name, sql); !s.ok()) return s;
+    if (auto s = Prepare(name, sql); !s.ok()) {
+      // Keep every statement for the next Reset(): dropped here, the ones not yet prepared
+      // again would fail "does not exist" on this connection for good.
+      prepared_ = std::move(statements);
+      broken_ = true;
+      return s;
+    }
   }
   return Status::Ok();
 }

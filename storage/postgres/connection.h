@@ -79,6 +79,8 @@ class Result {
   std::optional<int64_t> GetOptionalInt64(int row, int column) const;
   // The number of rows an INSERT/UPDATE/DELETE touched.
   int64_t affected_rows() const;
+  // The command tag: "COMMIT", or "ROLLBACK" for a COMMIT of a transaction that had failed.
+  std::string command_status() const;
 
  private:
   pg_result* result_ = nullptr;
@@ -162,6 +164,8 @@ class Connection {
   bool in_pipeline_ = false;
   int pending_results_ = 0;  // statements queued whose results were not read
   int pending_syncs_ = 0;
+  int unflushed_ = 0;  // statements queued since the last Sync or flush request
+  int unsynced_ = 0;   // statements queued since the last Sync
 };
 
 // Maps a failed result (or a null one, for a lost connection) to a Status whose message starts
@@ -170,7 +174,8 @@ Status StatusFromPgResult(const pg_result* result, const pg_conn* conn, std::str
 
 // Runs `body` between BEGIN and COMMIT on `conn`, with ROLLBACK when it returns an error.
 // Returns the error of body, BEGIN or COMMIT; a COMMIT that returned OK is durable
-// (synchronous_commit = on).
+// (synchronous_commit = on). A body that returns OK after one of its statements failed (the
+// server then answers COMMIT with ROLLBACK, and no error) gets kInternal: nothing was committed.
 template <typename Fn>
 Status InTransaction(Connection& conn, Fn&& body) {
   if (auto begun = conn.Exec("BEGIN"); !begun.ok()) return begun.status();
@@ -180,7 +185,11 @@ Status InTransaction(Connection& conn, Fn&& body) {
     return s;
   }
   auto committed = conn.Exec("COMMIT");
-  return committed.ok() ? Status::Ok() : committed.status();
+  if (!committed.ok()) return committed.status();
+  if (committed->command_status() != "COMMIT") {
+    return Status::Internal("COMMIT rolled back: a statement of the transaction had failed");
+  }
+  return Status::Ok();
 }
 
 }  // namespace hookvault::storage::pg

@@ -17,6 +17,7 @@ namespace {
 // one transaction per migration; the server drops it if the connection dies part-way.
 constexpr int64_t kMigrationLock = 0x686f6f6b7661756c;
 
+constexpr std::string_view kNoStatementTimeout = "SET statement_timeout = 0";
 constexpr std::string_view kLockMigrations = "SELECT pg_advisory_lock($1)";
 constexpr std::string_view kUnlockMigrations = "SELECT pg_advisory_unlock($1)";
 // IF NOT EXISTS: every start runs this; the lock above makes it race-free (two concurrent
@@ -60,11 +61,12 @@ StatusOr<std::vector<std::string>> MigrateLocked(pg::Connection& conn) {
 }  // namespace
 
 StatusOr<std::vector<std::string>> MigratePostgres(const std::string& url) {
-  // Migrations may rewrite big tables: no statement timeout, whatever the caller's default.
-  auto conn = pg::Connection::Open(
-      {.url = url, .application_name = "hookvault migrate", .statement_timeout_ms = 0});
+  auto conn = pg::Connection::Open({.url = url, .application_name = "hookvault migrate"});
   if (!conn.ok()) return conn.status();
   pg::Connection& c = **conn;
+  // Neither the wait for another node's migration nor a long CREATE INDEX may be cut short by
+  // a statement_timeout the server's configuration sets for everyone.
+  if (auto unbounded = c.Exec(kNoStatementTimeout); !unbounded.ok()) return unbounded.status();
   if (auto locked = c.Exec(kLockMigrations, pg::Params().Add(kMigrationLock)); !locked.ok()) {
     return locked.status();
   }

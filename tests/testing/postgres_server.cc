@@ -216,6 +216,9 @@ std::string PostgresServer::Start() {
 }
 
 PostgresServer::~PostgresServer() {
+  // A forked child that ran static destructors (exit() instead of _exit()) must neither stop
+  // the server nor drop the databases its parent is using.
+  if (getpid() != owner_) return;
   if (watchdog_ > 0) {
     close(watchdog_pipe_);
     int status = 0;

@@ -16,6 +16,7 @@
 #define HOOKVAULT_TESTS_TESTING_POSTGRES_SERVER_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <string>
@@ -49,6 +50,9 @@ class PostgresServer {
   void DropDatabase(const std::string& name);
 
   int port() const { return port_; }
+  // The directory of a server of our own (scripts/pg-test-server's DIR is below it); empty for
+  // the shared one of HOOKVAULT_TEST_POSTGRES_URL.
+  const std::string& dir() const { return dir_; }
   // The URL of database `name` on this server.
   std::string Url(const std::string& name) const;
 
@@ -64,15 +68,16 @@ class PostgresServer {
   std::string ExecAdmin(const std::string& sql);
   std::string NewDatabase(bool migrated);
 
-  std::string dir_;   // own server only: its directory (DIR of scripts/pg-test-server)
-  std::string host_;  // "postgresql://postgres@127.0.0.1:PORT/"
+  pid_t owner_ = getpid();  // the process that started it
+  std::string dir_;         // own server only: its directory (DIR of scripts/pg-test-server)
+  std::string host_;        // "postgresql://postgres@127.0.0.1:PORT/"
   int port_ = 0;
   pid_t watchdog_ = -1;     // own server only: stops it when watchdog_pipe_ closes
   int watchdog_pipe_ = -1;  // the write end; never written, closed to stop the server
 
   std::mutex mu_;
-  bool template_ready_ = false;         // guarded by mu_
-  std::vector<std::string> created_;    // guarded by mu_; dropped at exit on a shared server
+  bool template_ready_ = false;       // guarded by mu_
+  std::vector<std::string> created_;  // guarded by mu_; dropped at exit on a shared server
 };
 
 }  // namespace hookvault::testing

@@ -152,6 +152,23 @@ TEST(PostgresMigrationsTest, ThreeNodesAtOnceMigrateOnce) {
   }
 }
 
+// A statement_timeout the server sets for everyone (here the database's) must not cut a
+// migration short, nor a node's wait for another's migration.
+TEST(PostgresMigrationsTest, ServerStatementTimeoutDoesNotApply) {
+  PostgresServer* server = PostgresServer::Shared();
+  ASSERT_NE(server, nullptr);
+  const std::string url = server->CreateEmptyDatabase();
+  ASSERT_FALSE(url.empty());
+  auto conn = Connect(url);
+  ASSERT_NE(conn, nullptr);
+  ASSERT_TRUE(conn->Exec("ALTER DATABASE " + url.substr(url.rfind('/') + 1) +
+                         " SET statement_timeout = 1")
+                  .ok());
+  auto r = MigratePostgres(url);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->size(), PostgresMigrations().size());
+}
+
 TEST(PostgresMigrationsTest, UnreachableServerIsUnavailable) {
   // Port 1 on loopback: privileged, never a PostgreSQL here, refused at once.
   auto r = MigratePostgres("postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2");
