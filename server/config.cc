@@ -346,6 +346,25 @@ Config ParseRoot(Object root) {
     }
     r->Finish();
   }
+  if (auto pg = root.Child("postgres")) {
+    PostgresConfig p;
+    p.url = pg->String("url").value_or("");
+    if (p.url.empty()) Fail("postgres.url", "is required (postgresql://user@host:5432/db)");
+    // Only the URI form: its password is what MaskPostgresUrl() knows how to hide.
+    if (!p.url.starts_with("postgresql://") && !p.url.starts_with("postgres://")) {
+      Fail("postgres.url", "must be a postgresql:// URL (postgresql://user@host:5432/db)");
+    }
+    p.pool_size = static_cast<int>(pg->Int("pool_size", 1, 64).value_or(p.pool_size));
+    p.lease_margin_ms = pg->Int("lease_margin_ms", 1000, 3600000).value_or(p.lease_margin_ms);
+    p.listen_poll_ms = pg->Int("listen_poll_ms", 100, 60000).value_or(p.listen_poll_ms);
+    pg->Finish();
+    c.postgres = std::move(p);
+    // A cap on the SQLite file would silently cap nothing: refuse it rather than let an
+    // operator believe the database is bounded.
+    if (c.max_db_bytes != 0) {
+      Fail("max_db_bytes", "applies to SQLite only; with postgres, bound the database there");
+    }
+  }
   root.EachObject("sources", [&](Object o) { c.sources.push_back(ParseSource(std::move(o))); });
   root.EachObject("destinations",
                   [&](Object o) { c.destinations.push_back(ParseDestination(std::move(o))); });
@@ -460,6 +479,38 @@ Config DefaultConfig(const std::string& default_token, const std::string& admin_
   c.sources.push_back(std::move(s));
   c.api_tokens.push_back({.name = "default-admin", .token = admin_token, .role = "admin"});
   return c;
+}
+
+std::string MaskPostgresUrl(std::string_view url) {
+  std::string out(url);
+  constexpr std::string_view kMask = "***";
+  // A password= parameter of the query string, up to the next '&'.
+  const size_t query = out.find('?');
+  if (query != std::string::npos) {
+    size_t at = query + 1;
+    while (at < out.size()) {
+      size_t end = out.find('&', at);
+      if (end == std::string::npos) end = out.size();
+      if (std::string_view(out).substr(at, end - at).starts_with("password=")) {
+        const size_t value = at + std::string_view("password=").size();
+        out.replace(value, end - value, kMask);
+        end = value + kMask.size();
+      }
+      at = end + 1;
+    }
+  }
+  // user:password@ before the host: everything after the first ':' up to the last '@' before
+  // the query string (a password may hold '@' or '/'; masking too much is the safe side).
+  const size_t scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  const size_t start = scheme + 3;
+  const size_t end = std::min(out.find('?', start), out.size());
+  const size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
+  if (at == std::string::npos || at < start) return out;
+  const size_t colon = out.find(':', start);
+  if (colon == std::string::npos || colon > at) return out;
+  out.replace(colon + 1, at - colon - 1, kMask);
+  return out;
 }
 
 storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen) {

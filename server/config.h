@@ -76,6 +76,21 @@ struct AuditConfig {
   std::string key;
 };
 
+// The node's whole store in a PostgreSQL database instead of SQLite in data_dir: any number of
+// nodes with the same config serve one gateway (README: Several nodes on PostgreSQL).
+struct PostgresConfig {
+  // A libpq URI (postgresql://user@host:5432/db). It may hold the password: log it only
+  // through MaskPostgresUrl().
+  std::string url;
+  int pool_size = 8;  // reader connections of the REST API (the node opens a few more)
+  // A delivery's lease lasts the destination's timeout plus this: with several nodes, how long
+  // a dead node's in-flight deliveries wait before another node takes them over.
+  int64_t lease_margin_ms = 30000;
+  // The commit listener's backstop: this node looks for other nodes' commits at least this
+  // often even when no notification arrives.
+  int64_t listen_poll_ms = 1000;
+};
+
 struct ApiTokenConfig {
   std::string name;
   std::string token;
@@ -105,6 +120,7 @@ struct Config {
   std::vector<api::SourcePolicy> sources;
   std::vector<DestinationConfig> destinations;
   std::vector<ApiTokenConfig> api_tokens;
+  std::optional<PostgresConfig> postgres;  // absent: SQLite in data_dir
 };
 
 // Returns every consumer the api_tokens name, sorted, each once.
@@ -128,6 +144,10 @@ storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLooku
 // Returns the embedded default: 127.0.0.1:8080, data in ./data, one source "default" whose only
 // token is `default_token`, no destinations, and one API token "default-admin" (role admin).
 Config DefaultConfig(const std::string& default_token, const std::string& admin_token);
+
+// Returns `url` with its password (user:PASSWORD@ or a password= parameter) replaced by "***",
+// for logs and messages.
+std::string MaskPostgresUrl(std::string_view url);
 
 // Splits "host:port" or "[v6]:port". Returns kInvalidArgument if malformed.
 storage::StatusOr<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view listen);

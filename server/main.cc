@@ -2,6 +2,7 @@
 // serving hookvault in order and closes them on every way out; main() reads the command line.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,7 @@
 #include "server/http/http.h"
 #include "server/server.h"
 #include "server/web/console.h"
+#include "storage/postgres/postgres.h"
 #include "storage/sqlite/sqlite.h"
 #include "storage/storage.h"
 
@@ -73,6 +75,41 @@ Status Migrate(const std::string& data_dir) {
   return Status::Ok();
 }
 
+// Migrates the PostgreSQL database of `pg`. Several nodes may do this at once: the runner
+// serialises them on an advisory lock (storage/postgres/migrations.h).
+Status MigratePostgres(const PostgresConfig& pg) {
+  auto applied = storage::MigratePostgres(pg.url);
+  if (!applied.ok()) {
+    std::string message =
+        "postgres.url (" + MaskPostgresUrl(pg.url) + "): " + applied.status().message();
+    return applied.status().code() == storage::StatusCode::kUnavailable
+               ? Status::Unavailable(std::move(message))
+               : Status::Internal(std::move(message));
+  }
+  for (const std::string& name : *applied) spdlog::info("applied migration {}", name);
+  return Status::Ok();
+}
+
+// The options of one of the node's PostgreSQL connections; `role` shows in pg_stat_activity
+// with the process id, so that an operator sees which node holds what.
+storage::pg::ConnectionOptions PostgresOptions(const PostgresConfig& pg, std::string_view role) {
+  return {.url = pg.url,
+          .application_name =
+              "hookvault " + std::string(role) + " pid " + std::to_string(::getpid())};
+}
+
+// The ports of the node's store, whichever backend holds it (Gateway::OpenSqlite,
+// Gateway::OpenPostgres): the rest of the wiring sees only these.
+struct StorePorts {
+  storage::EventLog* events = nullptr;
+  storage::DeliveryStore* deliveries = nullptr;
+  storage::OperatorStore* operations = nullptr;
+  storage::RetentionStore* retention = nullptr;
+  storage::QueryStore* queries = nullptr;
+  std::string backend;   // "sqlite" or "postgres", for /metrics
+  std::string location;  // where the data is, for the log: the data dir or the masked URL
+};
+
 // Every part of a serving hookvault. Open() opens them in order, each from the ones before it;
 // the destructor closes whatever was opened, also when Open() failed part-way, so no way out
 // can skip it. Closing order (the writer answers ingest through the endpoint): refuse new
@@ -81,7 +118,8 @@ Status Migrate(const std::string& data_dir) {
 // freed); stop retention; write and answer everything queued; stop the WAL checkpointer (it
 // submits to the writer); stop the endpoint once every owed answer is written. The members are
 // then freed in reverse order of opening, when none of their threads runs any more. The stats
-// sampler stops before all of them: it reads the metrics, the scheduler and the query store.
+// sampler and PostgreSQL's commit listener stop before all of them: they call into the
+// scheduler, the feed's waiters, the metrics and the query store.
 //
 // Thread-safety: Open() and the destructor on one thread; the parts document their own.
 class Gateway {
@@ -104,6 +142,13 @@ class Gateway {
  private:
   Gateway() = default;
   Status OpenStorage(bool embedded_default);
+  // Open one backend each and return its ports; OpenStorage() calls one of them.
+  StatusOr<StorePorts> OpenSqlite(bool embedded_default);
+  StatusOr<StorePorts> OpenPostgres();
+  // Starts the SQLite WAL checkpointer, whose restarts run as writer tasks.
+  void StartCheckpointer();
+  // Tells the scheduler and the parked feed long-polls that events may have been committed.
+  void WakeReaders();
   Status OpenForwarding();
   Status OpenApi();
   Status OpenEndpoint();
@@ -112,9 +157,18 @@ class Gateway {
 
   Config config_;
   storage::SystemClock clock_;
+  // SQLite: the data dir's lock, the write connection and its stores, the WAL checkpointer
+  // (started once the writer is), the readers.
   std::optional<DataDirLock> lock_;
-  std::optional<storage::SqliteStores> stores_;
+  std::optional<storage::SqliteStores> sqlite_;
   std::unique_ptr<storage::SqliteWalCheckpointer> checkpointer_;
+  std::unique_ptr<storage::SqliteQueryStore> sqlite_queries_;
+  // PostgreSQL: the write connection and its stores, the readers, and the listener that wakes
+  // this node when any node commits (started once the scheduler and the waiters exist).
+  std::optional<storage::PostgresStores> postgres_;
+  std::unique_ptr<storage::PostgresQueryStore> postgres_queries_;
+  std::unique_ptr<storage::PostgresCommitListener> commit_listener_;
+  StorePorts store_;  // of whichever backend is open
   std::unique_ptr<Metrics> metrics_;  // before the writer: answers observe it on its thread
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<CurlHttpClient> http_client_;
@@ -127,7 +181,6 @@ class Gateway {
   std::unique_ptr<CurlHttpClient> test_http_client_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<api::IngestHandler> ingest_;
-  std::unique_ptr<storage::SqliteQueryStore> queries_;
   std::unique_ptr<api::FeedWaiters> waiters_;
   std::unique_ptr<storage::SerializedOperatorPort> operations_;
   std::unique_ptr<api::Authenticator> auth_;
@@ -142,7 +195,7 @@ class Gateway {
   std::unique_ptr<api::HealthHandler> health_;
   std::unique_ptr<MetricsHandler> metrics_handler_;
   std::unique_ptr<StatsRecorder> stats_recorder_;
-  std::unique_ptr<StatsSampler> stats_sampler_;  // reads metrics_, scheduler_ and queries_
+  std::unique_ptr<StatsSampler> stats_sampler_;  // reads metrics_, scheduler_ and the queries
   std::unique_ptr<StatsHandler> stats_;
   std::unique_ptr<QueryPool> query_pool_;  // runs the API's reads, off the reactors
   std::unique_ptr<Router> router_;
@@ -162,6 +215,25 @@ StatusOr<std::unique_ptr<Gateway>> Gateway::Open(Config config, bool embedded_de
 }
 
 Status Gateway::OpenStorage(bool embedded_default) {
+  auto ports = config_.postgres ? OpenPostgres() : OpenSqlite(embedded_default);
+  if (!ports.ok()) return ports.status();
+  store_ = std::move(ports).value();
+
+  std::vector<std::string> source_names;
+  for (const api::SourcePolicy& s : config_.sources) source_names.push_back(s.name);
+  metrics_ = std::make_unique<Metrics>(std::move(source_names), HOOKVAULT_VERSION, store_.backend);
+  writer_ = std::make_unique<storage::GroupCommitWriter>(
+      *store_.events,
+      storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
+                             .max_queue = static_cast<size_t>(config_.writer_max_queue),
+                             .max_queue_bytes = static_cast<size_t>(config_.writer_max_queue_bytes),
+                             .log_budget = config_.request_log.budget,
+                             .thread_nice = kWriterNice});
+  if (checkpointer_) StartCheckpointer();
+  return Status::Ok();
+}
+
+StatusOr<StorePorts> Gateway::OpenSqlite(bool embedded_default) {
   const std::string dir = config_.data_dir;  // a copy: config_ is replaced below
   if (auto s = EnsureDataDir(dir); !s.ok()) return s;
   auto lock = DataDirLock::Acquire(dir);  // held until the gateway closes
@@ -183,9 +255,9 @@ Status Gateway::OpenStorage(bool embedded_default) {
   auto stores = storage::SqliteStores::Open(
       {.path = storage::DatabasePath(dir), .max_db_bytes = config_.max_db_bytes}, clock_);
   if (!stores.ok()) return Status::Unavailable("open database: " + stores.status().ToString());
-  stores_.emplace(std::move(stores).value());
+  sqlite_.emplace(std::move(stores).value());
   // Before the writer starts: the store is the writer thread's from then on.
-  auto keyed = stores_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
+  auto keyed = sqlite_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
   if (!keyed.ok()) return Status::Unavailable("audit: " + keyed.status().ToString());
   if (*keyed > 0) {
     spdlog::warn("audit: the chain had no keyed row; audit.key applies from row {} on "
@@ -198,38 +270,106 @@ Status Gateway::OpenStorage(bool embedded_default) {
     return Status::Unavailable("open database checkpointer: " + checkpointer.status().ToString());
   }
   checkpointer_ = std::move(checkpointer).value();
-  stores_->connection->set_wal_listener(
+  sqlite_->connection->set_wal_listener(
       [cp = checkpointer_.get()](int64_t frames) { cp->Notify(frames); });
 
-  std::vector<std::string> source_names;
-  for (const api::SourcePolicy& s : config_.sources) source_names.push_back(s.name);
-  metrics_ = std::make_unique<Metrics>(std::move(source_names), HOOKVAULT_VERSION);
-  writer_ = std::make_unique<storage::GroupCommitWriter>(
-      *stores_->events,
-      storage::WriterOptions{.max_batch = static_cast<size_t>(config_.writer_max_batch),
-                             .max_queue = static_cast<size_t>(config_.writer_max_queue),
-                             .max_queue_bytes = static_cast<size_t>(config_.writer_max_queue_bytes),
-                             .log_budget = config_.request_log.budget,
-                             .thread_nice = kWriterNice});
+  auto queries =
+      storage::SqliteQueryStore::Open({.path = storage::DatabasePath(dir)},
+                                      // A query holds its connection only while it runs: one per
+                                      // query thread (API reads and /metrics run only there),
+                                      // one for the feed thread's wake-ups, one for the
+                                      // stats sampler's tick.
+                                      config_.query_threads + 2);
+  if (!queries.ok()) {
+    return Status::Unavailable("open database readers: " + queries.status().ToString());
+  }
+  sqlite_queries_ = std::move(queries).value();
+  sqlite_queries_->set_audit_key(config_.audit.key);
+  return StorePorts{.events = sqlite_->events.get(),
+                    .deliveries = sqlite_->deliveries.get(),
+                    .operations = sqlite_->operations.get(),
+                    .retention = sqlite_->retention.get(),
+                    .queries = sqlite_queries_.get(),
+                    .backend = "sqlite",
+                    .location = dir};
+}
+
+// The node keeps nothing local: no data dir, no lock (several nodes may share a host). Every
+// node migrates at start; the runner lets one do it while the others wait.
+StatusOr<StorePorts> Gateway::OpenPostgres() {
+  const PostgresConfig& pg = *config_.postgres;
+  const std::string where = "postgres.url (" + MaskPostgresUrl(pg.url) + ")";
+  if (auto s = MigratePostgres(pg); !s.ok()) return Status::Unavailable("migrate: " + s.message());
+  std::map<std::string, int> concurrency;
+  for (const DestinationConfig& d : config_.destinations) concurrency[d.name] = d.concurrency;
+  auto stores = storage::PostgresStores::Open(PostgresOptions(pg, "writer"), clock_,
+                                              std::move(concurrency));
+  if (!stores.ok()) {
+    return Status::Unavailable("open database: " + where + ": " + stores.status().ToString());
+  }
+  postgres_.emplace(std::move(stores).value());
+  // Before the writer starts: the store is the writer thread's from then on.
+  auto keyed = postgres_->operations->StartAuditChain(config_.audit.key, clock_.NowMicros());
+  if (!keyed.ok()) return Status::Unavailable("audit: " + keyed.status().ToString());
+  if (*keyed > 0) {
+    spdlog::warn("audit: the chain had no keyed row; audit.key applies from row {} on "
+                 "(audit_key_added)", *keyed);
+  }
+  // As SQLite's readers: pool_size for the query threads' reads (and /metrics), one for the
+  // feed thread's wake-ups, one for the stats sampler's tick.
+  auto queries =
+      storage::PostgresQueryStore::Open(PostgresOptions(pg, "reader"), pg.pool_size + 2);
+  if (!queries.ok()) {
+    return Status::Unavailable("open database readers: " + where + ": " +
+                               queries.status().ToString());
+  }
+  postgres_queries_ = std::move(queries).value();
+  postgres_queries_->set_audit_key(config_.audit.key);
+  // Other nodes' commits reach this node only through the database: their NOTIFY, and this
+  // listener's backstop poll. Started once what it wakes exists (OpenApi).
+  auto listener = storage::PostgresCommitListener::Open(
+      PostgresOptions(pg, "listener"), std::chrono::milliseconds(pg.listen_poll_ms),
+      [this] { WakeReaders(); });
+  if (!listener.ok()) {
+    return Status::Unavailable("listen for commits: " + where + ": " +
+                               listener.status().ToString());
+  }
+  commit_listener_ = std::move(listener).value();
+  return StorePorts{.events = postgres_->events.get(),
+                    .deliveries = postgres_->deliveries.get(),
+                    .operations = postgres_->operations.get(),
+                    .retention = postgres_->retention.get(),
+                    .queries = postgres_queries_.get(),
+                    .backend = "postgres",
+                    .location = MaskPostgresUrl(pg.url)};
+}
+
+void Gateway::StartCheckpointer() {
   checkpointer_->Start([this] {
     storage::SqliteWalCheckpointer* cp = checkpointer_.get();
     Status queued = writer_->SubmitTask([this, cp] {
       // Busy only if another connection checkpoints: the checkpointer asks again later.
-      if (auto s = stores_->connection->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
+      if (auto s = sqlite_->connection->CheckpointWal(); !s.ok()) spdlog::debug("{}", s.ToString());
       cp->RestartDone();
     });
     if (!queued.ok()) cp->RestartDone();  // stopping
   });
-  return Status::Ok();
+}
+
+void Gateway::WakeReaders() {
+  scheduler_->Wake();
+  waiters_->Notify();
 }
 
 Status Gateway::OpenForwarding() {
   http_client_ = std::make_unique<CurlHttpClient>();
   SchedulerOptions options;
   options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
+  // With several nodes the margin is also how long a dead node's deliveries wait for another.
+  if (config_.postgres) options.lease_margin_ms = config_.postgres->lease_margin_ms;
   scheduler_ = std::make_unique<Scheduler>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
-      *writer_, *stores_->deliveries, *http_client_, clock_,
+      *writer_, *store_.deliveries, *http_client_, clock_,
       [rng = storage::SeededEngine()]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
@@ -237,7 +377,7 @@ Status Gateway::OpenForwarding() {
   // Prunes through writer tasks in small batches (server/retention.h).
   retention_ =
       std::make_unique<Retention>(config_.retention, ConsumerNames(config_), *writer_,
-                                  *stores_->retention, clock_);
+                                  *store_.retention, clock_);
   retention_->Start();
   return Status::Ok();
 }
@@ -253,35 +393,22 @@ Status Gateway::OpenApi() {
   for (const DestinationConfig& d : config_.destinations) ingest.destinations.push_back(d.filter);
   ingest_ = std::make_unique<api::IngestHandler>(std::move(ingest), *writer_);
 
-  auto queries =
-      storage::SqliteQueryStore::Open({.path = storage::DatabasePath(config_.data_dir)},
-                                      // A query holds its connection only while it runs: one per
-                                      // query thread (API reads and /metrics run only there),
-                                      // one for the feed thread's wake-ups, one for the
-                                      // stats sampler's tick.
-                                      config_.query_threads + 2);
-  if (!queries.ok()) {
-    return Status::Unavailable("open database readers: " + queries.status().ToString());
-  }
-  queries_ = std::move(queries).value();
-  queries_->set_audit_key(config_.audit.key);
-  waiters_ = std::make_unique<api::FeedWaiters>(*queries_, kMaxParkedLongPolls);
-  writer_->set_commit_listener([this] {
-    scheduler_->Wake();
-    waiters_->Notify();
-  });
+  storage::QueryStore& queries = *store_.queries;
+  waiters_ = std::make_unique<api::FeedWaiters>(queries, kMaxParkedLongPolls);
+  writer_->set_commit_listener([this] { WakeReaders(); });
+  if (commit_listener_) commit_listener_->Start();  // other nodes' commits, on PostgreSQL
   operations_ = std::make_unique<storage::SerializedOperatorPort>(
-      *writer_, *stores_->operations, *queries_, clock_, [this] { scheduler_->Wake(); });
+      *writer_, *store_.operations, queries, clock_, [this] { scheduler_->Wake(); });
   std::vector<api::ApiToken> tokens;
   for (const ApiTokenConfig& t : config_.api_tokens) {
     tokens.push_back({t.name, t.token, *api::ParseRole(t.role), t.consumers});  // validated
   }
   auth_ = std::make_unique<api::Authenticator>(std::move(tokens));
-  events_ = std::make_unique<api::EventsHandler>(*queries_);
-  deliveries_ = std::make_unique<api::DeliveriesHandler>(*queries_);
-  reprocess_ = std::make_unique<api::ReprocessHandler>(*queries_, *operations_);
-  audit_ = std::make_unique<api::AuditHandler>(*queries_);
-  requests_ = std::make_unique<api::RequestsHandler>(*queries_);
+  events_ = std::make_unique<api::EventsHandler>(queries);
+  deliveries_ = std::make_unique<api::DeliveriesHandler>(queries);
+  reprocess_ = std::make_unique<api::ReprocessHandler>(queries, *operations_);
+  audit_ = std::make_unique<api::AuditHandler>(queries);
+  requests_ = std::make_unique<api::RequestsHandler>(queries);
   // Test events are built and signed as deliveries are, through a client of their own.
   // One test at a time per destination: one connection each is enough.
   const auto destinations = static_cast<long>(std::max<size_t>(1, config_.destinations.size()));
@@ -291,16 +418,16 @@ Status Gateway::OpenApi() {
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
       *test_http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
   test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
-  feed_ = std::make_unique<api::FeedHandler>(*queries_, *waiters_, *operations_,
+  feed_ = std::make_unique<api::FeedHandler>(queries, *waiters_, *operations_,
                                              ConsumerNames(config_));
   health_ = std::make_unique<api::HealthHandler>(*writer_, *ingest_, clock_);
   metrics_handler_ =
-      std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, *queries_, clock_);
+      std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, queries, clock_);
   // GET /api/v1/stats answers from memory; the sampler reads the backlog once per tick.
   stats_recorder_ = std::make_unique<StatsRecorder>(clock_.NowMicros());
   stats_sampler_ = std::make_unique<StatsSampler>(
       *stats_recorder_,
-      [this] { return ReadStatsCounters(*metrics_, *scheduler_, *queries_); }, clock_,
+      [this] { return ReadStatsCounters(*metrics_, *scheduler_, *store_.queries); }, clock_,
       StatsTick());
   stats_sampler_->Start();
   stats_ = std::make_unique<StatsHandler>(*stats_recorder_, config_.destinations, clock_);
@@ -420,6 +547,7 @@ Status Gateway::OpenEndpoint() {
 
 Gateway::~Gateway() {
   if (stats_sampler_) stats_sampler_->Stop();  // it reads the parts stopped below
+  if (commit_listener_) commit_listener_->Stop();  // it wakes the scheduler and the waiters
   if (ingest_) ingest_->StopAccepting();
   // Runs the reads already queued; later ones get 503. Before the long-polls stop, so that a
   // feed read parked by the pool's last tasks is answered too.
@@ -448,7 +576,7 @@ std::string Gateway::Describe() const {
   std::string host = SplitHostPort(config_.listen)->first;  // checked by Serve()
   std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return std::string(endpoint_->scheme()) + "://" + shown + ":" +
-         std::to_string(endpoint_->port()) + " (data in " + config_.data_dir + ")";
+         std::to_string(endpoint_->port()) + " (data in " + store_.location + ")";
 }
 
 int Serve(const std::string& config_path, const std::string& listen_override,
@@ -470,7 +598,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
     }
     config = std::move(loaded).value();
   }
-  if (!data_dir_override.empty()) config.data_dir = data_dir_override;
+  if (!data_dir_override.empty()) {
+    if (config.postgres) {
+      std::cerr << "hookvault: --data-dir does not apply: the config's store is PostgreSQL "
+                   "(postgres.url)\n";
+      return 2;
+    }
+    config.data_dir = data_dir_override;
+  }
   if (!listen_override.empty()) config.listen = listen_override;
   if (auto host_port = SplitHostPort(config.listen); !host_port.ok()) {
     std::cerr << "hookvault: --listen: " << host_port.status().message() << "\n";
@@ -497,6 +632,130 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   return 0;
 }
 
+// `hookvault migrate`: the store of `config_path` (its PostgreSQL database, or SQLite in its
+// data_dir), or SQLite in `data_dir` (which also overrides the config's data_dir).
+int RunMigrate(const std::string& config_path, const std::string& data_dir) {
+  InitLogging(LogConfig{});
+  if (config_path.empty() && data_dir.empty()) {
+    std::cerr << "hookvault migrate: --config or --data-dir is required\n";
+    return 2;
+  }
+  Config config;
+  if (!config_path.empty()) {
+    auto loaded = LoadConfigFile(config_path, ProcessEnv());
+    if (!loaded.ok()) {
+      std::cerr << "hookvault migrate: " << loaded.status().message() << "\n";
+      return 1;
+    }
+    config = std::move(loaded).value();
+  }
+  if (config.postgres) {
+    if (!data_dir.empty()) {
+      std::cerr << "hookvault migrate: --data-dir does not apply: the config's store is "
+                   "PostgreSQL (postgres.url)\n";
+      return 2;
+    }
+    if (auto s = MigratePostgres(*config.postgres); !s.ok()) {
+      std::cerr << "hookvault migrate: " << s.ToString() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  const std::string dir = data_dir.empty() ? config.data_dir : data_dir;
+  // The same lock as a server: a migration (0003 runs a VACUUM) must not run under one.
+  auto s = EnsureDataDir(dir);
+  std::optional<DataDirLock> lock;
+  if (s.ok()) {
+    auto locked = DataDirLock::Acquire(dir);
+    if (locked.ok()) {
+      lock.emplace(std::move(locked).value());
+    } else {
+      s = Status::Unavailable(locked.status().message() + ": stop it before migrating");
+    }
+  }
+  if (s.ok()) s = Migrate(dir);
+  if (!s.ok()) {
+    std::cerr << "hookvault migrate: " << s.ToString() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+// `hookvault check-config`: validates the file and, for a PostgreSQL store, connects to it.
+int RunCheckConfig(const std::string& path) {
+  auto config = LoadConfigFile(path, ProcessEnv());
+  if (!config.ok()) {
+    std::cerr << "hookvault: " << config.status().message() << "\n";
+    return 1;
+  }
+  const std::string counts = " (" + std::to_string(config->sources.size()) + " sources, " +
+                             std::to_string(config->destinations.size()) + " destinations)";
+  if (!config->postgres) {
+    std::cout << path << ": ok" << counts << "\n";
+    return 0;
+  }
+  const std::string url = MaskPostgresUrl(config->postgres->url);
+  auto probe = storage::ProbePostgres(PostgresOptions(*config->postgres, "check-config"));
+  if (!probe.ok()) {
+    std::cerr << "hookvault: " << path << ": postgres.url (" << url
+              << "): cannot run SELECT 1: " << probe.status().message() << "\n";
+    return 1;
+  }
+  std::cout << path << ": ok" << counts << "\n";
+  std::cout << "postgres.url (" << url << "): reachable, PostgreSQL " << probe->server_version
+            << "; ";
+  if (probe->pending_migrations.empty()) {
+    std::cout << "schema up to date\n";
+  } else {
+    std::cout << probe->pending_migrations.size()
+              << " migrations pending (serve applies them at start, or run hookvault migrate "
+                 "--config "
+              << path << "):";
+    for (const std::string& name : probe->pending_migrations) std::cout << " " << name;
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+// `hookvault backup`: an online copy of the SQLite database in `data_dir`, or of the config's.
+int RunBackup(const std::string& config_path, std::string data_dir, const std::string& out,
+              bool force) {
+  if (config_path.empty() == data_dir.empty()) {
+    std::cerr << "hookvault backup: give exactly one of --config and --data-dir\n";
+    return 2;
+  }
+  if (!config_path.empty()) {
+    auto config = LoadConfigFile(config_path, ProcessEnv());
+    if (!config.ok()) {
+      std::cerr << "hookvault backup: " << config.status().message() << "\n";
+      return 1;
+    }
+    if (config->postgres) {
+      std::cerr << "hookvault backup: the store is PostgreSQL (postgres.url): back it up with "
+                   "PostgreSQL's own tools, pg_dump for a logical copy or pg_basebackup (with WAL "
+                   "archiving) for a physical one\n";
+      return 1;
+    }
+    data_dir = config->data_dir;
+  }
+  // Takes no hookvault.lock: it runs beside the serving process by design.
+  const std::string db = storage::DatabasePath(data_dir);
+  if (auto s = CheckBackupTarget(db, out); !s.ok()) {
+    std::cerr << "hookvault backup: " << s.ToString() << "\n";
+    return 1;
+  }
+  auto copied = storage::BackupDatabase(db, out, {.overwrite = force});
+  if (!copied.ok()) {
+    std::cerr << "hookvault backup: " << copied.status().ToString() << "\n";
+    return 1;
+  }
+  std::cout << "backup: " << out << ": " << copied->pages << " pages, " << copied->bytes
+            << " bytes, " << copied->events << " events, max seq " << copied->max_event_seq
+            << ", " << std::fixed << std::setprecision(3) << copied->seconds
+            << " s, integrity_check ok\n";
+  return 0;
+}
+
 }  // namespace
 }  // namespace hookvault::server
 
@@ -520,18 +779,28 @@ int main(int argc, char** argv) {
   add_serve_options(serve);
 
   CLI::App* migrate = app.add_subcommand("migrate", "apply pending migrations and exit");
-  std::string migrate_dir;
-  migrate->add_option("--data-dir", migrate_dir, "directory of the database")->required();
+  std::string migrate_dir, migrate_config;
+  migrate
+      ->add_option("--config", migrate_config,
+                   "JSON config file: migrates its store (PostgreSQL, or SQLite in its data_dir)")
+      ->check(CLI::ExistingFile);
+  migrate->add_option("--data-dir", migrate_dir,
+                      "directory of the SQLite database (overrides the config's data_dir)");
 
-  CLI::App* check = app.add_subcommand("check-config", "validate a config file and exit");
+  CLI::App* check = app.add_subcommand(
+      "check-config", "validate a config file (and connect to its PostgreSQL database) and exit");
   std::string check_path;
   check->add_option("--config", check_path, "JSON config file")->required();
 
-  CLI::App* backup =
-      app.add_subcommand("backup", "copy the database while the server runs (online backup)");
-  std::string backup_dir, backup_out;
+  CLI::App* backup = app.add_subcommand(
+      "backup", "copy the SQLite database while the server runs (online backup)");
+  std::string backup_dir, backup_config, backup_out;
   bool backup_force = false;
-  backup->add_option("--data-dir", backup_dir, "directory of the database")->required();
+  backup->add_option("--data-dir", backup_dir, "directory of the database");
+  backup
+      ->add_option("--config", backup_config,
+                   "JSON config file: copies the database in its data_dir (instead of --data-dir)")
+      ->check(CLI::ExistingFile);
   backup->add_option("--out", backup_out, "file to write the copy to")->required();
   backup->add_flag("--force", backup_force, "replace --out if it exists");
 
@@ -541,55 +810,8 @@ int main(int argc, char** argv) {
   // BackupDatabase also set the modes explicitly.
   ::umask(077);
 
-  if (*migrate) {
-    InitLogging(LogConfig{});
-    // The same lock as a server: a migration (0003 runs a VACUUM) must not run under one.
-    auto s = EnsureDataDir(migrate_dir);
-    std::optional<DataDirLock> lock;
-    if (s.ok()) {
-      auto locked = DataDirLock::Acquire(migrate_dir);
-      if (locked.ok()) {
-        lock.emplace(std::move(locked).value());
-      } else {
-        s = hookvault::storage::Status::Unavailable(locked.status().message() +
-                                                    ": stop it before migrating");
-      }
-    }
-    if (s.ok()) s = hookvault::server::Migrate(migrate_dir);
-    if (!s.ok()) {
-      std::cerr << "hookvault migrate: " << s.ToString() << "\n";
-      return 1;
-    }
-    return 0;
-  }
-  if (*backup) {
-    // Takes no hookvault.lock: it runs beside the serving process by design.
-    if (auto s = CheckBackupTarget(hookvault::storage::DatabasePath(backup_dir), backup_out);
-        !s.ok()) {
-      std::cerr << "hookvault backup: " << s.ToString() << "\n";
-      return 1;
-    }
-    auto copied = hookvault::storage::BackupDatabase(hookvault::storage::DatabasePath(backup_dir),
-                                                     backup_out, {.overwrite = backup_force});
-    if (!copied.ok()) {
-      std::cerr << "hookvault backup: " << copied.status().ToString() << "\n";
-      return 1;
-    }
-    std::cout << "backup: " << backup_out << ": " << copied->pages << " pages, " << copied->bytes
-              << " bytes, " << copied->events << " events, max seq " << copied->max_event_seq
-              << ", " << std::fixed << std::setprecision(3) << copied->seconds
-              << " s, integrity_check ok\n";
-    return 0;
-  }
-  if (*check) {
-    auto config = LoadConfigFile(check_path, ProcessEnv());
-    if (!config.ok()) {
-      std::cerr << "hookvault: " << config.status().message() << "\n";
-      return 1;
-    }
-    std::cout << check_path << ": ok (" << config->sources.size() << " sources, "
-              << config->destinations.size() << " destinations)\n";
-    return 0;
-  }
+  if (*migrate) return RunMigrate(migrate_config, migrate_dir);
+  if (*backup) return RunBackup(backup_config, backup_dir, backup_out, backup_force);
+  if (*check) return RunCheckConfig(check_path);
   return Serve(config_path, listen, data_dir);
 }

@@ -188,9 +188,10 @@ std::vector<std::pair<LabelList, uint64_t>> CounterFamily::Snapshot() const {
   return out;
 }
 
-Metrics::Metrics(std::vector<std::string> sources, std::string version)
+Metrics::Metrics(std::vector<std::string> sources, std::string version, std::string backend)
     : sources_(sources.begin(), sources.end()),
       version_(std::move(version)),
+      backend_(std::move(backend)),
       ingest_requests_({"source", "status"}),
       ingest_duration_(Bounds(kIngestDurationBucketsSeconds)) {}
 
@@ -228,6 +229,9 @@ std::string Metrics::Render(const MetricsInputs& in) const {
   w.BeginFamily("hookvault_build_info", MetricType::kGauge,
                 "Always 1; the version label names the running build.");
   w.Sample({{"version", version_}}, 1);
+  w.BeginFamily("hookvault_storage_backend", MetricType::kGauge,
+                "Always 1; the backend label names the node's store (sqlite or postgres).");
+  w.Sample({{"backend", backend_}}, 1);
 
   // Ingest.
   w.BeginFamily("hookvault_ingest_requests_total", MetricType::kCounter,

@@ -174,8 +174,9 @@ class Metrics {
   static constexpr std::string_view kOtherSource = "_other";
 
   // `sources`: the configured source names, the only ones that become label values.
-  // `version`: shown by hookvault_build_info.
-  Metrics(std::vector<std::string> sources, std::string version);
+  // `version`: shown by hookvault_build_info. `backend`: the store, "sqlite" or "postgres",
+  // shown by hookvault_storage_backend.
+  Metrics(std::vector<std::string> sources, std::string version, std::string backend = "sqlite");
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
@@ -194,6 +195,7 @@ class Metrics {
  private:
   const std::set<std::string, std::less<>> sources_;
   const std::string version_;
+  const std::string backend_;
   CounterFamily ingest_requests_;  // source, status
   Histogram ingest_duration_;      // seconds
 };

@@ -65,6 +65,38 @@ TEST(CliTest, MigrateAppliesTheEmbeddedMigrations) {
   EXPECT_EQ(again.exit_code, 0) << again.output;
 }
 
+// --config: SQLite in the config's data_dir (a PostgreSQL config: tests/integration/
+// postgres_node_test.cc); --data-dir still overrides it; one of the two is required.
+TEST(CliTest, MigrateAndBackupTakeTheDataDirOfAConfig) {
+  TempDir dir;
+  std::string config = dir.Write(
+      "config.json", R"({"data_dir": ")" + dir.File("data") +
+                         R"(", "sources": [{"name": "s", "tokens": ["0123456789abcdef"]}]})");
+  CommandResult migrate = RunHookvault("migrate --config " + config);
+  ASSERT_EQ(migrate.exit_code, 0) << migrate.output;
+  EXPECT_EQ(QueryInt(dir.File("data/hookvault.db"),
+                     "SELECT count(*) FROM sqlite_master WHERE name = 'events'"),
+            1);
+  CommandResult overridden =
+      RunHookvault("migrate --config " + config + " --data-dir " + dir.File("other"));
+  ASSERT_EQ(overridden.exit_code, 0) << overridden.output;
+  EXPECT_EQ(QueryInt(dir.File("other/hookvault.db"),
+                     "SELECT count(*) FROM sqlite_master WHERE name = 'events'"),
+            1);
+  CommandResult neither = RunHookvault("migrate");
+  EXPECT_NE(neither.exit_code, 0);
+  EXPECT_NE(neither.output.find("--config or --data-dir"), std::string::npos) << neither.output;
+
+  CommandResult backup =
+      RunHookvault("backup --config " + config + " --out " + dir.File("copy.db"));
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  EXPECT_EQ(QueryInt(dir.File("copy.db"), "SELECT count(*) FROM sqlite_master WHERE name = 'events'"),
+            1);
+  CommandResult both = RunHookvault("backup --config " + config + " --data-dir " +
+                                    dir.File("data") + " --out " + dir.File("copy2.db"));
+  EXPECT_NE(both.exit_code, 0) << both.output;
+}
+
 // No --config: 127.0.0.1 (port overridden here), data in --data-dir, one source "default"
 // whose generated token is kept in <data_dir>/default-token with mode 0600 and never logged.
 TEST(CliTest, EmbeddedDefaultGeneratesAPrivateTokenFile) {

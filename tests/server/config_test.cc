@@ -818,5 +818,81 @@ TEST(ParseConfigTest, RequestLogRefusesUnknownKeysWrongTypesAndSizes) {
   ExpectError(With(kMinimal, "/request_log", "true"), "request_log");
 }
 
+// --- postgres ---------------------------------------------------------------------------------
+
+TEST(ParseConfigTest, PostgresIsAbsentByDefaultAndTakesItsDefaults) {
+  EXPECT_FALSE(ParseConfig(kMinimal, Env())->postgres.has_value());  // SQLite in data_dir
+
+  auto config = ParseConfig(With(kMinimal, "/postgres", R"({"url": "${HV_PG_URL}"})"),
+                            Env({{"HV_PG_URL", "postgresql://hv:sekrit@db.internal:5432/hv"}}));
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  ASSERT_TRUE(config->postgres.has_value());
+  EXPECT_EQ(config->postgres->url, "postgresql://hv:sekrit@db.internal:5432/hv");
+  EXPECT_EQ(config->postgres->pool_size, 8);
+  EXPECT_EQ(config->postgres->lease_margin_ms, 30000);
+  EXPECT_EQ(config->postgres->listen_poll_ms, 1000);
+
+  config = ParseConfig(With(kMinimal, "/postgres",
+                            R"({"url": "postgres://h/db", "pool_size": 64,
+                                "lease_margin_ms": 1000, "listen_poll_ms": 60000})"),
+                       Env());
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_EQ(config->postgres->pool_size, 64);
+  EXPECT_EQ(config->postgres->lease_margin_ms, 1000);
+  EXPECT_EQ(config->postgres->listen_poll_ms, 60000);
+}
+
+TEST(ParseConfigTest, PostgresRefusesBadValuesNamingTheKey) {
+  const std::string kUrl = R"("url": "postgresql://h/db")";
+  ExpectError(With(kMinimal, "/postgres", R"({})"), "postgres.url");
+  ExpectError(With(kMinimal, "/postgres", R"({"url": ""})"), "postgres.url");
+  ExpectError(With(kMinimal, "/postgres", R"({"url": "host=db dbname=hv"})"), "postgres.url");
+  ExpectError(With(kMinimal, "/postgres", R"({"url": "mysql://h/db"})"), "postgres.url");
+  ExpectError(With(kMinimal, "/postgres", R"({"url": 5})"), "postgres.url");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "pool_size": 0})"),
+              "postgres.pool_size");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "pool_size": 65})"),
+              "postgres.pool_size");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "lease_margin_ms": 999})"),
+              "postgres.lease_margin_ms");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "lease_margin_ms": 3600001})"),
+              "postgres.lease_margin_ms");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "listen_poll_ms": 99})"),
+              "postgres.listen_poll_ms");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "listen_poll_ms": 60001})"),
+              "postgres.listen_poll_ms");
+  ExpectError(With(kMinimal, "/postgres", "{" + kUrl + R"(, "pool": 4})"), "postgres.pool");
+  ExpectError(With(kMinimal, "/postgres", R"("postgresql://h/db")"), "postgres");
+  // The SQLite file's cap has no meaning there.
+  ExpectError(With(With(kMinimal, "/postgres", "{" + kUrl + "}"), "/max_db_bytes", "1048576"),
+              "max_db_bytes");
+  // An unset variable names the key and the variable, never a value.
+  ExpectError(With(kMinimal, "/postgres", R"({"url": "${HV_UNSET_PG_URL}"})"), "postgres.url");
+}
+
+TEST(ParseConfigTest, PostgresUrlErrorsNeverShowThePassword) {
+  auto config = ParseConfig(With(kMinimal, "/postgres", R"({"url": "${U}", "pool_size": 0})"),
+                            Env({{"U", "postgresql://hv:sekrit@h/db"}}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().message().find("sekrit"), std::string::npos)
+      << config.status().message();
+}
+
+TEST(MaskPostgresUrlTest, HidesThePasswordAndKeepsTheRest) {
+  EXPECT_EQ(MaskPostgresUrl("postgresql://hv:sekrit@db:5432/hv"), "postgresql://hv:***@db:5432/hv");
+  EXPECT_EQ(MaskPostgresUrl("postgres://hv:s%40k:r/t@db/hv?sslmode=require"),
+            "postgres://hv:***@db/hv?sslmode=require");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://hv:p@ss@db/hv"), "postgresql://hv:***@db/hv");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db/hv?user=hv&password=sekrit&sslmode=require"),
+            "postgresql://db/hv?user=hv&password=***&sslmode=require");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db/hv?password=sekrit"),
+            "postgresql://db/hv?password=***");
+  // Nothing to hide: unchanged, the port and the user included.
+  EXPECT_EQ(MaskPostgresUrl("postgresql://hv@db:5432/hv"), "postgresql://hv@db:5432/hv");
+  EXPECT_EQ(MaskPostgresUrl("postgresql://db:5432/hv"), "postgresql://db:5432/hv");
+  EXPECT_EQ(MaskPostgresUrl("postgresql:///hv?host=/run/postgresql"),
+            "postgresql:///hv?host=/run/postgresql");
+}
+
 }  // namespace
 }  // namespace hookvault::server

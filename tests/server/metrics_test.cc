@@ -174,6 +174,11 @@ TEST(MetricsTest, OnlyConfiguredSourcesBecomeLabels) {
   EXPECT_EQ(SampleValue(text, "hookvault_ingest_duration_seconds_count"), 1006);
   EXPECT_EQ(SampleValue(text, "hookvault_ingest_duration_seconds_bucket{le=\"0.0005\"}"), 1003);
   EXPECT_EQ(SampleValue(text, "hookvault_build_info{version=\"1.2.3\"}"), 1);
+  EXPECT_EQ(SampleValue(text, "hookvault_storage_backend{backend=\"sqlite\"}"), 1);
+  std::string on_postgres = Metrics({"github"}, "1.2.3", "postgres").Render({});
+  EXPECT_EQ(SampleValue(on_postgres, "hookvault_storage_backend{backend=\"postgres\"}"), 1);
+  EXPECT_TRUE(LinesStartingWith(on_postgres, "hookvault_storage_backend{backend=\"sqlite\"}")
+                  .empty());
 }
 
 TEST(MetricsTest, ConcurrentObserversLoseNothing) {

@@ -1,0 +1,249 @@
+// The SQL of the PostgreSQL stores on the write connection that ingest and forwarding use
+// (PostgresEventLog, PostgresDeliveryStore), as named constants with bound parameters ($1…),
+// each prepared once per connection under its name (kPrepared… below). In a header of its own so
+// that tests can drive the ingest transaction step by step with exactly these statements
+// (tests/storage/postgres/feed_order_test.cc).
+//
+// Times are bigint microseconds since the epoch, as in SQLite. Parameters in a SELECT list carry
+// a cast: PostgreSQL infers an untyped parameter's type from the column only where the value is
+// assigned or compared directly.
+#ifndef HOOKVAULT_STORAGE_POSTGRES_WRITE_SQL_H_
+#define HOOKVAULT_STORAGE_POSTGRES_WRITE_SQL_H_
+
+#include <string_view>
+
+namespace hookvault::storage::pgsql {
+
+// ---- EventLog ----
+
+// Round trip 1 of a batch, before any lock: is the key stored already (committed by any node)?
+inline constexpr std::string_view kSelectKey = R"sql(
+SELECT event_id, event_seq FROM idempotency_keys WHERE source = $1 AND key = $2
+)sql";
+
+// The batch's request-log rows in one statement, in the order given (the arrays' order; the
+// identity ids follow it). $4 holds statuses as bigint.
+inline constexpr std::string_view kInsertRequestLogs = R"sql(
+INSERT INTO request_log (received_at, source, remote_addr, status, reason, event_id, body_bytes,
+                         body)
+SELECT l.received_at, l.source, l.remote_addr, l.status, l.reason, l.event_id, l.body_bytes,
+       l.body
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+            $7::bigint[], $8::bytea[])
+     WITH ORDINALITY AS l(received_at, source, remote_addr, status, reason, event_id, body_bytes,
+                          body, ord)
+ORDER BY l.ord
+)sql";
+
+// Takes the batch's $1 seq values (migrations/postgres/0001): the row lock taken here is held to
+// COMMIT, so the ingest transactions of every node take seq values one after another and commit
+// in that order, and a rollback gives the values back. Everything after it in the transaction
+// runs while every other node's batch waits: keep it lean.
+inline constexpr std::string_view kTakeSeq = R"sql(
+UPDATE event_seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq
+)sql";
+
+// The batch's $1 new events, in one statement: the i-th element of the arrays (from 1) gets
+// seq last_seq - $1 + i, computed by the server from the counter this transaction holds, so the
+// pipeline needs no answer between kTakeSeq and the inserts. One statement for the whole batch
+// (not one per event) keeps the time every other node waits for the counter short.
+inline constexpr std::string_view kInsertEvents = R"sql(
+INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
+                    headers, body, status)
+SELECT c.last_seq - $1 + e.ord, e.id, e.source, e.event_type, e.idempotency_key, e.received_at,
+       e.remote_addr, e.headers, e.body, e.status
+FROM event_seq_counter c,
+     unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
+            $9::bytea[], $10::text[])
+     WITH ORDINALITY AS e(id, source, event_type, idempotency_key, received_at, remote_addr,
+                          headers, body, status, ord)
+WHERE c.id = 1
+ORDER BY e.ord
+)sql";
+
+// The keys of the events kInsertEvents just stored (the last $1 seq values, read back through
+// the primary key: nothing sent twice). A plain INSERT, no ON CONFLICT: keys are inserted only
+// while the batch holds the counter row, so no other node can hold an uncommitted insert of the
+// same key (nothing to wait for); a key another node committed after this batch looked it up
+// fails with 23505, and the batch is redone (PostgresEventLog::Append). $2 = created_at.
+inline constexpr std::string_view kInsertKeys = R"sql(
+INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at)
+SELECT e.source, e.idempotency_key, e.id, e.seq, $2
+FROM event_seq_counter c JOIN events e ON e.seq > c.last_seq - $1 AND e.seq <= c.last_seq
+WHERE c.id = 1
+ORDER BY e.seq
+)sql";
+
+// The deliveries of the batch's new events: $2[i] is the index (from 1) of the event among the
+// batch's $1 new events, $3[i] the destination. $4 = created_at and first due time.
+inline constexpr std::string_view kInsertDeliveries = R"sql(
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
+SELECT c.last_seq - $1 + d.event_index, d.destination, $4, $4, $4
+FROM event_seq_counter c,
+     unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS d(event_index, destination, ord)
+WHERE c.id = 1
+ORDER BY d.ord
+)sql";
+
+// One notification per batch that stored a new event, in the batch's transaction: delivered at
+// its COMMIT (never for a rollback), payload the batch's last seq. The commits are serialised by
+// the counter already, so NOTIFY's commit-time lock adds no wait of its own.
+inline constexpr std::string_view kNotifyEvents = R"sql(
+SELECT pg_notify('hookvault_events', last_seq::text) FROM event_seq_counter WHERE id = 1
+)sql";
+
+// The probe writes as much as a large batch (kProbeBytes of hex digits that pglz cannot shrink,
+// so the bytes reach the table and the WAL) and deletes it in the same transaction: a database
+// too full for events is then also too full for the probe.
+inline constexpr int kProbeBytes = 256 << 10;
+inline constexpr std::string_view kUpsertProbe = R"sql(
+INSERT INTO service_state (key, value)
+SELECT 'write_probe', string_agg(md5(random()::text || i::text), '')
+FROM generate_series(1, $1::integer / 32) AS i
+ON CONFLICT (key) DO UPDATE SET value = excluded.value
+)sql";
+inline constexpr std::string_view kDeleteProbe = R"sql(
+DELETE FROM service_state WHERE key = 'write_probe'
+)sql";
+
+// ---- DeliveryStore ----
+//
+// Leases are compared with the database's clock, never a node's: nodes' clocks differ, and a
+// node whose clock ran ahead would take over deliveries still in flight on another. The store
+// turns the caller's lease (lease_until - now) into a duration added to this time.
+// Each statement that needs it computes the time once, in a MATERIALIZED CTE:
+// (extract(epoch FROM clock_timestamp()) * 1000000)::bigint.
+
+// Held for the rest of the claim's transaction by a destination with a concurrency cap: the
+// claims of that destination on every node then count the unexpired leases one after another
+// (each counts after the previous one committed), so together they never lease more than the
+// cap. $1 = destination.
+inline constexpr std::string_view kLockDestinationClaims = R"sql(
+SELECT pg_advisory_xact_lock(hashtextextended('hookvault.claim.' || $1, 0))
+)sql";
+
+// Claims up to $3 due deliveries of destination $1 (due at the caller's $2), skipping rows
+// another node is claiming right now (SKIP LOCKED: never waits, never claims one twice), and the
+// ids of $5 (a bigint[] literal: the caller's in-flight deliveries). $6: the destination's
+// concurrency cap (NULL: none): at most $6 minus its unexpired leases (kLockDestinationClaims
+// must be held). Each claimed delivery gets a lease until database time + $4 microseconds and a
+// new lease token (the fence of kApplyOutcome). The CTE is MATERIALIZED so that the LIMIT and
+// the row locks apply before the UPDATE, which joins the event for the request's content.
+inline constexpr std::string_view kClaimDue = R"sql(
+WITH db AS MATERIALIZED (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now),
+due AS MATERIALIZED (
+  SELECT d.id FROM deliveries d
+  WHERE d.destination = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+    AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= (SELECT now FROM db))
+    AND d.id <> ALL ($5::bigint[])
+  ORDER BY d.next_attempt_at, d.id
+  LIMIT CASE WHEN $6::bigint IS NULL THEN $3::bigint
+             ELSE greatest(0, least($3::bigint, $6::bigint - (
+               SELECT count(*) FROM deliveries a
+               WHERE a.destination = $1 AND a.status = 'pending'
+                 AND a.lease_expires_at > (SELECT now FROM db)))) END
+  FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries d
+SET lease_expires_at = (SELECT now FROM db) + $4, updated_at = $2,
+    lease_token = d.lease_token + 1
+FROM due, events e
+WHERE d.id = due.id AND e.seq = d.event_seq
+RETURNING d.id, d.lease_token, d.attempts, d.next_attempt_at, e.id, e.source, e.event_type,
+          e.body, e.received_at
+)sql";
+
+// When the next delivery of destination $1 falls due, from three facts: the earliest next
+// attempt of those with no lease; of those whose lease has not expired (in flight on some node,
+// due again at their lease's end if that node dies), the earliest max(next attempt, lease end);
+// and the earliest lease end and the number of unexpired leases (a capped destination whose cap
+// is taken falls due when a lease ends). Lease ends are turned into the caller's clock ($2 =
+// its now). Expired leases count for nothing: they are claimable at once, and one not claimed
+// is in flight on this node (ClaimDue's `held`), whose outcome reschedules it.
+inline constexpr std::string_view kNextDue = R"sql(
+WITH db AS MATERIALIZED (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now)
+SELECT
+  (SELECT next_attempt_at FROM deliveries
+   WHERE destination = $1 AND status = 'pending' AND lease_expires_at IS NULL
+   ORDER BY next_attempt_at LIMIT 1),
+  min(greatest(d.next_attempt_at, d.lease_expires_at - db.now + $2)),
+  min(d.lease_expires_at - db.now + $2),
+  count(d.id)
+FROM db LEFT JOIN deliveries d
+  ON d.destination = $1 AND d.status = 'pending' AND d.lease_expires_at > db.now
+GROUP BY db.now
+)sql";
+
+// The fence (storage/delivery_store.h): the outcome applies only while the delivery still holds
+// the lease it was attempted under ($6, its claim's token); a later claim changes the token, a
+// reprocess and any applied outcome clear the lease. The attempt row is written only when the
+// update changed the row. Returns the number applied (0: stale). The attempt carries its
+// delivery's destination and event (migration 0002).
+inline constexpr std::string_view kApplyOutcome = R"sql(
+WITH applied AS (
+  UPDATE deliveries
+  SET status = $2, attempts = attempts + 1, next_attempt_at = $3, lease_expires_at = NULL,
+      last_error = $4, updated_at = $5
+  WHERE id = $1 AND lease_token = $6 AND lease_expires_at IS NOT NULL AND status = 'pending'
+  RETURNING id, destination, event_seq
+), recorded AS (
+  INSERT INTO attempts (delivery_id, number, started_at, duration_us, http_status, error,
+                        response_excerpt, outcome, destination, event_seq)
+  SELECT id, $7::integer, $8::bigint, $9::bigint, $10::integer, $11::text, $12::bytea,
+         $13::text, destination, event_seq
+  FROM applied
+)
+SELECT count(*) FROM applied
+)sql";
+
+// "failed" when any of the event's deliveries failed, else "delivered" when all succeeded, else
+// "pending". Writes the event row only when its status changes (most outcomes are retries that
+// leave it pending), so the hot path leaves fewer dead tuples. Runs as a statement of its own
+// after kApplyOutcome (a CTE's sibling would not see that update).
+inline constexpr std::string_view kRefreshEventStatus = R"sql(
+UPDATE events e SET status = s.status
+FROM (SELECT d.event_seq,
+             CASE WHEN bool_or(d.status = 'failed') THEN 'failed'
+                  WHEN bool_or(d.status = 'pending') THEN 'pending'
+                  ELSE 'delivered' END AS status
+      FROM deliveries d
+      WHERE d.event_seq = (SELECT event_seq FROM deliveries WHERE id = $1)
+      GROUP BY d.event_seq) s
+WHERE e.seq = s.event_seq AND e.status <> s.status
+)sql";
+
+// Uses the index on (status, id).
+inline constexpr std::string_view kCountPending = R"sql(
+SELECT destination, count(*) FROM deliveries WHERE status = 'pending' GROUP BY destination
+)sql";
+
+// Pending since creation, or since the last reprocess (requeued_at, migration 0005): the first
+// pending entry of deliveries_pending_since.
+inline constexpr std::string_view kOldestPending = R"sql(
+SELECT coalesce(requeued_at, created_at) FROM deliveries WHERE status = 'pending'
+ORDER BY coalesce(requeued_at, created_at)
+LIMIT 1
+)sql";
+
+// The names the statements are prepared under on the write connection ("w_" keeps them apart
+// from the operator and retention stores' statements on the same connection).
+inline constexpr char kPreparedSelectKey[] = "w_select_key";
+inline constexpr char kPreparedInsertRequestLogs[] = "w_insert_request_logs";
+inline constexpr char kPreparedTakeSeq[] = "w_take_seq";
+inline constexpr char kPreparedInsertEvents[] = "w_insert_events";
+inline constexpr char kPreparedInsertKeys[] = "w_insert_keys";
+inline constexpr char kPreparedInsertDeliveries[] = "w_insert_deliveries";
+inline constexpr char kPreparedNotifyEvents[] = "w_notify_events";
+inline constexpr char kPreparedUpsertProbe[] = "w_upsert_probe";
+inline constexpr char kPreparedDeleteProbe[] = "w_delete_probe";
+inline constexpr char kPreparedLockDestinationClaims[] = "w_lock_destination_claims";
+inline constexpr char kPreparedClaimDue[] = "w_claim_due";
+inline constexpr char kPreparedNextDue[] = "w_next_due";
+inline constexpr char kPreparedApplyOutcome[] = "w_apply_outcome";
+inline constexpr char kPreparedRefreshEventStatus[] = "w_refresh_event_status";
+inline constexpr char kPreparedCountPending[] = "w_count_pending";
+inline constexpr char kPreparedOldestPending[] = "w_oldest_pending";
+
+}  // namespace hookvault::storage::pgsql
+
+#endif  // HOOKVAULT_STORAGE_POSTGRES_WRITE_SQL_H_
