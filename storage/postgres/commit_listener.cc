@@ -23,14 +23,6 @@ static_assert(kListen.ends_with(PostgresCommitListener::kChannel));
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
-// Keepalive settings of the listener's connection (ListenerOptions).
-constexpr std::pair<std::string_view, std::string_view> kKeepalives[] = {
-    {"keepalives", "1"},
-    {"keepalives_idle", "10"},
-    {"keepalives_interval", "5"},
-    {"keepalives_count", "3"},
-};
-
 Status Listen(pg::Connection& connection) {
   auto listened = connection.Exec(kListen);
   return listened.ok() ? Status::Ok() : listened.status();
@@ -38,48 +30,10 @@ Status Listen(pg::Connection& connection) {
 
 }  // namespace
 
-pg::ConnectionOptions ListenerOptions(pg::ConnectionOptions options) {
-  std::string& url = options.url;
-  if (!url.starts_with("postgresql://") && !url.starts_with("postgres://")) {
-    // A key=value string: later keywords override earlier ones, so put ours first.
-    std::string keywords;
-    for (const auto& [key, value] : kKeepalives) {
-      keywords += std::string(key) + "=" + std::string(value) + " ";
-    }
-    url = keywords + url;
-    return options;
-  }
-  const size_t query = url.find('?');
-  // The URL's own parameters win: add only those it does not name.
-  auto names = [&](std::string_view key) {
-    if (query == std::string::npos) return false;
-    const std::string wanted = std::string(key) + "=";
-    for (size_t at = query + 1; at < url.size();) {
-      size_t end = url.find('&', at);
-      if (end == std::string::npos) end = url.size();
-      if (std::string_view(url).substr(at, end - at).starts_with(wanted)) return true;
-      at = end + 1;
-    }
-    return false;
-  };
-  std::string added;
-  for (const auto& [key, value] : kKeepalives) {
-    if (names(key)) continue;
-    added += (added.empty() ? "" : "&") + std::string(key) + "=" + std::string(value);
-  }
-  if (added.empty()) return options;
-  if (query == std::string::npos) {
-    url += "?" + added;
-  } else {
-    url += (url.back() == '?' || url.back() == '&' ? "" : "&") + added;
-  }
-  return options;
-}
-
 StatusOr<std::unique_ptr<PostgresCommitListener>> PostgresCommitListener::Open(
     const pg::ConnectionOptions& options, std::chrono::milliseconds poll_interval,
     std::function<void()> on_commit) {
-  auto connection = pg::Connection::Open(ListenerOptions(options));
+  auto connection = pg::Connection::Open(options);
   if (!connection.ok()) return connection.status();
   if (auto s = Listen(**connection); !s.ok()) return s;
   const int stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

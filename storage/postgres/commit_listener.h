@@ -22,14 +22,6 @@
 
 namespace hookvault::storage {
 
-// Returns `options` as the listener connects with them: TCP keepalives on, probing after 10 s
-// of silence every 5 s, given up after 3 unanswered probes (keepalives_idle=10,
-// keepalives_interval=5, keepalives_count=3 added to the URL's query string unless it sets
-// them). A listener only reads, so without them a server that vanished without closing the
-// connection (a host down, a partition) would leave it waiting for ever, polling only; with
-// them the socket fails within about 25 s and the listener reconnects.
-pg::ConnectionOptions ListenerOptions(pg::ConnectionOptions options);
-
 // A thread with its own connection that LISTENs on kChannel and calls `on_commit`: once
 // for every read of the socket that brought notifications (several commits that arrive together
 // give one call), every `poll_interval` without one, and once after each reconnect. When the
@@ -43,7 +35,9 @@ class PostgresCommitListener {
   // The channel every ingest batch notifies; its payload is the batch's last seq (decimal).
   static constexpr std::string_view kChannel = "hookvault_events";
 
-  // Connects with ListenerOptions(options) and LISTENs. Returns kUnavailable if the database cannot be reached.
+  // Connects (with TCP keepalives, as every pg::Connection: a listener only reads, and a
+  // server gone without closing the socket must fail its poll) and LISTENs. Returns
+  // kUnavailable if the database cannot be reached.
   // `on_commit` is called only between Start() and Stop().
   static StatusOr<std::unique_ptr<PostgresCommitListener>> Open(
       const pg::ConnectionOptions& options, std::chrono::milliseconds poll_interval,

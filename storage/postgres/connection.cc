@@ -27,7 +27,11 @@ Params& Params::Add(std::string_view text) {
   storage_.emplace_back(text);
   null_.push_back(false);
   lengths_.push_back(static_cast<int>(text.size()));
-  formats_.push_back(kTextFormat);
+  // libpq reads a text-format value up to its first NUL, so a NUL inside would cut the value
+  // short without an error. Sent in binary format, the same bytes reach the server whole, and a
+  // text column refuses the NUL (kInternal) instead of storing a shortened value. Without a NUL
+  // the text format stays: it suits a parameter of any type.
+  formats_.push_back(text.find('\0') == std::string_view::npos ? kTextFormat : kBinaryFormat);
   return *this;
 }
 
@@ -159,8 +163,23 @@ Status StatusFromPgResult(const pg_result* result, const pg_conn* conn, std::str
 
 StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options) {
   const std::string timeout = std::to_string(options.connect_timeout_s);
-  const char* keywords[] = {"dbname", "application_name", "connect_timeout", nullptr};
-  const char* values[] = {options.url.c_str(), options.application_name.c_str(), timeout.c_str(),
+  // TCP keepalives (probe after 10 s of silence, every 5 s, give up after 3) and a 30 s bound
+  // on unacknowledged sends: without them a server that vanished without closing the socket
+  // (a host down, a partition) would leave a COMMIT, a read or the listener waiting for the
+  // kernel's defaults (hours); with them the call fails within about 25-30 s and the store
+  // answers kUnavailable. They come before `dbname`, whose expansion overrides them: the URL's
+  // own settings win.
+  const char* keywords[] = {"keepalives",      "keepalives_idle", "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout", "dbname",
+                            "application_name", "connect_timeout", nullptr};
+  const char* values[] = {"1",
+                          "10",
+                          "5",
+                          "3",
+                          "30000",
+                          options.url.c_str(),
+                          options.application_name.c_str(),
+                          timeout.c_str(),
                           nullptr};
   // expand_dbname = 1: `dbname` may be a whole URI or key=value string.
   pg_conn* conn = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);

@@ -30,8 +30,9 @@ struct pg_result;
 namespace hookvault::storage::pg {
 
 // Bound parameters of one statement, in order ($1, $2, …). Each value is copied in, so the
-// caller's strings may go away after Add*. Text values are sent as text, AddBytes as binary
-// (bytea, byte for byte), AddNull as SQL NULL.
+// caller's strings may go away after Add*. Text values are sent as text (one holding a NUL
+// byte in binary format, so that it is refused whole rather than cut at the NUL), AddBytes as
+// binary (bytea, byte for byte), AddNull as SQL NULL.
 class Params {
  public:
   Params& Add(std::string_view text);

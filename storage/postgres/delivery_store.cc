@@ -10,7 +10,6 @@
 
 namespace hookvault::storage {
 
-using pg::AddText;
 using pg::Annotated;
 using pg::Params;
 using pg::WritePipeline;
@@ -71,11 +70,11 @@ StatusOr<std::vector<DueDelivery>> PostgresDeliveryStore::ClaimDue(const std::st
   if (!pipeline.ok()) return Annotated(pipeline.status(), "claim deliveries");
   if (cap) {
     Params lock;
-    AddText(lock, destination);
+    lock.Add(destination);
     (void)pipeline->Queue(pgsql::kPreparedLockDestinationClaims, lock);
   }
   Params claim;
-  AddText(claim, destination);
+  claim.Add(destination);
   claim.Add(now).Add(static_cast<int64_t>(limit)).Add(lease_until - now).Add(BigintArray(held));
   claim.AddOptional(cap ? std::optional<int64_t>(*cap) : std::nullopt);
   (void)pipeline->Queue(pgsql::kPreparedClaimDue, claim);
@@ -115,7 +114,7 @@ StatusOr<std::optional<int64_t>> PostgresDeliveryStore::NextDue(const std::strin
   auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kRead);
   if (!pipeline.ok()) return Annotated(pipeline.status(), "next due delivery");
   Params params;
-  AddText(params, destination);
+  params.Add(destination);
   params.Add(clock_.NowMicros());
   (void)pipeline->Queue(pgsql::kPreparedNextDue, params);
   auto results = pipeline->Finish("next due delivery");
@@ -165,7 +164,7 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
     } else if (a.error.empty()) {
       params.Add("HTTP " + std::to_string(a.http_status));
     } else {
-      AddText(params, a.error);
+      params.Add(a.error);
     }
     params.Add(now).Add(a.lease_token).Add(static_cast<int64_t>(a.number)).Add(a.started_at);
     params.Add(a.duration_us);
@@ -173,7 +172,7 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
     if (a.error.empty()) {
       params.AddNull();
     } else {
-      AddText(params, a.error);
+      params.Add(a.error);
     }
     params.AddBytes(a.response_excerpt);
     params.Add(success ? "success" : "failure");

@@ -11,7 +11,6 @@
 
 namespace hookvault::storage {
 
-using pg::AddText;
 using pg::Annotated;
 using pg::BinaryArray;
 using pg::Params;
@@ -79,8 +78,8 @@ StatusOr<PostgresEventLog::Plan> PostgresEventLog::PlanBatch(
     for (size_t i : lookup_records) {
       const NewEvent& e = *records[i].event;
       Params params;
-      AddText(params, e.source);
-      AddText(params, e.idempotency_key);
+      params.Add(e.source);
+      params.Add(e.idempotency_key);
       if (Status s = pipeline->Queue(pgsql::kPreparedSelectKey, params); !s.ok()) break;
     }
     auto found = pipeline->Finish("look up idempotency keys");

@@ -8,7 +8,10 @@ StatusOr<PostgresStores> PostgresStores::Open(const pg::ConnectionOptions& optio
                                               const Clock& clock,
                                               std::map<std::string, int> destination_concurrency) {
   pg::ConnectionOptions writer = options;
-  writer.application_name = kWriterApplicationName;
+  // A name the caller chose (the server's says which node) stays; the default becomes ours.
+  if (writer.application_name == pg::ConnectionOptions().application_name) {
+    writer.application_name = kWriterApplicationName;
+  }
   // The writer's transactions never wait for the node between statements (each is sent in one
   // pipelined round trip), yet an ingest batch holds the seq counter that every node's batches
   // wait for: a node that stalls mid-transaction (a paused VM, a send that stopped half-way)

@@ -18,7 +18,8 @@
 
 namespace hookvault::storage {
 
-// The application_name of the write connection, shown in pg_stat_activity.
+// The application_name of the write connection, shown in pg_stat_activity, unless the caller's
+// options name it otherwise.
 inline constexpr char kWriterApplicationName[] = "hookvault-writer";
 
 // The write connection's idle_in_transaction_session_timeout at most (a smaller one configured
@@ -28,12 +29,12 @@ inline constexpr int64_t kWriterIdleInTransactionTimeoutMs = 5000;
 // Thread-safety: as its members: each is used by the writer thread only (an ingest batch or a
 // WriteSerializer task).
 struct PostgresStores {
-  // Connects to the database of options.url as kWriterApplicationName, with an
-  // idle_in_transaction_session_timeout of at most kWriterIdleInTransactionTimeoutMs (migrations
-  // must have been applied) and prepares the stores over that connection; `clock` must outlive
-  // them. `destination_concurrency`: PostgresDeliveryStore::Create's. Returns kUnavailable if the
-  // database cannot be reached or a store's statements cannot be prepared (a database not
-  // migrated).
+  // Connects to the database of options.url (as kWriterApplicationName when options keep the
+  // default application_name), with an idle_in_transaction_session_timeout of at most
+  // kWriterIdleInTransactionTimeoutMs, and prepares the stores over that connection (migrations
+  // must have been applied); `clock` must outlive them. `destination_concurrency`:
+  // PostgresDeliveryStore::Create's. Returns kUnavailable if the database cannot be reached or a
+  // store's statements cannot be prepared (a database not migrated).
   static StatusOr<PostgresStores> Open(const pg::ConnectionOptions& options, const Clock& clock,
                                        std::map<std::string, int> destination_concurrency);
 

@@ -23,12 +23,6 @@ Status HealConnection(Connection& conn);
 // Returns `status` with its code and `what: ` before its message.
 Status Annotated(const Status& status, std::string_view what);
 
-// Adds `text` for a text column as its bytes in binary format. libpq's text format ends a value
-// at its first NUL byte, so a key "a\0b" would silently be stored as "a"; in binary format the
-// server checks the bytes and refuses a NUL (or invalid UTF-8) with an error: the record fails,
-// nothing is stored truncated.
-inline Params& AddText(Params& params, std::string_view text) { return params.AddBytes(text); }
-
 // A one-dimensional array parameter in PostgreSQL's binary format (what array_recv reads), for
 // a statement that casts the parameter to `element[]` and unnests it: a whole batch's column in
 // one value, so that a batch is a few statements however many rows it has. Elements are sent

@@ -102,17 +102,27 @@ class SqliteToPostgresTest : public ::testing::Test {
       }
       return reply;
     });
+    config_ = dir_.Write("config.json", Config(R"("data_dir": ")" + dir_.path() + "\""));
+  }
+
+  // The deployment's config, on the store `store_json` names (data_dir or postgres).
+  std::string Config(const std::string& store_json) {
     // clang-format off
-    config_ = dir_.Write("config.json", R"({"listen": "127.0.0.1:0", "data_dir": ")" +
-        dir_.path() + R"(", "audit": {"key": ")" + kAuditKey + R"("},
+    return R"({"listen": "127.0.0.1:0", )" + store_json + R"(,
+      "audit": {"key": ")" + kAuditKey + R"("},
       "request_log": {"keep_rejected_bodies": true},
       "sources": [{"name": "pms", "tokens": [")" + kToken + R"("], "event_type": "/event"}],
       "destinations": [{"name": "sink", "url": ")" + sink_.Url("/hook") + R"(",
                         "max_attempts": 1, "backoff": {"initial_ms": 10, "max_ms": 10}}],
       "api_tokens": [{"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"},
                      {"name": "warehouse", "token": ")" + kConsumer + R"(",
-                      "role": "consumer"}]})");
+                      "role": "consumer"}]})";
     // clang-format on
+  }
+
+  HttpResult Get(const ServerProcess& server, const std::string& path) {
+    return client_.Request("GET", server.Url(path),
+                           {{"Authorization", std::string("Bearer ") + kOperator}});
   }
 
   HttpResult Post(const ServerProcess& server, const std::string& path, const std::string& token,
@@ -138,20 +148,20 @@ class SqliteToPostgresTest : public ::testing::Test {
 
 TEST_F(SqliteToPostgresTest, CopiesEveryRowExactlyAndTheChainAndSeqGoOn) {
   std::vector<std::string> ids;
+  // Bodies with what CSV and hex must carry exactly: quotes, commas, newlines, backslashes,
+  // "\x" text, multi-byte UTF-8, an empty-looking string.
+  const std::vector<std::string> bodies = {
+      R"({"event":"booking.created","n":1})",
+      "{\"event\":\"booking.created\",\"note\":\"a \\\"quoted\\\", comma\\nnewline\"}",
+      "{\"event\":\"booking.created\",\"path\":\"C:\\\\x41\\\\\",\"text\":\"\\\\x00\"}",
+      "{\"event\":\"booking.created\",\"utf8\":\"gr\xc3\xbc\xc3\x9f \xf0\x9f\x91\x8b\"}",
+      "{\"event\":\"booking.created\",\"empty\":\"\",\"ws\":\"  \\t \"}\n",
+      R"({"event":"booking.fail","n":6})",
+      R"({"event":"booking.created","n":7})",
+  };
   {
     ServerProcess server({"serve", "--config", config_}, dir_.File("server.log"));
     ASSERT_TRUE(server.started()) << server.Log();
-    // Bodies with what CSV and hex must carry exactly: quotes, commas, newlines, backslashes,
-    // "\x" text, multi-byte UTF-8, an empty-looking string.
-    const std::vector<std::string> bodies = {
-        R"({"event":"booking.created","n":1})",
-        "{\"event\":\"booking.created\",\"note\":\"a \\\"quoted\\\", comma\\nnewline\"}",
-        "{\"event\":\"booking.created\",\"path\":\"C:\\\\x41\\\\\",\"text\":\"\\\\x00\"}",
-        "{\"event\":\"booking.created\",\"utf8\":\"gr\xc3\xbc\xc3\x9f \xf0\x9f\x91\x8b\"}",
-        "{\"event\":\"booking.created\",\"empty\":\"\",\"ws\":\"  \\t \"}\n",
-        R"({"event":"booking.fail","n":6})",
-        R"({"event":"booking.created","n":7})",
-    };
     for (size_t i = 0; i < bodies.size(); ++i) {
       HttpResult r = client_.Request("POST", server.Url("/webhooks/pms"),
                                      {{"x-auth-token", kToken},
@@ -203,8 +213,14 @@ TEST_F(SqliteToPostgresTest, CopiesEveryRowExactlyAndTheChainAndSeqGoOn) {
 
   auto* pg_server = PostgresServer::Shared();
   ASSERT_NE(pg_server, nullptr);
-  const std::string url = pg_server->CreateDatabase();
+  // The target as the README says: an empty database that `hookvault migrate --config`
+  // migrates with the nodes' config.
+  const std::string url = pg_server->CreateEmptyDatabase();
   ASSERT_FALSE(url.empty());
+  const std::string pg_config =
+      dir_.Write("postgres.json", Config(R"("postgres": {"url": ")" + url + R"("})"));
+  CommandResult migrated = RunHookvault("migrate --config '" + pg_config + "'");
+  ASSERT_EQ(migrated.exit_code, 0) << migrated.output;
   CommandResult copied = Copy(url);
   ASSERT_EQ(copied.exit_code, 0) << copied.output;
   EXPECT_NE(copied.output.find("copied 6 events (last seq 7)"), std::string::npos) << copied.output;
@@ -253,8 +269,9 @@ TEST_F(SqliteToPostgresTest, CopiesEveryRowExactlyAndTheChainAndSeqGoOn) {
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM request_log WHERE status = 401 AND body IS NOT NULL"),
             1);
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM attempts WHERE outcome = 'failure'"), 1);
-  EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM attempts WHERE outcome = 'failure' AND "
-                      "response_excerpt = '\\x726566757365642000ff0a'::bytea"),
+  EXPECT_EQ(PgInt(pg,
+                  "SELECT count(*) FROM attempts WHERE outcome = 'failure' AND "
+                  "response_excerpt = '\\x726566757365642000ff0a'::bytea"),
             1);
   EXPECT_EQ(PgInt(pg, "SELECT cursor FROM consumers WHERE name = 'warehouse'"), 4);
   EXPECT_GE(PgInt(pg, "SELECT count(*) FROM audit_log"), 2);
@@ -300,6 +317,48 @@ TEST_F(SqliteToPostgresTest, CopiesEveryRowExactlyAndTheChainAndSeqGoOn) {
   EXPECT_NE(twice.exit_code, 0);
   EXPECT_NE(twice.output.find("not empty"), std::string::npos) << twice.output;
   EXPECT_EQ(PgInt(pg, "SELECT count(*) FROM events"), 6);
+
+  // A node on the copy answers as the SQLite server did: the bodies as received, the chain
+  // verified under its key, the consumer's cursor, a retried key as the original's duplicate,
+  // and the next event after SQLite's highest seq, forwarded.
+  ServerProcess node({"serve", "--config", pg_config}, dir_.File("node.log"));
+  ASSERT_TRUE(node.started()) << node.Log();
+  for (size_t i = 0; i + 1 < bodies.size(); ++i) {  // the last one was pruned
+    HttpResult payload = Get(node, "/api/v1/events/" + ids[i] + "/payload");
+    EXPECT_EQ(payload.status, 200) << payload.body;
+    EXPECT_EQ(payload.body, bodies[i]) << "event " << i;
+  }
+  HttpResult verify = Get(node, "/api/v1/audit/verify");
+  ASSERT_EQ(verify.status, 200) << verify.body;
+  rapidjson::Document verdict;
+  verdict.Parse(verify.body.c_str());
+  EXPECT_TRUE(verdict["ok"].GetBool()) << verify.body;
+  EXPECT_EQ(verdict["rows"].GetInt64(), v.rows) << verify.body;
+  HttpResult consumers = client_.Request("GET", node.Url("/api/v1/consumers"),
+                                         {{"Authorization", std::string("Bearer ") + kConsumer}});
+  ASSERT_EQ(consumers.status, 200) << consumers.body;
+  EXPECT_NE(consumers.body.find("\"cursor\":4"), std::string::npos) << consumers.body;
+  const size_t forwarded = sink_.Count();
+  auto ingest = [&](const std::string& key, const std::string& body) {
+    return client_.Request(
+        "POST", node.Url("/webhooks/pms"),
+        {{"x-auth-token", kToken}, {"Content-Type", "application/json"}, {"Idempotency-Key", key}},
+        body);
+  };
+  HttpResult retried = ingest("key-0", bodies[0]);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  rapidjson::Document duplicate;
+  duplicate.Parse(retried.body.c_str());
+  EXPECT_TRUE(duplicate["duplicate"].GetBool()) << retried.body;
+  EXPECT_EQ(std::string(duplicate["id"].GetString()), ids[0]);
+  HttpResult next = ingest("key-new", R"({"event":"booking.created","n":8})");
+  ASSERT_EQ(next.status, 200) << next.body;
+  rapidjson::Document fresh;
+  fresh.Parse(next.body.c_str());
+  EXPECT_FALSE(fresh["duplicate"].GetBool());
+  EXPECT_EQ(fresh["seq"].GetInt64(), highest_seq + 1) << next.body;
+  EXPECT_TRUE(sink_.WaitForCount(forwarded + 1, std::chrono::seconds(30))) << node.Log();
+  EXPECT_EQ(node.Signal(SIGTERM), 0) << node.Log();
 }
 
 TEST_F(SqliteToPostgresTest, RefusesARunningServerAnUnmigratedTargetAndAnOlderSchema) {

@@ -3,7 +3,6 @@
 #include "storage/postgres/commit_listener.h"
 
 #include <gtest/gtest.h>
-#include <libpq-fe.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -167,48 +166,6 @@ TEST(PostgresCommitListenerTest, OpenFailsWhenTheDatabaseCannotBeReached) {
       {.url = server->Url("no_such_database_here")}, kNoBackstop, calls.Callback());
   ASSERT_FALSE(listener.ok());
   EXPECT_EQ(listener.status().code(), StatusCode::kUnavailable) << listener.status().ToString();
-}
-
-// Returns the value of `keyword` in the options `c` connected with.
-std::string ConnectedWith(pg::Connection& c, const std::string& keyword) {
-  std::string value;
-  PQconninfoOption* options = PQconninfo(c.raw());
-  for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
-    if (keyword == o->keyword && o->val != nullptr) value = o->val;
-  }
-  PQconninfoFree(options);
-  return value;
-}
-
-TEST(PostgresCommitListenerTest, ItsConnectionHasKeepalivesUnlessTheUrlSetsThem) {
-  EXPECT_EQ(ListenerOptions({.url = "postgresql://u@h:5432/db"}).url,
-            "postgresql://u@h:5432/db?keepalives=1&keepalives_idle=10&keepalives_interval=5&"
-            "keepalives_count=3");
-  EXPECT_EQ(ListenerOptions({.url = "postgresql://u@h/db?sslmode=disable&keepalives_idle=30"}).url,
-            "postgresql://u@h/db?sslmode=disable&keepalives_idle=30&keepalives=1&"
-            "keepalives_interval=5&keepalives_count=3");
-  EXPECT_EQ(ListenerOptions({.url = "host=h dbname=db keepalives_idle=30"}).url,
-            "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3 "
-            "host=h dbname=db keepalives_idle=30");
-  EXPECT_EQ(ListenerOptions({.url = "x", .application_name = "a"}).application_name, "a");
-
-  // libpq takes them: a connection made with these options reports them.
-  const std::string url = NewDatabase();
-  ASSERT_FALSE(url.empty());
-  auto c = pg::Connection::Open(ListenerOptions({.url = url}));
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(ConnectedWith(**c, "keepalives_idle"), "10");
-  EXPECT_EQ(ConnectedWith(**c, "keepalives_count"), "3");
-  auto own = pg::Connection::Open(ListenerOptions({.url = url + "?keepalives_idle=30"}));
-  ASSERT_TRUE(own.ok()) << own.status().ToString();
-  EXPECT_EQ(ConnectedWith(**own, "keepalives_idle"), "30");
-  auto kv = pg::Connection::Open(
-      ListenerOptions({.url = "host=127.0.0.1 port=" +
-                              std::to_string(testing::PostgresServer::Shared()->port()) +
-                              " user=postgres dbname=postgres keepalives_idle=30"}));
-  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
-  EXPECT_EQ(ConnectedWith(**kv, "keepalives_idle"), "30");
-  EXPECT_EQ(ConnectedWith(**kv, "keepalives_interval"), "5");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "storage/postgres/connection.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <poll.h>
 
 #include <chrono>
@@ -74,6 +75,38 @@ class PgConnectionTest : public ::testing::Test {
   std::unique_ptr<Connection> other_;
 };
 
+// Returns the value of `keyword` in the options `c` connected with.
+std::string ConnectedWith(Connection& c, const std::string& keyword) {
+  std::string value;
+  PQconninfoOption* options = PQconninfo(c.raw());
+  for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
+    if (keyword == o->keyword && o->val != nullptr) value = o->val;
+  }
+  PQconninfoFree(options);
+  return value;
+}
+
+// Every connection (writer, readers, listener) has TCP keepalives and a bound on unacknowledged
+// sends, so that a server gone without closing the socket fails a call instead of hanging it;
+// the URL's own settings win.
+TEST_F(PgConnectionTest, EveryConnectionHasKeepalivesUnlessTheUrlSetsThem) {
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives"), "1");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_idle"), "10");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_interval"), "5");
+  EXPECT_EQ(ConnectedWith(*conn_, "keepalives_count"), "3");
+  EXPECT_EQ(ConnectedWith(*conn_, "tcp_user_timeout"), "30000");
+  auto own = Connection::Open({.url = url_ + "?keepalives_idle=30"});
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(ConnectedWith(**own, "keepalives_idle"), "30");
+  EXPECT_EQ(ConnectedWith(**own, "keepalives_count"), "3");
+  auto kv = Connection::Open(
+      {.url = "host=127.0.0.1 port=" + std::to_string(PostgresServer::Shared()->port()) +
+              " user=postgres dbname=postgres keepalives_idle=30"});
+  ASSERT_TRUE(kv.ok()) << kv.status().ToString();
+  EXPECT_EQ(ConnectedWith(**kv, "keepalives_idle"), "30");
+  EXPECT_EQ(ConnectedWith(**kv, "keepalives_interval"), "5");
+}
+
 TEST_F(PgConnectionTest, BytesRoundTripByteForByte) {
   std::string bytes;
   for (int i = 0; i < 256; ++i) bytes.push_back(static_cast<char>(i));
@@ -110,6 +143,21 @@ TEST_F(PgConnectionTest, BytesRoundTripByteForByte) {
   auto prepared = conn_->ExecPrepared("get_b", Params().Add("prepared"));
   ASSERT_TRUE(prepared.ok());
   EXPECT_EQ(prepared->GetBytes(0, 0), bytes);
+}
+
+// libpq reads a text-format value up to its first NUL: a key "a\0b" would be stored as "a"
+// without an error. Params sends such a value in binary format, so the server sees every byte
+// and refuses the NUL.
+TEST_F(PgConnectionTest, TextWithANulByteIsRefusedNotCutShort) {
+  const std::string with_nul("a\0b", 3);
+  auto r = conn_->Exec("INSERT INTO t (k) VALUES ($1)", Params().Add(with_nul));
+  ASSERT_FALSE(r.ok()) << "stored: " << Count(*conn_, "SELECT count(*) FROM t WHERE k = 'a'");
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal) << r.status().ToString();
+  EXPECT_EQ(Count(*conn_, "SELECT count(*) FROM t"), 0);
+  // A bytea parameter given with Add keeps every byte.
+  auto bytes = conn_->Exec("SELECT octet_length($1::bytea)", Params().Add(with_nul));
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(bytes->GetInt64(0, 0), 3);
 }
 
 TEST_F(PgConnectionTest, TextIntegerAndNullParameters) {

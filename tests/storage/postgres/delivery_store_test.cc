@@ -19,6 +19,7 @@
 
 #include "storage/postgres/connection.h"
 #include "storage/postgres/event_log.h"
+#include "storage/postgres/stores.h"
 #include "storage/postgres/write_sql.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/postgres_server.h"
@@ -412,6 +413,39 @@ TEST_F(PostgresDeliveryStoreTest, AFinishedDeliveryRefusesAnyFurtherOutcome) {
   EXPECT_EQ(QueryText("SELECT status FROM deliveries"), "succeeded");
   EXPECT_EQ(QueryInt("SELECT attempts FROM deliveries"), 1);
   EXPECT_EQ(QueryText("SELECT status FROM events"), "delivered");
+}
+
+// With the real operator store of another node: an operator reprocesses a delivery after it
+// succeeded; the old lease's late outcome is refused before the next claim (the reprocess ended
+// the lease) and after it (a new token).
+TEST_F(PostgresDeliveryStoreTest, AStaleOutcomeAfterAnotherNodesReprocessIsRefused) {
+  AddEvents(1);
+  auto first = Claim(*a_, 10, 30 * kSecond);
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE(Record(*a_, first[0], AttemptRecord::Next::kSucceeded));
+  auto operator_node = PostgresStores::Open({.url = url_}, b_->clock, {});
+  ASSERT_TRUE(operator_node.ok()) << operator_node.status().ToString();
+  ReprocessSpec spec;
+  spec.action = "reprocess_bulk";
+  spec.target_json = "{}";
+  auto r =
+      operator_node->operations->Reprocess(spec, AuditActor{"ops", "operator", "test"}, kT + kDay);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->requeued, 1);
+  EXPECT_EQ(QueryText("SELECT status FROM deliveries"), "pending");
+
+  EXPECT_FALSE(Record(*a_, first[0], AttemptRecord::Next::kFailed));
+  EXPECT_EQ(QueryInt("SELECT attempts FROM deliveries"), 0);
+  a_->clock.Set(kT + kDay);
+  auto second = Claim(*a_, 10, 30 * kSecond);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_FALSE(Record(*a_, first[0], AttemptRecord::Next::kFailed));
+  EXPECT_TRUE(Record(*a_, second[0], AttemptRecord::Next::kSucceeded));
+  EXPECT_EQ(QueryText("SELECT status FROM deliveries"), "succeeded");
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM attempts"), 2);
+  auto pending = a_->deliveries->Pending();
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->count, 0);
 }
 
 // On a shared database a starting node must not end the leases of the others: it releases

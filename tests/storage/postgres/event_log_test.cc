@@ -367,6 +367,13 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
                      "AND datname = current_database()",
                      kWriterApplicationName),
             3);  // the fixture's node and these two
+  auto named =
+      PostgresStores::Open({.url = url_, .application_name = "hookvault writer pid 7"}, clock_, {});
+  ASSERT_TRUE(named.ok());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+                     "AND datname = current_database()",
+                     "hookvault writer pid 7"),
+            1);
   constexpr int kBatches = 40;
   constexpr int kPerBatch = 8;
   using Answers = std::map<std::string, AppendResult>;

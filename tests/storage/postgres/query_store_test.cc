@@ -980,7 +980,9 @@ TEST_F(PostgresQueryStoreTest, ConnectionsTheServerEndedHealOnTheirNextUse) {
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
         "datname = current_database() AND application_name = 'hookvault-reader'");
     EXPECT_GE(ended, 1);
-    if (round == 0) EXPECT_EQ(ended, 2);
+    if (round == 0) {
+      EXPECT_EQ(ended, 2);
+    }
     for (int i = 0; i < 250 && sessions() > 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
