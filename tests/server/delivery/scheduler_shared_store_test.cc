@@ -76,7 +76,7 @@ class CappedStore final : public storage::DeliveryStore {
 // Holds every request until the test answers it. Thread-safety: any thread.
 class HeldHttpClient final : public HttpClient {
  public:
-  void Post(OutboundRequest request, std::function<void(OutboundResponse)> done) override {
+  void Post(OutboundRequest, std::function<void(OutboundResponse)> done) override {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back(std::move(done));
   }
