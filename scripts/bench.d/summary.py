@@ -221,8 +221,26 @@ def rows_reprocess(j):
     ]
 
 
+def rows_cluster(j):
+    out = []
+    for key, r in j["runs"].items():
+        name = "%s, %s node%s" % ("SQLite" if r["backend"] == "sqlite" else "PostgreSQL",
+                                  r["nodes"], "s" if r["nodes"] > 1 else "")
+        keep = ("req_per_s", "p50_ms", "p99_ms", "node_cpu_ms_per_event",
+                "postgres_cpu_ms_per_event", "mean_batch")
+        out.append(row("cluster", "ingest, %s (%s conns over the nodes)" % (name, j["connections"]),
+                       "%s; CPU/event node %s ms + db %s ms" % (
+                           latency(r), fmt(r["node_cpu_ms_per_event"]),
+                           fmt(r["postgres_cpu_ms_per_event"])),
+                       **{k: r[k] for k in keep}))
+        out.append(row("cluster", "deliveries/s, %s, %s events" % (name, j["deliver_n"]),
+                       "%s/s" % fmt(r["deliveries_per_s"]),
+                       deliveries_per_s=r["deliveries_per_s"]))
+    return out
+
+
 ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal,
-        "reprocess": rows_reprocess}
+        "reprocess": rows_reprocess, "cluster": rows_cluster}
 
 
 def finish(meta_file, out_dir, names):

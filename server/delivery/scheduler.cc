@@ -382,6 +382,9 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
   const std::set<int64_t> stale(written->stale.begin(), written->stale.end());
   for (const Finished& f : batch) {
     held_.erase(f.record.delivery_id);
+    // Its lease has ended: on a shared store a claim that found the destination's cluster-wide
+    // concurrency taken (NextDue then names the first lease end) can now take that slot.
+    f.destination->dirty = true;
     DestinationStats& s = f.destination->stats;
     if (stale.contains(f.record.delivery_id)) {
       ++s.stale;
