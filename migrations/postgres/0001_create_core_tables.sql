@@ -33,8 +33,10 @@ CREATE INDEX events_status_seq ON events (status, seq);
 CREATE INDEX events_received_at ON events (received_at);
 
 -- Idempotency keys live apart from events so that they may outlive them (retention). The
--- primary key is what makes one key stored once across every node: a second node's insert of
--- the same key waits for the first transaction and then conflicts.
+-- primary key is what makes one key stored once across every node. No node ever waits on
+-- another's key: keys are inserted only while the batch holds the seq counter row, so a key is
+-- either committed already (the batch's lookup finds it: a duplicate) or committed by another
+-- node since that lookup, which fails the insert at once (23505) and the batch is redone.
 CREATE TABLE idempotency_keys (
   source     text   NOT NULL,
   key        text   NOT NULL,
