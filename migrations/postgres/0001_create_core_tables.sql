@@ -2,8 +2,8 @@
 -- destination, every delivery attempt, and the ingest request log. Times are Unix epoch
 -- microseconds (UTC), as in the SQLite schema, so both wings read and write the same values.
 
--- seq is taken from this one-row counter inside each ingest transaction, just before its
--- events are inserted, and the row lock is held until COMMIT. So ingest transactions on every
+-- seq is taken from this one-row counter inside each ingest transaction, by the statement that
+-- inserts its events, and the row lock is held until COMMIT. So ingest transactions on every
 -- node take their seq values one after another and commit in that order: a reader that sees
 -- seq N has already been able to see every seq below it (no gap a feed cursor could step
 -- over), and a rolled-back batch gives its values back (seq stays dense). A PostgreSQL
