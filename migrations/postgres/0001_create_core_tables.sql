@@ -2,8 +2,8 @@
 -- destination, every delivery attempt, and the ingest request log. Times are Unix epoch
 -- microseconds (UTC), as in the SQLite schema, so both wings read and write the same values.
 
--- seq is taken from this one-row counter inside each ingest transaction, just before its
--- events are inserted, and the row lock is held until COMMIT. So ingest transactions on every
+-- seq is taken from this one-row counter inside each ingest transaction, by the statement that
+-- inserts its events, and the row lock is held until COMMIT. So ingest transactions on every
 -- node take their seq values one after another and commit in that order: a reader that sees
 -- seq N has already been able to see every seq below it (no gap a feed cursor could step
 -- over), and a rolled-back batch gives its values back (seq stays dense). A PostgreSQL
@@ -33,8 +33,10 @@ CREATE INDEX events_status_seq ON events (status, seq);
 CREATE INDEX events_received_at ON events (received_at);
 
 -- Idempotency keys live apart from events so that they may outlive them (retention). The
--- primary key is what makes one key stored once across every node: a second node's insert of
--- the same key waits for the first transaction and then conflicts.
+-- primary key is what makes one key stored once across every node. No node ever waits on
+-- another's key: keys are inserted only while the batch holds the seq counter row, so a key is
+-- either committed already (the batch's lookup finds it: a duplicate) or committed by another
+-- node since that lookup, which fails the insert at once (23505) and the batch is redone.
 CREATE TABLE idempotency_keys (
   source     text   NOT NULL,
   key        text   NOT NULL,

@@ -125,7 +125,8 @@ void Scheduler::Stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
-  // Late completions are dropped from here on; their leases are released at the next start.
+  // Late completions are dropped from here on; their leases are released at the next start
+  // (SQLite) or expire (PostgreSQL, whose ReleaseAllLeases releases nothing).
   std::lock_guard<std::mutex> lock(mu_);
   accept_completions_ = false;
 }

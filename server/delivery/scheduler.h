@@ -4,9 +4,10 @@
 //
 // Durability: a delivery is never stranded. A claim leases it (lease = timeout + margin); its
 // outcome clears the lease in the same transaction as the attempt row. At start every lease
-// left by a previous process is released, and a lease that expires is claimable again, so a
-// delivery in flight at a crash is attempted again (at-least-once; receivers dedupe on
-// webhook-id).
+// left by a previous process is released (SQLite; on PostgreSQL, where the other nodes' leases
+// are live, ReleaseAllLeases releases nothing and they expire), and a lease that expires is
+// claimable again, so a delivery in flight at a crash is attempted again (at-least-once;
+// receivers dedupe on webhook-id).
 //
 // No re-sends of its own: an outcome is applied only under the lease that produced it (the
 // store's fence, storage/delivery_store.h), so a late one never overwrites a newer state. The

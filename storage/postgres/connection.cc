@@ -12,8 +12,20 @@ namespace {
 constexpr int kTextFormat = 0;
 constexpr int kBinaryFormat = 1;
 
+// States after which this connection is of no more use: Reset() before the next statement.
+// 25006 (read-only transaction) is among them: the server became a standby after a failover,
+// or was put in read-only mode (a disk nearly full); a new connection may reach the new primary.
 bool IsConnectionState(std::string_view sqlstate) {
-  return sqlstate.starts_with("08") || sqlstate.starts_with("57P0");
+  return sqlstate.starts_with("08") || sqlstate.starts_with("57P0") || sqlstate == "25006";
+}
+
+// The database cannot take writes now, whatever the statement: a read-only server (25006), an
+// I/O error (58*), corrupted data (XX001, XX002). kUnavailable (503, not ready) rather than
+// kInternal, which would make the writer split each batch into one failing transaction per
+// record and keep /readyz saying ready.
+bool IsStorageFailure(std::string_view sqlstate) {
+  return sqlstate == "25006" || sqlstate.starts_with("58") || sqlstate == "XX001" ||
+         sqlstate == "XX002";
 }
 
 std::string Trimmed(std::string message) {
@@ -148,7 +160,8 @@ Status StatusFromPgResult(const pg_result* result, const pg_conn* conn, std::str
   // 57014: statement_timeout (or a cancel) ended the statement; 55P03: lock_timeout. Both say
   // the database is slow or busy now, not that the statement is wrong: 503 and Retry-After.
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate.starts_with("53") ||
-      sqlstate == "57014" || sqlstate == "55P03" || IsConnectionState(sqlstate)) {
+      sqlstate == "57014" || sqlstate == "55P03" || IsConnectionState(sqlstate) ||
+      IsStorageFailure(sqlstate)) {
     return Status::Unavailable(std::move(text));
   }
   // The server ended the session (a FATAL such as 25P03, idle in transaction too long): whatever
@@ -168,16 +181,21 @@ StatusOr<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& 
   // (a host down, a partition) would leave a COMMIT, a read or the listener waiting for the
   // kernel's defaults (hours); with them the call fails within about 25-30 s and the store
   // answers kUnavailable. They come before `dbname`, whose expansion overrides them: the URL's
-  // own settings win.
-  const char* keywords[] = {"keepalives",      "keepalives_idle", "keepalives_interval",
-                            "keepalives_count", "tcp_user_timeout", "dbname",
-                            "application_name", "connect_timeout", nullptr};
+  // own settings win. client_encoding comes after it, so that it wins over the URL's and over
+  // PGCLIENTENCODING: keys, sources and bodies are compared and stored as the same bytes
+  // whichever node, and whichever environment, they came from.
+  const char* keywords[] = {"keepalives",          "keepalives_idle",
+                            "keepalives_interval", "keepalives_count",
+                            "tcp_user_timeout",    "dbname",
+                            "client_encoding",     "application_name",
+                            "connect_timeout",     nullptr};
   const char* values[] = {"1",
                           "10",
                           "5",
                           "3",
                           "30000",
                           options.url.c_str(),
+                          "UTF8",
                           options.application_name.c_str(),
                           timeout.c_str(),
                           nullptr};
@@ -204,7 +222,19 @@ Connection::~Connection() {
 }
 
 Status Connection::Configure() {
-  std::string settings = "SET synchronous_commit = on";
+  // The server side's TCP keepalives and tcp_user_timeout, as the client's (Open): a backend
+  // whose node vanished without closing the socket (a host down, a partition) notices it in
+  // about 30 s and ends its transaction, instead of holding its locks (the seq counter every
+  // node's batch waits for) until the kernel gives up hours later. Idle-in-transaction timeouts
+  // cannot help there: they do not run while the backend waits for the rest of a pipelined
+  // batch. (Ignored by the server on a Unix socket.)
+  std::string settings =
+      "SET synchronous_commit = on; SET tcp_keepalives_idle = 10; "
+      "SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; "
+      "SET tcp_user_timeout = 30000";
+  if (options_.lock_timeout_ms > 0) {
+    settings += "; SET lock_timeout = " + std::to_string(options_.lock_timeout_ms);
+  }
   if (options_.statement_timeout_ms > 0) {
     settings += "; SET statement_timeout = " + std::to_string(options_.statement_timeout_ms);
   }

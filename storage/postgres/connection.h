@@ -11,6 +11,10 @@
 //   08*   connection exception, 57P0* shutdown  -> kUnavailable (and the connection is marked
 //                                                  broken: Reset() before the next use)
 //   53*   insufficient resources (disk full)    -> kUnavailable
+//   25006 read-only transaction (a standby after -> kUnavailable (and the connection is marked
+//         failover, read-only mode)                 broken: Reset() may reach the new primary)
+//   58*   I/O error, XX001/XX002 corrupted data -> kUnavailable
+//   57014 statement_timeout, 55P03 lock_timeout -> kUnavailable
 //   anything else                               -> kInternal
 #ifndef HOOKVAULT_STORAGE_POSTGRES_CONNECTION_H_
 #define HOOKVAULT_STORAGE_POSTGRES_CONNECTION_H_
@@ -96,13 +100,18 @@ struct ConnectionOptions {
   // idle_in_transaction_session_timeout so that a stuck node never pins the xmin horizon.
   int64_t statement_timeout_ms = 0;  // 0: the server's default
   int64_t idle_in_transaction_timeout_ms = 60000;
+  // lock_timeout: how long a statement waits for a lock (the seq counter another node's batch
+  // holds) before it fails with 55P03 (kUnavailable). 0: the server's default (no limit).
+  int64_t lock_timeout_ms = 0;
 };
 
 // One connection. Thread-safety: not thread-safe; one thread at a time.
 class Connection {
  public:
   // Connects and sets synchronous_commit = on for the session (a 200 waits for the WAL flush
-  // whatever the server's default). Returns kUnavailable when the server cannot be reached.
+  // whatever the server's default), the options' timeouts, and the server side's TCP keepalives
+  // and tcp_user_timeout (kServerTcpSettings). Returns kUnavailable when the server cannot be
+  // reached.
   static StatusOr<std::unique_ptr<Connection>> Open(const ConnectionOptions& options);
 
   Connection(const Connection&) = delete;

@@ -108,6 +108,9 @@ StatusOr<std::vector<DueDelivery>> PostgresDeliveryStore::ClaimDue(const std::st
   std::vector<DueDelivery> sorted;
   sorted.reserve(due.size());
   for (size_t i : order) sorted.push_back(std::move(due[i]));
+  std::vector<int64_t>& in_flight = in_flight_[destination];
+  in_flight.assign(held.begin(), held.end());
+  for (const DueDelivery& d : sorted) in_flight.push_back(d.delivery_id);
   return sorted;
 }
 
@@ -117,6 +120,10 @@ StatusOr<std::optional<int64_t>> PostgresDeliveryStore::NextDue(const std::strin
   Params params;
   params.Add(destination);
   params.Add(clock_.NowMicros());
+  auto in_flight = in_flight_.find(destination);
+  params.Add(BigintArray(in_flight == in_flight_.end()
+                             ? std::span<const int64_t>()
+                             : std::span<const int64_t>(in_flight->second)));
   (void)pipeline->Queue(pgsql::kPreparedNextDue, params);
   auto results = pipeline->Finish("next due delivery");
   if (!results.ok()) return results.status();

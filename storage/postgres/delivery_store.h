@@ -44,7 +44,9 @@ class PostgresDeliveryStore final : public DeliveryStore {
                                               int64_t now, int64_t lease_until,
                                               std::span<const int64_t> held = {}) override;
   // Also counts deliveries leased by any node, due again at their lease's end (if their node
-  // dies), and for a capped destination whose cap is taken, the first lease end.
+  // dies), and for a capped destination whose cap is taken, the first lease end. A lease that
+  // expired counts as due at its next attempt, unless the last ClaimDue of the destination held
+  // or took it (in flight here: its outcome reschedules it).
   StatusOr<std::optional<int64_t>> NextDue(const std::string& destination) override;
   StatusOr<RecordedAttempts> RecordAttempts(std::span<const AttemptRecord> attempts) override;
   StatusOr<PendingSummary> Pending() override;
@@ -63,6 +65,9 @@ class PostgresDeliveryStore final : public DeliveryStore {
   pg::Connection& conn_;
   const Clock& clock_;
   const std::map<std::string, int> concurrency_;
+  // Per destination: the ids the last ClaimDue held or claimed (in flight on this node), for
+  // NextDue, which the port gives no `held`.
+  std::map<std::string, std::vector<int64_t>> in_flight_;
 };
 
 }  // namespace hookvault::storage

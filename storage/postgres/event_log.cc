@@ -35,7 +35,6 @@ StatusOr<std::unique_ptr<PostgresEventLog>> PostgresEventLog::Create(pg::Connect
   const std::pair<const char*, std::string_view> statements[] = {
       {pgsql::kPreparedSelectKey, pgsql::kSelectKey},
       {pgsql::kPreparedInsertRequestLogs, pgsql::kInsertRequestLogs},
-      {pgsql::kPreparedTakeSeq, pgsql::kTakeSeq},
       {pgsql::kPreparedInsertEvents, pgsql::kInsertEvents},
       {pgsql::kPreparedInsertKeys, pgsql::kInsertKeys},
       {pgsql::kPreparedInsertDeliveries, pgsql::kInsertDeliveries},
@@ -73,16 +72,25 @@ StatusOr<PostgresEventLog::Plan> PostgresEventLog::PlanBatch(
 
   std::vector<std::optional<AppendResult>> stored(lookup_records.size());
   if (!lookup_records.empty()) {
-    auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kRead);
-    if (!pipeline.ok()) return Annotated(pipeline.status(), "look up idempotency keys");
-    for (size_t i : lookup_records) {
-      const NewEvent& e = *records[i].event;
-      Params params;
-      params.Add(e.source);
-      params.Add(e.idempotency_key);
-      if (Status s = pipeline->Queue(pgsql::kPreparedSelectKey, params); !s.ok()) break;
+    auto look_up = [&]() -> StatusOr<std::vector<pg::Result>> {
+      auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kRead);
+      if (!pipeline.ok()) return Annotated(pipeline.status(), "look up idempotency keys");
+      for (size_t i : lookup_records) {
+        const NewEvent& e = *records[i].event;
+        Params params;
+        params.Add(e.source);
+        params.Add(e.idempotency_key);
+        if (Status s = pipeline->Queue(pgsql::kPreparedSelectKey, params); !s.ok()) break;
+      }
+      return pipeline->Finish("look up idempotency keys");
+    };
+    auto found = look_up();
+    // The lookup writes nothing: when the connection died while idle (a terminated backend, a
+    // restart, a pooler's timeout) it is redone once on a new one (Start reconnects), rather than
+    // failing the batch with a 503 that only the next batch would heal.
+    if (!found.ok() && found.status().code() == StatusCode::kUnavailable && conn_.broken()) {
+      found = look_up();
     }
-    auto found = pipeline->Finish("look up idempotency keys");
     if (!found.ok()) return found.status();
     for (size_t k = 0; k < found->size(); ++k) {
       const pg::Result& r = (*found)[k];
@@ -150,27 +158,18 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
   const int64_t n = static_cast<int64_t>(plan.fresh.size());
   if (n == 0 && log_source.size() == 0) return Status::Ok();  // only duplicates: nothing to write
 
-  auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kTransaction);
-  if (!pipeline.ok()) return Annotated(pipeline.status(), "append batch");
-  int queued = 0;
-  auto queue = [&](const char* name, const Params& params) {
-    (void)pipeline->Queue(name, params);  // a failure to queue fails Finish()
-    ++queued;
-  };
-
-  // The log rows first: they need no seq, so they are written before the counter's lock.
+  // Every parameter is encoded before anything is queued: once the transaction's first bytes
+  // are on their way, the rest follows without a pause of this node's making.
+  Params logs;
   if (log_source.size() > 0) {
-    Params logs;
     for (const BinaryArray* a : {&log_received_at, &log_source, &log_remote_addr, &log_status,
                                  &log_reason, &log_event_id, &log_body_bytes, &log_body}) {
       logs.AddBytes(a->Encode());
     }
-    queue(pgsql::kPreparedInsertRequestLogs, logs);
   }
-
-  int take_seq = -1;  // the index of kTakeSeq's result
+  const int64_t now = clock_.NowMicros();
+  Params events, keys, deliveries;
   if (n > 0) {
-    const int64_t now = clock_.NowMicros();
     BinaryArray id(BinaryArray::kText), source(BinaryArray::kText), event_type(BinaryArray::kText),
         key(BinaryArray::kText), received_at(BinaryArray::kInt8), remote_addr(BinaryArray::kText),
         headers(BinaryArray::kText), body(BinaryArray::kBytea), status(BinaryArray::kText),
@@ -191,23 +190,34 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
         delivery_destination.Add(destination);
       }
     }
-    // From here to COMMIT every other node's batch waits: only these few statements.
-    take_seq = queued;
-    queue(pgsql::kPreparedTakeSeq, Params().Add(n));
-    Params events;
     events.Add(n);
     for (const BinaryArray* a :
          {&id, &source, &event_type, &key, &received_at, &remote_addr, &headers, &body, &status}) {
       events.AddBytes(a->Encode());
     }
-    queue(pgsql::kPreparedInsertEvents, events);
-    queue(pgsql::kPreparedInsertKeys, Params().Add(n).Add(now));
+    keys.Add(n).Add(now);
     if (delivery_event.size() > 0) {
-      Params deliveries;
       deliveries.Add(n).AddBytes(delivery_event.Encode());
       deliveries.AddBytes(delivery_destination.Encode()).Add(now);
-      queue(pgsql::kPreparedInsertDeliveries, deliveries);
     }
+  }
+
+  auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kTransaction);
+  if (!pipeline.ok()) return Annotated(pipeline.status(), "append batch");
+  int queued = 0;
+  auto queue = [&](const char* name, const Params& params) {
+    (void)pipeline->Queue(name, params);  // a failure to queue fails Finish()
+    ++queued;
+  };
+  // The log rows first: they need no seq, so they are written before the counter's lock.
+  if (log_source.size() > 0) queue(pgsql::kPreparedInsertRequestLogs, logs);
+  int take_seq = -1;  // the index of kInsertEvents' result (the counter's new last_seq)
+  if (n > 0) {
+    // From kInsertEvents to COMMIT every other node's batch waits: only these few statements.
+    take_seq = queued;
+    queue(pgsql::kPreparedInsertEvents, events);
+    queue(pgsql::kPreparedInsertKeys, keys);
+    if (deliveries.size() > 0) queue(pgsql::kPreparedInsertDeliveries, deliveries);
     queue(pgsql::kPreparedNotifyEvents, Params());
   }
 

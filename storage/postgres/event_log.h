@@ -11,12 +11,16 @@
 //  1. No lock: the batch's idempotency keys are looked up (point lookups through the primary
 //     key, pipelined). Found keys are duplicates answering the original's id and seq; a key
 //     repeated within the batch is resolved here too (the first submitted is the original).
-//  2. One transaction, pipelined: BEGIN; the request-log rows (they need no seq); the seq
-//     counter row (write_sql.h kTakeSeq), whose lock every node's batch takes in turn and holds
-//     to COMMIT, so seq is gap-free and in commit order across nodes; then the batch's new
-//     events, their keys and their deliveries, one statement each whatever the batch's size
-//     (each column bound as one array: what every node waits for stays short); one NOTIFY
-//     hookvault_events with the last seq; COMMIT.
+//     It writes nothing, so when the connection died while idle it is redone once on a new one.
+//  2. One transaction, pipelined, every parameter encoded before the first is sent: BEGIN; the
+//     request-log rows (they need no seq); the seq counter row and the batch's new events in
+//     one statement (write_sql.h kInsertEvents: the counter's lock, which every node's batch
+//     takes in turn and holds to COMMIT, so seq is gap-free and in commit order across nodes,
+//     is taken only once the whole batch arrived); their keys and their deliveries, one
+//     statement each whatever the batch's size (each column bound as one array: what every
+//     node waits for stays short); one NOTIFY hookvault_events with the last seq; COMMIT.
+//     The writer session's lock_timeout and statement_timeout (PostgresStores::Open) bound the
+//     wait behind a stalled node or a stuck database: kUnavailable, nothing stored.
 //  Keys are inserted only while the batch holds the counter row, so no node ever waits for
 //  another's uncommitted key. A key that another node committed between the two round trips
 //  fails the insert with 23505: the transaction rolls back (its seq values are given back) and

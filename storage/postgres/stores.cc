@@ -20,6 +20,18 @@ StatusOr<PostgresStores> PostgresStores::Open(const pg::ConnectionOptions& optio
       writer.idle_in_transaction_timeout_ms > kWriterIdleInTransactionTimeoutMs) {
     writer.idle_in_transaction_timeout_ms = kWriterIdleInTransactionTimeoutMs;
   }
+  // Neither helps while the backend waits for the rest of a batch that holds the counter, nor
+  // while the database itself is stuck (an operator's LOCK TABLE, a REINDEX, a frozen server):
+  // every node's batch would wait behind it with no end, and its requests with it. A waiting
+  // batch gives up after the lock_timeout (55P03) and any statement after the
+  // statement_timeout (57014): both roll the batch back and answer kUnavailable (503 and
+  // Retry-After), so an accepted request waits seconds, never for ever.
+  if (writer.lock_timeout_ms <= 0 || writer.lock_timeout_ms > kWriterLockTimeoutMs) {
+    writer.lock_timeout_ms = kWriterLockTimeoutMs;
+  }
+  if (writer.statement_timeout_ms <= 0 || writer.statement_timeout_ms > kWriterStatementTimeoutMs) {
+    writer.statement_timeout_ms = kWriterStatementTimeoutMs;
+  }
   PostgresStores stores;
   auto connection = pg::Connection::Open(writer);
   if (!connection.ok()) return connection.status();

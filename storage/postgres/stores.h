@@ -26,12 +26,18 @@ inline constexpr char kWriterApplicationName[] = "hookvault-writer";
 // stays): see PostgresStores::Open.
 inline constexpr int64_t kWriterIdleInTransactionTimeoutMs = 5000;
 
+// The write connection's lock_timeout and statement_timeout at most (smaller ones configured
+// stay): see PostgresStores::Open.
+inline constexpr int64_t kWriterLockTimeoutMs = 5000;
+inline constexpr int64_t kWriterStatementTimeoutMs = 15000;
+
 // Thread-safety: as its members: each is used by the writer thread only (an ingest batch or a
 // WriteSerializer task).
 struct PostgresStores {
   // Connects to the database of options.url (as kWriterApplicationName when options keep the
-  // default application_name), with an idle_in_transaction_session_timeout of at most
-  // kWriterIdleInTransactionTimeoutMs, and prepares the stores over that connection (migrations
+  // default application_name), with an idle_in_transaction_session_timeout, a lock_timeout and
+  // a statement_timeout of at most kWriterIdleInTransactionTimeoutMs, kWriterLockTimeoutMs and
+  // kWriterStatementTimeoutMs, and prepares the stores over that connection (migrations
   // must have been applied); `clock` must outlive them. `destination_concurrency`:
   // PostgresDeliveryStore::Create's. Returns kUnavailable if the database cannot be reached or a
   // store's statements cannot be prepared (a database not migrated).

@@ -1,6 +1,7 @@
 #include "storage/postgres/write_pipeline.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <utility>
 
@@ -64,7 +65,16 @@ std::string BinaryArray::Encode() const {
 }
 
 Status HealConnection(Connection& conn) {
-  if (!conn.broken()) return Status::Ok();
+  if (!conn.broken()) {
+    // An idle write connection is sent nothing (it listens to no channel, and every result of
+    // its last round trip was read): input waiting on its socket is the server's goodbye (the
+    // FATAL of a terminated backend or a shutdown) or the end of the stream (a pooler's idle
+    // timeout). Found now, before the next transaction is sent, it costs a reconnect, not that
+    // transaction's 503: its statements, COMMIT included, go out in one round trip, and a
+    // transaction whose COMMIT was sent is never redone.
+    pollfd idle{.fd = conn.socket(), .events = POLLIN, .revents = 0};
+    if (idle.fd < 0 || ::poll(&idle, 1, 0) == 0) return Status::Ok();
+  }
   return conn.Reset();
 }
 

@@ -16,8 +16,10 @@
 namespace hookvault::storage::pg {
 
 // Reconnects `conn` if a connection-level failure (a restarted or unreachable server, a
-// terminated backend) broke it, so that the next write heals without restarting hookvault.
-// Returns kUnavailable if the server cannot be reached.
+// terminated backend) broke it, or if its socket has input while it is idle (the server ended
+// the session since the last round trip), so that the next write heals without restarting
+// hookvault. Only for connections that LISTEN to nothing. Returns kUnavailable if the server
+// cannot be reached.
 Status HealConnection(Connection& conn);
 
 // Returns `status` with its code and `what: ` before its message.

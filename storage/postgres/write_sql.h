@@ -35,30 +35,31 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::
 ORDER BY l.ord
 )sql";
 
-// Takes the batch's $1 seq values (migrations/postgres/0001): the row lock taken here is held to
+// Takes the batch's $1 seq values (migrations/postgres/0001) and stores its $1 new events, in
+// one statement; returns the counter's new last_seq. The row lock on the counter is held to
 // COMMIT, so the ingest transactions of every node take seq values one after another and commit
-// in that order, and a rollback gives the values back. Everything after it in the transaction
-// runs while every other node's batch waits: keep it lean.
-inline constexpr std::string_view kTakeSeq = R"sql(
-UPDATE event_seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq
-)sql";
-
-// The batch's $1 new events, in one statement: the i-th element of the arrays (from 1) gets
-// seq last_seq - $1 + i, computed by the server from the counter this transaction holds, so the
-// pipeline needs no answer between kTakeSeq and the inserts. One statement for the whole batch
-// (not one per event) keeps the time every other node waits for the counter short.
+// in that order, and a rollback gives the values back. The i-th element of the arrays (from 1)
+// gets seq last_seq - $1 + i. Taking the counter in the same statement as the events (not in a
+// statement of its own before them) means the server takes the lock only once the whole
+// payload (this statement's Bind) has arrived: a node that stalls while sending its batch holds
+// nothing every other node waits for. What follows it in the transaction is small and runs
+// while every other node's batch waits: keep it lean.
 inline constexpr std::string_view kInsertEvents = R"sql(
-INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
-                    headers, body, status)
-SELECT c.last_seq - $1 + e.ord, e.id, e.source, e.event_type, e.idempotency_key, e.received_at,
-       e.remote_addr, e.headers, e.body, e.status
-FROM event_seq_counter c,
-     unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
-            $9::bytea[], $10::text[])
-     WITH ORDINALITY AS e(id, source, event_type, idempotency_key, received_at, remote_addr,
-                          headers, body, status, ord)
-WHERE c.id = 1
-ORDER BY e.ord
+WITH c AS (
+  UPDATE event_seq_counter SET last_seq = last_seq + $1 WHERE id = 1 RETURNING last_seq
+), inserted AS (
+  INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
+                      headers, body, status)
+  SELECT c.last_seq - $1 + e.ord, e.id, e.source, e.event_type, e.idempotency_key, e.received_at,
+         e.remote_addr, e.headers, e.body, e.status
+  FROM c,
+       unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+              $8::text[], $9::bytea[], $10::text[])
+       WITH ORDINALITY AS e(id, source, event_type, idempotency_key, received_at, remote_addr,
+                            headers, body, status, ord)
+  ORDER BY e.ord
+)
+SELECT last_seq FROM c
 )sql";
 
 // The keys of the events kInsertEvents just stored (the last $1 seq values, read back through
@@ -158,13 +159,17 @@ RETURNING d.id, d.lease_token, d.attempts, d.next_attempt_at, e.id, e.source, e.
 // due again at their lease's end if that node dies), the earliest max(next attempt, lease end);
 // and the earliest lease end and the number of unexpired leases (a capped destination whose cap
 // is taken falls due when a lease ends). Lease ends are turned into the caller's clock ($2 =
-// its now). Expired leases count for nothing: they are claimable at once, and one not claimed
-// is in flight on this node (ClaimDue's `held`), whose outcome reschedules it.
+// its now). An expired lease is claimable at once, so it counts as unleased, unless it is in
+// flight on this node ($3, a bigint[] literal: the ids the last claim held or took), whose
+// outcome reschedules it. (A lease that expired since the last claim is then due, not
+// forgotten until the scheduler's backstop.)
 inline constexpr std::string_view kNextDue = R"sql(
 WITH db AS MATERIALIZED (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now)
 SELECT
   (SELECT next_attempt_at FROM deliveries
-   WHERE destination = $1 AND status = 'pending' AND lease_expires_at IS NULL
+   WHERE destination = $1 AND status = 'pending'
+     AND (lease_expires_at IS NULL
+          OR (lease_expires_at <= (SELECT now FROM db) AND id <> ALL ($3::bigint[])))
    ORDER BY next_attempt_at LIMIT 1),
   min(greatest(d.next_attempt_at, d.lease_expires_at - db.now + $2)),
   min(d.lease_expires_at - db.now + $2),
@@ -242,7 +247,6 @@ LIMIT 1
 // from the operator and retention stores' statements on the same connection).
 inline constexpr char kPreparedSelectKey[] = "w_select_key";
 inline constexpr char kPreparedInsertRequestLogs[] = "w_insert_request_logs";
-inline constexpr char kPreparedTakeSeq[] = "w_take_seq";
 inline constexpr char kPreparedInsertEvents[] = "w_insert_events";
 inline constexpr char kPreparedInsertKeys[] = "w_insert_keys";
 inline constexpr char kPreparedInsertDeliveries[] = "w_insert_deliveries";

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <limits>
@@ -105,6 +106,90 @@ TEST_F(PgConnectionTest, EveryConnectionHasKeepalivesUnlessTheUrlSetsThem) {
   ASSERT_TRUE(kv.ok()) << kv.status().ToString();
   EXPECT_EQ(ConnectedWith(**kv, "keepalives_idle"), "30");
   EXPECT_EQ(ConnectedWith(**kv, "keepalives_interval"), "5");
+}
+
+// The server's side of every session probes and bounds the socket too (keepalives and
+// tcp_user_timeout set per session): a backend whose node vanished mid-batch, holding the seq
+// counter, notices in about 30 s instead of the kernel's hours.
+TEST_F(PgConnectionTest, EverySessionSetsTheServersTcpKeepalivesAndUserTimeout) {
+  for (Connection* c : {conn_.get(), other_.get()}) {
+    auto shown = c->Exec(
+        "SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_keepalives_interval'),"
+        " current_setting('tcp_keepalives_count'), current_setting('tcp_user_timeout')");
+    ASSERT_TRUE(shown.ok()) << shown.status().ToString();
+    EXPECT_EQ(shown->GetString(0, 0), "10");
+    EXPECT_EQ(shown->GetString(0, 1), "5");
+    EXPECT_EQ(shown->GetString(0, 2), "3");
+    EXPECT_EQ(shown->GetString(0, 3), "30000");  // milliseconds
+  }
+  // Set again after a reconnect.
+  ASSERT_TRUE(conn_->Reset().ok());
+  auto shown = conn_->Exec("SHOW tcp_user_timeout");
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->GetString(0, 0), "30000");
+}
+
+// lock_timeout (the writer's bound on waiting for the seq counter) ends a wait for a lock held
+// by another session: 55P03, kUnavailable, the connection stays usable.
+TEST_F(PgConnectionTest, LockTimeoutIsUnavailable) {
+  ASSERT_TRUE(other_->Exec("BEGIN").ok());
+  ASSERT_TRUE(other_->Exec("LOCK TABLE t IN ACCESS EXCLUSIVE MODE").ok());
+  ConnectionOptions options;
+  options.lock_timeout_ms = 200;
+  auto conn = Open(options);
+  ASSERT_NE(conn, nullptr);
+  auto r = conn->Exec("INSERT INTO t (k) VALUES ('x')");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("55P03"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(conn->broken());
+  ASSERT_TRUE(other_->Exec("ROLLBACK").ok());
+  EXPECT_TRUE(conn->Exec("INSERT INTO t (k) VALUES ('x')").ok());
+}
+
+// A server that takes no writes (a standby after a failover, read-only mode when the disk is
+// nearly full: 25006) is unavailable, not a bad statement, and the connection is reset (it may
+// reach the new primary). I/O errors and corruption are storage trouble too: kUnavailable, so
+// the writer answers 503 and /readyz says not ready instead of failing record by record.
+TEST_F(PgConnectionTest, ReadOnlyIoErrorAndCorruptionAreUnavailable) {
+  ASSERT_TRUE(conn_->Exec("SET default_transaction_read_only = on").ok());
+  auto r = conn_->Exec("INSERT INTO t (k) VALUES ('x')");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("25006"), std::string::npos) << r.status().message();
+  EXPECT_TRUE(conn_->broken());
+  ASSERT_TRUE(conn_->Reset().ok());
+  EXPECT_TRUE(conn_->Exec("INSERT INTO t (k) VALUES ('x')").ok());  // the session's SET is gone
+
+  for (const char* state : {"58030", "58P01", "XX001", "XX002"}) {
+    auto raised =
+        other_->Exec(std::string("DO $$ BEGIN RAISE EXCEPTION 'storage' USING ERRCODE = '") +
+                     state + "'; END $$");
+    ASSERT_FALSE(raised.ok()) << state;
+    EXPECT_EQ(raised.status().code(), StatusCode::kUnavailable) << raised.status().ToString();
+    EXPECT_NE(raised.status().message().find(state), std::string::npos) << state;
+  }
+  // The rest stays kInternal.
+  auto other = other_->Exec("DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = 'XX000'; END $$");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), StatusCode::kInternal) << other.status().ToString();
+}
+
+// Every node sends keys as UTF-8 (the same key, the same bytes), whatever the URL or the
+// environment ask for.
+TEST_F(PgConnectionTest, ClientEncodingIsUtf8WhateverTheUrlOrEnvironmentAsk) {
+  auto latin = Connection::Open({.url = url_ + "?client_encoding=LATIN1"});
+  ASSERT_TRUE(latin.ok()) << latin.status().ToString();
+  auto shown = (*latin)->Exec("SHOW client_encoding");
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->GetString(0, 0), "UTF8");
+  ::setenv("PGCLIENTENCODING", "LATIN1", 1);
+  auto env = Connection::Open({.url = url_});
+  ::unsetenv("PGCLIENTENCODING");
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  shown = (*env)->Exec("SHOW client_encoding");
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->GetString(0, 0), "UTF8");
 }
 
 TEST_F(PgConnectionTest, BytesRoundTripByteForByte) {

@@ -427,6 +427,58 @@ TEST_F(PostgresDeliveryStoreTest, TheEventStatusCountsARequeueAnotherNodeCommitt
   EXPECT_EQ(QueryText("SELECT status FROM events"), "failed");
 }
 
+// Two nodes record the outcomes of the two deliveries of one event at the same moment. Node B's
+// RecordAttempts (its exact statements, held open before COMMIT) has refreshed the event while
+// A's delivery was still pending; A's then must not compute "pending" beside B's uncommitted
+// success and write nothing: it waits for the event row (kLockEventsOfDeliveries) and refreshes
+// after B committed, so the event ends "delivered", not pending for ever.
+TEST_F(PostgresDeliveryStoreTest, TwoNodesFinishingOneEventsDeliveriesAtOnceLeaveItDelivered) {
+  AddEvents(1, {"billing", "crm"});
+  auto billing = Claim(*a_, 10, 30 * kSecond);
+  ASSERT_EQ(billing.size(), 1u);
+  auto crm = Claim(*b_, 10, 30 * kSecond, {}, "crm");
+  ASSERT_EQ(crm.size(), 1u);
+
+  auto b_raw = pg::Connection::Open({.url = url_, .application_name = "node-b-raw"});
+  ASSERT_TRUE(b_raw.ok());
+  pg::Connection& b = **b_raw;
+  ASSERT_TRUE(b.Exec("BEGIN").ok());
+  pg::Params outcome;
+  outcome.Add(crm[0].delivery_id).Add("succeeded").Add(kT).AddNull().Add(kT);
+  outcome.Add(crm[0].lease_token).Add(int64_t{1}).Add(kT).Add(int64_t{1234}).Add(int64_t{200});
+  outcome.AddNull().AddBytes("ok").Add("success");
+  auto applied_b = b.Exec(pgsql::kApplyOutcome, outcome);
+  ASSERT_TRUE(applied_b.ok()) << applied_b.status().ToString();
+  ASSERT_EQ(applied_b->GetInt64(0, 0), 1);
+  const std::string ids = "{" + std::to_string(crm[0].delivery_id) + "}";
+  ASSERT_TRUE(b.Exec(pgsql::kLockEventsOfDeliveries, pg::Params().Add(ids)).ok());
+  auto refreshed_b = b.Exec(pgsql::kRefreshEventStatus, pg::Params().Add(crm[0].delivery_id));
+  ASSERT_TRUE(refreshed_b.ok()) << refreshed_b.status().ToString();
+  EXPECT_EQ(refreshed_b->affected_rows(), 0);  // billing still pending, as B sees it
+
+  const int a_pid = PQbackendPID(a_->conn->raw());
+  std::atomic<bool> returned{false};
+  bool applied = false;
+  std::thread node_a([&] {
+    applied = Record(*a_, billing[0], AttemptRecord::Next::kSucceeded);
+    returned = true;
+  });
+  // A either waits for B's event lock or (without it) has already finished.
+  for (int i = 0; i < 1000 && !returned.load(); ++i) {
+    if (QueryInt("SELECT count(*) FROM pg_stat_activity "
+                 "WHERE pid = $1::integer AND wait_event_type = 'Lock'",
+                 a_pid) == 1) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(b.Exec("COMMIT").ok());
+  node_a.join();
+  EXPECT_TRUE(applied);
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM deliveries WHERE status = 'succeeded'"), 2);
+  EXPECT_EQ(QueryText("SELECT status FROM events"), "delivered");
+}
+
 // A batch of outcomes: applied ones and stale ones together, stale listed in batch order, and
 // nothing written for them.
 TEST_F(PostgresDeliveryStoreTest, ABatchOfOutcomesListsTheStaleOnesInBatchOrder) {
@@ -529,6 +581,28 @@ TEST_F(PostgresDeliveryStoreTest, NextDueCountsUnleasedAndOtherNodesLeases) {
   EXPECT_LE(**next, kT + kDay + 30 * kSecond);
 }
 
+// A lease that expired between a claim and NextDue (the two read the database's clock apart)
+// is due now for a node that does not have it in flight, not forgotten until the backstop; for
+// the node whose last claim held it (in flight there), it is not due.
+TEST_F(PostgresDeliveryStoreTest, NextDueCountsALeaseThatExpiredUnlessThisNodeHoldsIt) {
+  AddEvents(1);
+  auto due = Claim(*b_, 10, 200'000);  // 200 ms on the database's clock
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_TRUE(Claim(*a_, 10, 30 * kSecond).empty());  // leased by B
+  // B's next claim holds it (in flight on B); then the lease expires.
+  ASSERT_TRUE(Claim(*b_, 10, 30 * kSecond, {due[0].delivery_id}).empty());
+  std::this_thread::sleep_for(milliseconds(400));
+
+  auto on_a = a_->deliveries->NextDue("billing");
+  ASSERT_TRUE(on_a.ok()) << on_a.status().ToString();
+  ASSERT_TRUE(on_a->has_value()) << "an expired lease was forgotten";
+  EXPECT_EQ(**on_a, kT);  // its next attempt: due now
+  auto on_b = b_->deliveries->NextDue("billing");
+  ASSERT_TRUE(on_b.ok()) << on_b.status().ToString();
+  EXPECT_FALSE(on_b->has_value()) << **on_b;  // in flight on B: its outcome reschedules it
+  EXPECT_EQ(Claim(*a_, 10, 30 * kSecond).size(), 1u);
+}
+
 TEST_F(PostgresDeliveryStoreTest, PendingCountsByDestinationAndSinceWhen) {
   auto empty = a_->deliveries->Pending();
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
@@ -562,24 +636,32 @@ TEST_F(PostgresDeliveryStoreTest, PendingCountsByDestinationAndSinceWhen) {
   EXPECT_EQ(summary->oldest_pending_since, kT + kDay);
 }
 
-// The server ends the node's session: the claim fails with kUnavailable and leases nothing; the
-// next one reconnects.
-TEST_F(PostgresDeliveryStoreTest, ALostConnectionFailsTheClaimAndTheNextOneReconnects) {
+// The server ends the node's idle session (a restart, a failover, an operator, a pooler's idle
+// timeout): the next claim and the next outcomes reconnect before they are sent, and succeed.
+TEST_F(PostgresDeliveryStoreTest, ASessionEndedWhileIdleCostsTheNextClaimAndOutcomeNothing) {
   AddEvents(1);
-  const int pid = PQbackendPID(a_->conn->raw());
-  ASSERT_EQ(QueryInt("SELECT pg_terminate_backend($1::integer)::integer", pid), 1);
-  for (int i = 0;
-       i < 500 &&
-       QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", pid) > 0;
-       ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
+  auto terminate = [&] {
+    const int pid = PQbackendPID(a_->conn->raw());
+    ASSERT_EQ(QueryInt("SELECT pg_terminate_backend($1::integer)::integer", pid), 1);
+    for (int i = 0;
+         i < 500 &&
+         QueryInt("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::integer", pid) > 0;
+         ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+  };
+  terminate();
   const int64_t now = a_->clock.NowMicros();
-  auto failed = a_->deliveries->ClaimDue("billing", 10, now, now + 30 * kSecond);
-  ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM deliveries WHERE lease_expires_at IS NOT NULL"), 0);
-  EXPECT_EQ(Claim(*a_, 10, 30 * kSecond).size(), 1u);
+  auto due = a_->deliveries->ClaimDue("billing", 10, now, now + 30 * kSecond);
+  ASSERT_TRUE(due.ok()) << due.status().ToString();
+  ASSERT_EQ(due->size(), 1u);
+  terminate();
+  std::vector<AttemptRecord> batch = {
+      Outcome((*due)[0], AttemptRecord::Next::kSucceeded, a_->clock.NowMicros())};
+  auto recorded = a_->deliveries->RecordAttempts(batch);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  EXPECT_EQ(recorded->applied, 1);
+  EXPECT_EQ(QueryText("SELECT status FROM events"), "delivered");
 }
 
 }  // namespace

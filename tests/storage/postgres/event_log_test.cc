@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -426,20 +428,105 @@ TEST_F(PostgresEventLogTest, TwoNodesAppendingTheSameKeysAtOnceStoreEachKeyOnce)
             << b->events->redone_batches() << "\n";
 }
 
-// A batch holds the seq counter every node waits for; the writer's session gives up a stalled
-// transaction within seconds (a paused node must not stop every node's ingest for a minute).
-TEST_F(PostgresEventLogTest, TheWriterSessionEndsAStalledTransactionWithinSeconds) {
+// Runs `append` on a thread and returns its result, or fails the test when it has not returned
+// within `bound`: then `release` ends what it waits for (so that the thread can be joined).
+StatusOr<std::vector<std::optional<AppendResult>>> WithinBound(
+    const std::function<StatusOr<std::vector<std::optional<AppendResult>>>()>& append,
+    std::chrono::seconds bound, const std::function<void()>& release) {
+  auto done = std::async(std::launch::async, append);
+  if (done.wait_for(bound) != std::future_status::ready) {
+    ADD_FAILURE() << "Append waited past " << bound.count() << " s";
+    release();
+  }
+  return done.get();
+}
+
+// The writer's session bounds every wait: an idle transaction within seconds, a lock wait (the
+// seq counter held by a stalled node) and a statement (a database stuck behind an operator's
+// LOCK TABLE) too; smaller configured bounds stay.
+TEST_F(PostgresEventLogTest, TheWriterSessionBoundsIdleTransactionsLockWaitsAndStatements) {
   auto stores = PostgresStores::Open({.url = url_}, clock_, {});
   ASSERT_TRUE(stores.ok()) << stores.status().ToString();
-  auto shown = stores->connection->Exec("SHOW idle_in_transaction_session_timeout");
+  auto shown = stores->connection->Exec(
+      "SELECT current_setting('idle_in_transaction_session_timeout'), "
+      "current_setting('lock_timeout'), current_setting('statement_timeout')");
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(shown->GetString(0, 0), "5s");
-  auto smaller =
-      PostgresStores::Open({.url = url_, .idle_in_transaction_timeout_ms = 2000}, clock_, {});
+  EXPECT_EQ(shown->GetString(0, 1), "5s");
+  EXPECT_EQ(shown->GetString(0, 2), "15s");
+  auto smaller = PostgresStores::Open({.url = url_,
+                                       .statement_timeout_ms = 3000,
+                                       .idle_in_transaction_timeout_ms = 2000,
+                                       .lock_timeout_ms = 1000},
+                                      clock_, {});
   ASSERT_TRUE(smaller.ok());
-  shown = smaller->connection->Exec("SHOW idle_in_transaction_session_timeout");
+  shown = smaller->connection->Exec(
+      "SELECT current_setting('idle_in_transaction_session_timeout'), "
+      "current_setting('lock_timeout'), current_setting('statement_timeout')");
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(shown->GetString(0, 0), "2s");
+  EXPECT_EQ(shown->GetString(0, 1), "1s");
+  EXPECT_EQ(shown->GetString(0, 2), "3s");
+}
+
+// A node stalled in the middle of its batch holds the seq counter (no idle timeout runs while
+// the backend waits for the rest of a pipelined batch). Another node's batch must not wait for
+// it for ever: it gives up after the lock_timeout with kUnavailable (503, Retry-After), stores
+// nothing, and commits once the counter is free.
+TEST_F(PostgresEventLogTest,
+       ABatchWaitingForAStalledNodesCounterIsUnavailableWithinTheLockTimeout) {
+  auto stalled = pg::Connection::Open({.url = url_, .application_name = "stalled-node"});
+  ASSERT_TRUE(stalled.ok());
+  ASSERT_TRUE((*stalled)->Exec("BEGIN").ok());
+  ASSERT_TRUE(
+      (*stalled)->Exec("UPDATE event_seq_counter SET last_seq = last_seq + 1 WHERE id = 1").ok());
+
+  auto stores = PostgresStores::Open({.url = url_, .lock_timeout_ms = 300}, clock_, {});
+  ASSERT_TRUE(stores.ok()) << stores.status().ToString();
+  auto result = WithinBound(
+      [&] {
+        std::vector<IngestRecord> batch = {Event("s", "a", {"d"})};
+        return stores->events->Append(batch);
+      },
+      std::chrono::seconds(20), [&] { (void)(*stalled)->Exec("ROLLBACK"); });
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("55P03"), std::string::npos)
+      << result.status().ToString();
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM request_log"), 0);  // the whole batch rolled back
+
+  ASSERT_TRUE((*stalled)->Exec("ROLLBACK").ok());
+  std::vector<IngestRecord> batch = {Event("s", "a", {"d"})};
+  auto retried = stores->events->Append(batch);
+  ASSERT_TRUE(retried.ok()) << retried.status().ToString();
+  EXPECT_EQ((*retried)[0]->seq, 1);
+  EXPECT_EQ(Seqs(), Dense(1));
+}
+
+// A database that is up but stuck (an operator's LOCK TABLE for a REINDEX or an ALTER): an
+// accepted batch waits at most the statement_timeout, then kUnavailable, nothing stored.
+TEST_F(PostgresEventLogTest, AStuckDatabaseFailsTheBatchWithinTheStatementTimeout) {
+  // A lock_timeout longer than the statement_timeout: the statement's bound is what ends it.
+  auto stores = PostgresStores::Open(
+      {.url = url_, .statement_timeout_ms = 300, .lock_timeout_ms = 5000}, clock_, {});
+  ASSERT_TRUE(stores.ok()) << stores.status().ToString();
+  auto operator_session = pg::Connection::Open({.url = url_, .application_name = "operator"});
+  ASSERT_TRUE(operator_session.ok());
+  ASSERT_TRUE((*operator_session)->Exec("BEGIN").ok());
+  ASSERT_TRUE((*operator_session)->Exec("LOCK TABLE events IN SHARE MODE").ok());
+  auto result = WithinBound(
+      [&] {
+        std::vector<IngestRecord> batch = {Event("s", "a")};
+        return stores->events->Append(batch);
+      },
+      std::chrono::seconds(20), [&] { (void)(*operator_session)->Exec("ROLLBACK"); });
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kUnavailable) << result.status().ToString();
+  EXPECT_NE(result.status().message().find("57014"), std::string::npos)
+      << result.status().ToString();
+  ASSERT_TRUE((*operator_session)->Exec("ROLLBACK").ok());
+  EXPECT_EQ(QueryInt("SELECT count(*) FROM request_log"), 0);
+  EXPECT_EQ(QueryInt("SELECT last_seq FROM event_seq_counter"), 0);
 }
 
 // A database without the migrations: the stores cannot prepare their statements, and Open
@@ -479,9 +566,9 @@ TEST_F(PostgresEventLogTest, ACommittedBatchNotifiesOnceWithItsLastSeq) {
   EXPECT_EQ(payloads, (std::vector<std::string>{"3", "4"}));
 }
 
-// The server ends the writer's session (a restart, a failover, an operator): that batch fails
-// with kUnavailable and stores nothing; the next one reconnects and commits.
-TEST_F(PostgresEventLogTest, ALostConnectionFailsTheBatchAndTheNextOneReconnects) {
+// The server ends the idle writer's session (a restart, a failover, an operator, a pooler's
+// idle timeout): the next batch reconnects before it writes and commits (no 503 for it).
+TEST_F(PostgresEventLogTest, AWriterSessionEndedWhileIdleCostsTheNextBatchNothing) {
   std::vector<IngestRecord> first = {Event("s", "a")};
   ASSERT_TRUE(node_.log->Append(first).ok());
   const int pid = PQbackendPID(node_.conn->raw());
@@ -494,16 +581,12 @@ TEST_F(PostgresEventLogTest, ALostConnectionFailsTheBatchAndTheNextOneReconnects
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
-  std::vector<IngestRecord> lost = {Event("s", "b")};
-  auto failed = node_.log->Append(lost);
-  ASSERT_FALSE(failed.ok());
-  EXPECT_EQ(failed.status().code(), StatusCode::kUnavailable) << failed.status().ToString();
-  EXPECT_EQ(QueryInt("SELECT count(*) FROM events"), 1);
-
-  auto results = node_.log->Append(lost);
+  std::vector<IngestRecord> next = {Event("s", "b")};
+  auto results = node_.log->Append(next);
   ASSERT_TRUE(results.ok()) << results.status().ToString();
   EXPECT_EQ((*results)[0]->seq, 2);
   EXPECT_NE(PQbackendPID(node_.conn->raw()), pid);
+  EXPECT_EQ(Seqs(), Dense(2));
   EXPECT_TRUE(node_.log->Probe().ok());
 }
 
