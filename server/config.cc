@@ -478,7 +478,8 @@ Config DefaultConfig(const std::string& default_token, const std::string& admin_
   s.idempotency_header = "idempotency-key";
   s.idempotency_pointer = rapidjson::Pointer("/id");
   c.sources.push_back(std::move(s));
-  c.api_tokens.push_back({.name = "default-admin", .token = admin_token, .role = "admin"});
+  c.api_tokens.push_back(
+      {.name = "default-admin", .token = admin_token, .role = "admin", .consumers = {}});
   return c;
 }
 
