@@ -177,7 +177,9 @@ TEST_P(IngestSuite, NewEventsAreStoredAndDuplicatesAnswerTheOriginal) {
       << Get("/api/v1/requests", kAuditor).body;
   HttpResult log = Get("/api/v1/requests?status=200", kAuditor);
   int duplicates = 0;
-  for (const auto& row : Json(log.body)["data"].GetArray()) {
+  // Named: a range-for over Json(...)["data"] would walk an array freed with its temporary.
+  rapidjson::Document log_json = Json(log.body);
+  for (const auto& row : log_json["data"].GetArray()) {
     if (std::string(row["reason"].GetString()) == "duplicate") ++duplicates;
   }
   EXPECT_EQ(duplicates, 2) << log.body;
