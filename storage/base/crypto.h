@@ -1,4 +1,4 @@
-// Cryptographic helpers on OpenSSL: SHA-256, comparison of secrets, random tokens.
+// Cryptographic helpers on OpenSSL: SHA-256, HMAC, comparison of secrets, random tokens.
 //
 // Includes nothing of ours (the core's storage/status.h at most, by the rule for
 // storage/base/). Thread-safety: free functions with no shared state, safe from any thread
@@ -26,6 +26,19 @@ std::string Sha256Hex(std::string_view data);
 // Compares two secrets in time that depends on neither content nor length: both are hashed
 // and the digests compared with CRYPTO_memcmp. Returns false if hashing fails.
 bool SecretsEqual(std::string_view a, std::string_view b);
+
+// The digests an HMAC may use.
+enum class HmacDigest { kSha1, kSha256, kSha512 };
+
+// Returns the raw HMAC (20, 32 or 64 bytes) of `parts` concatenated under `key`, or an empty
+// string if OpenSSL fails. Hashing parts in turn spares the copy of a body that joining them
+// would take ("t.body" for Stripe, "id.t.body" for Standard Webhooks). An empty key is allowed.
+std::string Hmac(HmacDigest digest, std::string_view key,
+                 std::initializer_list<std::string_view> parts);
+
+// Compares two byte strings in time that depends only on their length (CRYPTO_memcmp): for a
+// received MAC against a computed one, whose length is public. False if the lengths differ.
+bool BytesEqual(std::string_view a, std::string_view b);
 
 // Returns `bytes` bytes from OpenSSL's CSPRNG as lower-case hex. Throws std::runtime_error if
 // the generator fails (it does not on a working system).
