@@ -99,15 +99,18 @@ std::optional<std::string> DecodeHex(std::string_view text, size_t bytes, bool a
   return out;
 }
 
-// Returns true if the HMAC of `parts` under any key equals any of `received`. Computes one
-// HMAC per key whatever the number of signatures, and compares every pair in constant time
-// without stopping early, so the time taken says nothing about which pair (if any) matched.
-bool AnyKeyMatches(const SignaturePolicy& policy, std::initializer_list<std::string_view> parts,
+// Returns true if the `digest` HMAC of `parts` under any key equals any of `received`.
+// Computes one HMAC per key whatever the number of signatures, and compares every pair in
+// constant time without stopping early, so the time taken says nothing about which pair (if
+// any) matched. The digest is the scheme's: policy.algorithm belongs to the generic scheme
+// alone, and must not change what a GitHub or Stripe signature is.
+bool AnyKeyMatches(const SignaturePolicy& policy, base::HmacDigest digest,
+                   std::initializer_list<std::string_view> parts,
                    const std::vector<std::string>& received) {
-  const size_t expected_bytes = DigestBytes(policy.algorithm);
+  const size_t expected_bytes = DigestBytes(digest);
   bool matched = false;
   for (const std::string& key : policy.keys) {
-    std::string mac = base::Hmac(policy.algorithm, key, parts);
+    std::string mac = base::Hmac(digest, key, parts);
     // An OpenSSL failure yields "": it must never equal an empty received signature.
     if (mac.size() != expected_bytes) continue;
     for (const std::string& signature : received) {
@@ -182,7 +185,7 @@ SignatureResult VerifyGithub(const SignaturePolicy& policy, const ApiRequest& re
         SignatureCheck::kMalformedHeader,
         std::string(kGithubHeader) + " is not \"sha256=\" followed by 64 lower-case hex digits");
   }
-  if (!AnyKeyMatches(policy, {request.body}, {std::move(*mac)})) {
+  if (!AnyKeyMatches(policy, base::HmacDigest::kSha256, {request.body}, {std::move(*mac)})) {
     return Fail(SignatureCheck::kMismatch, MismatchDetail(kGithubHeader, "the body"));
   }
   return SignatureResult{};
@@ -207,7 +210,8 @@ SignatureResult VerifyStripe(const SignaturePolicy& policy, const ApiRequest& re
   }
   // Signed as stripe-node signs and verifies: the timestamp re-printed from its number.
   std::string timestamp = std::to_string(parsed.header.timestamp);
-  if (!AnyKeyMatches(policy, {timestamp, ".", request.body}, parsed.header.v1)) {
+  if (!AnyKeyMatches(policy, base::HmacDigest::kSha256, {timestamp, ".", request.body},
+                     parsed.header.v1)) {
     return Fail(SignatureCheck::kMismatch, MismatchDetail(kStripeHeader, "the timestamp and body"));
   }
   // After the signature, as Stripe's libraries order it: "timestamp" then means an authentic
@@ -226,7 +230,7 @@ SignatureResult VerifyShopify(const SignaturePolicy& policy, const ApiRequest& r
     return Fail(SignatureCheck::kMalformedHeader,
                 std::string(kShopifyHeader) + " is not the base64 of a SHA-256 HMAC");
   }
-  if (!AnyKeyMatches(policy, {request.body}, {std::move(*mac)})) {
+  if (!AnyKeyMatches(policy, base::HmacDigest::kSha256, {request.body}, {std::move(*mac)})) {
     return Fail(SignatureCheck::kMismatch, MismatchDetail(kShopifyHeader, "the body"));
   }
   return SignatureResult{};
@@ -256,7 +260,8 @@ SignatureResult VerifyStandardWebhooks(const SignaturePolicy& policy, const ApiR
   }
   // Signed as the reference libraries sign: "<id>.<timestamp re-printed>.<body>".
   std::string timestamp_signed = std::to_string(*timestamp);
-  if (!AnyKeyMatches(policy, {*id, ".", timestamp_signed, ".", request.body}, signatures)) {
+  if (!AnyKeyMatches(policy, base::HmacDigest::kSha256,
+                     {*id, ".", timestamp_signed, ".", request.body}, signatures)) {
     return Fail(SignatureCheck::kMismatch,
                 MismatchDetail(kWebhookSignature, "the id, timestamp and body"));
   }
@@ -289,7 +294,7 @@ SignatureResult VerifyHmac(const SignaturePolicy& policy, const ApiRequest& requ
                     (policy.encoding == SignatureEncoding::kHex ? "hex" : "base64") + " of a " +
                     std::string(DigestName(policy.algorithm)) + " HMAC");
   }
-  if (!AnyKeyMatches(policy, {request.body}, {std::move(*mac)})) {
+  if (!AnyKeyMatches(policy, policy.algorithm, {request.body}, {std::move(*mac)})) {
     return Fail(SignatureCheck::kMismatch, MismatchDetail(policy.header, "the body"));
   }
   return SignatureResult{};

@@ -161,6 +161,17 @@ TEST(GithubSignatureTest, SurroundingWhitespaceIsNotPartOfTheValue) {
       VerifySignature(p, GithubRequest(" " + std::string(kGithubDocsHeader) + "\t"), kNow).ok());
 }
 
+TEST(SignatureSchemeTest, TheGenericAlgorithmDoesNotChangeAProvidersDigest) {
+  // Found by the signature fuzz target: `algorithm` is the generic scheme's alone, yet it once
+  // chose the digest of every scheme, so a github source with "algorithm" set (or a policy
+  // built with another default) computed HMAC-SHA1 and refused every GitHub delivery.
+  for (base::HmacDigest digest : {base::HmacDigest::kSha1, base::HmacDigest::kSha512}) {
+    SignaturePolicy github = Policy(SignatureScheme::kGithub, {std::string(kGithubDocsSecret)});
+    github.algorithm = digest;
+    EXPECT_TRUE(VerifySignature(github, GithubRequest(std::string(kGithubDocsHeader)), kNow).ok());
+  }
+}
+
 // --- stripe -----------------------------------------------------------------------------------
 
 constexpr std::string_view kStripeSecret = "whsec_test_secret";
