@@ -158,17 +158,17 @@ int main(int argc, char** argv) {
 
   std::printf("in-process cost per event (%d rounds of %d calls; median round, fastest-slowest)\n",
               rounds, events);
-  std::printf("  %-44s %8.2f us  (%.2f-%.2f)\n", "VerifySignature github, 1 KiB body", github.median_us,
-              github.min_us, github.max_us);
-  std::printf("  %-44s %8.2f us  (%.2f-%.2f)\n",
-              ("PayloadSchema::Validate, " + std::to_string(payload_text.size()) + "-byte payload")
-                  .c_str(),
-              validate.median_us, validate.min_us, validate.max_us);
+  std::printf("  %-44s %8.2f us  (%.2f-%.2f)\n", "VerifySignature github, 1 KiB body",
+              github.median_us, github.min_us, github.max_us);
+  std::printf(
+      "  %-44s %8.2f us  (%.2f-%.2f)\n",
+      ("PayloadSchema::Validate, " + std::to_string(payload_text.size()) + "-byte payload").c_str(),
+      validate.median_us, validate.min_us, validate.max_us);
   std::printf("  %-44s %8.2f us  (%.2f-%.2f)\n", "for scale: parsing that payload (rapidjson)",
               parse.median_us, parse.min_us, parse.max_us);
-  std::printf("VERIFY github_us=%.3f schema_us=%.3f parse_us=%.3f payload_bytes=%zu rounds=%d "
-              "events=%d\n",
-              github.median_us, validate.median_us, parse.median_us, payload_text.size(), rounds,
-              events);
+  std::printf(
+      "VERIFY github_us=%.3f schema_us=%.3f parse_us=%.3f payload_bytes=%zu rounds=%d "
+      "events=%d\n",
+      github.median_us, validate.median_us, parse.median_us, payload_text.size(), rounds, events);
   return 0;
 }
