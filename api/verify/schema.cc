@@ -123,7 +123,9 @@ std::string_view View(const rapidjson::Value& string) {
 // Checks a `pattern` before RapidJSON 1.1.0's regex sees it. That regex asserts (and, built
 // without assertions, reads past its operand stack) on some malformed patterns such as "a()"
 // or "(a", treats ^ and $ anywhere as anchors of the whole pattern, and copies a{n,m}'s operand
-// m times. So we accept only a plain grammar it compiles as written, of bounded size:
+// m times, and its matcher recurses without end through a loop that matches nothing, as in
+// "a**" or "(a?)+". So we accept only a plain grammar it compiles as written, of bounded size,
+// where *, + and {n,} never repeat what can match the empty string:
 //   pattern := ['^'] alternation ['$'];  alternation := concat ('|' concat)*
 //   concat := (atom quantifier*)+;  quantifier := ? | * | + | {n} | {n,} | {n,m}
 //   atom := literal | . | [class] | [^class] | (alternation) | \escape
@@ -137,7 +139,8 @@ class PatternChecker {
     if (text_.size() > kMaxPatternBytes) return "is longer than 1024 bytes";
     if (Peek() == '^') ++pos_;
     size_t states = 0;
-    std::string error = Alternation(0, &states);
+    bool nullable = false;
+    std::string error = Alternation(0, &states, &nullable);
     if (error.empty() && Peek() == '$' && pos_ + 1 == text_.size()) ++pos_;
     if (error.empty() && pos_ != text_.size()) error = Unexpected();
     if (error.empty() && states > kMaxPatternStates)
@@ -162,32 +165,41 @@ class PatternChecker {
     return a > kMaxPatternStates || b > kMaxPatternStates ? kMaxPatternStates + 1 : a * b;
   }
 
-  std::string Alternation(int depth, size_t* states) {
+  // Each of these parses what its name says, adds its automaton's states to *states and sets
+  // *nullable when it can match the empty string.
+  std::string Alternation(int depth, size_t* states, bool* nullable) {
     if (depth > 32) return "nests groups deeper than 32";
+    *nullable = false;
     for (;;) {
       size_t concat = 0;
-      std::string error = Concat(depth, &concat);
+      bool concat_nullable = false;
+      std::string error = Concat(depth, &concat, &concat_nullable);
       if (!error.empty()) return error;
       *states += concat + 1;
+      *nullable = *nullable || concat_nullable;
       if (Peek() != '|') return "";
       ++pos_;
     }
   }
 
-  std::string Concat(int depth, size_t* states) {
+  std::string Concat(int depth, size_t* states, bool* nullable) {
     size_t atoms = 0;
+    *nullable = true;
     for (;;) {
       int c = Peek();
       if (c == -1 || c == '|' || c == ')') break;
       if (c == '$' && depth == 0 && pos_ + 1 == text_.size()) break;
       size_t atom = 0;
-      std::string error = Atom(depth, &atom);
+      bool atom_nullable = false;
+      std::string error = Atom(depth, &atom, &atom_nullable);
       if (!error.empty()) return error;
       for (;;) {
         c = Peek();
+        if ((c == '*' || c == '+') && atom_nullable) return EmptyLoop();
         if (c == '?' || c == '*' || c == '+') {
           ++pos_;
           atom += 1;
+          atom_nullable = atom_nullable || c != '+';
         } else if (c == '{') {
           unsigned n = 0;
           unsigned m = 0;
@@ -206,16 +218,24 @@ class PatternChecker {
           if (Peek() != '}') return Unexpected();
           ++pos_;
           if (!unbounded && m == 0) return "has {0}, which RapidJSON 1.1.0 does not take";
+          if (unbounded && atom_nullable) return EmptyLoop();
           atom = Saturate(atom + 1, (unbounded ? n : m) + 1);
+          atom_nullable = atom_nullable || n == 0;
         } else {
           break;
         }
       }
       *states += atom;
+      *nullable = *nullable && atom_nullable;
       ++atoms;
     }
     if (atoms == 0) return "has an empty alternative or group at offset " + std::to_string(pos_);
     return "";
+  }
+
+  std::string EmptyLoop() const {
+    return "repeats with *, + or {n,} at offset " + std::to_string(pos_) +
+           " something that can match the empty string, which RapidJSON 1.1.0's regex loops on";
   }
 
   bool Number(unsigned* out) {
@@ -242,14 +262,15 @@ class PatternChecker {
     return true;
   }
 
-  std::string Atom(int depth, size_t* states) {
+  std::string Atom(int depth, size_t* states, bool* nullable) {
     int c = Peek();
     *states = 1;
+    *nullable = false;
     switch (c) {
       case '(': {
         ++pos_;
         size_t inner = 0;
-        std::string error = Alternation(depth + 1, &inner);
+        std::string error = Alternation(depth + 1, &inner, nullable);
         if (!error.empty()) return error;
         if (Peek() != ')') return "has an unclosed group";
         ++pos_;
