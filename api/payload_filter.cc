@@ -113,8 +113,9 @@ std::optional<int> CompareNumbers(const rapidjson::Value& a, const rapidjson::Va
 // Deep equality with numbers by value. RapidJSON's operator== is not used: it compares an
 // integer with a double through double (rounding above 2^53) and a negative int64 with a
 // uint64 by their bits (-1 == 18446744073709551615). Objects are equal when they have as many
-// members and each of `operand`'s names finds an equal value in `value` (the first member of
-// that name). The recursion is no deeper than `operand`, which the config bounds.
+// members, the same names, and each name the same value at its first member (a pointer reads
+// the first of repeated names too). The recursion is no deeper than `operand` and visits each of
+// its values at most once, so the cost is bounded by the config, not by the payload.
 bool JsonEqual(const rapidjson::Value& operand, const rapidjson::Value& value) {
   if (operand.IsNumber() || value.IsNumber()) {
     if (!operand.IsNumber() || !value.IsNumber()) return false;
@@ -137,10 +138,17 @@ bool JsonEqual(const rapidjson::Value& operand, const rapidjson::Value& value) {
       return true;
     }
     case rapidjson::kObjectType: {
+      // Counting first keeps the cost to the operand's size whatever the payload holds.
       if (operand.MemberCount() != value.MemberCount()) return false;
       for (const auto& m : operand.GetObject()) {
+        // A repeated name counts at its first member, as in `value`: comparing each copy with
+        // the value's first would make {"x":1,"x":2} unequal to itself.
+        if (&*operand.FindMember(m.name) != &m) continue;
         auto it = value.FindMember(m.name);
         if (it == value.MemberEnd() || !JsonEqual(m.value, it->value)) return false;
+      }
+      for (const auto& m : value.GetObject()) {
+        if (operand.FindMember(m.name) == operand.MemberEnd()) return false;
       }
       return true;
     }

@@ -115,6 +115,15 @@ TEST(PayloadFilterTest, EqualsDeep) {
   EXPECT_FALSE(Holds("/a", "equals", "{}", R"({"a":[]})"));
 }
 
+TEST(PayloadFilterTest, EqualsObjectsWithRepeatedNamesByTheirFirstMembers) {
+  // A pointer reads the first of repeated names; equality does too, and stays symmetric.
+  EXPECT_TRUE(Holds("/a", "equals", R"({"x":1,"x":2})", R"({"a":{"x":1,"x":2}})"));
+  EXPECT_TRUE(Holds("/a", "equals", R"({"x":1,"x":2})", R"({"a":{"x":1,"x":3}})"));
+  EXPECT_FALSE(Holds("/a", "equals", R"({"x":1,"x":2})", R"({"a":{"x":2,"x":1}})"));
+  EXPECT_FALSE(Holds("/a", "equals", R"({"x":1,"y":2})", R"({"a":{"x":1,"x":1}})"));
+  EXPECT_FALSE(Holds("/a", "equals", R"({"x":1,"x":1})", R"({"a":{"x":1,"y":2}})"));
+}
+
 TEST(PayloadFilterTest, NotEqualsHoldsWhenAbsent) {
   EXPECT_TRUE(Holds("/status", "not_equals", R"("test")", R"({"status":"live"})"));
   EXPECT_FALSE(Holds("/status", "not_equals", R"("test")", R"({"status":"test"})"));

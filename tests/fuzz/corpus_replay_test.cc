@@ -66,7 +66,8 @@ INSTANTIATE_TEST_SUITE_P(Fuzz, CorpusReplayTest,
                          ::testing::Values(Target{"ingest", FuzzIngest},
                                            Target{"config", FuzzConfig},
                                            Target{"json_pointer_cidr", FuzzJsonPointerCidr},
-                                           Target{"query_params", FuzzQueryParams}),
+                                           Target{"query_params", FuzzQueryParams},
+                                           Target{"payload_filter", FuzzPayloadFilter}),
                          [](const ::testing::TestParamInfo<Target>& info) {
                            return std::string(info.param.name);
                          });

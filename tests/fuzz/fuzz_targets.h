@@ -34,6 +34,10 @@ int FuzzJsonPointerCidr(const uint8_t* data, size_t size);
 // cursors. Format in query_params_target.cc.
 int FuzzQueryParams(const uint8_t* data, size_t size);
 
+// A destination's payload filter through api::PayloadFilter::Parse and Matches. Format in
+// payload_filter_target.cc.
+int FuzzPayloadFilter(const uint8_t* data, size_t size);
+
 // Writes "invariant broken: ..." with the condition, `detail`, the place and the input being
 // replayed (if any) to stderr, then aborts.
 [[noreturn]] void InvariantBroken(const char* condition, const std::string& detail,
