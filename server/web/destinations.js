@@ -20,6 +20,15 @@ export function render(view, ctx) {
   load();
 }
 
+// The normalised filter ([{pointer, <operator>: operand}, ...]) as one line of text:
+// "/booking/status equals "confirmed" and /amount gte 100".
+function filterText(conditions) {
+  return conditions.map(c => {
+    const op = Object.keys(c).find(k => k !== 'pointer');
+    return `${c.pointer === '' ? '(whole payload)' : c.pointer} ${op} ${JSON.stringify(c[op])}`;
+  }).join(' and ');
+}
+
 function card(d, canTest) {
   const h = d.health || {};
   const nameId = uid('dest');
@@ -54,6 +63,7 @@ function card(d, canTest) {
       row('URL', el('span', {class: 'mono wrap'}, d.url)),
       row('Sources', d.sources && d.sources.length ? d.sources.join(', ') : 'all'),
       row('Events', d.events && d.events.length ? d.events.join(', ') : 'all'),
+      row('Payload filter', d.filter && d.filter.length ? el('span', {class: 'mono wrap'}, filterText(d.filter)) : 'none'),
       row('Signed', d.signed ? 'yes' : 'no'),
       row('Timeout', ms(d.timeout_ms)),
       row('Max attempts', String(d.max_attempts)),

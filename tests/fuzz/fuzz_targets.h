@@ -38,6 +38,10 @@ int FuzzQueryParams(const uint8_t* data, size_t size);
 // api::VerifySignature under every scheme. Format in signature_target.cc.
 int FuzzSignature(const uint8_t* data, size_t size);
 
+// A destination's payload filter through api::PayloadFilter::Parse and Matches. Format in
+// payload_filter_target.cc.
+int FuzzPayloadFilter(const uint8_t* data, size_t size);
+
 // Writes "invariant broken: ..." with the condition, `detail`, the place and the input being
 // replayed (if any) to stderr, then aborts.
 [[noreturn]] void InvariantBroken(const char* condition, const std::string& detail,
