@@ -37,7 +37,9 @@ void ExpectError(const std::string& json, const std::string& path, const std::st
   ASSERT_FALSE(config.ok()) << "accepted: " << json;
   const std::string& m = config.status().message();
   EXPECT_EQ(m.rfind(path + ": ", 0), 0u) << "expected path \"" << path << "\" in: " << m;
-  if (!also.empty()) EXPECT_NE(m.find(also), std::string::npos) << m;
+  if (!also.empty()) {
+    EXPECT_NE(m.find(also), std::string::npos) << m;
+  }
 }
 
 constexpr char kToken[] = R"("tokens": ["0123456789abcdef"])";

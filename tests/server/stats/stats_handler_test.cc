@@ -126,13 +126,13 @@ std::vector<DestinationConfig> Destinations() {
   a.signing_secret = kSecret;
   a.timeout_ms = 8000;
   a.max_attempts = 4;
-  a.filter = {"billing", {"pms"}, {"booking.*"}};
+  a.filter = {"billing", {"pms"}, {"booking.*"}, {}};
   DestinationConfig b;
   b.name = "crm";
   b.url = "http://127.0.0.1:9/crm";
   b.timeout_ms = 3000;
   b.max_attempts = 10;
-  b.filter = {"crm", {}, {}};
+  b.filter = {"crm", {}, {}, {}};
   return {a, b};
 }
 
