@@ -510,6 +510,17 @@ TEST(StandardWebhooksSignatureTest, MalformedHeaders) {
   }
 }
 
+TEST(StandardWebhooksSignatureTest, TheTimestampIsSignedAsItsNumber) {
+  // The reference libraries parse webhook-timestamp and sign the number re-printed: a sender
+  // that pads it with zeros signs "<id>.1614265330.<body>" all the same.
+  ApiRequest padded = SwRequest(std::string(kSwSignature));
+  padded.headers[1].second = "0001614265330";
+  EXPECT_TRUE(VerifySignature(SwPolicy(), padded, kSwTimestamp).ok());
+  padded.headers[1].second = "+1614265330";
+  EXPECT_EQ(VerifySignature(SwPolicy(), padded, kSwTimestamp).check,
+            SignatureCheck::kMalformedHeader);
+}
+
 TEST(StandardWebhooksSignatureTest, TimestampToleranceBothWays) {
   SignaturePolicy p = SwPolicy();
   auto at = [](int64_t t) { return SwRequest(SwSign(SwKey(), kSwId, t, kSwBody), t); };
