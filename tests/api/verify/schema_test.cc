@@ -100,6 +100,9 @@ TEST(PayloadSchemaLoadTest, RefusesWhatIsNotASchemaObject) {
   EXPECT_NE(LoadError(R"({"enum": []})").find("/enum"), std::string::npos);
   EXPECT_NE(LoadError(R"({"anyOf": [{}, 3]})").find("/anyOf/1"), std::string::npos);
   EXPECT_NE(LoadError(R"({"multipleOf": 0})").find("/multipleOf"), std::string::npos);
+  // RapidJSON compiles every object of the file recursively, annotations included.
+  std::string deep = R"({"default": )" + std::string(200, '[') + std::string(200, ']') + "}";
+  EXPECT_NE(LoadError(deep).find("nested deeper than 128"), std::string::npos);
 }
 
 TEST(PayloadSchemaLoadTest, RefusesKeywordsRapidJsonWouldIgnore) {
