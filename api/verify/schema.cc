@@ -7,13 +7,14 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <utility>
 
 namespace hookvault::api {
@@ -27,6 +28,7 @@ using storage::StatusOr;
 constexpr size_t kMaxSchemaFileBytes = 4 << 20;
 constexpr size_t kMaxSchemaFiles = 64;
 constexpr int kMaxSchemaDepth = 64;
+constexpr int kMaxJsonDepth = 128;
 // A $ref may point at another {"$ref": ...}; RapidJSON 1.1.0 follows such chains recursively
 // while compiling and never stops on a cycle, so we refuse chains longer than this.
 constexpr int kMaxRefChain = 32;
@@ -35,50 +37,25 @@ constexpr int kMaxRefChain = 32;
 // `pattern` with. It is a Thompson NFA: linear in the input, no backtracking blow-up.
 using Regex = rapidjson::internal::GenericRegex<rapidjson::UTF8<>>;
 
+bool IsOneOf(std::string_view word, std::initializer_list<std::string_view> words) {
+  return std::find(words.begin(), words.end(), word) != words.end();
+}
+
 // Keywords that check nothing by design (annotations), or hold schemas only reached by $ref.
 // `format` is here: draft-04 makes it optional and RapidJSON 1.1.0 does not check it (README).
-const std::set<std::string, std::less<>>& AnnotationKeywords() {
-  static const std::set<std::string, std::less<>> kKeywords = {"$schema",
-                                                               "id",
-                                                               "$id",
-                                                               "title",
-                                                               "description",
-                                                               "default",
-                                                               "examples",
-                                                               "format",
-                                                               "$comment",
-                                                               "readOnly",
-                                                               "writeOnly",
-                                                               "deprecated",
-                                                               "contentMediaType",
-                                                               "contentEncoding",
-                                                               "definitions",
-                                                               "$defs"};
-  return kKeywords;
+bool IsAnnotation(std::string_view keyword) {
+  return IsOneOf(keyword, {"$schema", "id", "$id", "title", "description", "default", "examples",
+                           "format", "$comment", "readOnly", "writeOnly", "deprecated",
+                           "contentMediaType", "contentEncoding", "definitions", "$defs"});
 }
 
 // Keywords of later drafts that RapidJSON 1.1.0 would silently ignore.
-const std::set<std::string, std::less<>>& LaterDraftKeywords() {
-  static const std::set<std::string, std::less<>> kKeywords = {"const",
-                                                               "contains",
-                                                               "propertyNames",
-                                                               "if",
-                                                               "then",
-                                                               "else",
-                                                               "dependentRequired",
-                                                               "dependentSchemas",
-                                                               "prefixItems",
-                                                               "unevaluatedProperties",
-                                                               "unevaluatedItems",
-                                                               "minContains",
-                                                               "maxContains",
-                                                               "$anchor",
-                                                               "$dynamicRef",
-                                                               "$dynamicAnchor",
-                                                               "$recursiveRef",
-                                                               "$recursiveAnchor",
-                                                               "$vocabulary"};
-  return kKeywords;
+bool IsLaterDraftKeyword(std::string_view keyword) {
+  return IsOneOf(keyword,
+                 {"const", "contains", "propertyNames", "if", "then", "else", "dependentRequired",
+                  "dependentSchemas", "prefixItems", "unevaluatedProperties", "unevaluatedItems",
+                  "minContains", "maxContains", "$anchor", "$dynamicRef", "$dynamicAnchor",
+                  "$recursiveRef", "$recursiveAnchor", "$vocabulary"});
 }
 
 std::string Quote(std::string_view text) {
@@ -378,6 +355,23 @@ struct SourceDoc {
   rapidjson::Document doc;
 };
 
+// Returns whether `value` has arrays or objects nested more than `limit` deep (recursing at
+// most `limit` levels itself).
+bool NestedDeeperThan(const rapidjson::Value& value, int limit) {
+  if (!value.IsObject() && !value.IsArray()) return false;
+  if (limit == 0) return true;
+  if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      if (NestedDeeperThan(member.value, limit - 1)) return true;
+    }
+    return false;
+  }
+  for (const auto& item : value.GetArray()) {
+    if (NestedDeeperThan(item, limit - 1)) return true;
+  }
+  return false;
+}
+
 // Splits a $ref into its file part and its fragment ("#/definitions/x", or "" for the root).
 std::pair<std::string_view, std::string_view> SplitRef(std::string_view ref) {
   size_t hash = ref.find('#');
@@ -439,6 +433,11 @@ class Loader {
       return Status::InvalidArgument(name + ": not JSON at offset " +
                                      std::to_string(source->doc.GetErrorOffset()) + ": " +
                                      rapidjson::GetParseError_En(source->doc.GetParseError()));
+    }
+    // RapidJSON compiles every object and array of the file recursively, annotations too.
+    if (NestedDeeperThan(source->doc, kMaxJsonDepth)) {
+      return Status::InvalidArgument(name + ": nested deeper than " +
+                                     std::to_string(kMaxJsonDepth) + " levels");
     }
     if (!source->doc.IsObject()) {
       return Status::InvalidArgument(name + ": not a schema: the top level is not an object");
@@ -533,10 +532,9 @@ class Loader {
                       const std::string& at, int depth) {
     if (keyword == "$ref") return CheckRef(doc, value, at);
     if (keyword == "type") {
-      static const std::set<std::string, std::less<>> kTypes = {
-          "null", "boolean", "object", "array", "number", "string", "integer"};
       auto valid = [&](const rapidjson::Value& name) {
-        return name.IsString() && kTypes.count(View(name)) != 0;
+        return name.IsString() && IsOneOf(View(name), {"null", "boolean", "object", "array",
+                                                       "number", "string", "integer"});
       };
       bool ok = valid(value);
       if (value.IsArray() && !value.Empty()) {
@@ -623,14 +621,14 @@ class Loader {
       return Status::Ok();
     }
     if (keyword == "pattern") return CheckPattern(doc, value, at);
-    if (AnnotationKeywords().count(keyword) != 0) {
+    if (IsAnnotation(keyword)) {
       if (keyword == "definitions" || keyword == "$defs") {
         return CheckSchemaMap(doc, value, at, depth, false);
       }
       return Status::Ok();
     }
     if (keyword.rfind("x-", 0) == 0) return Status::Ok();  // vendor extensions
-    if (LaterDraftKeywords().count(keyword) != 0) {
+    if (IsLaterDraftKeyword(keyword)) {
       return Fail(doc, at,
                   "keyword " + Quote(keyword) +
                       " is from a later draft; RapidJSON 1.1.0 implements draft-04 and would "
