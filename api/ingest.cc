@@ -35,6 +35,27 @@ std::optional<std::string> ScalarAt(const rapidjson::Document& doc,
   return std::nullopt;
 }
 
+// Returns the first of the source's schema rules whose glob matches `event_type`, or nullptr.
+const SchemaRule* SchemaFor(const SourcePolicy& source, std::string_view event_type) {
+  for (const SchemaRule& rule : source.schemas) {
+    if (GlobMatches(rule.glob, event_type)) return &rule;
+  }
+  return nullptr;
+}
+
+// Returns the problem's "errors" member: [{"pointer", "keyword", "message"}, ...].
+std::string RenderSchemaErrors(const std::vector<SchemaError>& errors) {
+  std::string out = "\"errors\":[";
+  for (size_t i = 0; i < errors.size(); ++i) {
+    if (i > 0) out += ',';
+    out += "{\"pointer\":" + JsonQuote(errors[i].pointer) +
+           ",\"keyword\":" + JsonQuote(errors[i].keyword) +
+           ",\"message\":" + JsonQuote(errors[i].message) + "}";
+  }
+  out += ']';
+  return out;
+}
+
 // Parts of header names that mark a credential (lower case).
 constexpr std::string_view kSecretHeaderParts[] = {"auth",    "token",     "secret",  "passw",
                                                    "cookie",  "session",   "api-key", "apikey",
@@ -65,7 +86,8 @@ bool GlobMatches(std::string_view pattern, std::string_view value) {
   return pattern == value;
 }
 
-bool DestinationFilter::Matches(std::string_view source, std::string_view event_type) const {
+bool DestinationFilter::Matches(std::string_view source, std::string_view event_type,
+                                const rapidjson::Value& body) const {
   auto any = [](const std::vector<std::string>& patterns, std::string_view value) {
     if (patterns.empty()) return true;
     for (const std::string& p : patterns) {
@@ -73,7 +95,7 @@ bool DestinationFilter::Matches(std::string_view source, std::string_view event_
     }
     return false;
   };
-  return any(sources, source) && any(events, event_type);
+  return any(sources, source) && any(events, event_type) && payload.Matches(body);
 }
 
 IngestHandler::IngestHandler(IngestOptions options, storage::EventWriter& writer)
@@ -98,17 +120,20 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
       ClientAddress(request.peer_addr, request.Header("x-forwarded-for"), options_.trusted_proxies);
   log.body_bytes = static_cast<int64_t>(request.body.size());
 
-  // Answers `kind` and logs the request with the problem's slug as the reason.
-  auto reject = [&](ProblemKind kind, std::string_view detail) {
-    ApiResponse response = Problem(kind, detail, request.path);
+  // Answers `response` and logs the request with `reason`.
+  auto answer = [&](ApiResponse response, std::string_view reason) {
     response.source = log.source;
     log.status = response.status;
-    log.reason = std::string(ProblemSlug(kind));
+    log.reason = std::string(reason);
     if (options_.kept_rejected_body_bytes > 0 && response.status >= 400 && response.status < 500) {
       log.body = request.body.substr(0, options_.kept_rejected_body_bytes);
     }
     (void)writer_.SubmitLog(std::move(log));  // refused only under overload; counted there
     respond(std::move(response));
+  };
+  // Answers `kind` and logs the request with the problem's slug as the reason.
+  auto reject = [&](ProblemKind kind, std::string_view detail) {
+    answer(Problem(kind, detail, request.path), ProblemSlug(kind));
   };
   const std::string& path = request.path;
 
@@ -128,20 +153,32 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
                                                  "\"");
     }
   }
-  const std::string* token = request.Header("x-auth-token");
-  bool token_ok = false;
-  if (token) {
-    // Compare against every token so the time taken does not tell which one matched.
-    for (const std::string& t : source->tokens) token_ok |= base::SecretsEqual(*token, t);
-  }
-  if (!token_ok) {
-    return reject(ProblemKind::kUnauthenticated,
-                  token ? "x-auth-token does not match" : "x-auth-token header missing");
+  if (!source->tokens.empty()) {
+    const std::string* token = request.Header("x-auth-token");
+    bool token_ok = false;
+    if (token) {
+      // Compare against every token so the time taken does not tell which one matched.
+      for (const std::string& t : source->tokens) token_ok |= base::SecretsEqual(*token, t);
+    }
+    if (!token_ok) {
+      return reject(ProblemKind::kUnauthenticated,
+                    token ? "x-auth-token does not match" : "x-auth-token header missing");
+    }
   }
   if (request.body.size() > options_.max_body_bytes) {
     return reject(ProblemKind::kPayloadTooLarge, "body is " + std::to_string(request.body.size()) +
                                                      " bytes; the limit is " +
                                                      std::to_string(options_.max_body_bytes));
+  }
+  // After the size check, so that an unsigned request costs at most one HMAC per key over a
+  // bounded body.
+  if (source->verify) {
+    SignatureResult verified =
+        VerifySignature(*source->verify, request, request.received_at / 1000000);
+    if (!verified.ok()) {
+      return answer(Problem(ProblemKind::kUnauthenticated, verified.detail, request.path),
+                    SignatureCheckReason(verified.check));
+    }
   }
   const std::string* content_type = request.Header("content-type");
   if (!content_type || !IsJsonContentType(*content_type)) {
@@ -165,6 +202,18 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
     const rapidjson::Value* v = source->event_type->Get(doc);
     if (v && v->IsString()) event.event_type.assign(v->GetString(), v->GetStringLength());
   }
+  if (const SchemaRule* rule = SchemaFor(*source, event.event_type)) {
+    std::vector<SchemaError> errors = rule->schema->Validate(doc);
+    if (!errors.empty()) {
+      return answer(
+          ProblemWithMembers(ProblemKind::kSchemaViolation,
+                             "the payload does not match the schema " + rule->file +
+                                 " (event type \"" + event.event_type + "\"): " +
+                                 errors[0].message,
+                             request.path, RenderSchemaErrors(errors)),
+          ProblemSlug(ProblemKind::kSchemaViolation));
+    }
+  }
   const std::string* header_key =
       source->idempotency_header.empty() ? nullptr : request.Header(source->idempotency_header);
   if (header_key && !header_key->empty()) {
@@ -181,7 +230,7 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
                                                 std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
   }
   for (const DestinationFilter& d : options_.destinations) {
-    if (d.Matches(source->name, event.event_type)) event.destinations.push_back(d.name);
+    if (d.Matches(source->name, event.event_type, doc)) event.destinations.push_back(d.name);
   }
   event.source = source->name;
   event.received_at = request.received_at;

@@ -14,29 +14,38 @@
 
 #include "api/cidr.h"
 #include "api/http.h"
+#include "api/payload_filter.h"
+#include "api/verify/schema.h"
+#include "api/verify/signature.h"
 #include "storage/event_writer.h"
 
 namespace hookvault::api {
 
-// How one source's webhooks are verified and keyed (the config's "sources" entries).
+// How one source's webhooks are verified and keyed (the config's "sources" entries). At least
+// one of `tokens` and `verify` is set; when both are, both must pass.
 struct SourcePolicy {
   std::string name;
-  std::vector<std::string> tokens;               // any one is accepted (rotation)
+  std::vector<std::string> tokens;               // any one is accepted (rotation); empty: none
+  std::optional<SignaturePolicy> verify;         // the provider's signature scheme, if any
   std::vector<Cidr> allow_ips;                   // empty: any address
   std::optional<rapidjson::Pointer> event_type;  // absent or not a string: type ""
   std::string idempotency_header;                // lower case; empty: none
   std::optional<rapidjson::Pointer> idempotency_pointer;
   std::vector<std::string> required;  // JSON pointers that must be present (as written)
   std::vector<rapidjson::Pointer> required_pointers;  // the same, parsed
+  std::vector<SchemaRule> schemas;  // the first rule whose glob matches the event type applies
 };
 
-// Which events a destination receives: exact names or a trailing-'*' glob; empty means all.
+// Which events a destination receives: exact names or a trailing-'*' glob (empty means all)
+// for the source and the event type, and the conditions on the payload (empty: all).
 struct DestinationFilter {
   std::string name;
   std::vector<std::string> sources;
   std::vector<std::string> events;
+  PayloadFilter payload;
 
-  bool Matches(std::string_view source, std::string_view event_type) const;
+  bool Matches(std::string_view source, std::string_view event_type,
+               const rapidjson::Value& body) const;
 };
 
 // Returns true if `pattern` (exact, or ending in '*' for a prefix) matches `value`.

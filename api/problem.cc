@@ -29,6 +29,7 @@ constexpr ProblemSpec kProblems[] = {
     {ProblemKind::kPayloadTooLarge, 413, "payload-too-large", "Payload too large"},
     {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type", "Unsupported media type"},
     {ProblemKind::kMissingField, 422, "missing-field", "Required field missing"},
+    {ProblemKind::kSchemaViolation, 422, "schema-violation", "Payload does not match its schema"},
     {ProblemKind::kInternal, 500, "internal", "Internal error"},
     {ProblemKind::kNotImplemented, 501, "not-implemented", "Not implemented"},
     {ProblemKind::kUnavailable, 503, "unavailable", "Service unavailable"},
@@ -65,6 +66,11 @@ ProblemKind KindFor(storage::StatusCode code) {
 }  // namespace
 
 ApiResponse Problem(ProblemKind kind, std::string_view detail, std::string_view instance) {
+  return ProblemWithMembers(kind, detail, instance, {});
+}
+
+ApiResponse ProblemWithMembers(ProblemKind kind, std::string_view detail,
+                               std::string_view instance, std::string_view members_json) {
   const ProblemSpec& spec = SpecFor(kind);
   ApiResponse response;
   response.status = spec.status;
@@ -75,6 +81,10 @@ ApiResponse Problem(ProblemKind kind, std::string_view detail, std::string_view 
   body += ",\"status\":" + std::to_string(spec.status);
   body += ",\"detail\":" + JsonQuote(detail);
   if (!instance.empty()) body += ",\"instance\":" + JsonQuote(instance);
+  if (!members_json.empty()) {
+    body += ',';
+    body += members_json;
+  }
   body += "}";
   response.body = std::move(body);
   if (spec.status == 503) {

@@ -24,6 +24,7 @@ enum class ProblemKind {
   kPayloadTooLarge,       // 413
   kUnsupportedMediaType,  // 415
   kMissingField,          // 422 a required JSON pointer is absent
+  kSchemaViolation,       // 422 the payload does not match its source's JSON Schema
   kInternal,              // 500
   kNotImplemented,        // 501 a request method the server does not know
   kUnavailable,           // 503 storage cannot commit, overload, shutting down (Retry-After)
@@ -32,6 +33,11 @@ enum class ProblemKind {
 // Returns the problem+json response for `kind` with a human-readable `detail`. A 503 carries
 // Retry-After. `instance` (the request path) is included when not empty.
 ApiResponse Problem(ProblemKind kind, std::string_view detail, std::string_view instance = {});
+
+// The same with extension members: `members_json` is the text of JSON object members
+// ("\"errors\":[...]"), appended after the standard ones. Empty: none.
+ApiResponse ProblemWithMembers(ProblemKind kind, std::string_view detail,
+                               std::string_view instance, std::string_view members_json);
 
 // Returns the slug of `kind`'s type URI ("unknown-source"); the request log's reason.
 std::string_view ProblemSlug(ProblemKind kind);

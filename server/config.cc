@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "api/feed.h"
 #include "api/json.h"
 #include "server/delivery/webhook_signature.h"
+#include "storage/base/encoding.h"
 #include "storage/base/strings.h"
 
 namespace hookvault::server {
@@ -170,7 +172,114 @@ rapidjson::Pointer ParsePointer(const std::string& text, const std::string& path
   return p;
 }
 
-api::SourcePolicy ParseSource(Object o) {
+// Returns `file` as it is if absolute, else resolved against `base_dir` (when not empty).
+std::string Resolve(const std::string& file, const std::string& base_dir) {
+  if (file.empty() || file[0] == '/' || base_dir.empty()) return file;
+  return base_dir + "/" + file;
+}
+
+// Returns the Standard Webhooks key for a configured secret: the base64 after an optional
+// "whsec_", decoded as the reference libraries decode it (they decode an unprefixed secret too,
+// unlike our outbound signing_secret). The message never holds the secret.
+std::string StandardWebhooksKey(const std::string& secret, const std::string& path) {
+  std::string_view text = secret;
+  if (text.starts_with(kSigningSecretPrefix)) text.remove_prefix(kSigningSecretPrefix.size());
+  std::optional<std::string> key = base::Base64Decode(text);
+  if (!key || key->empty()) {
+    Fail(path, "is not a Standard Webhooks secret (whsec_ and padded base64, as the sender "
+               "shows it)");
+  }
+  return *key;
+}
+
+// The source's "verify": the provider's signature scheme.
+api::SignaturePolicy ParseVerify(Object v) {
+  api::SignaturePolicy p;
+  std::optional<std::string> scheme_name = v.String("scheme");
+  if (!scheme_name) Fail(v.Path("scheme"), "is required");
+  std::optional<api::SignatureScheme> scheme = api::ParseSignatureScheme(*scheme_name);
+  if (!scheme) {
+    Fail(v.Path("scheme"), "unknown scheme \"" + *scheme_name +
+                               "\" (github, stripe, shopify, standard-webhooks or hmac)");
+  }
+  p.scheme = *scheme;
+  std::vector<std::string> secrets = v.Strings("secrets").value_or(std::vector<std::string>{});
+  if (secrets.empty()) Fail(v.Path("secrets"), "needs at least one secret");
+  for (size_t i = 0; i < secrets.size(); ++i) {
+    std::string path = v.Path("secrets") + "[" + std::to_string(i) + "]";
+    if (secrets[i].empty()) Fail(path, "must not be empty");
+    p.keys.push_back(p.scheme == api::SignatureScheme::kStandardWebhooks
+                         ? StandardWebhooksKey(secrets[i], path)
+                         : secrets[i]);
+  }
+  bool timed = p.scheme == api::SignatureScheme::kStripe ||
+               p.scheme == api::SignatureScheme::kStandardWebhooks;
+  if (std::optional<int64_t> t = v.Int("tolerance_s", 1, 86400)) {
+    if (!timed) Fail(v.Path("tolerance_s"), "the " + *scheme_name + " scheme sends no timestamp");
+    p.tolerance_s = *t;
+  }
+  bool hmac = p.scheme == api::SignatureScheme::kHmac;
+  for (const char* key : {"header", "algorithm", "encoding", "prefix"}) {
+    if (!hmac && v.Get(key)) Fail(v.Path(key), "applies to scheme hmac only");
+  }
+  if (hmac) {
+    std::string header = v.String("header").value_or("");
+    if (header.empty()) Fail(v.Path("header"), "is required for scheme hmac");
+    for (char c : header) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
+        Fail(v.Path("header"), "may hold only letters, digits, '-' and '_'");
+      }
+    }
+    p.header = base::AsciiLower(header);
+    std::string algorithm = v.String("algorithm").value_or("sha256");
+    if (algorithm == "sha1") {
+      p.algorithm = base::HmacDigest::kSha1;
+    } else if (algorithm == "sha256") {
+      p.algorithm = base::HmacDigest::kSha256;
+    } else if (algorithm == "sha512") {
+      p.algorithm = base::HmacDigest::kSha512;
+    } else {
+      Fail(v.Path("algorithm"), "must be sha1, sha256 or sha512");
+    }
+    std::string encoding = v.String("encoding").value_or("hex");
+    if (encoding == "hex") {
+      p.encoding = api::SignatureEncoding::kHex;
+    } else if (encoding == "base64") {
+      p.encoding = api::SignatureEncoding::kBase64;
+    } else {
+      Fail(v.Path("encoding"), "must be hex or base64");
+    }
+    p.prefix = v.String("prefix").value_or("");
+  }
+  v.Finish();
+  return p;
+}
+
+// The source's "schemas": {"<event-type glob>": "<schema file>", ...}, loaded now so that a
+// schema that does not load is a config error (and check-config finds it).
+std::vector<api::SchemaRule> ParseSchemas(Object& o, const EnvLookup& env,
+                                          const std::string& base_dir) {
+  std::vector<api::SchemaRule> rules;
+  const rapidjson::Value* v = o.Get("schemas");
+  if (!v) return rules;
+  if (!v->IsObject()) {
+    Fail(o.Path("schemas"), "must be an object from event-type globs to JSON Schema files");
+  }
+  for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
+    std::string glob(it->name.GetString(), it->name.GetStringLength());
+    std::string path = o.Path("schemas") + "[\"" + glob + "\"]";
+    if (!it->value.IsString()) Fail(path, "must be a file name");
+    std::string file =
+        Substitute(std::string(it->value.GetString(), it->value.GetStringLength()), path, env);
+    if (file.empty()) Fail(path, "must be a file name");
+    auto schema = api::PayloadSchema::LoadFile(Resolve(file, base_dir));
+    if (!schema.ok()) Fail(path, schema.status().message());
+    rules.push_back(api::SchemaRule{std::move(glob), std::move(file), std::move(*schema)});
+  }
+  return rules;
+}
+
+api::SourcePolicy ParseSource(Object o, const EnvLookup& env, const std::string& base_dir) {
   api::SourcePolicy s;
   s.name = o.String("name").value_or("");
   if (s.name.empty()) Fail(o.Path("name"), "is required");
@@ -180,7 +289,10 @@ api::SourcePolicy ParseSource(Object o) {
     }
   }
   s.tokens = o.Strings("tokens").value_or(std::vector<std::string>{});
-  if (s.tokens.empty()) Fail(o.Path("tokens"), "needs at least one token");
+  if (auto v = o.Child("verify")) s.verify = ParseVerify(std::move(*v));
+  if (s.tokens.empty() && !s.verify) {
+    Fail(o.Path("tokens"), "needs at least one token (or the source needs \"verify\")");
+  }
   for (size_t i = 0; i < s.tokens.size(); ++i) {
     if (s.tokens[i].size() < 16) {
       Fail(o.Path("tokens") + "[" + std::to_string(i) + "]", "must be at least 16 characters");
@@ -192,8 +304,12 @@ api::SourcePolicy ParseSource(Object o) {
   // The header comes first, and is Idempotency-Key unless the source names another, also
   // when it names only a pointer (the pointer is the fallback for requests without the
   // header); "header": "" turns the header off.
-  s.idempotency_header = "idempotency-key";
+  // With Standard Webhooks the sender's webhook-id names the message across its retries.
+  s.idempotency_header =
+      s.verify && s.verify->scheme == api::SignatureScheme::kStandardWebhooks ? "webhook-id"
+                                                                               : "idempotency-key";
   if (auto idem = o.Child("idempotency")) {
+    s.idempotency_header = "idempotency-key";
     if (auto h = idem->String("header")) {
       for (char c : *h) {
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') {
@@ -212,6 +328,7 @@ api::SourcePolicy ParseSource(Object o) {
     s.required_pointers.push_back(
         ParsePointer(s.required[i], o.Path("required") + "[" + std::to_string(i) + "]"));
   }
+  s.schemas = ParseSchemas(o, env, base_dir);
   o.Finish();
   return s;
 }
@@ -228,6 +345,13 @@ DestinationConfig ParseDestination(Object o) {
   }
   d.filter.sources = o.Strings("sources").value_or(std::vector<std::string>{});
   d.filter.events = o.Strings("events").value_or(std::vector<std::string>{});
+  if (const rapidjson::Value* f = o.Get("filter")) {
+    if (!f->IsArray()) Fail(o.Path("filter"), "must be an array of conditions");
+    auto parsed = api::PayloadFilter::Parse(*f);
+    // The message starts with the condition's place below the filter ("[2].gte: ...").
+    if (!parsed.ok()) throw ConfigError{o.Path("filter") + parsed.status().message()};
+    d.filter.payload = std::move(*parsed);
+  }
   d.timeout_ms = o.Int("timeout_ms", 1, 600000).value_or(d.timeout_ms);
   d.max_attempts = static_cast<int>(o.Int("max_attempts", 1, 1000).value_or(d.max_attempts));
   if (auto b = o.Child("backoff")) {
@@ -252,7 +376,7 @@ DestinationConfig ParseDestination(Object o) {
 // An audit key shorter than this would be guessable offline from one row and its hash.
 constexpr size_t kMinAuditKeyChars = 32;
 
-Config ParseRoot(Object root) {
+Config ParseRoot(Object root, const EnvLookup& env, const std::string& base_dir) {
   Config c;
   c.listen = root.String("listen").value_or(c.listen);
   if (auto hp = SplitHostPort(c.listen); !hp.ok()) Fail("listen", hp.status().message());
@@ -366,7 +490,8 @@ Config ParseRoot(Object root) {
       Fail("max_db_bytes", "applies to SQLite only; with postgres, bound the database there");
     }
   }
-  root.EachObject("sources", [&](Object o) { c.sources.push_back(ParseSource(std::move(o))); });
+  root.EachObject("sources",
+                  [&](Object o) { c.sources.push_back(ParseSource(std::move(o), env, base_dir)); });
   root.EachObject("destinations",
                   [&](Object o) { c.destinations.push_back(ParseDestination(std::move(o))); });
   root.EachObject("api_tokens", [&](Object o) {
@@ -445,13 +570,14 @@ EnvLookup ProcessEnv() {
   };
 }
 
-storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env) {
+storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env,
+                                      const std::string& base_dir) {
   rapidjson::Document doc;
   if (storage::Status s = api::ParseJson(json, doc); !s.ok()) {
     return storage::Status::InvalidArgument("config is not valid JSON: " + s.message());
   }
   try {
-    return ParseRoot(Object(doc, "", env));
+    return ParseRoot(Object(doc, "", env), env, base_dir);
   } catch (const ConfigError& e) {
     return storage::Status::InvalidArgument(e.message);
   }
@@ -462,7 +588,9 @@ storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLooku
   if (!in) return storage::Status::InvalidArgument("cannot read config file " + path);
   std::stringstream buf;
   buf << in.rdbuf();
-  auto config = ParseConfig(buf.str(), env);
+  // Files the config names (schemas) resolve against the config file's directory.
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  auto config = ParseConfig(buf.str(), env, dir.empty() ? "." : dir);
   if (!config.ok()) {
     return storage::Status::InvalidArgument(path + ": " + config.status().message());
   }

@@ -134,11 +134,14 @@ EnvLookup ProcessEnv();
 
 // Parses and validates a config document. "${NAME}" in any string value is replaced from `env`.
 // Returns kInvalidArgument with a message naming the key path ("sources[0].tokens: ...") for
-// an unknown key, a wrong type, an invalid value or an unset variable. Secret values never
-// appear in messages.
-storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env);
+// an unknown key, a wrong type, an invalid value, an unset variable or a schema file that does
+// not load. Secret values never appear in messages. Relative files the config names (schemas)
+// resolve against `base_dir`; empty: the working directory.
+storage::StatusOr<Config> ParseConfig(std::string_view json, const EnvLookup& env,
+                                      const std::string& base_dir = "");
 
-// Reads and parses a config file. Returns kInvalidArgument if it cannot be read.
+// Reads and parses a config file; relative files resolve against the file's directory.
+// Returns kInvalidArgument if it cannot be read.
 storage::StatusOr<Config> LoadConfigFile(const std::string& path, const EnvLookup& env);
 
 // Returns the embedded default: 127.0.0.1:8080, data in ./data, one source "default" whose only

@@ -137,7 +137,39 @@ def rows_ingest(j):
             **{k: u[k] for k in keep}),
         row("ingest", "group-commit gain (max_batch 512 / 1)", "%sx" % fmt(gain["value"]),
             ">= %sx" % gain["goal"], gain["met"], value=gain["value"]),
+    ] + rows_booking(j)
+
+
+def rows_booking(j):
+    """Ingest runs 4-6 (one booking: token, + schema, GitHub signature) and the in-process
+    cost per event of the two checks; absent from the JSON of runs before issue 17."""
+    runs, out = j["runs"], []
+    size = j.get("booking_bytes")
+    for key, what in (("booking_plain", "POST a %s B booking, token only, fresh server" % size),
+                      ("booking_schema", "the same, + JSON Schema (booking.schema.json)"),
+                      ("booking_github", "the same, GitHub signature instead of a token")):
+        if key in runs:
+            out.append(row("ingest", what, latency(runs[key]),
+                           **{k: runs[key][k] for k in ("req_per_s", "p50_ms", "p99_ms")}))
+    if "in_process_us_per_event" in j:
+        out += rows_verify_figures("ingest", j["in_process_us_per_event"])
+    return out
+
+
+def rows_verify_figures(part, v):
+    us = lambda x: "?" if x is None else "%.2f us/event" % x
+    return [
+        row(part, "in-process: VerifySignature github, 1 KiB body", us(v["github_signature_1kib"]),
+            us_per_event=v["github_signature_1kib"]),
+        row(part, "in-process: PayloadSchema::Validate, %s B booking" % fmt(v["payload_bytes"]),
+            us(v["schema_validate"]), us_per_event=v["schema_validate"]),
+        row(part, "in-process: parsing that booking (for scale)", us(v["parse_payload"]),
+            us_per_event=v["parse_payload"]),
     ]
+
+
+def rows_verify(j):
+    return rows_verify_figures("verify", j["us_per_event"])
 
 
 def rows_deliver(j):
@@ -240,7 +272,7 @@ def rows_cluster(j):
 
 
 ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal,
-        "reprocess": rows_reprocess, "cluster": rows_cluster}
+        "reprocess": rows_reprocess, "cluster": rows_cluster, "verify": rows_verify}
 
 
 def finish(meta_file, out_dir, names):

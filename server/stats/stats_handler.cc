@@ -236,6 +236,8 @@ void StatsHandler::Destinations(const api::ApiRequest& req, api::Responder respo
     WriteStrings(w, d.sources);
     WriteKey(w, "events");
     WriteStrings(w, d.events);
+    WriteKey(w, "filter");
+    w.RawValue(d.filter.data(), d.filter.size(), rapidjson::kArrayType);
     WriteKey(w, "timeout_ms");
     w.Int64(d.timeout_ms);
     WriteKey(w, "max_attempts");
@@ -264,6 +266,7 @@ std::vector<StatsHandler::Shown> StatsHandler::Show(
     s.url = DisplayUrl(d.url);
     s.sources = d.filter.sources;
     s.events = d.filter.events;
+    s.filter = d.filter.payload.json();
     s.timeout_ms = d.timeout_ms;
     s.max_attempts = d.max_attempts;
     s.is_signed = !d.signing_secret.empty();

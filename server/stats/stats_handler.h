@@ -46,6 +46,7 @@ class StatsHandler {
     std::string url;  // DisplayUrl()
     std::vector<std::string> sources;
     std::vector<std::string> events;
+    std::string filter = "[]";  // the payload filter's normalised JSON array
     int64_t timeout_ms = 0;
     int max_attempts = 0;
     bool is_signed = false;

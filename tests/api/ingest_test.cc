@@ -8,6 +8,7 @@
 
 #include "api/json.h"
 #include "storage/base/crypto.h"
+#include "storage/base/encoding.h"
 #include "tests/testing/fake_event_writer.h"
 
 namespace hookvault::api {
@@ -442,10 +443,10 @@ TEST_F(IngestTest, EventTypeWithoutPointerIsEmpty) {
 
 TEST_F(IngestTest, DestinationsChosenByFilters) {
   options_.destinations = {
-      {"billing", {"harmonics"}, {"payment.*", "booking.created"}},
-      {"audit", {}, {}},
-      {"elsewhere", {"other"}, {}},
-      {"bookings", {"harm*"}, {"booking.*"}},
+      {"billing", {"harmonics"}, {"payment.*", "booking.created"}, {}},
+      {"audit", {}, {}, {}},
+      {"elsewhere", {"other"}, {}, {}},
+      {"bookings", {"harm*"}, {"booking.*"}, {}},
   };
   struct Case {
     const char* body;
@@ -464,6 +465,91 @@ TEST_F(IngestTest, DestinationsChosenByFilters) {
     SCOPED_TRACE(c.body);
     EXPECT_EQ(ExpectSubmitted(Request(c.body)).destinations, c.destinations);
   }
+}
+
+// --- Signatures, schemas, payload filters -----------------------------------------------------
+
+SignaturePolicy GithubPolicy() {
+  SignaturePolicy p;
+  p.scheme = SignatureScheme::kGithub;
+  p.keys = {"github-secret"};
+  return p;
+}
+
+std::string GithubSignature(std::string_view body, std::string_view key = "github-secret") {
+  return "sha256=" + base::HexEncode(base::Hmac(base::HmacDigest::kSha256, key, {body}));
+}
+
+TEST_F(IngestTest, ASignedSourceWithoutTokensTakesAValidSignature) {
+  options_.sources[0].tokens.clear();
+  options_.sources[0].verify = GithubPolicy();
+  ApiRequest r = Request();
+  RemoveHeader(r, "x-auth-token");
+  SetHeader(r, "x-hub-signature-256", GithubSignature(r.body));
+  ExpectSubmitted(r);
+}
+
+TEST_F(IngestTest, ABadSignatureIs401AndTheLogNamesTheCheck) {
+  options_.sources[0].tokens.clear();
+  options_.sources[0].verify = GithubPolicy();
+  ApiRequest r = Request();
+  SetHeader(r, "x-hub-signature-256", GithubSignature(r.body, "another-secret"));
+  ApiResponse response = ExpectRejected(r, 401);
+  EXPECT_EQ(ProblemType(response), "urn:hookvault:problem:unauthenticated");
+  EXPECT_EQ(writer_.logs().back().reason, "signature-mismatch");
+  EXPECT_EQ(response.body.find(GithubSignature(r.body)), std::string::npos);
+
+  RemoveHeader(r, "x-hub-signature-256");
+  ExpectRejected(r, 401);
+  EXPECT_EQ(writer_.logs().back().reason, "signature-missing");
+}
+
+TEST_F(IngestTest, WithTokenAndSignatureBothMustPass) {
+  options_.sources[0].verify = GithubPolicy();
+  ApiRequest r = Request();
+  ExpectRejected(r, 401);  // the token alone
+  EXPECT_EQ(writer_.logs().back().reason, "signature-missing");
+  SetHeader(r, "x-hub-signature-256", GithubSignature(r.body));
+  SetHeader(r, "x-auth-token", "wrong-token-wrong-token");
+  ExpectRejected(r, 401);  // the signature alone
+  EXPECT_EQ(writer_.logs().back().reason, "unauthenticated");
+  SetHeader(r, "x-auth-token", kToken);
+  ExpectSubmitted(r);
+}
+
+TEST_F(IngestTest, ASchemaViolationIs422WithThePointerAndKeyword) {
+  auto schema = PayloadSchema::Parse(
+      R"({"type": "object", "properties": {"amount": {"type": "string"}}})", "pay.json");
+  ASSERT_TRUE(schema.ok()) << schema.status().message();
+  options_.sources[0].schemas = {SchemaRule{"refund.*", "refund.json", *schema},
+                                 SchemaRule{"payment.*", "pay.json", *schema}};
+  ApiResponse response = ExpectRejected(Request(), 422);  // kBody's amount is a number
+  EXPECT_EQ(ProblemType(response), "urn:hookvault:problem:schema-violation");
+  EXPECT_EQ(writer_.logs().back().reason, "schema-violation");
+  rapidjson::Document doc;
+  ASSERT_TRUE(ParseJson(response.body, doc).ok()) << response.body;
+  ASSERT_TRUE(doc.HasMember("errors") && doc["errors"].IsArray() && doc["errors"].Size() > 0)
+      << response.body;
+  EXPECT_STREQ(doc["errors"][0]["pointer"].GetString(), "/amount");
+  EXPECT_STREQ(doc["errors"][0]["keyword"].GetString(), "type");
+  EXPECT_NE(ProblemDetail(response).find("pay.json"), std::string::npos);
+
+  // A type no glob matches is not validated.
+  ExpectSubmitted(Request(R"({"event":"booking.created","amount":10})"));
+}
+
+TEST_F(IngestTest, PayloadFiltersChooseAmongTheMatchingDestinations) {
+  rapidjson::Document conditions;
+  ASSERT_TRUE(ParseJson(R"([{"pointer": "/amount", "gte": 100}])", conditions).ok());
+  auto big = PayloadFilter::Parse(conditions);
+  ASSERT_TRUE(big.ok()) << big.status().message();
+  options_.destinations = {{"big", {}, {"payment.*"}, *big}, {"all", {}, {}, {}}};
+  EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"payment.created","amount":150})")).destinations,
+            (std::vector<std::string>{"big", "all"}));
+  EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"payment.created","amount":99})")).destinations,
+            (std::vector<std::string>{"all"}));
+  EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"booking.created","amount":150})")).destinations,
+            (std::vector<std::string>{"all"}));
 }
 
 TEST_F(IngestTest, NoDestinationsGivesEmptyList) {
@@ -714,25 +800,28 @@ TEST(GlobMatchesTest, StarElsewhereIsLiteral) {
   EXPECT_FALSE(GlobMatches("pay*ment", "payXment"));
 }
 
+// A payload for the destination filters that have no payload conditions.
+const rapidjson::Value kNoBody;
+
 TEST(DestinationFilterTest, EmptyListsMatchAll) {
-  DestinationFilter f{"all", {}, {}};
-  EXPECT_TRUE(f.Matches("any", ""));
-  EXPECT_TRUE(f.Matches("any", "x.y"));
+  DestinationFilter f{"all", {}, {}, {}};
+  EXPECT_TRUE(f.Matches("any", "", kNoBody));
+  EXPECT_TRUE(f.Matches("any", "x.y", kNoBody));
 }
 
 TEST(DestinationFilterTest, BothListsMustMatch) {
-  DestinationFilter f{"d", {"harmonics"}, {"payment.*"}};
-  EXPECT_TRUE(f.Matches("harmonics", "payment.created"));
-  EXPECT_FALSE(f.Matches("other", "payment.created"));
-  EXPECT_FALSE(f.Matches("harmonics", "booking.created"));
-  EXPECT_FALSE(f.Matches("harmonics", ""));
+  DestinationFilter f{"d", {"harmonics"}, {"payment.*"}, {}};
+  EXPECT_TRUE(f.Matches("harmonics", "payment.created", kNoBody));
+  EXPECT_FALSE(f.Matches("other", "payment.created", kNoBody));
+  EXPECT_FALSE(f.Matches("harmonics", "booking.created", kNoBody));
+  EXPECT_FALSE(f.Matches("harmonics", "", kNoBody));
 }
 
 TEST(DestinationFilterTest, SourceGlobs) {
-  DestinationFilter f{"d", {"harm*", "stripe"}, {}};
-  EXPECT_TRUE(f.Matches("harmonics", "x"));
-  EXPECT_TRUE(f.Matches("stripe", "x"));
-  EXPECT_FALSE(f.Matches("stripe-test", "x"));
+  DestinationFilter f{"d", {"harm*", "stripe"}, {}, {}};
+  EXPECT_TRUE(f.Matches("harmonics", "x", kNoBody));
+  EXPECT_TRUE(f.Matches("stripe", "x", kNoBody));
+  EXPECT_FALSE(f.Matches("stripe-test", "x", kNoBody));
 }
 
 // --- Rejected bodies (config request_log.keep_rejected_bodies) -------------------------------

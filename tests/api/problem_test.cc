@@ -33,6 +33,7 @@ constexpr KindCase kKinds[] = {
     {ProblemKind::kPayloadTooLarge, 413, "payload-too-large"},
     {ProblemKind::kUnsupportedMediaType, 415, "unsupported-media-type"},
     {ProblemKind::kMissingField, 422, "missing-field"},
+    {ProblemKind::kSchemaViolation, 422, "schema-violation"},
     {ProblemKind::kInternal, 500, "internal"},
     {ProblemKind::kUnavailable, 503, "unavailable"},
 };
@@ -102,6 +103,17 @@ TEST(ProblemTest, IncludesInstanceWhenGiven) {
   ExpectProblem(r, 404, doc);
   ASSERT_TRUE(doc.HasMember("instance"));
   EXPECT_STREQ(doc["instance"].GetString(), "/api/v1/events/x");
+}
+
+TEST(ProblemTest, ExtensionMembersFollowTheStandardOnes) {
+  ApiResponse r = ProblemWithMembers(ProblemKind::kSchemaViolation, "payload breaks its schema",
+                                     "/webhooks/h", R"("errors":[{"pointer":"/a"}])");
+  rapidjson::Document doc;
+  ExpectProblem(r, 422, doc);
+  if (HasFatalFailure()) return;
+  ASSERT_TRUE(doc.HasMember("errors") && doc["errors"].IsArray()) << r.body;
+  EXPECT_STREQ(doc["errors"][0]["pointer"].GetString(), "/a");
+  EXPECT_STREQ(doc["instance"].GetString(), "/webhooks/h");
 }
 
 TEST(ProblemTest, EscapesDetailAndInstance) {

@@ -67,6 +67,7 @@ INSTANTIATE_TEST_SUITE_P(Fuzz, CorpusReplayTest,
                                            Target{"config", FuzzConfig},
                                            Target{"json_pointer_cidr", FuzzJsonPointerCidr},
                                            Target{"query_params", FuzzQueryParams},
+                                           Target{"signature", FuzzSignature},
                                            Target{"payload_filter", FuzzPayloadFilter}),
                          [](const ::testing::TestParamInfo<Target>& info) {
                            return std::string(info.param.name);

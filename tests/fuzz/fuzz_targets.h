@@ -34,6 +34,10 @@ int FuzzJsonPointerCidr(const uint8_t* data, size_t size);
 // cursors. Format in query_params_target.cc.
 int FuzzQueryParams(const uint8_t* data, size_t size);
 
+// Stripe-Signature and webhook-signature values through their parsers, and requests through
+// api::VerifySignature under every scheme. Format in signature_target.cc.
+int FuzzSignature(const uint8_t* data, size_t size);
+
 // A destination's payload filter through api::PayloadFilter::Parse and Matches. Format in
 // payload_filter_target.cc.
 int FuzzPayloadFilter(const uint8_t* data, size_t size);

@@ -250,7 +250,7 @@ Expectation Expect(const api::IngestOptions& options, const IngestInput& in) {
     if (v && v->IsString()) e.event_type.assign(v->GetString(), v->GetStringLength());
   }
   for (const api::DestinationFilter& d : options.destinations) {
-    if (d.Matches(source->name, e.event_type)) e.destinations.push_back(d.name);
+    if (d.Matches(source->name, e.event_type, doc)) e.destinations.push_back(d.name);
   }
   return answer(in.writer == WriterKind::kFail || in.writer == WriterKind::kRefuse ? 503 : 200);
 }

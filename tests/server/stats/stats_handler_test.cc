@@ -126,13 +126,19 @@ std::vector<DestinationConfig> Destinations() {
   a.signing_secret = kSecret;
   a.timeout_ms = 8000;
   a.max_attempts = 4;
-  a.filter = {"billing", {"pms"}, {"booking.*"}};
+  a.filter = {"billing", {"pms"}, {"booking.*"}, {}};
+  rapidjson::Document conditions;
+  conditions.Parse(R"([{"pointer": "/amount", "gte": 100},
+                       {"pointer": "/booking/status", "in": ["confirmed", "paid"]}])");
+  auto payload = api::PayloadFilter::Parse(conditions);
+  EXPECT_TRUE(payload.ok()) << payload.status().message();
+  if (payload.ok()) a.filter.payload = *payload;
   DestinationConfig b;
   b.name = "crm";
   b.url = "http://127.0.0.1:9/crm";
   b.timeout_ms = 3000;
   b.max_attempts = 10;
-  b.filter = {"crm", {}, {}};
+  b.filter = {"crm", {}, {}, {}};
   return {a, b};
 }
 
@@ -363,15 +369,28 @@ TEST_F(StatsHandlerTest, DestinationsShowTheConfigurationButNoSecret) {
   ASSERT_EQ(billing["sources"].Size(), 1u);
   EXPECT_EQ(billing["sources"][0].GetString(), std::string("pms"));
   EXPECT_EQ(billing["events"][0].GetString(), std::string("booking.*"));
+  // The payload filter, as the normalised array (PayloadFilter::json()).
+  ASSERT_TRUE(billing["filter"].IsArray()) << r.body;
+  ASSERT_EQ(billing["filter"].Size(), 2u);
+  EXPECT_EQ(billing["filter"][0]["pointer"].GetString(), std::string("/amount"));
+  EXPECT_EQ(billing["filter"][0]["gte"].GetInt(), 100);
+  EXPECT_EQ(billing["filter"][1]["pointer"].GetString(), std::string("/booking/status"));
+  EXPECT_EQ(billing["filter"][1]["in"][1].GetString(), std::string("paid"));
+  EXPECT_NE(r.body.find(R"("filter":[{"pointer":"/amount","gte":100},)"
+                        R"({"pointer":"/booking/status","in":["confirmed","paid"]}])"),
+            std::string::npos)
+      << r.body;
   EXPECT_EQ(billing["timeout_ms"].GetInt64(), 8000);
   EXPECT_EQ(billing["max_attempts"].GetInt(), 4);
   EXPECT_TRUE(billing["signed"].GetBool());
   EXPECT_EQ(billing["state"].GetString(), std::string("ok"));
   EXPECT_TRUE(billing["health"].IsObject());
-  EXPECT_EQ(billing.MemberCount(), 9u);
+  EXPECT_EQ(billing.MemberCount(), 10u);
   const auto& crm = d["data"][1];
   EXPECT_EQ(crm["url"].GetString(), std::string("http://127.0.0.1:9/crm"));
   EXPECT_EQ(crm["sources"].Size(), 0u);
+  ASSERT_TRUE(crm["filter"].IsArray()) << r.body;
+  EXPECT_EQ(crm["filter"].Size(), 0u);
   EXPECT_FALSE(crm["signed"].GetBool());
 }
 

@@ -1,0 +1,390 @@
+#include "api/verify/schema.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <atomic>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/testing/temp_dir.h"
+
+namespace hookvault::api {
+namespace {
+
+// A booking like res:harmonics sends, and a schema for it that uses the common keywords.
+constexpr std::string_view kBookingSchema = R"({
+  "$schema": "http://json-schema.org/draft-04/schema#",
+  "title": "booking",
+  "type": "object",
+  "required": ["event", "booking"],
+  "properties": {
+    "event": {"type": "string", "enum": ["booking.created", "booking.cancelled"]},
+    "booking": {
+      "type": "object",
+      "required": ["ref", "guests"],
+      "additionalProperties": false,
+      "properties": {
+        "ref": {"type": "string", "pattern": "^BK-[0-9]{6}$"},
+        "guests": {"type": "integer", "minimum": 1, "maximum": 12},
+        "note": {"type": "string", "maxLength": 8},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "starts_at": {"type": "string", "format": "date-time"}
+      }
+    }
+  }
+})";
+
+constexpr std::string_view kValidBooking = R"({
+  "event": "booking.created",
+  "booking": {"ref": "BK-000042", "guests": 2, "note": "window", "tags": ["vip", "late"],
+              "starts_at": "2026-12-07T20:00:00Z"}
+})";
+
+std::shared_ptr<const PayloadSchema> MustParse(std::string_view schema) {
+  auto parsed = PayloadSchema::Parse(schema, "booking.json");
+  EXPECT_TRUE(parsed.ok()) << parsed.status().message();
+  return parsed.ok() ? *parsed : nullptr;
+}
+
+std::vector<SchemaError> Check(const PayloadSchema& schema, std::string_view payload) {
+  rapidjson::Document doc;
+  doc.Parse(payload.data(), payload.size());
+  EXPECT_FALSE(doc.HasParseError()) << payload;
+  return schema.Validate(doc);
+}
+
+std::string LoadError(std::string_view schema) {
+  auto parsed = PayloadSchema::Parse(schema, "s.json");
+  EXPECT_FALSE(parsed.ok()) << schema;
+  return parsed.ok() ? "" : parsed.status().message();
+}
+
+// --- Loading ----------------------------------------------------------------------------------
+
+TEST(PayloadSchemaLoadTest, MissingFileNamesTheFile) {
+  testing::TempDir dir;
+  auto loaded = PayloadSchema::LoadFile(dir.File("nope.json"));
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), storage::StatusCode::kInvalidArgument);
+  EXPECT_NE(loaded.status().message().find(dir.File("nope.json")), std::string::npos);
+  EXPECT_NE(loaded.status().message().find("cannot read"), std::string::npos);
+}
+
+TEST(PayloadSchemaLoadTest, NotJsonNamesTheOffset) {
+  testing::TempDir dir;
+  std::string file = dir.Write("broken.json", R"({"type": "object",, })");
+  auto loaded = PayloadSchema::LoadFile(file);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find(file), std::string::npos);
+  EXPECT_NE(loaded.status().message().find("not JSON at offset 18"), std::string::npos)
+      << loaded.status().message();
+}
+
+TEST(PayloadSchemaLoadTest, LoadsAFile) {
+  testing::TempDir dir;
+  auto loaded = PayloadSchema::LoadFile(dir.Write("booking.json", std::string(kBookingSchema)));
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_TRUE(Check(**loaded, kValidBooking).empty());
+}
+
+TEST(PayloadSchemaLoadTest, RefusesWhatIsNotASchemaObject) {
+  EXPECT_NE(LoadError("[]").find("not a schema"), std::string::npos);
+  EXPECT_NE(LoadError("\"string\"").find("not a schema"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"properties": {"a": true}})").find("/properties/a"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"properties": []})").find("/properties"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"type": "strnig"})").find("/type"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"required": "a"})").find("/required"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"minLength": -1})").find("/minLength"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"enum": []})").find("/enum"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"anyOf": [{}, 3]})").find("/anyOf/1"), std::string::npos);
+  EXPECT_NE(LoadError(R"({"multipleOf": 0})").find("/multipleOf"), std::string::npos);
+  // RapidJSON compiles every object of the file recursively, annotations included.
+  std::string deep = R"({"default": )" + std::string(200, '[') + std::string(200, ']') + "}";
+  EXPECT_NE(LoadError(deep).find("nested deeper than 128"), std::string::npos);
+}
+
+TEST(PayloadSchemaLoadTest, RefusesKeywordsRapidJsonWouldIgnore) {
+  std::string typo = LoadError(R"({"properties": {"a": {"requried": ["b"]}}})");
+  EXPECT_NE(typo.find("s.json: /properties/a/requried: unknown keyword"), std::string::npos)
+      << typo;
+  std::string later = LoadError(R"({"properties": {"a": {"const": 1}}})");
+  EXPECT_NE(later.find("later draft"), std::string::npos) << later;
+  std::string exclusive = LoadError(R"({"exclusiveMinimum": 5})");
+  EXPECT_NE(exclusive.find("/exclusiveMinimum"), std::string::npos) << exclusive;
+  // Annotations, `format` and vendor extensions load.
+  EXPECT_TRUE(PayloadSchema::Parse(R"({"title": "t", "description": "d", "default": 1,
+      "format": "email", "x-owner": "billing", "definitions": {"a": {"type": "string"}}})",
+                                   "s.json")
+                  .ok());
+}
+
+TEST(PayloadSchemaLoadTest, RefusesPatternsRapidJsonCannotCompile) {
+  // RapidJSON drops a pattern it cannot compile and then accepts every string.
+  std::string digit = LoadError(R"({"properties": {"ref": {"pattern": "^\\d+$"}}})");
+  EXPECT_NE(digit.find("/properties/ref/pattern"), std::string::npos) << digit;
+  EXPECT_NE(digit.find("escape RapidJSON 1.1.0 does not know"), std::string::npos) << digit;
+  // RapidJSON's regex asserts on these, or without assertions reads past its operand stack.
+  for (const char* pattern : {"^(a", "a()", "a|", "(|a)", "*a", "{2}", "[z-a]", "[]", "a{0}", "a^b",
+                              "a$b", "(a$)", "a{2,1}", "a{1001}", "((a{999}){999})",
+                              // Its matcher recurses without end on a loop matching nothing.
+                              "a**", "(a?)+", "(a|b*)*", "(a*){2,}", "x(a?b?)*y"}) {
+    std::string schema = R"({"patternProperties": {")" + std::string(pattern) + R"(": {}}})";
+    std::string error = LoadError(schema);
+    EXPECT_NE(error.find("/patternProperties"), std::string::npos) << pattern << ": " << error;
+  }
+  // What it compiles as written loads (written as in the JSON text, escapes doubled).
+  for (const char* pattern : {"^BK-[0-9]{6}$", "a|b|(c|d)*", R"([^a-z\\\\]+)", R"(\\.json$)",
+                              "^[-a]{1,3}(x)?$", "a{2,}", "é+", "(a?){3}", "(a|b)*c?"}) {
+    std::string schema = R"({"properties": {"a": {"pattern": ")" + std::string(pattern) + R"("}}})";
+    auto parsed = PayloadSchema::Parse(schema, "s.json");
+    EXPECT_TRUE(parsed.ok()) << pattern << ": " << parsed.status().message();
+  }
+}
+
+// Random patterns over the regex's metacharacters: whatever the loader accepts must compile
+// and match without crashing (RapidJSON's regex overflowed its stack on "a**" and its heap on
+// "a()" before the loader refused them; under ASan, scripts/test's sanitizer run sees more).
+TEST(PayloadSchemaLoadTest, PatternsItAcceptsMatchWithoutCrashing) {
+  std::mt19937 random(17);
+  const std::string alphabet = "ab()[]{}|?*+.^$\\-019,x";
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string pattern;
+    for (size_t n = random() % 9; n > 0; --n) pattern += alphabet[random() % alphabet.size()];
+    rapidjson::StringBuffer schema;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(schema);
+    writer.StartObject();
+    writer.Key("pattern");
+    writer.String(pattern.c_str(), static_cast<rapidjson::SizeType>(pattern.size()));
+    writer.EndObject();
+    auto parsed = PayloadSchema::Parse(schema.GetString(), "s.json");
+    if (!parsed.ok()) continue;
+    ++accepted;
+    for (const char* text : {"", "a", "ab", "aab", "b{2}", "x.a", "ba(", "aaaaaaaab"}) {
+      rapidjson::Document value;
+      value.SetString(text, value.GetAllocator());
+      (*parsed)->Validate(value);
+    }
+  }
+  EXPECT_GT(accepted, 1000);  // the grammar is not so narrow that the loop tests nothing
+}
+
+TEST(PayloadSchemaLoadTest, RefusesARefThatDoesNotResolve) {
+  std::string local = LoadError(R"({"properties": {"a": {"$ref": "#/definitions/missing"}}})");
+  EXPECT_NE(local.find("/properties/a/$ref"), std::string::npos) << local;
+  EXPECT_NE(local.find("does not resolve"), std::string::npos) << local;
+  std::string not_schema = LoadError(R"({"properties": {"a": {"$ref": "#/properties/b/type"},
+                                                        "b": {"type": "string"}}})");
+  EXPECT_NE(not_schema.find("does not resolve"), std::string::npos) << not_schema;
+  std::string loop = LoadError(R"({"definitions": {"a": {"$ref": "#/definitions/b"},
+      "b": {"$ref": "#/definitions/a"}}, "properties": {"x": {"$ref": "#/definitions/a"}}})");
+  EXPECT_NE(loop.find("loops"), std::string::npos) << loop;
+  std::string url = LoadError(R"({"$ref": "https://example.com/schema.json"})");
+  EXPECT_NE(url.find("not a file path"), std::string::npos) << url;
+}
+
+TEST(PayloadSchemaLoadTest, ResolvesRefsToFilesBesideTheSchema) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.File("common"));
+  // money.json's own $refs: one within it, one to a file beside it (relative to common/).
+  dir.Write("common/money.json", R"({"definitions": {
+      "amount": {"$ref": "#/definitions/cents"},
+      "cents": {"type": "integer", "minimum": 0},
+      "money": {"properties": {"currency": {"$ref": "currency.json"}}}}})");
+  dir.Write("common/currency.json", R"({"type": "string", "enum": ["EUR", "GBP"]})");
+  std::string file = dir.Write("payment.json", R"({"type": "object",
+      "properties": {"amount": {"$ref": "common/money.json#/definitions/amount"},
+                     "price": {"$ref": "common/money.json#/definitions/money"}}})");
+  auto loaded = PayloadSchema::LoadFile(file);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_TRUE(Check(**loaded, R"({"amount": 5, "price": {"currency": "EUR"}})").empty());
+  auto errors = Check(**loaded, R"({"amount": -5})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/amount");
+  EXPECT_EQ(errors[0].keyword, "minimum");
+  errors = Check(**loaded, R"({"price": {"currency": "USD"}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/price/currency");
+  EXPECT_EQ(errors[0].keyword, "enum");
+}
+
+// RapidJSON 1.1.0 finds nothing when a $ref to another file lands on a $ref to a third file,
+// and then checks nothing there: refused at load.
+TEST(PayloadSchemaLoadTest, RefusesARefToAFileThatLandsOnAnotherFileRef) {
+  testing::TempDir dir;
+  dir.Write("money.json", R"({"definitions": {"amount": {"$ref": "amount.json"}}})");
+  dir.Write("amount.json", R"({"type": "integer", "minimum": 0})");
+  std::string file = dir.Write("payment.json", R"({"type": "object",
+      "properties": {"amount": {"$ref": "money.json#/definitions/amount"}}})");
+  auto loaded = PayloadSchema::LoadFile(file);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("does not follow"), std::string::npos)
+      << loaded.status().message();
+}
+
+TEST(PayloadSchemaLoadTest, RefusesMissingAndCyclicFileRefs) {
+  testing::TempDir dir;
+  std::string missing = dir.Write("a.json", R"({"properties": {"x": {"$ref": "gone.json"}}})");
+  auto loaded = PayloadSchema::LoadFile(missing);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("/properties/x/$ref"), std::string::npos)
+      << loaded.status().message();
+  EXPECT_NE(loaded.status().message().find("gone.json: cannot read"), std::string::npos)
+      << loaded.status().message();
+
+  dir.Write("b.json", R"({"properties": {"c": {"$ref": "c.json"}}})");
+  std::string cyclic = dir.Write("c.json", R"({"properties": {"b": {"$ref": "b.json"}}})");
+  loaded = PayloadSchema::LoadFile(cyclic);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("cycle"), std::string::npos)
+      << loaded.status().message();
+
+  std::string fragment = dir.Write("d.json", R"({"$ref": "b.json#/definitions/none"})");
+  loaded = PayloadSchema::LoadFile(fragment);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("does not resolve"), std::string::npos)
+      << loaded.status().message();
+}
+
+// --- Validating -------------------------------------------------------------------------------
+
+TEST(PayloadSchemaValidateTest, AcceptsValidPayloads) {
+  auto schema = MustParse(kBookingSchema);
+  ASSERT_NE(schema, nullptr);
+  EXPECT_TRUE(Check(*schema, kValidBooking).empty());
+  EXPECT_TRUE(Check(*schema, R"({"event": "booking.cancelled",
+                                 "booking": {"ref": "BK-123456", "guests": 12}})")
+                  .empty());
+  // `format` is not checked by RapidJSON 1.1.0 (README).
+  EXPECT_TRUE(Check(*schema, R"({"event": "booking.created",
+      "booking": {"ref": "BK-123456", "guests": 1, "starts_at": "tomorrow"}})")
+                  .empty());
+}
+
+struct Case {
+  const char* payload;
+  const char* pointer;
+  const char* keyword;
+  const char* message;  // a part of the sentence
+};
+
+TEST(PayloadSchemaValidateTest, NamesThePointerAndTheKeyword) {
+  auto schema = MustParse(kBookingSchema);
+  ASSERT_NE(schema, nullptr);
+  const Case cases[] = {
+      {R"({"event": "booking.created", "booking": {"ref": 42, "guests": 2}})", "/booking/ref",
+       "type", "is an integer, not string"},
+      {R"({"event": "booking.created", "booking": {"ref": "BK-000001"}})", "/booking", "required",
+       "lacks the required member \"guests\""},
+      {R"({"booking": {"ref": "BK-000001", "guests": 1}})", "", "required",
+       "the payload lacks the required member \"event\""},
+      {R"({"event": "booking.moved", "booking": {"ref": "BK-000001", "guests": 1}})", "/event",
+       "enum", "is not one of [\"booking.created\",\"booking.cancelled\"]"},
+      {R"({"event": "booking.created", "booking": {"ref": "BK-000001", "guests": 0}})",
+       "/booking/guests", "minimum", "must be at least 1"},
+      {R"({"event": "booking.created", "booking": {"ref": "BK-000001", "guests": 13}})",
+       "/booking/guests", "maximum", "must be at most 12"},
+      {R"({"event": "booking.created",
+           "booking": {"ref": "BK-000001", "guests": 1, "note": "nine char"}})",
+       "/booking/note", "maxLength", "is longer than 8 characters"},
+      {R"({"event": "booking.created", "booking": {"ref": "BK-00001", "guests": 1}})",
+       "/booking/ref", "pattern", "does not match the pattern \"^BK-[0-9]{6}$\""},
+      {R"({"event": "booking.created", "booking": {"ref": "xBK-000001", "guests": 1}})",
+       "/booking/ref", "pattern", "pattern"},
+      {R"({"event": "booking.created",
+           "booking": {"ref": "BK-000001", "guests": 1, "tags": ["a", 7]}})",
+       "/booking/tags/1", "type", "is an integer, not string"},
+      {R"({"event": "booking.created",
+           "booking": {"ref": "BK-000001", "guests": 1, "room": 4}})",
+       "/booking/room", "additionalProperties", "/booking/room is a member the schema does not"},
+      {R"([1, 2])", "", "type", "the payload is an array, not object"},
+  };
+  for (const Case& c : cases) {
+    auto errors = Check(*schema, c.payload);
+    ASSERT_EQ(errors.size(), 1u) << c.payload;
+    EXPECT_EQ(errors[0].pointer, c.pointer) << c.payload;
+    EXPECT_EQ(errors[0].keyword, c.keyword) << c.payload;
+    EXPECT_NE(errors[0].message.find(c.message), std::string::npos)
+        << c.payload << " -> " << errors[0].message;
+  }
+}
+
+TEST(PayloadSchemaValidateTest, ItemsOfATupleAndEscapedPointers) {
+  auto schema = MustParse(R"({"properties": {
+      "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}],
+               "additionalItems": false},
+      "a/b": {"properties": {"c~d": {"type": "boolean"}}}}})");
+  ASSERT_NE(schema, nullptr);
+  auto errors = Check(*schema, R"({"pair": ["a", 1, 2]})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].keyword, "items");
+  EXPECT_EQ(errors[0].pointer, "/pair/2");
+  errors = Check(*schema, R"({"a/b": {"c~d": "yes"}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/a~1b/c~0d");
+  EXPECT_EQ(errors[0].keyword, "type");
+}
+
+// JSON Schema's `pattern` searches (it is not anchored unless it says ^ or $).
+TEST(PayloadSchemaValidateTest, PatternsSearchUnlessAnchored) {
+  auto schema = MustParse(R"({"properties": {"code": {"pattern": "[0-9]{3}"},
+                                             "file": {"pattern": "\\.json$"}}})");
+  ASSERT_NE(schema, nullptr);
+  EXPECT_TRUE(Check(*schema, R"({"code": "ab123cd", "file": "a.json"})").empty());
+  auto errors = Check(*schema, R"({"code": "ab12cd"})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].keyword, "pattern");
+  errors = Check(*schema, R"({"file": "ajson"})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/file");
+}
+
+TEST(PayloadSchemaValidateTest, FollowsLocalRefsForTheMessage) {
+  auto schema = MustParse(R"({"definitions": {"ref": {"type": "string", "minLength": 3}},
+                              "properties": {"ref": {"$ref": "#/definitions/ref"}}})");
+  ASSERT_NE(schema, nullptr);
+  auto errors = Check(*schema, R"({"ref": "ab"})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/ref");
+  EXPECT_EQ(errors[0].keyword, "minLength");
+  EXPECT_NE(errors[0].message.find("shorter than 3"), std::string::npos) << errors[0].message;
+}
+
+// Many threads validate against one schema at once, each payload with its own answer. The
+// long strings matter: RapidJSON 1.1.0's regex keeps its match state in the compiled schema,
+// so two searches sharing it corrupt each other's answer (or the heap) in mid-string.
+TEST(PayloadSchemaValidateTest, ValidatesFromManyThreadsAtOnce) {
+  auto schema = MustParse(R"({"properties": {"text": {"pattern": "^(ab|cd)+(x|y)*$"}}})");
+  ASSERT_NE(schema, nullptr);
+  std::string text;
+  for (int i = 0; i < 4000; ++i) text += i % 3 == 0 ? "cd" : "ab";
+  rapidjson::Document good;
+  good.Parse(("{\"text\": \"" + text + "xy\"}").c_str());
+  rapidjson::Document bad;
+  bad.Parse(("{\"text\": \"" + text + "xz\"}").c_str());
+  ASSERT_TRUE(schema->Validate(good).empty());
+  ASSERT_FALSE(schema->Validate(bad).empty());
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        bool expect_valid = (i + t) % 2 == 0;
+        auto errors = schema->Validate(expect_valid ? good : bad);
+        if (expect_valid != errors.empty() || (!expect_valid && errors[0].keyword != "pattern")) {
+          wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+}  // namespace
+}  // namespace hookvault::api
