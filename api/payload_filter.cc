@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hookvault::api {
 namespace {
@@ -203,8 +204,27 @@ bool Holds(const FilterCondition& c, const rapidjson::Value& payload) {
   return false;
 }
 
+// Returns true if `v` holds a number that is not finite. RapidJSON reads 1.8e308 as infinity
+// (it refuses only exponents beyond 308); such an operand could not be written back as JSON
+// (json(), GET /api/v1/destinations). Iterative: the operand's depth is the config's business.
+bool HoldsNonFinite(const rapidjson::Value& v) {
+  std::vector<const rapidjson::Value*> todo = {&v};
+  while (!todo.empty()) {
+    const rapidjson::Value* x = todo.back();
+    todo.pop_back();
+    if (x->IsDouble() && !std::isfinite(x->GetDouble())) return true;
+    if (x->IsArray()) {
+      for (const rapidjson::Value& item : x->GetArray()) todo.push_back(&item);
+    } else if (x->IsObject()) {
+      for (const auto& m : x->GetObject()) todo.push_back(&m.value);
+    }
+  }
+  return false;
+}
+
 // Returns "" if `operand` suits `op`, else why not (the message after "[i].<op>: ").
 std::string OperandProblem(FilterOp op, const rapidjson::Value& operand) {
+  if (HoldsNonFinite(operand)) return "holds a number beyond the range of a double";
   switch (op) {
     case FilterOp::kEquals:
     case FilterOp::kNotEquals:

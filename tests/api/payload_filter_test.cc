@@ -194,6 +194,15 @@ TEST(PayloadFilterTest, OrderingAcrossIntegerTypesAndDoublesIsExact) {
   EXPECT_TRUE(Holds("/n", "lt", "9007199254740993", R"({"n":9007199254740992.0})"));
 }
 
+TEST(PayloadFilterTest, InfinitePayloadNumbersOrderBeyondEveryOther) {
+  // A payload may hold one: RapidJSON reads 1.8e308 as infinity.
+  EXPECT_TRUE(Holds("/n", "gt", "18446744073709551615", R"({"n":1.8e308})"));
+  EXPECT_TRUE(Holds("/n", "gt", "1.7e308", R"({"n":1.8e308})"));
+  EXPECT_TRUE(Holds("/n", "lt", "-9223372036854775808", R"({"n":-1.8e308})"));
+  EXPECT_FALSE(Holds("/n", "equals", "1.7e308", R"({"n":1.8e308})"));
+  EXPECT_TRUE(Holds("/n", "exists", "true", R"({"n":1.8e308})"));
+}
+
 TEST(PayloadFilterTest, StringOrderingIsBytewise) {
   EXPECT_TRUE(Holds("/at", "gte", R"("2026-01-01T00:00:00Z")", R"({"at":"2026-03-04T05:06:07Z"})"));
   EXPECT_FALSE(Holds("/at", "gte", R"("2026-01-01T00:00:00Z")", R"({"at":"2025-12-31T23:59:59Z"})"));
@@ -361,6 +370,13 @@ TEST(PayloadFilterParseTest, OperandTypes) {
   EXPECT_EQ(ParseError(R"([{"pointer":"/a","prefix":1}])"), "[0].prefix: must be a string");
   EXPECT_EQ(ParseError(R"([{"pointer":"/a","in":[]}])"), "[0].in: must be a non-empty array");
   EXPECT_EQ(ParseError(R"([{"pointer":"/a","in":"a"}])"), "[0].in: must be a non-empty array");
+  // RapidJSON reads 1.8e308 as infinity (only exponents beyond 308 are refused): no operand may
+  // hold one, as json() could not write it.
+  EXPECT_EQ(ParseError(R"([{"pointer":"/a","gte":1.8e308}])"),
+            "[0].gte: holds a number beyond the range of a double");
+  EXPECT_EQ(ParseError(R"([{"pointer":"/a","in":[1,{"x":[-891e308]}]}])"),
+            "[0].in: holds a number beyond the range of a double");
+  EXPECT_EQ(ParseError(R"([{"pointer":"/a","equals":1.7e308}])"), "");
   // equals and not_equals take any value.
   EXPECT_EQ(ParseError(R"([{"pointer":"/a","equals":null},{"pointer":"/a","not_equals":[{}]}])"),
             "");

@@ -383,6 +383,10 @@ describe('console', { concurrency: false }, () => {
     await go(page, 'destinations');
     await page.getByRole('heading', { name: 'billing', exact: true }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Send test event' }).count(), 0);
+    // Each destination's payload filter, as GET /destinations lists it; billing has none.
+    await page.getByText('/type prefix "order."', { exact: true }).waitFor();
+    const billingCard = page.getByRole('region', { name: 'billing', exact: true });
+    assert.equal(await billingCard.locator('dt:text-is("Payload filter") + dd').textContent(), 'none');
     await screenshot(page, 'destinations-auditor');
 
     const forced = await server.api('POST', `/events/${ids.order2}/reprocess`, tokens.auditor,
