@@ -405,6 +405,13 @@ class Loader {
       return Status::InvalidArgument(name + ": more than " + std::to_string(kMaxSchemaFiles) +
                                      " schema files referenced");
     }
+    // A directory, FIFO or device (a $ref to "/dev/stdin") would fail oddly or block the load.
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(key, error)) {
+      return Status::InvalidArgument(
+          name + ": cannot read the file" +
+          (std::filesystem::exists(key, error) ? " (not a regular file)" : ""));
+    }
     std::ifstream in(key, std::ios::binary);
     if (!in) return Status::InvalidArgument(name + ": cannot read the file");
     std::string text;
@@ -427,8 +434,11 @@ class Loader {
     source->key = key;
     source->name = name;
     source->dir = dir;
-    // Iterative: the nesting of a schema file cannot exhaust the stack while parsing.
-    source->doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    // Iterative: the nesting of a schema file cannot exhaust the stack while parsing. UTF-8
+    // checked: RapidJSON's regex stops compiling a pattern at a byte it cannot decode and then
+    // works on a half-built automaton.
+    source->doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+        text.data(), text.size());
     if (source->doc.HasParseError()) {
       return Status::InvalidArgument(name + ": not JSON at offset " +
                                      std::to_string(source->doc.GetErrorOffset()) + ": " +
