@@ -165,6 +165,19 @@ TEST(PayloadSchemaLoadTest, RefusesPatternsRapidJsonCannotCompile) {
 // Random patterns over the regex's metacharacters: whatever the loader accepts must compile
 // and match without crashing (RapidJSON's regex overflowed its stack on "a**" and its heap on
 // "a()" before the loader refused them; under ASan, scripts/test's sanitizer run sees more).
+// RapidJSON compiles every object of a schema file as a schema, annotations included
+// (fuzzer): a pattern, patternProperties or $ref there reaches its regex or its resolution.
+TEST(PayloadSchemaLoadTest, ChecksPatternsAndRefsInAnnotationsToo) {
+  std::string in_extension = LoadError(R"({"x-notes": {"a": {"pattern": "({2,3}"}}})");
+  EXPECT_NE(in_extension.find("/x-notes/a/pattern"), std::string::npos) << in_extension;
+  std::string in_default = LoadError(R"({"default": [{"patternProperties": 5}]})");
+  EXPECT_NE(in_default.find("/default/0/patternProperties"), std::string::npos) << in_default;
+  std::string ref_loop = LoadError(R"({"examples": [{"$ref": "#/examples/0"}]})");
+  EXPECT_NE(ref_loop.find("/examples/0/$ref"), std::string::npos) << ref_loop;
+  EXPECT_TRUE(
+      PayloadSchema::Parse(R"({"default": {"pattern": "^a$", "$ref": "#"}})", "s.json").ok());
+}
+
 TEST(PayloadSchemaLoadTest, PatternsItAcceptsMatchWithoutCrashing) {
   std::mt19937 random(17);
   const std::string alphabet = "ab()[]{}|?*+.^$\\-019,x";
