@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <string>
 
 #include "api/json.h"
@@ -70,11 +71,13 @@ bool IsSecretHeader(std::string_view lower_name) {
   return false;
 }
 
-HeaderList WithoutSecretHeaders(const HeaderList& headers) {
+HeaderList WithoutSecretHeaders(const HeaderList& headers, const std::vector<std::string>& also) {
   HeaderList kept;
   kept.reserve(headers.size());
   for (const auto& header : headers) {
-    if (!IsSecretHeader(header.first)) kept.push_back(header);
+    if (IsSecretHeader(header.first)) continue;
+    if (std::find(also.begin(), also.end(), header.first) != also.end()) continue;
+    kept.push_back(header);
   }
   return kept;
 }
@@ -98,8 +101,22 @@ bool DestinationFilter::Matches(std::string_view source, std::string_view event_
   return any(sources, source) && any(events, event_type) && payload.Matches(body);
 }
 
+namespace {
+
+std::vector<std::vector<std::string>> UnstoredHeaders(const std::vector<SourcePolicy>& sources) {
+  std::vector<std::vector<std::string>> out;
+  for (const SourcePolicy& s : sources) {
+    out.push_back(s.verify ? SignatureHeaderNames(*s.verify) : std::vector<std::string>{});
+  }
+  return out;
+}
+
+}  // namespace
+
 IngestHandler::IngestHandler(IngestOptions options, storage::EventWriter& writer)
-    : options_(std::move(options)), writer_(writer) {}
+    : options_(std::move(options)),
+      unstored_headers_(UnstoredHeaders(options_.sources)),
+      writer_(writer) {}
 
 const SourcePolicy* IngestHandler::FindSource(std::string_view name) const {
   for (const SourcePolicy& s : options_.sources) {
@@ -207,9 +224,8 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
     if (!errors.empty()) {
       return answer(
           ProblemWithMembers(ProblemKind::kSchemaViolation,
-                             "the payload does not match the schema " + rule->file +
-                                 " (event type \"" + event.event_type + "\"): " +
-                                 errors[0].message,
+                             "the payload does not match the schema of event type \"" +
+                                 event.event_type + "\": " + errors[0].message,
                              request.path, RenderSchemaErrors(errors)),
           ProblemSlug(ProblemKind::kSchemaViolation));
     }
@@ -235,7 +251,8 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   event.source = source->name;
   event.received_at = request.received_at;
   event.remote_addr = log.remote_addr;
-  event.headers_json = HeadersToJson(WithoutSecretHeaders(request.headers));
+  event.headers_json = HeadersToJson(WithoutSecretHeaders(
+      request.headers, unstored_headers_[static_cast<size_t>(source - options_.sources.data())]));
   event.body = request.body;
 
   log.status = 200;

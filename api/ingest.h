@@ -70,12 +70,15 @@ inline constexpr size_t kMaxLoggedSourceBytes = 128;
 // Returns true for a header that carries a credential and is never stored with an event: a
 // lower-case name containing "auth", "token", "secret", "passw", "cookie", "session",
 // "api-key", "apikey", "api_key" or "credential" (Authorization, Proxy-Authorization, Cookie,
-// X-Auth-Token, X-Gitlab-Token, X-Api-Key, ...). Signatures (X-Hub-Signature-256) are kept:
-// they prove nothing without the secret and a consumer may check them.
+// X-Auth-Token, X-Gitlab-Token, X-Api-Key, ...). Signatures (X-Hub-Signature-256) are kept
+// unless the source verifies them (then they would let a reader replay the event): without
+// the secret they prove nothing, and a consumer may check them.
 bool IsSecretHeader(std::string_view lower_name);
 
-// Returns `headers` without the ones IsSecretHeader() names.
-HeaderList WithoutSecretHeaders(const HeaderList& headers);
+// Returns `headers` without the ones IsSecretHeader() names, and without `also` (lower-case
+// names: the signature headers of a source that verifies them).
+HeaderList WithoutSecretHeaders(const HeaderList& headers,
+                                const std::vector<std::string>& also = {});
 
 // Thread-safety: Handle() may be called from many threads at once; the options are read-only
 // after construction.
@@ -102,6 +105,9 @@ class IngestHandler {
   const SourcePolicy* FindSource(std::string_view name) const;
 
   const IngestOptions options_;
+  // Per source (same index as options_.sources): the signature headers not stored with its
+  // events (SignatureHeaderNames of its verify policy; empty without one).
+  const std::vector<std::vector<std::string>> unstored_headers_;
   storage::EventWriter& writer_;
   std::atomic<bool> accepting_{true};
 };

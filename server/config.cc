@@ -265,9 +265,12 @@ std::vector<api::SchemaRule> ParseSchemas(Object& o, const EnvLookup& env,
   if (!v->IsObject()) {
     Fail(o.Path("schemas"), "must be an object from event-type globs to JSON Schema files");
   }
+  std::set<std::string> globs;
   for (auto it = v->MemberBegin(); it != v->MemberEnd(); ++it) {
     std::string glob(it->name.GetString(), it->name.GetStringLength());
     std::string path = o.Path("schemas") + "[\"" + glob + "\"]";
+    // Only the first of two equal globs could ever apply.
+    if (!globs.insert(glob).second) Fail(path, "glob appears twice");
     if (!it->value.IsString()) Fail(path, "must be a file name");
     std::string file =
         Substitute(std::string(it->value.GetString(), it->value.GetStringLength()), path, env);
@@ -333,7 +336,28 @@ api::SourcePolicy ParseSource(Object o, const EnvLookup& env, const std::string&
   return s;
 }
 
-DestinationConfig ParseDestination(Object o) {
+// Replaces "${NAME}" in every string of `value` (object members and array items, at any
+// depth; not in member names), as for every other string value of the config.
+void SubstituteStrings(rapidjson::Value& value, rapidjson::Document::AllocatorType& allocator,
+                       const std::string& path, const EnvLookup& env) {
+  if (value.IsString()) {
+    std::string text = Substitute(std::string(value.GetString(), value.GetStringLength()), path,
+                                  env);
+    value.SetString(text.data(), static_cast<rapidjson::SizeType>(text.size()), allocator);
+  } else if (value.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+      SubstituteStrings(value[i], allocator, path + "[" + std::to_string(i) + "]", env);
+    }
+  } else if (value.IsObject()) {
+    for (auto it = value.MemberBegin(); it != value.MemberEnd(); ++it) {
+      SubstituteStrings(it->value, allocator,
+                        path + "." + std::string(it->name.GetString(), it->name.GetStringLength()),
+                        env);
+    }
+  }
+}
+
+DestinationConfig ParseDestination(Object o, const EnvLookup& env) {
   DestinationConfig d;
   d.name = o.String("name").value_or("");
   if (d.name.empty()) Fail(o.Path("name"), "is required");
@@ -347,7 +371,10 @@ DestinationConfig ParseDestination(Object o) {
   d.filter.events = o.Strings("events").value_or(std::vector<std::string>{});
   if (const rapidjson::Value* f = o.Get("filter")) {
     if (!f->IsArray()) Fail(o.Path("filter"), "must be an array of conditions");
-    auto parsed = api::PayloadFilter::Parse(*f);
+    rapidjson::Document substituted;
+    substituted.CopyFrom(*f, substituted.GetAllocator());
+    SubstituteStrings(substituted, substituted.GetAllocator(), o.Path("filter"), env);
+    auto parsed = api::PayloadFilter::Parse(substituted);
     // The message starts with the condition's place below the filter ("[2].gte: ...").
     if (!parsed.ok()) throw ConfigError{o.Path("filter") + parsed.status().message()};
     d.filter.payload = std::move(*parsed);
@@ -493,7 +520,7 @@ Config ParseRoot(Object root, const EnvLookup& env, const std::string& base_dir)
   root.EachObject("sources",
                   [&](Object o) { c.sources.push_back(ParseSource(std::move(o), env, base_dir)); });
   root.EachObject("destinations",
-                  [&](Object o) { c.destinations.push_back(ParseDestination(std::move(o))); });
+                  [&](Object o) { c.destinations.push_back(ParseDestination(std::move(o), env)); });
   root.EachObject("api_tokens", [&](Object o) {
     ApiTokenConfig t;
     t.name = o.String("name").value_or("");

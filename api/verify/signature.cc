@@ -327,6 +327,22 @@ std::optional<SignatureScheme> ParseSignatureScheme(std::string_view name) {
   return std::nullopt;
 }
 
+std::vector<std::string> SignatureHeaderNames(const SignaturePolicy& policy) {
+  switch (policy.scheme) {
+    case SignatureScheme::kGithub:
+      return {"x-hub-signature-256", "x-hub-signature"};
+    case SignatureScheme::kStripe:
+      return {"stripe-signature"};
+    case SignatureScheme::kShopify:
+      return {"x-shopify-hmac-sha256"};
+    case SignatureScheme::kStandardWebhooks:
+      return {std::string(kWebhookSignature)};
+    case SignatureScheme::kHmac:
+      return {policy.header};
+  }
+  return {};
+}
+
 std::string_view SignatureCheckReason(SignatureCheck check) {
   switch (check) {
     case SignatureCheck::kOk:

@@ -75,6 +75,12 @@ struct SignatureResult {
 SignatureResult VerifySignature(const SignaturePolicy& policy, const ApiRequest& request,
                                 int64_t now_s);
 
+// Returns the lower-case names of the headers that carry `policy`'s signature (GitHub's older
+// SHA-1 X-Hub-Signature too). Ingest does not store them with the event: whoever reads the
+// event could otherwise post it again with a signature that verifies (GitHub's, Shopify's and
+// a generic HMAC carry no timestamp).
+std::vector<std::string> SignatureHeaderNames(const SignaturePolicy& policy);
+
 // Most signatures read from one header (Stripe's v1 entries, Standard Webhooks' list); the
 // rest are ignored, so a huge header costs no more than this many comparisons.
 inline constexpr size_t kMaxSignaturesPerHeader = 16;

@@ -532,10 +532,36 @@ TEST_F(IngestTest, ASchemaViolationIs422WithThePointerAndKeyword) {
       << response.body;
   EXPECT_STREQ(doc["errors"][0]["pointer"].GetString(), "/amount");
   EXPECT_STREQ(doc["errors"][0]["keyword"].GetString(), "type");
-  EXPECT_NE(ProblemDetail(response).find("pay.json"), std::string::npos);
+  EXPECT_NE(ProblemDetail(response).find("payment.created"), std::string::npos);
+  // The sender learns nothing of the server's files (review finding).
+  EXPECT_EQ(ProblemDetail(response).find("pay.json"), std::string::npos);
 
   // A type no glob matches is not validated.
   ExpectSubmitted(Request(R"({"event":"booking.created","amount":10})"));
+}
+
+// Review finding: a verified GitHub signature was stored with the event, so any reader of the
+// event (a consumer token) could post it again with a signature that verifies. A source that
+// does not verify signatures keeps them (a consumer may check them itself).
+TEST_F(IngestTest, AVerifiedSignatureIsNotStoredWithTheEvent) {
+  options_.sources[0].verify = GithubPolicy();
+  SourcePolicy unsigned_source = Harmonics();
+  unsigned_source.name = "unsigned";
+  options_.sources.push_back(unsigned_source);
+  ApiRequest r = Request();
+  SetHeader(r, "x-hub-signature-256", GithubSignature(r.body));
+  SetHeader(r, "x-hub-signature", "sha1=0123456789abcdef0123456789abcdef01234567");
+  SetHeader(r, "x-github-delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+  const storage::NewEvent& event = ExpectSubmitted(r);
+  EXPECT_EQ(event.headers_json.find("x-hub-signature"), std::string::npos) << event.headers_json;
+  EXPECT_NE(event.headers_json.find("x-github-delivery"), std::string::npos);
+
+  r.path = "/webhooks/unsigned";
+  size_t before = writer_.events().size();
+  Send(r, "unsigned");
+  ASSERT_EQ(writer_.events().size(), before + 1);
+  EXPECT_NE(writer_.events().back().record.event->headers_json.find("x-hub-signature-256"),
+            std::string::npos);
 }
 
 TEST_F(IngestTest, PayloadFiltersChooseAmongTheMatchingDestinations) {

@@ -193,5 +193,33 @@ TEST(ConfigVerifyTest, DestinationFilterParsesAndErrorsNameTheCondition) {
   ExpectError(ConfigWith(kToken, R"("filter": {"pointer": "/a"})"), "destinations[0].filter");
 }
 
+// Review finding: "${NAME}" was left as written inside a filter, so the condition silently
+// never held.
+TEST(ConfigVerifyTest, FilterStringsAreSubstitutedFromTheEnvironment) {
+  EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "REGION") return std::string("eu-west");
+    return std::nullopt;
+  };
+  auto config = ParseConfig(
+      ConfigWith(kToken, R"("filter": [{"pointer": "/region", "in": ["${REGION}", "us"]}])"),
+      env);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  EXPECT_NE(config->destinations[0].filter.payload.json().find("eu-west"), std::string::npos)
+      << config->destinations[0].filter.payload.json();
+  auto unset = ParseConfig(
+      ConfigWith(kToken, R"("filter": [{"pointer": "/region", "in": ["${NOPE}"]}])"), env);
+  ASSERT_FALSE(unset.ok());
+  EXPECT_EQ(unset.status().message().rfind("destinations[0].filter[0].in[0]: ", 0), 0u)
+      << unset.status().message();
+}
+
+TEST(ConfigVerifyTest, AGlobTwiceInSchemasIsRefused) {
+  testing::TempDir dir;
+  std::ofstream(dir.path() + "/any.json") << R"({"type": "object"})";
+  ExpectError(ConfigWith(std::string(kToken) +
+                         R"(, "schemas": {"a.*": "any.json", "a.*": "any.json"})"),
+              "sources[0].schemas[\"a.*\"]", "twice", dir.path());
+}
+
 }  // namespace
 }  // namespace hookvault::server
