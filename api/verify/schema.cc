@@ -405,6 +405,13 @@ class Loader {
       return Status::InvalidArgument(name + ": more than " + std::to_string(kMaxSchemaFiles) +
                                      " schema files referenced");
     }
+    // A directory, FIFO or device (a $ref to "/dev/stdin") would fail oddly or block the load.
+    std::error_code error;
+    if (!std::filesystem::is_regular_file(key, error)) {
+      return Status::InvalidArgument(
+          name + ": cannot read the file" +
+          (std::filesystem::exists(key, error) ? " (not a regular file)" : ""));
+    }
     std::ifstream in(key, std::ios::binary);
     if (!in) return Status::InvalidArgument(name + ": cannot read the file");
     std::string text;
@@ -427,8 +434,11 @@ class Loader {
     source->key = key;
     source->name = name;
     source->dir = dir;
-    // Iterative: the nesting of a schema file cannot exhaust the stack while parsing.
-    source->doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+    // Iterative: the nesting of a schema file cannot exhaust the stack while parsing. UTF-8
+    // checked: RapidJSON's regex stops compiling a pattern at a byte it cannot decode and then
+    // works on a half-built automaton.
+    source->doc.Parse<rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag>(
+        text.data(), text.size());
     if (source->doc.HasParseError()) {
       return Status::InvalidArgument(name + ": not JSON at offset " +
                                      std::to_string(source->doc.GetErrorOffset()) + ": " +
@@ -447,6 +457,7 @@ class Loader {
     docs_.push_back(std::move(source));
     loading_.insert(key);
     Status status = CheckSchema(index, docs_[index]->doc, "", 0);
+    if (status.ok()) status = CheckEveryObject(index, docs_[index]->doc, "");
     loading_.erase(key);
     if (!status.ok()) return status;
     return index;
@@ -458,6 +469,40 @@ class Loader {
   Status Fail(size_t doc, const std::string& pointer, const std::string& reason) const {
     return Status::InvalidArgument(docs_[doc]->name + ": " + (pointer.empty() ? "/" : pointer) +
                                    ": " + reason);
+  }
+
+  // RapidJSON compiles every object of the file as a schema, also those in annotations
+  // ("default", "examples", "x-..."), so a "pattern", "patternProperties" or "$ref" anywhere
+  // reaches its regex or its $ref resolution: check them wherever they are. Its
+  // patternProperties is read as an object without looking, so it must be one.
+  Status CheckEveryObject(size_t doc, const rapidjson::Value& value, const std::string& pointer) {
+    if (value.IsArray()) {
+      for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+        Status status = CheckEveryObject(doc, value[i], pointer + "/" + std::to_string(i));
+        if (!status.ok()) return status;
+      }
+      return Status::Ok();
+    }
+    if (!value.IsObject()) return Status::Ok();
+    for (const auto& member : value.GetObject()) {
+      std::string_view name = View(member.name);
+      std::string at = pointer + "/" + Escape(name);
+      Status status = Status::Ok();
+      if (name == "pattern" && member.value.IsString()) {
+        status = CheckPattern(doc, member.value, at);
+      } else if (name == "patternProperties") {
+        if (!member.value.IsObject()) return Fail(doc, at, "must be an object of schemas");
+        for (const auto& property : member.value.GetObject()) {
+          status = CheckPattern(doc, property.name, at);
+          if (!status.ok()) break;
+        }
+      } else if (name == "$ref" && member.value.IsString() && member.value.GetStringLength() > 0) {
+        status = CheckRef(doc, member.value, at);
+      }
+      if (status.ok()) status = CheckEveryObject(doc, member.value, at);
+      if (!status.ok()) return status;
+    }
+    return Status::Ok();
   }
 
   // Checks the schema `value` at `pointer` of docs_[doc].

@@ -68,7 +68,8 @@ INSTANTIATE_TEST_SUITE_P(Fuzz, CorpusReplayTest,
                                            Target{"json_pointer_cidr", FuzzJsonPointerCidr},
                                            Target{"query_params", FuzzQueryParams},
                                            Target{"signature", FuzzSignature},
-                                           Target{"payload_filter", FuzzPayloadFilter}),
+                                           Target{"payload_filter", FuzzPayloadFilter},
+                                           Target{"schema", FuzzSchema}),
                          [](const ::testing::TestParamInfo<Target>& info) {
                            return std::string(info.param.name);
                          });

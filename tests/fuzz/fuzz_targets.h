@@ -42,6 +42,10 @@ int FuzzSignature(const uint8_t* data, size_t size);
 // payload_filter_target.cc.
 int FuzzPayloadFilter(const uint8_t* data, size_t size);
 
+// A JSON Schema through api::PayloadSchema::Parse and payloads through Validate. Format in
+// schema_target.cc.
+int FuzzSchema(const uint8_t* data, size_t size);
+
 // Writes "invariant broken: ..." with the condition, `detail`, the place and the input being
 // replayed (if any) to stderr, then aborts.
 [[noreturn]] void InvariantBroken(const char* condition, const std::string& detail,

@@ -75,6 +75,19 @@ TEST(PayloadSchemaLoadTest, MissingFileNamesTheFile) {
   EXPECT_NE(loaded.status().message().find("cannot read"), std::string::npos);
 }
 
+TEST(PayloadSchemaLoadTest, RefusesWhatIsNotARegularFile) {
+  testing::TempDir dir;
+  auto loaded = PayloadSchema::LoadFile(dir.path());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("not a regular file"), std::string::npos)
+      << loaded.status().message();
+  // A $ref to a device would block the load (stdin) or read without end (/dev/zero).
+  auto device = PayloadSchema::Parse(R"({"$ref": "/dev/zero"})", "s.json");
+  ASSERT_FALSE(device.ok());
+  EXPECT_NE(device.status().message().find("not a regular file"), std::string::npos)
+      << device.status().message();
+}
+
 TEST(PayloadSchemaLoadTest, NotJsonNamesTheOffset) {
   testing::TempDir dir;
   std::string file = dir.Write("broken.json", R"({"type": "object",, })");
@@ -103,6 +116,9 @@ TEST(PayloadSchemaLoadTest, RefusesWhatIsNotASchemaObject) {
   EXPECT_NE(LoadError(R"({"enum": []})").find("/enum"), std::string::npos);
   EXPECT_NE(LoadError(R"({"anyOf": [{}, 3]})").find("/anyOf/1"), std::string::npos);
   EXPECT_NE(LoadError(R"({"multipleOf": 0})").find("/multipleOf"), std::string::npos);
+  // Not UTF-8: RapidJSON's regex would stop compiling at the bad byte, mid-group (fuzzer).
+  EXPECT_NE(LoadError("{\"pattern\": \"(\xff|b)*\"}").find("not JSON at offset 14"),
+            std::string::npos);
   // RapidJSON compiles every object of the file recursively, annotations included.
   std::string deep = R"({"default": )" + std::string(200, '[') + std::string(200, ']') + "}";
   EXPECT_NE(LoadError(deep).find("nested deeper than 128"), std::string::npos);
@@ -149,6 +165,19 @@ TEST(PayloadSchemaLoadTest, RefusesPatternsRapidJsonCannotCompile) {
 // Random patterns over the regex's metacharacters: whatever the loader accepts must compile
 // and match without crashing (RapidJSON's regex overflowed its stack on "a**" and its heap on
 // "a()" before the loader refused them; under ASan, scripts/test's sanitizer run sees more).
+// RapidJSON compiles every object of a schema file as a schema, annotations included
+// (fuzzer): a pattern, patternProperties or $ref there reaches its regex or its resolution.
+TEST(PayloadSchemaLoadTest, ChecksPatternsAndRefsInAnnotationsToo) {
+  std::string in_extension = LoadError(R"({"x-notes": {"a": {"pattern": "({2,3}"}}})");
+  EXPECT_NE(in_extension.find("/x-notes/a/pattern"), std::string::npos) << in_extension;
+  std::string in_default = LoadError(R"({"default": [{"patternProperties": 5}]})");
+  EXPECT_NE(in_default.find("/default/0/patternProperties"), std::string::npos) << in_default;
+  std::string ref_loop = LoadError(R"({"examples": [{"$ref": "#/examples/0"}]})");
+  EXPECT_NE(ref_loop.find("/examples/0/$ref"), std::string::npos) << ref_loop;
+  EXPECT_TRUE(
+      PayloadSchema::Parse(R"({"default": {"pattern": "^a$", "$ref": "#"}})", "s.json").ok());
+}
+
 TEST(PayloadSchemaLoadTest, PatternsItAcceptsMatchWithoutCrashing) {
   std::mt19937 random(17);
   const std::string alphabet = "ab()[]{}|?*+.^$\\-019,x";
