@@ -118,16 +118,22 @@ class PatternChecker {
     bool anchored = Peek() == '^';
     if (anchored) ++pos_;
     size_t states = 0;
-    size_t splits = 0;
+    Steps steps;
     bool nullable = false;
-    std::string error = Alternation(0, &states, &splits, &nullable);
+    std::string error = Alternation(0, &states, &steps, &nullable);
+    const size_t splits = steps.splits;
     if (error.empty() && Peek() == '$' && pos_ + 1 == text_.size()) ++pos_;
     if (error.empty() && pos_ != text_.size()) error = Unexpected();
     if (error.empty() && states > kMaxPatternStates)
       error = "repeats too much (its automaton would be too large)";
-    if (error.empty() && splits > kMaxPatternSplits) {
+    // Without ^ every character starts a new attempt; a loop keeps its states live on every
+    // character. Either way each live state walks the splits after it on every character.
+    const bool runs_along = !anchored || steps.loops > 0;
+    const size_t max_splits = runs_along ? kMaxPatternSplits : kMaxAnchoredSplits;
+    if (error.empty() && splits > max_splits) {
       error = "has " + std::to_string(splits) + " optional steps (each ?, *, +, | and optional " +
-              "copy of {n,m}), more than " + std::to_string(kMaxPatternSplits) +
+              "copy of {n,m}), more than " + std::to_string(max_splits) +
+              (runs_along ? " for a pattern without ^ or with a loop (*, +, {n,})" : "") +
               ", which would make it cost too much per character";
     }
     if (error.empty() && !anchored && states > kMaxUnanchoredStates) {
@@ -144,10 +150,19 @@ class PatternChecker {
   // RapidJSON 1.1.0's matcher, for each input character and each live state, follows the
   // empty moves after it (splits: ?, *, +, |, the optional copies of {n,m}) without memo,
   // and for a pattern not anchored by ^ also those from the start, where every character
-  // starts one more live state. So a character costs about live states x (splits + 1) steps:
-  // with ^, live states stay under splits + 1; without, under the automaton's states. These
-  // caps keep one 1 MiB payload of such strings under a second (README, "Patterns").
+  // starts one more live state. So a character costs about live states x (splits + 1) steps.
+  // With ^ and no loop, states die within the pattern's length; a loop (*, +, {n,}) or the
+  // lack of ^ keeps them live along the whole string. These caps, set by measuring the worst
+  // shapes, keep one 1 MiB payload of such strings under half a second (README, "What a
+  // payload may cost").
   static constexpr size_t kMaxPatternSplits = 8;
+  static constexpr size_t kMaxAnchoredSplits = 24;
+
+  // Empty moves of a part of a pattern: all of them, and those that loop back.
+  struct Steps {
+    size_t splits = 0;
+    size_t loops = 0;
+  };
   static constexpr size_t kMaxUnanchoredStates = 64;
   static constexpr unsigned kMaxRepeat = 1000;
 
@@ -165,24 +180,24 @@ class PatternChecker {
 
   // Each of these parses what its name says, adds its automaton's states to *states and sets
   // *nullable when it can match the empty string.
-  std::string Alternation(int depth, size_t* states, size_t* splits, bool* nullable) {
+  std::string Alternation(int depth, size_t* states, Steps* steps, bool* nullable) {
     if (depth > 32) return "nests groups deeper than 32";
     *nullable = false;
     for (;;) {
       size_t concat = 0;
       bool concat_nullable = false;
-      std::string error = Concat(depth, &concat, splits, &concat_nullable);
+      std::string error = Concat(depth, &concat, steps, &concat_nullable);
       if (!error.empty()) return error;
       *states += concat + 1;
       if (*nullable && concat_nullable) return AmbiguousEmpty();
       *nullable = *nullable || concat_nullable;
       if (Peek() != '|') return "";
       ++pos_;
-      ++*splits;
+      ++steps->splits;
     }
   }
 
-  std::string Concat(int depth, size_t* states, size_t* splits, bool* nullable) {
+  std::string Concat(int depth, size_t* states, Steps* steps, bool* nullable) {
     size_t atoms = 0;
     *nullable = true;
     for (;;) {
@@ -190,9 +205,9 @@ class PatternChecker {
       if (c == -1 || c == '|' || c == ')') break;
       if (c == '$' && depth == 0 && pos_ + 1 == text_.size()) break;
       size_t atom = 0;
-      size_t atom_splits = 0;
+      Steps atom_steps;
       bool atom_nullable = false;
-      std::string error = Atom(depth, &atom, &atom_splits, &atom_nullable);
+      std::string error = Atom(depth, &atom, &atom_steps, &atom_nullable);
       if (!error.empty()) return error;
       for (;;) {
         c = Peek();
@@ -201,7 +216,8 @@ class PatternChecker {
         if (c == '?' || c == '*' || c == '+') {
           ++pos_;
           atom += 1;
-          atom_splits += 1;
+          atom_steps.splits += 1;
+          if (c != '?') atom_steps.loops += 1;
           atom_nullable = atom_nullable || c != '+';
         } else if (c == '{') {
           unsigned n = 0;
@@ -225,15 +241,18 @@ class PatternChecker {
           if (m > n && atom_nullable) return AmbiguousEmpty();
           atom = Saturate(atom + 1, (unbounded ? n : m) + 1);
           // Each copy keeps its splits; each optional copy (or the loop) adds one.
-          atom_splits = unbounded ? Saturate(atom_splits, n + 1) + 1
-                                  : Saturate(atom_splits, m) + (m - n);
+          atom_steps.splits = unbounded ? Saturate(atom_steps.splits, n + 1) + 1
+                                        : Saturate(atom_steps.splits, m) + (m - n);
+          atom_steps.loops = unbounded ? Saturate(atom_steps.loops, n + 1) + 1
+                                       : Saturate(atom_steps.loops, m);
           atom_nullable = atom_nullable || n == 0;
         } else {
           break;
         }
       }
       *states += atom;
-      *splits += atom_splits;
+      steps->splits += atom_steps.splits;
+      steps->loops += atom_steps.loops;
       *nullable = *nullable && atom_nullable;
       ++atoms;
     }
@@ -281,7 +300,7 @@ class PatternChecker {
     return true;
   }
 
-  std::string Atom(int depth, size_t* states, size_t* splits, bool* nullable) {
+  std::string Atom(int depth, size_t* states, Steps* steps, bool* nullable) {
     int c = Peek();
     *states = 1;
     *nullable = false;
@@ -289,7 +308,7 @@ class PatternChecker {
       case '(': {
         ++pos_;
         size_t inner = 0;
-        std::string error = Alternation(depth + 1, &inner, splits, nullable);
+        std::string error = Alternation(depth + 1, &inner, steps, nullable);
         if (!error.empty()) return error;
         if (Peek() != ')') return "has an unclosed group";
         ++pos_;
