@@ -157,13 +157,13 @@ class PatternChecker {
   // payload may cost").
   static constexpr size_t kMaxPatternSplits = 8;
   static constexpr size_t kMaxAnchoredSplits = 24;
+  static constexpr size_t kMaxUnanchoredStates = 64;
 
   // Empty moves of a part of a pattern: all of them, and those that loop back.
   struct Steps {
     size_t splits = 0;
     size_t loops = 0;
   };
-  static constexpr size_t kMaxUnanchoredStates = 64;
   static constexpr unsigned kMaxRepeat = 1000;
 
   int Peek() const { return pos_ < text_.size() ? static_cast<unsigned char>(text_[pos_]) : -1; }
