@@ -1,7 +1,9 @@
 #include "api/verify/schema.h"
 
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
 #include <rapidjson/internal/regex.h>
+#include <rapidjson/memorystream.h>
 #include <rapidjson/pointer.h>
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
@@ -433,6 +435,18 @@ bool NestedDeeperThan(const rapidjson::Value& value, int limit) {
   return false;
 }
 
+// Returns whether `text` is UTF-8 as RapidJSON's decoder reads it (no surrogates, overlongs or
+// truncated sequences).
+bool IsUtf8(std::string_view text) {
+  rapidjson::MemoryStream bytes(text.data(), text.size());
+  rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+  rapidjson::GenericStringBuffer<rapidjson::UTF8<>> out;
+  while (in.Tell() < text.size()) {
+    if (!rapidjson::UTF8<>::Validate(in, out)) return false;
+  }
+  return true;
+}
+
 // Splits a $ref into its file part and its fragment ("#/definitions/x", or "" for the root).
 std::pair<std::string_view, std::string_view> SplitRef(std::string_view ref) {
   size_t hash = ref.find('#');
@@ -641,9 +655,12 @@ class Loader {
   Status CheckPattern(size_t doc, const rapidjson::Value& value, const std::string& at) {
     if (!value.IsString()) return Fail(doc, at, "a pattern must be a string");
     std::string why;
-    // RapidJSON reads the pattern up to its first NUL.
+    // RapidJSON reads the pattern up to its first NUL, and stops compiling at a sequence it
+    // cannot decode (a lone surrogate written as "\udc00" gets this far as bytes).
     if (std::strlen(value.GetString()) != value.GetStringLength()) {
       why = "contains U+0000";
+    } else if (!IsUtf8(View(value))) {
+      why = "is not valid UTF-8 (a lone surrogate?)";
     } else {
       why = PatternChecker(View(value)).Check();
     }

@@ -119,6 +119,7 @@ TEST(PayloadSchemaLoadTest, RefusesWhatIsNotASchemaObject) {
   // Not UTF-8: RapidJSON's regex would stop compiling at the bad byte, mid-group (fuzzer).
   EXPECT_NE(LoadError("{\"pattern\": \"(\xff|b)*\"}").find("not JSON at offset 14"),
             std::string::npos);
+  EXPECT_NE(LoadError(R"({"pattern": "(a|\udefa)*"})").find("not valid UTF-8"), std::string::npos);
   // RapidJSON compiles every object of the file recursively, annotations included.
   std::string deep = R"({"default": )" + std::string(200, '[') + std::string(200, ']') + "}";
   EXPECT_NE(LoadError(deep).find("nested deeper than 128"), std::string::npos);
