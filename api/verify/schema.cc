@@ -540,14 +540,17 @@ class Loader {
 
   std::vector<std::unique_ptr<SourceDoc>> TakeDocs() { return std::move(docs_); }
 
-  // Refuses recursion RapidJSON 1.1.0 cannot validate in bounded time: a cycle of schemas
-  // (through $refs) that passes a keyword applying another schema to the SAME value (allOf,
-  // anyOf, oneOf, not, dependencies) or patternProperties (a member name may match several
-  // patterns and a property). RapidJSON starts one more validator per such edge on every
-  // value, so a cycle through one of them recurses without end (a stack overflow on the first
-  // payload) and a recursive union doubles its work at every level of nesting. Recursion that
-  // goes down into a child value through properties, additionalProperties, items or
-  // additionalItems only stays allowed: one validator per level. Call once all files are in.
+  // Refuses recursion RapidJSON 1.1.0 cannot validate in bounded time. It starts a validator
+  // for each schema that applies to a value: through $ref, each allOf/anyOf/oneOf branch, not
+  // and dependencies schemas on the same value, and properties, patternProperties,
+  // additionalProperties, items and additionalItems on a child value. So a cycle of schemas
+  // that never goes down into a child value recurses without end (a stack overflow on the
+  // first payload); a cycle that a schema continues two ways on one value (a union of
+  // recursive variants; a branch and a member both leading back; patternProperties, where a
+  // name can match several patterns and a property) doubles the validators at every level of
+  // nesting. A cycle through one branch while the others end (a nullable recursive member,
+  // "anyOf": [{"$ref": "#/definitions/node"}, {"type": "null"}]) costs one validator per
+  // level and stays allowed. Call once all files are in.
   Status CheckRecursion() const;
 
  private:
@@ -889,10 +892,15 @@ Status Loader::CheckRecursion() const {
       size_t target = intern(to_doc, &to, at);
       nodes[id].edges.push_back({target, keyword, at});
     };
+    // RapidJSON 1.1.0 replaces an object holding a $ref by its target: siblings do nothing.
+    auto ref = schema.FindMember("$ref");
+    const bool is_ref = ref != schema.MemberEnd() && ref->value.IsString() &&
+                        ref->value.GetStringLength() > 0;
     for (const auto& member : schema.GetObject()) {
       std::string_view keyword = View(member.name);
       std::string at = base + "/" + Escape(keyword);
       const rapidjson::Value& value = member.value;
+      if (is_ref && keyword != "$ref") continue;
       if (keyword == "$ref" && value.IsString() && value.GetStringLength() > 0) {
         // Resolved as CheckRef did: one hop; a chain is a path of such edges.
         auto [file, fragment] = SplitRef(View(value));
@@ -983,21 +991,50 @@ Status Loader::CheckRecursion() const {
       }
     }
   }
+  // Inside a component, a child edge goes to a value of its own (properties' names differ,
+  // additionalProperties and additionalItems take only what the others do not, items one
+  // schema or one per index), so a payload value meets each schema of the component along
+  // one walk at most, unless a schema continues the cycle two ways on the same value (a
+  // same-value edge beside another in-component edge), or the cycle never goes down a value.
+  std::vector<bool> goes_down(components, false);
+  for (size_t id = 0; id < nodes.size(); ++id) {
+    for (const SchemaNode::Edge& edge : nodes[id].edges) {
+      if (edge.keyword.empty() && component[edge.to] == component[id]) {
+        goes_down[component[id]] = true;
+      }
+    }
+  }
+  const std::string kAllowed =
+      "; a recursive schema must go down into a child value (properties, additionalProperties, "
+      "items, additionalItems) on its way back, along one path: see the README";
   for (size_t id = 0; id < nodes.size(); ++id) {
     const SchemaNode& node = nodes[id];
+    size_t inside = 0;
     for (const SchemaNode::Edge& edge : node.edges) {
-      if (edge.keyword.empty() || edge.keyword == "$ref") continue;
-      if (component[edge.to] != component[id]) continue;
-      std::string why =
-          edge.keyword == "patternProperties"
-              ? "a member name can match several patterns and a property, each running the "
-                "recursion again (exponential in the nesting)"
-              : "RapidJSON 1.1.0 validates every branch on the same value, so it recurses "
-                "without end or doubles its work at each level of nesting";
-      return Fail(node.doc, edge.at,
-                  "a $ref cycle passes through " + Quote(edge.keyword) + " here: " + why +
-                      "; recursion may only go down through properties, additionalProperties, "
-                      "items or additionalItems");
+      if (component[edge.to] == component[id]) ++inside;
+    }
+    for (const SchemaNode::Edge& edge : node.edges) {
+      if (edge.keyword.empty() || component[edge.to] != component[id]) continue;
+      if (edge.keyword == "patternProperties") {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through \"patternProperties\" here: a member name can "
+                    "match several patterns and a property, each running the recursion again "
+                    "(exponential in the nesting)" + kAllowed);
+      }
+      if (!goes_down[component[id]]) {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through " + Quote(edge.keyword) +
+                        " here and never goes down into a child value: RapidJSON 1.1.0 would "
+                        "validate the same value again and again, without end (a stack "
+                        "overflow on the first payload)" + kAllowed);
+      }
+      if (inside > 1) {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through " + Quote(edge.keyword) +
+                        " here, and this schema continues the cycle another way too: RapidJSON "
+                        "1.1.0 validates the same value along both, doubling its work at each "
+                        "level of nesting (a recursive union)" + kAllowed);
+      }
     }
   }
   return Status::Ok();

@@ -469,6 +469,22 @@ TEST(PayloadSchemaCostTest, RefusesARecursiveUnion) {
   payload += R"({"kind": "a"})";
   for (int i = 0; i < 40; ++i) payload += R"(], "kind": "a"})";
   EXPECT_TRUE(Check(*schema, payload).empty());
+  // A cycle through one branch while the other ends (a nullable recursive member) is one
+  // validator per level: it loads. A branch and a member both leading back is two: refused.
+  auto list = MustParse(R"({"definitions": {"node": {"type": "object", "required": ["v"],
+      "properties": {"v": {"type": "integer"},
+                     "next": {"anyOf": [{"$ref": "#/definitions/node"}, {"type": "null"}]}}}},
+      "properties": {"head": {"$ref": "#/definitions/node"}}})");
+  ASSERT_NE(list, nullptr);
+  std::string chain;
+  for (int i = 0; i < 60; ++i) chain += R"({"v": 1, "next": )";
+  chain += "null";
+  for (int i = 0; i < 60; ++i) chain += "}";
+  EXPECT_TRUE(Check(*list, R"({"head": )" + chain + "}").empty());
+  EXPECT_EQ(Check(*list, R"({"head": {"v": 1, "next": {"v": "x", "next": null}}})").size(), 1u);
+  error = LoadError(R"({"definitions": {"b": {"properties": {"x": {"$ref": "#"}}}},
+      "allOf": [{"$ref": "#/definitions/b"}], "properties": {"x": {"$ref": "#"}}})");
+  EXPECT_NE(error.find("another way too"), std::string::npos) << error;
   payload.replace(payload.find(R"({"kind": "a"})"), 13, R"({"kind": "c"})");
   auto errors = Check(*schema, payload);
   ASSERT_EQ(errors.size(), 1u);
