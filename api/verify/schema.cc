@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -116,20 +117,55 @@ class PatternChecker {
   // Returns "" when the pattern is fine, else why not.
   std::string Check() {
     if (text_.size() > kMaxPatternBytes) return "is longer than 1024 bytes";
-    if (Peek() == '^') ++pos_;
+    bool anchored = Peek() == '^';
+    if (anchored) ++pos_;
     size_t states = 0;
+    Steps steps;
     bool nullable = false;
-    std::string error = Alternation(0, &states, &nullable);
+    std::string error = Alternation(0, &states, &steps, &nullable);
+    const size_t splits = steps.splits;
     if (error.empty() && Peek() == '$' && pos_ + 1 == text_.size()) ++pos_;
     if (error.empty() && pos_ != text_.size()) error = Unexpected();
     if (error.empty() && states > kMaxPatternStates)
       error = "repeats too much (its automaton would be too large)";
+    // Without ^ every character starts a new attempt; a loop keeps its states live on every
+    // character. Either way each live state walks the splits after it on every character.
+    const bool runs_along = !anchored || steps.loops > 0;
+    const size_t max_splits = runs_along ? kMaxPatternSplits : kMaxAnchoredSplits;
+    if (error.empty() && splits > max_splits) {
+      error = "has " + std::to_string(splits) + " optional steps (each ?, *, +, | and optional " +
+              "copy of {n,m}), more than " + std::to_string(max_splits) +
+              (runs_along ? " for a pattern without ^ or with a loop (*, +, {n,})" : "") +
+              ", which would make it cost too much per character";
+    }
+    if (error.empty() && !anchored && states > kMaxUnanchoredStates) {
+      error = "is not anchored with ^ and its automaton has " + std::to_string(states) +
+              " states, more than " + std::to_string(kMaxUnanchoredStates) +
+              ", which would make it cost too much per character (anchor it with ^)";
+    }
     return error;
   }
 
  private:
   static constexpr size_t kMaxPatternBytes = 1024;
   static constexpr size_t kMaxPatternStates = 20000;
+  // RapidJSON 1.1.0's matcher, for each input character and each live state, follows the
+  // empty moves after it (splits: ?, *, +, |, the optional copies of {n,m}) without memo,
+  // and for a pattern not anchored by ^ also those from the start, where every character
+  // starts one more live state. So a character costs about live states x (splits + 1) steps.
+  // With ^ and no loop, states die within the pattern's length; a loop (*, +, {n,}) or the
+  // lack of ^ keeps them live along the whole string. These caps, set by measuring the worst
+  // shapes, keep one 1 MiB payload of such strings under half a second (README, "What a
+  // payload may cost").
+  static constexpr size_t kMaxPatternSplits = 8;
+  static constexpr size_t kMaxAnchoredSplits = 24;
+  static constexpr size_t kMaxUnanchoredStates = 64;
+
+  // Empty moves of a part of a pattern: all of them, and those that loop back.
+  struct Steps {
+    size_t splits = 0;
+    size_t loops = 0;
+  };
   static constexpr unsigned kMaxRepeat = 1000;
 
   int Peek() const { return pos_ < text_.size() ? static_cast<unsigned char>(text_[pos_]) : -1; }
@@ -146,22 +182,24 @@ class PatternChecker {
 
   // Each of these parses what its name says, adds its automaton's states to *states and sets
   // *nullable when it can match the empty string.
-  std::string Alternation(int depth, size_t* states, bool* nullable) {
+  std::string Alternation(int depth, size_t* states, Steps* steps, bool* nullable) {
     if (depth > 32) return "nests groups deeper than 32";
     *nullable = false;
     for (;;) {
       size_t concat = 0;
       bool concat_nullable = false;
-      std::string error = Concat(depth, &concat, &concat_nullable);
+      std::string error = Concat(depth, &concat, steps, &concat_nullable);
       if (!error.empty()) return error;
       *states += concat + 1;
+      if (*nullable && concat_nullable) return AmbiguousEmpty();
       *nullable = *nullable || concat_nullable;
       if (Peek() != '|') return "";
       ++pos_;
+      ++steps->splits;
     }
   }
 
-  std::string Concat(int depth, size_t* states, bool* nullable) {
+  std::string Concat(int depth, size_t* states, Steps* steps, bool* nullable) {
     size_t atoms = 0;
     *nullable = true;
     for (;;) {
@@ -169,15 +207,19 @@ class PatternChecker {
       if (c == -1 || c == '|' || c == ')') break;
       if (c == '$' && depth == 0 && pos_ + 1 == text_.size()) break;
       size_t atom = 0;
+      Steps atom_steps;
       bool atom_nullable = false;
-      std::string error = Atom(depth, &atom, &atom_nullable);
+      std::string error = Atom(depth, &atom, &atom_steps, &atom_nullable);
       if (!error.empty()) return error;
       for (;;) {
         c = Peek();
         if ((c == '*' || c == '+') && atom_nullable) return EmptyLoop();
+        if (c == '?' && atom_nullable) return AmbiguousEmpty();
         if (c == '?' || c == '*' || c == '+') {
           ++pos_;
           atom += 1;
+          atom_steps.splits += 1;
+          if (c != '?') atom_steps.loops += 1;
           atom_nullable = atom_nullable || c != '+';
         } else if (c == '{') {
           unsigned n = 0;
@@ -198,13 +240,21 @@ class PatternChecker {
           ++pos_;
           if (!unbounded && m == 0) return "has {0}, which RapidJSON 1.1.0 does not take";
           if (unbounded && atom_nullable) return EmptyLoop();
+          if (m > n && atom_nullable) return AmbiguousEmpty();
           atom = Saturate(atom + 1, (unbounded ? n : m) + 1);
+          // Each copy keeps its splits; each optional copy (or the loop) adds one.
+          atom_steps.splits = unbounded ? Saturate(atom_steps.splits, n + 1) + 1
+                                        : Saturate(atom_steps.splits, m) + (m - n);
+          atom_steps.loops = unbounded ? Saturate(atom_steps.loops, n + 1) + 1
+                                       : Saturate(atom_steps.loops, m);
           atom_nullable = atom_nullable || n == 0;
         } else {
           break;
         }
       }
       *states += atom;
+      steps->splits += atom_steps.splits;
+      steps->loops += atom_steps.loops;
       *nullable = *nullable && atom_nullable;
       ++atoms;
     }
@@ -215,6 +265,17 @@ class PatternChecker {
   std::string EmptyLoop() const {
     return "repeats with *, + or {n,} at offset " + std::to_string(pos_) +
            " something that can match the empty string, which RapidJSON 1.1.0's regex loops on";
+  }
+
+  // RapidJSON 1.1.0's matcher follows every path of empty moves without remembering the ones
+  // it took, so two ways to match nothing at one place (an optional group that can match the
+  // empty string, or two alternatives that can) double its work per group: 2^n per character
+  // for n such groups in a row.
+  std::string AmbiguousEmpty() const {
+    return "has at offset " + std::to_string(pos_) +
+           " a ? or {n,m}, or a second alternative, around something that can already match "
+           "the empty string (as in (a?)? or (a?|b?)): RapidJSON 1.1.0's matcher would try each "
+           "way of matching nothing, exponentially many in a row";
   }
 
   bool Number(unsigned* out) {
@@ -241,7 +302,7 @@ class PatternChecker {
     return true;
   }
 
-  std::string Atom(int depth, size_t* states, bool* nullable) {
+  std::string Atom(int depth, size_t* states, Steps* steps, bool* nullable) {
     int c = Peek();
     *states = 1;
     *nullable = false;
@@ -249,7 +310,7 @@ class PatternChecker {
       case '(': {
         ++pos_;
         size_t inner = 0;
-        std::string error = Alternation(depth + 1, &inner, nullable);
+        std::string error = Alternation(depth + 1, &inner, steps, nullable);
         if (!error.empty()) return error;
         if (Peek() != ')') return "has an unclosed group";
         ++pos_;
@@ -479,6 +540,19 @@ class Loader {
 
   std::vector<std::unique_ptr<SourceDoc>> TakeDocs() { return std::move(docs_); }
 
+  // Refuses recursion RapidJSON 1.1.0 cannot validate in bounded time. It starts a validator
+  // for each schema that applies to a value: through $ref, each allOf/anyOf/oneOf branch, not
+  // and dependencies schemas on the same value, and properties, patternProperties,
+  // additionalProperties, items and additionalItems on a child value. So a cycle of schemas
+  // that never goes down into a child value recurses without end (a stack overflow on the
+  // first payload); a cycle that a schema continues two ways on one value (a union of
+  // recursive variants; a branch and a member both leading back; patternProperties, where a
+  // name can match several patterns and a property) doubles the validators at every level of
+  // nesting. A cycle through one branch while the others end (a nullable recursive member,
+  // "anyOf": [{"$ref": "#/definitions/node"}, {"type": "null"}]) costs one validator per
+  // level and stays allowed. Call once all files are in.
+  Status CheckRecursion() const;
+
  private:
   Status Fail(size_t doc, const std::string& pointer, const std::string& reason) const {
     return Status::InvalidArgument(docs_[doc]->name + ": " + (pointer.empty() ? "/" : pointer) +
@@ -562,6 +636,21 @@ class Loader {
     for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
       Status status = CheckSchema(doc, value[i], at + "/" + std::to_string(i), depth + 1);
       if (!status.ok()) return status;
+    }
+    return Status::Ok();
+  }
+
+  // RapidJSON 1.1.0 compares each item's hash with every earlier item's, and checks maxItems
+  // only at the array's end: quadratic in the payload's array length whatever maxItems says
+  // (4.6 s for a 1 MiB array under maxItems 20). No bound can be set from the schema, so
+  // uniqueItems: true is refused.
+  Status CheckUniqueItems(size_t doc, const rapidjson::Value& value, const std::string& at) {
+    if (!value.IsBool()) return Fail(doc, at, "must be true or false");
+    if (value.GetBool()) {
+      return Fail(doc, at,
+                  "uniqueItems: true is refused: RapidJSON 1.1.0 compares every item with every "
+                  "earlier one before it checks maxItems, so one long array costs seconds of "
+                  "CPU (quadratic in its length)");
     }
     return Status::Ok();
   }
@@ -658,10 +747,7 @@ class Loader {
       if (!value.IsUint()) return Fail(doc, at, "must be a non-negative integer");
       return Status::Ok();
     }
-    if (keyword == "uniqueItems") {
-      if (!value.IsBool()) return Fail(doc, at, "must be true or false");
-      return Status::Ok();
-    }
+    if (keyword == "uniqueItems") return CheckUniqueItems(doc, value, at);
     if (keyword == "exclusiveMinimum" || keyword == "exclusiveMaximum") {
       if (!value.IsBool()) {
         return Fail(doc, at,
@@ -770,6 +856,190 @@ class Loader {
   std::set<std::string> loading_;
 };
 
+// One schema object in the recursion graph of Loader::CheckRecursion, and the keyword edges
+// that leave it. An edge's `keyword` is "" for one going down into a child value.
+struct SchemaNode {
+  size_t doc;
+  const rapidjson::Value* value;
+  std::string pointer;
+  struct Edge {
+    size_t to;
+    std::string keyword;
+    std::string at;  // the pointer of the edge's value, for the message
+  };
+  std::vector<Edge> edges;
+};
+
+Status Loader::CheckRecursion() const {
+  if (docs_.empty()) return Status::Ok();
+  std::vector<SchemaNode> nodes;
+  std::map<const rapidjson::Value*, size_t> ids;
+  auto intern = [&](size_t doc, const rapidjson::Value* value, std::string pointer) {
+    auto [it, added] = ids.emplace(value, nodes.size());
+    if (added) nodes.push_back({doc, value, std::move(pointer), {}});
+    return it->second;
+  };
+  intern(0, &docs_[0]->doc, "");
+  // Breadth-first over the schemas reachable from the root file's top: no recursion here.
+  for (size_t id = 0; id < nodes.size(); ++id) {
+    const size_t doc = nodes[id].doc;
+    const rapidjson::Value& schema = *nodes[id].value;
+    const std::string base = nodes[id].pointer;
+    if (!schema.IsObject()) continue;
+    auto edge = [&](const rapidjson::Value& to, const std::string& at, const char* keyword,
+                    size_t to_doc) {
+      if (!to.IsObject()) return;
+      size_t target = intern(to_doc, &to, at);
+      nodes[id].edges.push_back({target, keyword, at});
+    };
+    // RapidJSON 1.1.0 replaces an object holding a $ref by its target: siblings do nothing.
+    auto ref = schema.FindMember("$ref");
+    const bool is_ref = ref != schema.MemberEnd() && ref->value.IsString() &&
+                        ref->value.GetStringLength() > 0;
+    for (const auto& member : schema.GetObject()) {
+      std::string_view keyword = View(member.name);
+      std::string at = base + "/" + Escape(keyword);
+      const rapidjson::Value& value = member.value;
+      if (is_ref && keyword != "$ref") continue;
+      if (keyword == "$ref" && value.IsString() && value.GetStringLength() > 0) {
+        // Resolved as CheckRef did: one hop; a chain is a path of such edges.
+        auto [file, fragment] = SplitRef(View(value));
+        size_t target_doc = doc;
+        if (!file.empty()) {
+          auto it = index_.find(ResolveKey(docs_[doc]->dir, file));
+          if (it == index_.end()) continue;
+          target_doc = it->second;
+        }
+        const rapidjson::Value* target = &docs_[target_doc]->doc;
+        std::string target_pointer;
+        if (!fragment.empty()) {
+          rapidjson::Pointer pointer(fragment.data(), fragment.size());
+          target = pointer.IsValid() ? pointer.Get(docs_[target_doc]->doc) : nullptr;
+          target_pointer = std::string(fragment.substr(1));
+        }
+        if (target == nullptr || !target->IsObject()) continue;
+        size_t to = intern(target_doc, target, target_pointer);
+        nodes[id].edges.push_back({to, "$ref", at});
+      } else if (IsOneOf(keyword, {"allOf", "anyOf", "oneOf"}) && value.IsArray()) {
+        for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+          edge(value[i], at + "/" + std::to_string(i), member.name.GetString(), doc);
+        }
+      } else if (keyword == "not") {
+        edge(value, at, "not", doc);
+      } else if ((keyword == "dependencies" || keyword == "patternProperties" ||
+                  keyword == "properties") &&
+                 value.IsObject()) {
+        const char* kind = keyword == "properties" ? "" : member.name.GetString();
+        for (const auto& entry : value.GetObject()) {
+          edge(entry.value, at + "/" + Escape(View(entry.name)), kind, doc);
+        }
+      } else if (IsOneOf(keyword, {"additionalProperties", "additionalItems"})) {
+        edge(value, at, "", doc);
+      } else if (keyword == "items") {
+        if (value.IsArray()) {
+          for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+            edge(value[i], at + "/" + std::to_string(i), "", doc);
+          }
+        } else {
+          edge(value, at, "", doc);
+        }
+      }
+    }
+  }
+  // Tarjan's strongly connected components, iteratively (a long $ref chain must not exhaust
+  // the stack). An edge whose ends share a component lies on a cycle.
+  const size_t kUnseen = static_cast<size_t>(-1);
+  std::vector<size_t> order(nodes.size(), kUnseen), low(nodes.size(), 0),
+      component(nodes.size(), kUnseen);
+  std::vector<bool> on_stack(nodes.size(), false);
+  std::vector<size_t> stack;
+  std::vector<std::pair<size_t, size_t>> frames;  // (node, next edge)
+  size_t counter = 0;
+  size_t components = 0;
+  for (size_t start = 0; start < nodes.size(); ++start) {
+    if (order[start] != kUnseen) continue;
+    frames.push_back({start, 0});
+    order[start] = low[start] = counter++;
+    stack.push_back(start);
+    on_stack[start] = true;
+    while (!frames.empty()) {
+      auto& [node, next] = frames.back();
+      if (next < nodes[node].edges.size()) {
+        size_t to = nodes[node].edges[next++].to;
+        if (order[to] == kUnseen) {
+          order[to] = low[to] = counter++;
+          stack.push_back(to);
+          on_stack[to] = true;
+          frames.push_back({to, 0});
+        } else if (on_stack[to]) {
+          low[node] = std::min(low[node], order[to]);
+        }
+        continue;
+      }
+      size_t done = node;
+      frames.pop_back();
+      if (!frames.empty()) low[frames.back().first] = std::min(low[frames.back().first], low[done]);
+      if (low[done] == order[done]) {
+        size_t member;
+        do {
+          member = stack.back();
+          stack.pop_back();
+          on_stack[member] = false;
+          component[member] = components;
+        } while (member != done);
+        ++components;
+      }
+    }
+  }
+  // Inside a component, a child edge goes to a value of its own (properties' names differ,
+  // additionalProperties and additionalItems take only what the others do not, items one
+  // schema or one per index), so a payload value meets each schema of the component along
+  // one walk at most, unless a schema continues the cycle two ways on the same value (a
+  // same-value edge beside another in-component edge), or the cycle never goes down a value.
+  std::vector<bool> goes_down(components, false);
+  for (size_t id = 0; id < nodes.size(); ++id) {
+    for (const SchemaNode::Edge& edge : nodes[id].edges) {
+      if (edge.keyword.empty() && component[edge.to] == component[id]) {
+        goes_down[component[id]] = true;
+      }
+    }
+  }
+  const std::string kAllowed =
+      "; a recursive schema must go down into a child value (properties, additionalProperties, "
+      "items, additionalItems) on its way back, along one path: see the README";
+  for (size_t id = 0; id < nodes.size(); ++id) {
+    const SchemaNode& node = nodes[id];
+    size_t inside = 0;
+    for (const SchemaNode::Edge& edge : node.edges) {
+      if (component[edge.to] == component[id]) ++inside;
+    }
+    for (const SchemaNode::Edge& edge : node.edges) {
+      if (edge.keyword.empty() || component[edge.to] != component[id]) continue;
+      if (edge.keyword == "patternProperties") {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through \"patternProperties\" here: a member name can "
+                    "match several patterns and a property, each running the recursion again "
+                    "(exponential in the nesting)" + kAllowed);
+      }
+      if (!goes_down[component[id]]) {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through " + Quote(edge.keyword) +
+                        " here and never goes down into a child value: RapidJSON 1.1.0 would "
+                        "validate the same value again and again, without end (a stack "
+                        "overflow on the first payload)" + kAllowed);
+      }
+      if (inside > 1) {
+        return Fail(node.doc, edge.at,
+                    "a $ref cycle passes through " + Quote(edge.keyword) +
+                        " here, and this schema continues the cycle another way too: RapidJSON "
+                        "1.1.0 validates the same value along both, doubling its work at each "
+                        "level of nesting (a recursive union)" + kAllowed);
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 // The compiled form RapidJSON validates against: the root file's SchemaDocument and those of
 // the files its $refs name. RapidJSON 1.1.0's regex keeps its match state in the compiled
 // pattern (GenericRegex::Search writes state0_, state1_, stateSet_), so one compiled set must
@@ -785,7 +1055,10 @@ class PayloadSchemaImpl final : public PayloadSchema {
  public:
   explicit PayloadSchemaImpl(std::vector<std::unique_ptr<SourceDoc>> docs)
       : docs_(std::move(docs)) {
-    for (size_t i = 0; i < docs_.size(); ++i) index_[docs_[i]->key] = i;
+    for (size_t i = 0; i < docs_.size(); ++i) {
+      index_[docs_[i]->key] = i;
+      FindPatterns(docs_[i]->doc);
+    }
   }
 
   std::vector<SchemaError> ValidateImpl(const rapidjson::Value& payload) const;
@@ -812,11 +1085,21 @@ class PayloadSchemaImpl final : public PayloadSchema {
     return Compile();
   }
 
+  // Sets patterns_ / pattern_properties_ when `value` holds a pattern / patternProperties.
+  void FindPatterns(const rapidjson::Value& value);
+  // RapidJSON 1.1.0 matches a pattern up to the string's first U+0000 only, so "abc\u0000<x>"
+  // would pass "^[a-z]+$". When the schema has patterns, a payload string (or, with
+  // patternProperties, a member name) holding U+0000 is a violation of keyword "pattern"
+  // ("patternProperties") at its pointer, found by one walk before the validator runs.
+  std::optional<SchemaError> FindNul(const rapidjson::Value& value, std::string* pointer) const;
+
   SchemaError Describe(const rapidjson::SchemaValidator& validator,
                        const rapidjson::Value& payload) const;
 
   std::vector<std::unique_ptr<SourceDoc>> docs_;  // docs_[0] is the root file
   std::map<std::string, size_t> index_;
+  bool patterns_ = false;
+  bool pattern_properties_ = false;
   mutable std::mutex mu_;
   // Compiled sets no Validate() is using; as many as the most concurrent calls so far.
   mutable std::vector<std::unique_ptr<CompiledSet>> idle_;  // guarded by mu_
@@ -865,9 +1148,65 @@ std::unique_ptr<CompiledSet> PayloadSchemaImpl::Compile() const {
   return set;
 }
 
+void PayloadSchemaImpl::FindPatterns(const rapidjson::Value& value) {
+  if (value.IsArray()) {
+    for (const auto& item : value.GetArray()) FindPatterns(item);
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      std::string_view name = View(member.name);
+      if (name == "pattern" && member.value.IsString()) patterns_ = true;
+      if (name == "patternProperties") pattern_properties_ = true;
+      FindPatterns(member.value);
+    }
+  }
+}
+
+bool HasNul(const rapidjson::Value& string) {
+  return std::memchr(string.GetString(), 0, string.GetStringLength()) != nullptr;
+}
+
+std::optional<SchemaError> PayloadSchemaImpl::FindNul(const rapidjson::Value& value,
+                                                      std::string* pointer) const {
+  if (value.IsString()) {
+    if (!patterns_ || !HasNul(value)) return std::nullopt;
+    std::string where = pointer->empty() ? "the payload" : *pointer;
+    return SchemaError{*pointer, "pattern",
+                       where + " contains U+0000, which a pattern cannot check"};
+  }
+  size_t length = pointer->size();
+  if (value.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < value.Size(); ++i) {
+      pointer->append("/" + std::to_string(i));
+      auto error = FindNul(value[i], pointer);
+      if (error) return error;
+      pointer->resize(length);
+    }
+  } else if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      pointer->append("/" + Escape(View(member.name)));
+      if (pattern_properties_ && HasNul(member.name)) {
+        return SchemaError{*pointer, "patternProperties",
+                           *pointer + " is a member name with U+0000, which patternProperties "
+                                      "cannot check"};
+      }
+      auto error = FindNul(member.value, pointer);
+      if (error) return error;
+      pointer->resize(length);
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<SchemaError> PayloadSchemaImpl::ValidateImpl(const rapidjson::Value& payload) const {
-  std::unique_ptr<CompiledSet> set = Acquire();
   std::vector<SchemaError> errors;
+  if (patterns_ || pattern_properties_) {
+    std::string pointer;
+    if (auto error = FindNul(payload, &pointer)) {
+      errors.push_back(std::move(*error));
+      return errors;
+    }
+  }
+  std::unique_ptr<CompiledSet> set = Acquire();
   {
     rapidjson::SchemaValidator validator(*set->root);
     if (!payload.Accept(validator)) errors.push_back(Describe(validator, payload));
@@ -1035,6 +1374,7 @@ StatusOr<std::shared_ptr<const PayloadSchema>> PayloadSchema::LoadFile(const std
   Loader loader;
   StatusOr<size_t> loaded = loader.LoadFile(ResolveKey(WorkingDirectory(), file), file);
   if (!loaded.ok()) return loaded.status();
+  if (Status status = loader.CheckRecursion(); !status.ok()) return status;
   auto schema = std::make_shared<PayloadSchemaImpl>(loader.TakeDocs());
   // Compiling once now proves it compiles and serves the first payload.
   schema->Release(schema->Compile());
@@ -1048,6 +1388,7 @@ StatusOr<std::shared_ptr<const PayloadSchema>> PayloadSchema::Parse(std::string_
   StatusOr<size_t> loaded =
       loader.Add(json, key, std::string(name), std::filesystem::path(key).parent_path());
   if (!loaded.ok()) return loaded.status();
+  if (Status status = loader.CheckRecursion(); !status.ok()) return status;
   auto schema = std::make_shared<PayloadSchemaImpl>(loader.TakeDocs());
   schema->Release(schema->Compile());
   return std::shared_ptr<const PayloadSchema>(std::move(schema));

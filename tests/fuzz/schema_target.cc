@@ -47,7 +47,7 @@ constexpr std::string_view kBookingSchema = R"({"type": "object",
         "guest": {"type": "object", "properties": {
           "email": {"type": "string", "pattern": "^[^@ ]+@[^@ ]+$", "maxLength": 254}}},
         "amount": {"type": "number", "exclusiveMinimum": true, "minimum": 0},
-        "tags": {"type": "array", "maxItems": 20, "uniqueItems": true,
+        "tags": {"type": "array", "maxItems": 20,
                  "items": {"type": "string", "maxLength": 32}},
         "notes": {"type": ["string", "null"], "maxLength": 500},
         "extra": {"anyOf": [{"type": "null"}, {"$ref": "#/definitions/pair"}]}}}},

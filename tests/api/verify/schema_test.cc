@@ -416,5 +416,147 @@ TEST(PayloadSchemaValidateTest, ValidatesFromManyThreadsAtOnce) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// --- Cost: what RapidJSON 1.1.0 cannot validate in bounded time is refused at load -----------
+
+// RapidJSON starts a validator per allOf/anyOf/oneOf/not/dependencies schema on the same value;
+// a $ref back through one of them made the first Validate() overflow the stack (review).
+TEST(PayloadSchemaCostTest, RefusesCyclesThroughSameValueKeywords) {
+  for (const char* schema :
+       {R"({"anyOf": [{"$ref": "#"}]})", R"({"allOf": [{"$ref": "#"}], "type": "object"})",
+        R"({"definitions": {"a": {"not": {"$ref": "#/definitions/a"}}},
+            "properties": {"a": {"$ref": "#/definitions/a"}}})",
+        R"({"dependencies": {"a": {"$ref": "#"}}})",
+        R"({"definitions": {"a": {"oneOf": [{"$ref": "#/definitions/b"}, {"type": "null"}]},
+                            "b": {"allOf": [{"$ref": "#/definitions/a"}]}},
+            "properties": {"x": {"$ref": "#/definitions/a"}}})"}) {
+    std::string error = LoadError(schema);
+    EXPECT_NE(error.find("cycle"), std::string::npos) << schema << ": " << error;
+  }
+  // Recursion that goes down into a child value is one validator per level: allowed.
+  auto tree = MustParse(R"({"type": "object", "properties": {"a": {"$ref": "#"}},
+                            "additionalProperties": {"type": "array", "items": {"$ref": "#"}}})");
+  ASSERT_NE(tree, nullptr);
+  EXPECT_TRUE(Check(*tree, R"({"a": {"a": {}}})").empty());
+  EXPECT_TRUE(Check(*tree, R"({"a": {"b": [{"a": {}}]}})").empty());
+  auto errors = Check(*tree, R"({"a": {"a": 5}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/a/a");
+  EXPECT_EQ(errors[0].keyword, "type");
+}
+
+// A discriminated union of recursive variants ran both branches' subtrees at every level:
+// 2^depth validators (40 s at depth 20 in the review).
+TEST(PayloadSchemaCostTest, RefusesARecursiveUnion) {
+  std::string error = LoadError(R"({"oneOf": [
+      {"type": "object", "properties": {"kind": {"enum": ["a"]},
+       "children": {"type": "array", "items": {"$ref": "#"}}}, "required": ["kind"]},
+      {"type": "object", "properties": {"kind": {"enum": ["b"]},
+       "children": {"type": "array", "items": {"$ref": "#"}}}, "required": ["kind"]}]})");
+  EXPECT_NE(error.find("/oneOf/0"), std::string::npos) << error;
+  EXPECT_NE(error.find("cycle passes through \"oneOf\""), std::string::npos) << error;
+  // A member name may match several patterns (and a property): each reruns the recursion.
+  error = LoadError(R"({"properties": {"a": {"$ref": "#"}}, "patternProperties": {"^a": {"$ref": "#"}}})");
+  EXPECT_NE(error.find("patternProperties"), std::string::npos) << error;
+  // A union on the way to a recursive schema, not on its cycle, costs one validator per
+  // branch: it loads, and a deep payload is validated (the outcome is what is checked).
+  auto schema = MustParse(R"({"definitions": {"node": {"type": "object",
+      "properties": {"kind": {"enum": ["a", "b"]},
+                     "children": {"type": "array", "items": {"$ref": "#/definitions/node"}}}}},
+      "anyOf": [{"$ref": "#/definitions/node"}, {"type": "null"}]})");
+  ASSERT_NE(schema, nullptr);
+  std::string payload;
+  for (int i = 0; i < 40; ++i) payload += R"({"children": [)";
+  payload += R"({"kind": "a"})";
+  for (int i = 0; i < 40; ++i) payload += R"(], "kind": "a"})";
+  EXPECT_TRUE(Check(*schema, payload).empty());
+  // A cycle through one branch while the other ends (a nullable recursive member) is one
+  // validator per level: it loads. A branch and a member both leading back is two: refused.
+  auto list = MustParse(R"({"definitions": {"node": {"type": "object", "required": ["v"],
+      "properties": {"v": {"type": "integer"},
+                     "next": {"anyOf": [{"$ref": "#/definitions/node"}, {"type": "null"}]}}}},
+      "properties": {"head": {"$ref": "#/definitions/node"}}})");
+  ASSERT_NE(list, nullptr);
+  std::string chain;
+  for (int i = 0; i < 60; ++i) chain += R"({"v": 1, "next": )";
+  chain += "null";
+  for (int i = 0; i < 60; ++i) chain += "}";
+  EXPECT_TRUE(Check(*list, R"({"head": )" + chain + "}").empty());
+  EXPECT_EQ(Check(*list, R"({"head": {"v": 1, "next": {"v": "x", "next": null}}})").size(), 1u);
+  error = LoadError(R"({"definitions": {"b": {"properties": {"x": {"$ref": "#"}}}},
+      "allOf": [{"$ref": "#/definitions/b"}], "properties": {"x": {"$ref": "#"}}})");
+  EXPECT_NE(error.find("another way too"), std::string::npos) << error;
+  payload.replace(payload.find(R"({"kind": "a"})"), 13, R"({"kind": "c"})");
+  auto errors = Check(*schema, payload);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].keyword, "anyOf");
+}
+
+// RapidJSON compares every item with every earlier one before it checks maxItems (4.6 s for
+// 1 MiB under maxItems 20): no schema can bound it, so it is refused.
+TEST(PayloadSchemaCostTest, RefusesUniqueItems) {
+  std::string error = LoadError(
+      R"({"properties": {"tags": {"type": "array", "uniqueItems": true, "maxItems": 20}}})");
+  EXPECT_NE(error.find("/properties/tags/uniqueItems"), std::string::npos) << error;
+  EXPECT_NE(error.find("quadratic"), std::string::npos) << error;
+  EXPECT_NE(MustParse(R"({"type": "array", "uniqueItems": false, "maxItems": 20})"), nullptr);
+}
+
+// RapidJSON's matcher costs about live states x splits per character (13.9 s for 1,000
+// characters under "[a-z]{1,1000}x" in the review): patterns are bounded so one 1 MiB payload
+// stays under a second (measured figures: README, Patterns).
+TEST(PayloadSchemaCostTest, RefusesPatternsThatCostTooMuchPerCharacter) {
+  for (const char* pattern : {"[a-z]{1,1000}x", "[a-z0-9.-]{1,255}x", "[a-z]{1,64}x",
+                              "[a-z]{1,20}x", "^[a-z]{1,1000}x", "^[a-z]{1,30}x$", "^[a-z]+[a-z]{1,9}x",
+                              "a?b?c?d?e?f?g?h?i?", "(a|b|c|d|e|f|g|h|i|j)"}) {
+    std::string error = LoadError(R"({"properties": {"s": {"type": "string", "maxLength": 64,
+                                      "pattern": ")" + std::string(pattern) + R"("}}})");
+    EXPECT_NE(error.find("optional steps"), std::string::npos) << pattern << ": " << error;
+  }
+  std::string unanchored = LoadError(
+      R"({"pattern": "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"})");
+  EXPECT_NE(unanchored.find("not anchored"), std::string::npos) << unanchored;
+  // Two ways to match nothing in one place: the matcher's work doubles per such group.
+  for (const char* pattern : {"(a?)?", "(a?|b?)", "(a*){1,3}", "x(a?b?|c)?y"}) {
+    std::string error = LoadError(R"({"pattern": ")" + std::string(pattern) + R"("})");
+    EXPECT_NE(error.find("empty string"), std::string::npos) << pattern << ": " << error;
+  }
+  for (const char* pattern :
+       {"^[A-Z]{3}-[0-9]{6}$", "^[a-z0-9_.-]+@[a-z0-9.-]+$", "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,6})?(Z|[+-][0-9]{2}:"
+        "[0-9]{2})$",
+        "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", "[a-z]{1,8}x",
+        "^https://[a-z0-9.-]+(/[a-zA-Z0-9._~/-]*)?$", "\\\\.json$", "^evt_[0-9a-zA-Z]{8,32}$"}) {
+    std::string schema = R"({"properties": {"s": {"type": "string", "maxLength": 64,
+                             "pattern": ")" + std::string(pattern) + R"("}}})";
+    auto parsed = PayloadSchema::Parse(schema, "s.json");
+    EXPECT_TRUE(parsed.ok()) << pattern << ": " << parsed.status().message();
+  }
+}
+
+// RapidJSON matches a pattern up to the string's first U+0000, so "abc\u0000<script>" passed
+// "^[a-z]+$" (review): such a string is a pattern violation, a member name with U+0000 one of
+// patternProperties.
+TEST(PayloadSchemaCostTest, AStringWithNulFailsItsPattern) {
+  auto schema = MustParse(R"({"properties": {"s": {"type": "string", "pattern": "^[a-z]+$"}}})");
+  ASSERT_NE(schema, nullptr);
+  auto errors = Check(*schema, R"({"s": "abc\u0000<script>"})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/s");
+  EXPECT_EQ(errors[0].keyword, "pattern");
+  EXPECT_TRUE(Check(*schema, R"({"s": "abc"})").empty());
+  errors = Check(*schema, R"({"t": ["ok", "x\u0000"]})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/t/1");
+  auto names = MustParse(R"({"patternProperties": {"^a$": {"type": "integer"}}})");
+  ASSERT_NE(names, nullptr);
+  errors = Check(*names, R"({"o": {"a\u0000b": "text"}})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].keyword, "patternProperties");
+  // Without patterns a string with U+0000 is as valid as any other.
+  auto plain = MustParse(R"({"properties": {"s": {"type": "string", "maxLength": 20}}})");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_TRUE(Check(*plain, R"({"s": "abc\u0000<script>"})").empty());
+}
+
 }  // namespace
 }  // namespace hookvault::api
