@@ -1,7 +1,8 @@
 // api/: the framework-free handlers, by resource — ingest, events, deliveries and attempts,
 // reprocess, feed and consumers, audit, the request log, the session, test events to a
 // destination — on ApiRequest/ApiResponse (http.h),
-// with what they share: API-token auth and roles, query parameters and cursors, request
+// with what they share: provider signatures and JSON Schemas (verify/), payload filters on
+// destinations (payload_filter.h), API-token auth and roles, query parameters and cursors, request
 // bodies, JSON parsing and rendering (render.h), the one Status → problem+json table, CIDR
 // blocks, the feed's parked long-polls and the embedded OpenAPI description.
 //
@@ -20,10 +21,12 @@
 #include "api/http.h"
 #include "api/ingest.h"
 #include "api/openapi.h"
+#include "api/payload_filter.h"
 #include "api/problem.h"
 #include "api/reprocess.h"
 #include "api/requests.h"
 #include "api/session.h"
 #include "api/test_event.h"
+#include "api/verify/verify.h"
 
 #endif  // HOOKVAULT_API_API_H_
