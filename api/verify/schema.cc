@@ -729,6 +729,9 @@ class Loader {
     }
     if (keyword == "dependencies") {
       if (!value.IsObject()) return Fail(doc, at, "must be an object");
+      // Empty, it checks nothing, and RapidJSON 1.1.0 would then memset a null state of no
+      // member flags on every object (UB that UBSan reports; found by the schema fuzz target).
+      if (value.ObjectEmpty()) return Fail(doc, at, "must name at least one member");
       for (const auto& member : value.GetObject()) {
         std::string member_at = at + "/" + Escape(View(member.name));
         if (member.value.IsArray()) {

@@ -140,6 +140,13 @@ TEST(PayloadSchemaLoadTest, RefusesKeywordsRapidJsonWouldIgnore) {
                   .ok());
 }
 
+// The schema fuzz target's find: an empty "dependencies" made RapidJSON memset a null array of
+// member flags on every object payload (UBSan: null passed to memset).
+TEST(PayloadSchemaLoadTest, RefusesAnEmptyDependencies) {
+  EXPECT_NE(LoadError(R"({"dependencies": {}})").find("at least one member"), std::string::npos);
+  EXPECT_TRUE(PayloadSchema::Parse(R"({"dependencies": {"a": ["b"]}})", "s.json").ok());
+}
+
 TEST(PayloadSchemaLoadTest, RefusesPatternsRapidJsonCannotCompile) {
   // RapidJSON drops a pattern it cannot compile and then accepts every string.
   std::string digit = LoadError(R"({"properties": {"ref": {"pattern": "^\\d+$"}}})");
