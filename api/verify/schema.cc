@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -1103,6 +1104,10 @@ class PayloadSchemaImpl final : public PayloadSchema {
   std::map<std::string, size_t> index_;
   bool patterns_ = false;
   bool pattern_properties_ = false;
+  // An integer multipleOf somewhere: RapidJSON 1.1.0 then takes a payload integer's magnitude
+  // as `i >= 0 ? i : -i`, which overflows (UB) for -9223372036854775808; FindNul refuses that
+  // one number at its pointer instead.
+  bool integer_multiple_of_ = false;
   mutable std::mutex mu_;
   // Compiled sets no Validate() is using; as many as the most concurrent calls so far.
   mutable std::vector<std::unique_ptr<CompiledSet>> idle_;  // guarded by mu_
@@ -1159,6 +1164,7 @@ void PayloadSchemaImpl::FindPatterns(const rapidjson::Value& value) {
       std::string_view name = View(member.name);
       if (name == "pattern" && member.value.IsString()) patterns_ = true;
       if (name == "patternProperties") pattern_properties_ = true;
+      if (name == "multipleOf" && member.value.IsUint64()) integer_multiple_of_ = true;
       FindPatterns(member.value);
     }
   }
@@ -1170,6 +1176,12 @@ bool HasNul(const rapidjson::Value& string) {
 
 std::optional<SchemaError> PayloadSchemaImpl::FindNul(const rapidjson::Value& value,
                                                       std::string* pointer) const {
+  if (value.IsInt64() && value.GetInt64() == std::numeric_limits<int64_t>::min()) {
+    if (!integer_multiple_of_) return std::nullopt;
+    std::string where = pointer->empty() ? "the payload" : *pointer;
+    return SchemaError{*pointer, "multipleOf",
+                       where + " is -9223372036854775808, which multipleOf cannot check"};
+  }
   if (value.IsString()) {
     if (!patterns_ || !HasNul(value)) return std::nullopt;
     std::string where = pointer->empty() ? "the payload" : *pointer;
@@ -1202,7 +1214,7 @@ std::optional<SchemaError> PayloadSchemaImpl::FindNul(const rapidjson::Value& va
 
 std::vector<SchemaError> PayloadSchemaImpl::ValidateImpl(const rapidjson::Value& payload) const {
   std::vector<SchemaError> errors;
-  if (patterns_ || pattern_properties_) {
+  if (patterns_ || pattern_properties_ || integer_multiple_of_) {
     std::string pointer;
     if (auto error = FindNul(payload, &pointer)) {
       errors.push_back(std::move(*error));

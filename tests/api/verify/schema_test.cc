@@ -140,6 +140,24 @@ TEST(PayloadSchemaLoadTest, RefusesKeywordsRapidJsonWouldIgnore) {
                   .ok());
 }
 
+// CI's ASan build (GCC's UBSan) on the fuzz regression multipleof-int64-min: RapidJSON 1.1.0
+// negates -9223372036854775808 for an integer multipleOf, which overflows. That one number is
+// refused at its pointer before RapidJSON sees it.
+TEST(PayloadSchemaValidateTest, TheSmallestInt64UnderAnIntegerMultipleOfIsAViolation) {
+  auto schema = MustParse(R"({"properties": {"n": {"multipleOf": 2}}})");
+  ASSERT_NE(schema, nullptr);
+  std::vector<SchemaError> errors = Check(*schema, R"({"n": -9223372036854775808})");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].pointer, "/n");
+  EXPECT_EQ(errors[0].keyword, "multipleOf");
+  EXPECT_TRUE(Check(*schema, R"({"n": -4})").empty());
+  EXPECT_FALSE(Check(*schema, R"({"n": 3})").empty());
+  // Without an integer multipleOf the number is the validator's as any other.
+  auto plain = MustParse(R"({"properties": {"n": {"type": "integer"}}})");
+  ASSERT_NE(plain, nullptr);
+  EXPECT_TRUE(Check(*plain, R"({"n": -9223372036854775808})").empty());
+}
+
 // The schema fuzz target's find: an empty "dependencies" made RapidJSON memset a null array of
 // member flags on every object payload (UBSan: null passed to memset).
 TEST(PayloadSchemaLoadTest, RefusesAnEmptyDependencies) {
