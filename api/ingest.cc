@@ -26,7 +26,7 @@ bool IsJsonContentType(std::string_view value) {
 }
 
 // Returns the string (or the text of a number) at `pointer`, or nullopt.
-std::optional<std::string> ScalarAt(const rapidjson::Document& doc,
+std::optional<std::string> ScalarAt(const rapidjson::Value& doc,
                                     const rapidjson::Pointer& pointer) {
   const rapidjson::Value* v = pointer.Get(doc);
   if (!v) return std::nullopt;
@@ -99,6 +99,15 @@ bool DestinationFilter::Matches(std::string_view source, std::string_view event_
     return false;
   };
   return any(sources, source) && any(events, event_type) && payload.Matches(body);
+}
+
+std::optional<std::string> DestinationFilter::OrderingKey(std::string_view source,
+                                                          const rapidjson::Value& body) const {
+  if (!ordering) return std::nullopt;
+  std::optional<std::string> key =
+      ordering->by_source ? std::optional<std::string>(source) : ScalarAt(body, ordering->pointer);
+  if (key && key->size() > kMaxOrderingKeyBytes) key = base::Sha256Hex(*key);
+  return key;
 }
 
 namespace {
@@ -246,7 +255,9 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
                                                 std::to_string(kMaxIdempotencyKeyBytes) + " bytes");
   }
   for (const DestinationFilter& d : options_.destinations) {
-    if (d.Matches(source->name, event.event_type, doc)) event.destinations.push_back(d.name);
+    if (!d.Matches(source->name, event.event_type, doc)) continue;
+    event.destinations.push_back(d.name);
+    if (auto key = d.OrderingKey(source->name, doc)) event.order_keys[d.name] = std::move(*key);
   }
   event.source = source->name;
   event.received_at = request.received_at;

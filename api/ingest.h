@@ -43,10 +43,26 @@ struct DestinationFilter {
   std::vector<std::string> sources;
   std::vector<std::string> events;
   PayloadFilter payload;
+  // The destination's "ordering.key": deliveries to it are ordered per key. The key is the
+  // event's source when by_source, else the string or integer at `pointer` in the payload.
+  struct Ordering {
+    bool by_source = false;
+    rapidjson::Pointer pointer;
+  };
+  std::optional<Ordering> ordering;
 
   bool Matches(std::string_view source, std::string_view event_type,
                const rapidjson::Value& body) const;
+  // Returns the ordering key of an event bound for this destination: nullopt when the
+  // destination is not ordered, or when the payload has no string or integer at the pointer
+  // (such a delivery is not held back by, and does not hold back, any other). A key longer
+  // than kMaxOrderingKeyBytes is replaced by its SHA-256 in hex.
+  std::optional<std::string> OrderingKey(std::string_view source,
+                                         const rapidjson::Value& body) const;
 };
+
+// Longest ordering key stored as it is.
+inline constexpr size_t kMaxOrderingKeyBytes = 256;
 
 // Returns true if `pattern` (exact, or ending in '*' for a prefix) matches `value`.
 bool GlobMatches(std::string_view pattern, std::string_view value);

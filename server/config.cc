@@ -286,6 +286,9 @@ api::SourcePolicy ParseSource(Object o, const EnvLookup& env, const std::string&
   api::SourcePolicy s;
   s.name = o.String("name").value_or("");
   if (s.name.empty()) Fail(o.Path("name"), "is required");
+  if (s.name.starts_with("_")) {
+    Fail(o.Path("name"), "names starting with '_' are hookvault's own (its alerts)");
+  }
   for (char c : s.name) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
       Fail(o.Path("name"), "may hold only letters, digits, '-', '_' and '.'");
@@ -357,27 +360,26 @@ void SubstituteStrings(rapidjson::Value& value, rapidjson::Document::AllocatorTy
   }
 }
 
-DestinationConfig ParseDestination(Object o, const EnvLookup& env) {
-  DestinationConfig d;
-  d.name = o.String("name").value_or("");
-  if (d.name.empty()) Fail(o.Path("name"), "is required");
-  d.filter.name = d.name;
+// Reads what a destination and the alerts channel share: url (with "amqp" for amqp:// URLs),
+// timeout_ms, max_attempts, backoff, concurrency, signing_secret.
+void ParseOutbound(Object& o, OutboundDestination& d) {
   d.url = o.String("url").value_or("");
-  if (!(d.url.starts_with("http://") || d.url.starts_with("https://")) ||
+  const bool amqp = IsAmqpUrl(d.url);
+  if (!(d.url.starts_with("http://") || d.url.starts_with("https://") || amqp) ||
       d.url.find("://") + 3 >= d.url.size()) {
-    Fail(o.Path("url"), "must be an http:// or https:// URL");
+    Fail(o.Path("url"), "must be an http://, https://, amqp:// or amqps:// URL");
   }
-  d.filter.sources = o.Strings("sources").value_or(std::vector<std::string>{});
-  d.filter.events = o.Strings("events").value_or(std::vector<std::string>{});
-  if (const rapidjson::Value* f = o.Get("filter")) {
-    if (!f->IsArray()) Fail(o.Path("filter"), "must be an array of conditions");
-    rapidjson::Document substituted;
-    substituted.CopyFrom(*f, substituted.GetAllocator());
-    SubstituteStrings(substituted, substituted.GetAllocator(), o.Path("filter"), env);
-    auto parsed = api::PayloadFilter::Parse(substituted);
-    // The message starts with the condition's place below the filter ("[2].gte: ...").
-    if (!parsed.ok()) throw ConfigError{o.Path("filter") + parsed.status().message()};
-    d.filter.payload = std::move(*parsed);
+  if (auto a = o.Child("amqp")) {
+    if (!amqp) Fail(o.Path("amqp"), "applies to amqp:// and amqps:// URLs only");
+    d.amqp.exchange = a->String("exchange").value_or("");
+    d.amqp.routing_key = a->String("routing_key").value_or("");
+    a->Finish();
+  } else if (amqp) {
+    Fail(o.Path("amqp"), "is required with an amqp:// URL: {\"exchange\": ..., \"routing_key\": ...}");
+  }
+  if (amqp && d.amqp.exchange.empty() && d.amqp.routing_key.empty()) {
+    Fail(o.Path("amqp.routing_key"),
+         "is required with the default exchange (\"\"): it names the queue");
   }
   d.timeout_ms = o.Int("timeout_ms", 1, 600000).value_or(d.timeout_ms);
   d.max_attempts = static_cast<int>(o.Int("max_attempts", 1, 1000).value_or(d.max_attempts));
@@ -395,6 +397,55 @@ DestinationConfig ParseDestination(Object o, const EnvLookup& env) {
   if (!d.signing_secret.empty()) {
     auto key = DecodeSigningSecret(d.signing_secret);
     if (!key.ok()) Fail(o.Path("signing_secret"), key.status().message());
+  }
+}
+
+DestinationConfig ParseDestination(Object o, const EnvLookup& env) {
+  DestinationConfig d;
+  d.name = o.String("name").value_or("");
+  if (d.name.empty()) Fail(o.Path("name"), "is required");
+  d.filter.name = d.name;
+  if (d.name.starts_with("_")) {
+    Fail(o.Path("name"), "names starting with '_' are hookvault's own (the alerts destination)");
+  }
+  ParseOutbound(o, d);
+  d.filter.sources = o.Strings("sources").value_or(std::vector<std::string>{});
+  d.filter.events = o.Strings("events").value_or(std::vector<std::string>{});
+  if (const rapidjson::Value* f = o.Get("filter")) {
+    if (!f->IsArray()) Fail(o.Path("filter"), "must be an array of conditions");
+    rapidjson::Document substituted;
+    substituted.CopyFrom(*f, substituted.GetAllocator());
+    SubstituteStrings(substituted, substituted.GetAllocator(), o.Path("filter"), env);
+    auto parsed = api::PayloadFilter::Parse(substituted);
+    // The message starts with the condition's place below the filter ("[2].gte: ...").
+    if (!parsed.ok()) throw ConfigError{o.Path("filter") + parsed.status().message()};
+    d.filter.payload = std::move(*parsed);
+  }
+  if (auto ord = o.Child("ordering")) {
+    std::string key = ord->String("key").value_or("");
+    if (key.empty()) Fail(ord->Path("key"), "is required: a JSON pointer (\"/booking/id\") or \"source\"");
+    api::DestinationFilter::Ordering ordering;
+    if (key == "source") {
+      ordering.by_source = true;
+    } else {
+      ordering.pointer = ParsePointer(key, ord->Path("key"));
+    }
+    ord->Finish();
+    d.ordering = key;
+    d.filter.ordering = std::move(ordering);
+  }
+  if (auto r = o.Child("rate_limit")) {
+    std::optional<double> per_second = r->Number("per_second", 0.001);
+    if (!per_second) Fail(r->Path("per_second"), "is required (attempts started per second)");
+    if (*per_second > 1e6) Fail(r->Path("per_second"), "must be at most 1000000");
+    d.rate_limit.per_second = *per_second;
+    r->Finish();
+  }
+  if (auto c = o.Child("circuit")) {
+    d.circuit.failures =
+        static_cast<int>(c->Int("failures", 1, 1000000).value_or(d.circuit.failures));
+    d.circuit.open_ms = c->Int("open_ms", 100, 86400000).value_or(d.circuit.open_ms);
+    c->Finish();
   }
   o.Finish();
   return d;
@@ -516,6 +567,15 @@ Config ParseRoot(Object root, const EnvLookup& env, const std::string& base_dir)
     if (c.max_db_bytes != 0) {
       Fail("max_db_bytes", "applies to SQLite only; with postgres, bound the database there");
     }
+  }
+  if (auto a = root.Child("alerts")) {
+    AlertsConfig alerts;
+    alerts.destination.name = std::string(kAlertsName);
+    ParseOutbound(*a, alerts.destination);
+    alerts.min_interval_ms =
+        a->Int("min_interval_ms", 1000, 86400000).value_or(alerts.min_interval_ms);
+    a->Finish();
+    c.alerts = std::move(alerts);
   }
   root.EachObject("sources",
                   [&](Object o) { c.sources.push_back(ParseSource(std::move(o), env, base_dir)); });

@@ -49,6 +49,21 @@ struct DestinationConfig : OutboundDestination {
   api::DestinationFilter filter;  // name, sources, events
 };
 
+// The source of hookvault's own events and the name of the destination they go to.
+inline constexpr std::string_view kAlertsName = "_hookvault";
+
+// "alerts": where hookvault sends its operational alerts (delivery.exhausted,
+// destination.paused, destination.resumed, storage.unavailable, storage.recovered). They are
+// stored as events of source kAlertsName and delivered, like any other, to `destination`
+// (named kAlertsName; url, amqp, timeout_ms, max_attempts, backoff, concurrency,
+// signing_secret as for a destination).
+struct AlertsConfig {
+  OutboundDestination destination;
+  // At most one alert of a kind (and destination) per this interval; what happens meanwhile is
+  // counted into the next one.
+  int64_t min_interval_ms = 60000;
+};
+
 // Pistache's own TLS, for small deployments (nginx in front is the documented path).
 struct TlsConfig {
   std::string cert_file;  // PEM certificate (chain)
@@ -121,6 +136,7 @@ struct Config {
   std::vector<DestinationConfig> destinations;
   std::vector<ApiTokenConfig> api_tokens;
   std::optional<PostgresConfig> postgres;  // absent: SQLite in data_dir
+  std::optional<AlertsConfig> alerts;      // absent: no alerts are sent
 };
 
 // Returns every consumer the api_tokens name, sorted, each once.

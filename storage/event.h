@@ -3,6 +3,7 @@
 #define HOOKVAULT_STORAGE_EVENT_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,11 @@ struct NewEvent {
   // Destinations whose filters match this event: one delivery row each. Empty means the event
   // is delivered at once (nothing to forward).
   std::vector<std::string> destinations;
+  // The ordering key of each delivery to an ordered destination ("ordering"), by destination
+  // name; a destination of `destinations` that is not here is not ordered for this event. The
+  // store holds such a delivery back while an older one of the same destination and key is
+  // pending or failed (storage/delivery_store.h, "Ordering").
+  std::map<std::string, std::string> order_keys;
 };
 
 // One row of the ingest request log: every ingest request, accepted or rejected.

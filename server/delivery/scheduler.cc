@@ -289,15 +289,17 @@ void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery
     ++bucket;
   }
   ++s.latency_buckets[bucket];
+  std::string error_text;
   if (next == storage::AttemptRecord::Next::kSucceeded) {
     s.consecutive_failures = 0;
     s.last_success_at = clock_.NowMicros();
   } else {
     ++s.consecutive_failures;
-    s.last_error = AttemptErrorText(response);
+    error_text = AttemptErrorText(response);
+    s.last_error = error_text;
     s.last_error_at = clock_.NowMicros();
   }
-  finished_.push_back(Finished{dest, std::move(record)});
+  finished_.push_back(Finished{dest, std::move(record), delivery.event_id, std::move(error_text)});
   --dest->in_flight;
   --total_in_flight_;
   cv_.notify_one();
@@ -381,6 +383,7 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
   }
   flush_retry_at_ = 0;
   const std::set<int64_t> stale(written->stale.begin(), written->stale.end());
+  std::vector<DeliveryNotice> notices;
   for (const Finished& f : batch) {
     held_.erase(f.record.delivery_id);
     // Its lease has ended: on a shared store a claim that found the destination's cluster-wide
@@ -398,9 +401,19 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
       case storage::AttemptRecord::Next::kSucceeded:
         ++s.succeeded;
         break;
-      case storage::AttemptRecord::Next::kFailed:
+      case storage::AttemptRecord::Next::kFailed: {
         ++s.failed;
+        DeliveryNotice n;
+        n.kind = DeliveryNotice::Kind::kExhausted;
+        n.destination = f.destination->config.name;
+        n.at = clock_.NowMicros();
+        n.delivery_id = f.record.delivery_id;
+        n.event_id = f.event_id;
+        n.attempts = f.record.number;
+        n.error = f.error_text;
+        notices.push_back(std::move(n));
         break;
+      }
       case storage::AttemptRecord::Next::kRetry: {
         ++s.retried;
         Destination& d = *f.destination;
@@ -410,6 +423,11 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
         break;
       }
     }
+  }
+  if (!notices.empty() && options_.notify) {
+    lock.unlock();
+    for (const DeliveryNotice& n : notices) options_.notify(n);
+    lock.lock();
   }
 }
 

@@ -46,6 +46,28 @@
 
 namespace hookvault::server {
 
+// Something an operator should hear about, for the alerts (server/alerts/).
+struct DeliveryNotice {
+  enum class Kind {
+    kExhausted,  // a delivery ended failed (its attempts ran out, or the receiver refused it)
+    kPaused,     // the destination's circuit opened: no attempts until a probe succeeds
+    kResumed,    // a probe succeeded: the destination is attempted again
+  };
+  Kind kind = Kind::kExhausted;
+  std::string destination;
+  int64_t at = 0;  // wall-clock microseconds
+  // kExhausted: the delivery, its event and its last attempt.
+  int64_t delivery_id = 0;
+  std::string event_id;
+  int attempts = 0;
+  // kExhausted: the last attempt's error; kPaused: the last failed attempt's
+  // (AttemptErrorText).
+  std::string error;
+  // kPaused: consecutive failed attempts; kResumed: how long the destination was paused (µs).
+  uint64_t consecutive_failures = 0;
+  int64_t paused_us = 0;
+};
+
 struct SchedulerOptions {
   int global_concurrency = 64;                 // attempts in flight over all destinations
   int64_t lease_margin_ms = 30000;             // a lease lasts the destination's timeout plus this
@@ -55,6 +77,10 @@ struct SchedulerOptions {
   std::function<storage::StatusOr<std::string>(std::string_view key, std::string_view msg_id,
                                                int64_t timestamp_seconds, std::string_view body)>
       sign = SignWebhook;
+  // Told of each DeliveryNotice, after the outcome that caused it is written (kExhausted) or as
+  // the circuit changes (kPaused, kResumed). Called without the scheduler's lock held, from its
+  // thread; must not block. Unset: nobody is told.
+  std::function<void(const DeliveryNotice&)> notify;
 };
 
 // Upper bounds (ms) of the attempt latency histogram; the last bucket is +Inf.
@@ -170,6 +196,8 @@ class Scheduler {
   struct Finished {
     Destination* destination;
     storage::AttemptRecord record;
+    std::string event_id;    // for a DeliveryNotice
+    std::string error_text;  // AttemptErrorText of a failed attempt; empty on success
   };
   std::vector<Finished> finished_;  // guarded by mu_
   int total_in_flight_ = 0;         // guarded by mu_

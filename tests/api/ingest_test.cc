@@ -443,10 +443,10 @@ TEST_F(IngestTest, EventTypeWithoutPointerIsEmpty) {
 
 TEST_F(IngestTest, DestinationsChosenByFilters) {
   options_.destinations = {
-      {"billing", {"harmonics"}, {"payment.*", "booking.created"}, {}},
-      {"audit", {}, {}, {}},
-      {"elsewhere", {"other"}, {}, {}},
-      {"bookings", {"harm*"}, {"booking.*"}, {}},
+      {"billing", {"harmonics"}, {"payment.*", "booking.created"}, {}, {}},
+      {"audit", {}, {}, {}, {}},
+      {"elsewhere", {"other"}, {}, {}, {}},
+      {"bookings", {"harm*"}, {"booking.*"}, {}, {}},
   };
   struct Case {
     const char* body;
@@ -569,7 +569,7 @@ TEST_F(IngestTest, PayloadFiltersChooseAmongTheMatchingDestinations) {
   ASSERT_TRUE(ParseJson(R"([{"pointer": "/amount", "gte": 100}])", conditions).ok());
   auto big = PayloadFilter::Parse(conditions);
   ASSERT_TRUE(big.ok()) << big.status().message();
-  options_.destinations = {{"big", {}, {"payment.*"}, *big}, {"all", {}, {}, {}}};
+  options_.destinations = {{"big", {}, {"payment.*"}, *big, {}}, {"all", {}, {}, {}, {}}};
   EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"payment.created","amount":150})")).destinations,
             (std::vector<std::string>{"big", "all"}));
   EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"payment.created","amount":99})")).destinations,
@@ -830,13 +830,13 @@ TEST(GlobMatchesTest, StarElsewhereIsLiteral) {
 const rapidjson::Value kNoBody;
 
 TEST(DestinationFilterTest, EmptyListsMatchAll) {
-  DestinationFilter f{"all", {}, {}, {}};
+  DestinationFilter f{"all", {}, {}, {}, {}};
   EXPECT_TRUE(f.Matches("any", "", kNoBody));
   EXPECT_TRUE(f.Matches("any", "x.y", kNoBody));
 }
 
 TEST(DestinationFilterTest, BothListsMustMatch) {
-  DestinationFilter f{"d", {"harmonics"}, {"payment.*"}, {}};
+  DestinationFilter f{"d", {"harmonics"}, {"payment.*"}, {}, {}};
   EXPECT_TRUE(f.Matches("harmonics", "payment.created", kNoBody));
   EXPECT_FALSE(f.Matches("other", "payment.created", kNoBody));
   EXPECT_FALSE(f.Matches("harmonics", "booking.created", kNoBody));
@@ -844,7 +844,7 @@ TEST(DestinationFilterTest, BothListsMustMatch) {
 }
 
 TEST(DestinationFilterTest, SourceGlobs) {
-  DestinationFilter f{"d", {"harm*", "stripe"}, {}, {}};
+  DestinationFilter f{"d", {"harm*", "stripe"}, {}, {}, {}};
   EXPECT_TRUE(f.Matches("harmonics", "x", kNoBody));
   EXPECT_TRUE(f.Matches("stripe", "x", kNoBody));
   EXPECT_FALSE(f.Matches("stripe-test", "x", kNoBody));

@@ -126,7 +126,7 @@ std::vector<DestinationConfig> Destinations() {
   a.signing_secret = kSecret;
   a.timeout_ms = 8000;
   a.max_attempts = 4;
-  a.filter = {"billing", {"pms"}, {"booking.*"}, {}};
+  a.filter = {"billing", {"pms"}, {"booking.*"}, {}, {}};
   rapidjson::Document conditions;
   conditions.Parse(R"([{"pointer": "/amount", "gte": 100},
                        {"pointer": "/booking/status", "in": ["confirmed", "paid"]}])");
@@ -138,7 +138,7 @@ std::vector<DestinationConfig> Destinations() {
   b.url = "http://127.0.0.1:9/crm";
   b.timeout_ms = 3000;
   b.max_attempts = 10;
-  b.filter = {"crm", {}, {}, {}};
+  b.filter = {"crm", {}, {}, {}, {}};
   return {a, b};
 }
 
