@@ -310,11 +310,12 @@ void Alerter::BuildLocked(const SlotKey& key, Slot& slot, const Folded& f, bool 
 }
 
 void Alerter::RunOnce() {
-  const bool healthy = writer_.healthy();
-  // Outside mu_: it reads the metrics' own counters.
+  // Outside mu_: it reads the metrics' own counters. Before healthy(): the writer marks itself
+  // unhealthy before it answers 503, so a count taken while healthy holds none of the outage's.
   const std::optional<uint64_t> answers =
       options_.unavailable_answers ? std::optional<uint64_t>(options_.unavailable_answers())
                                    : std::nullopt;
+  const bool healthy = writer_.healthy();
   bool probe = false;
   {
     std::lock_guard<std::mutex> lock(mu_);

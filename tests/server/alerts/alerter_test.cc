@@ -172,7 +172,7 @@ TEST_F(AlerterTest, MemoryIsBoundedByKindsTimesDestinations) {
         n.kind = DeliveryNotice::Kind::kResumed;
         alerter.Notify(n);
       }
-      if (i < 20) alerter.Notify(Exhausted("unknown-" + std::to_string(i), i));
+      if (i < 3) alerter.Notify(Exhausted("unknown-" + std::to_string(i), i));
     }
     clock_.Advance(61 * 1000 * kMs);
     alerter.RunOnce();
