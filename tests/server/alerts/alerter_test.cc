@@ -147,7 +147,9 @@ TEST_F(AlerterTest, KindsAndDestinationsAreLimitedSeparately) {
 }
 
 TEST_F(AlerterTest, NeverAlertsAboutItsOwnDestinationNorUnknownOnes) {
-  Alerter alerter(writer_, clock_, Options());
+  AlerterOptions options = Options();
+  options.destinations.push_back("_hookvault");  // even where it is listed, as the scheduler does
+  Alerter alerter(writer_, clock_, options);
   alerter.Notify(Exhausted("_hookvault", 1));
   DeliveryNotice paused;
   paused.kind = DeliveryNotice::Kind::kPaused;
