@@ -88,11 +88,21 @@ void Alerter::Notify(const DeliveryNotice& notice) {
   if (notice.destination == options_.name) {
     // An alert about the alerts destination would go to that same destination: only the log
     // can tell.
-    if (notice.kind == DeliveryNotice::Kind::kExhausted) {
-      spdlog::error("alerts: an alert could not be delivered: delivery {} of event {} to {} "
-                    "failed after {} attempts: {}",
-                    notice.delivery_id, notice.event_id, notice.destination, notice.attempts,
-                    notice.error);
+    switch (notice.kind) {
+      case DeliveryNotice::Kind::kExhausted:
+        spdlog::error("alerts: an alert could not be delivered: delivery {} of event {} to {} "
+                      "failed after {} attempts: {}",
+                      notice.delivery_id, notice.event_id, notice.destination, notice.attempts,
+                      notice.error);
+        break;
+      case DeliveryNotice::Kind::kPaused:
+        spdlog::error("alerts: the alerts destination {} is paused after {} consecutive failed "
+                      "attempts: {}",
+                      notice.destination, notice.consecutive_failures, notice.error);
+        break;
+      case DeliveryNotice::Kind::kResumed:
+        spdlog::warn("alerts: the alerts destination {} is resumed", notice.destination);
+        break;
     }
     return;
   }
