@@ -5,8 +5,12 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_event_writer.h"
@@ -271,6 +275,53 @@ TEST_F(AlerterTest, StopSendsWhatIsFoldedInsteadOfLosingIt) {
   rapidjson::Document s = Payload(1);
   EXPECT_TRUE(s["summary"].GetBool());
   EXPECT_EQ(s["count"].GetUint64(), 2u);
+}
+
+// A writer the alerter's thread may call while the test reads: it commits every event at once.
+class CommittingWriter final : public storage::EventWriter {
+ public:
+  storage::Status SubmitEvent(storage::IngestRecord record, storage::WriteCallback done) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      types_.push_back(record.event->event_type);
+    }
+    done(storage::Status::Ok(), storage::AppendResult{"evt", 1, false});
+    return storage::Status::Ok();
+  }
+  storage::Status SubmitLog(storage::RequestLogEntry) override { return storage::Status::Ok(); }
+  storage::Status SubmitProbe(std::function<void(const storage::Status&)> done) override {
+    done(storage::Status::Ok());
+    return storage::Status::Ok();
+  }
+  bool healthy() const override { return true; }
+  std::vector<std::string> types() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return types_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> types_;
+};
+
+TEST_F(AlerterTest, ItsThreadSubmitsWhatNoticesBringAndStopSendsTheRest) {
+  CommittingWriter writer;
+  storage::SystemClock clock;
+  AlerterOptions options = Options();
+  options.poll_ms = 10000;  // only a notice can make it submit within the test
+  Alerter alerter(writer, clock, options);
+  alerter.Start();
+  alerter.Notify(Exhausted("crm", 1));
+  for (int i = 0; i < 500 && writer.types().empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(writer.types(), std::vector<std::string>{"delivery.exhausted"});
+  alerter.Notify(Exhausted("crm", 2));  // folded: the interval is a minute
+  alerter.Stop();
+  EXPECT_EQ(writer.types(),
+            (std::vector<std::string>{"delivery.exhausted", "delivery.exhausted"}));
+  EXPECT_EQ(alerter.counts()["delivery.exhausted"].stored, 2u);
+  EXPECT_EQ(alerter.unstored(), 0u);
 }
 
 }  // namespace
