@@ -32,8 +32,7 @@ std::string Seconds(int64_t micros) {
 
 }  // namespace
 
-Alerter::Alerter(storage::EventWriter& writer, const storage::Clock& clock,
-                 AlerterOptions options)
+Alerter::Alerter(storage::EventWriter& writer, const storage::Clock& clock, AlerterOptions options)
     : writer_(writer),
       clock_(clock),
       options_(std::move(options)),
@@ -64,9 +63,10 @@ void Alerter::Stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stopped_ = true;
   if (outage_) {
-    spdlog::error("alerts: storage unavailable since {} at shutdown: storage.unavailable was "
-                  "never stored",
-                  storage::FormatRfc3339(outage_->first));
+    spdlog::error(
+        "alerts: storage unavailable since {} at shutdown: storage.unavailable was "
+        "never stored",
+        storage::FormatRfc3339(outage_->first));
   }
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     if (it->submitted) {  // the writer's Stop() stores it; Stored() reports a failure
@@ -90,15 +90,16 @@ void Alerter::Notify(const DeliveryNotice& notice) {
     // can tell.
     switch (notice.kind) {
       case DeliveryNotice::Kind::kExhausted:
-        spdlog::error("alerts: an alert could not be delivered: delivery {} of event {} to {} "
-                      "failed after {} attempts: {}",
-                      notice.delivery_id, notice.event_id, notice.destination, notice.attempts,
-                      notice.error);
+        spdlog::error(
+            "alerts: an alert could not be delivered: delivery {} of event {} to {} "
+            "failed after {} attempts: {}",
+            notice.delivery_id, notice.event_id, notice.destination, notice.attempts, notice.error);
         break;
       case DeliveryNotice::Kind::kPaused:
-        spdlog::error("alerts: the alerts destination {} is paused after {} consecutive failed "
-                      "attempts: {}",
-                      notice.destination, notice.consecutive_failures, notice.error);
+        spdlog::error(
+            "alerts: the alerts destination {} is paused after {} consecutive failed "
+            "attempts: {}",
+            notice.destination, notice.consecutive_failures, notice.error);
         break;
       case DeliveryNotice::Kind::kResumed:
         spdlog::warn("alerts: the alerts destination {} is resumed", notice.destination);
@@ -133,8 +134,8 @@ void Alerter::Notify(const DeliveryNotice& notice) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopped_) {
-      spdlog::error("alerts: {} of destination '{}' after shutdown, never stored",
-                    AlertType(kind), notice.destination);
+      spdlog::error("alerts: {} of destination '{}' after shutdown, never stored", AlertType(kind),
+                    notice.destination);
       return;
     }
     RecordLocked(kind, notice.destination, std::move(o));
@@ -223,26 +224,28 @@ void Alerter::BuildLocked(const SlotKey& key, Slot& slot, const Folded& f, bool 
   std::string link;
   switch (kind) {
     case AlertKind::kDeliveryExhausted:
-      message = summary ? fmt::format("destination {}: {} more deliveries failed (out of "
-                                      "attempts or refused); last error: {}",
-                                      destination, f.count, f.last.error)
-                        : fmt::format("destination {}: delivery {} of event {} failed after {} "
-                                      "attempts: {}",
-                                      destination, f.first.delivery_id, f.first.event_id,
-                                      f.first.attempts, f.first.error);
+      message = summary ? fmt::format(
+                              "destination {}: {} more deliveries failed (out of "
+                              "attempts or refused); last error: {}",
+                              destination, f.count, f.last.error)
+                        : fmt::format(
+                              "destination {}: delivery {} of event {} failed after {} "
+                              "attempts: {}",
+                              destination, f.first.delivery_id, f.first.event_id, f.first.attempts,
+                              f.first.error);
       link = summary ? "/console/#/failed" : "/console/#/events/" + f.first.event_id;
       break;
     case AlertKind::kDestinationPaused:
       message = summary ? fmt::format("destination {}: paused {} more times; last error: {}",
                                       destination, f.count, f.last.error)
-                        : fmt::format("destination {}: paused after {} consecutive failed "
-                                      "attempts: {}",
-                                      destination, f.first.consecutive_failures, f.first.error);
+                        : fmt::format(
+                              "destination {}: paused after {} consecutive failed "
+                              "attempts: {}",
+                              destination, f.first.consecutive_failures, f.first.error);
       link = "/console/#/destinations";
       break;
     case AlertKind::kDestinationResumed:
-      message = summary ? fmt::format("destination {}: resumed {} more times", destination,
-                                      f.count)
+      message = summary ? fmt::format("destination {}: resumed {} more times", destination, f.count)
                         : fmt::format("destination {}: resumed after {} paused", destination,
                                       Seconds(f.first.paused_us));
       link = "/console/#/destinations";
@@ -260,8 +263,8 @@ void Alerter::BuildLocked(const SlotKey& key, Slot& slot, const Folded& f, bool 
       link = "/console/#/overview";
       break;
     case AlertKind::kStorageRecovered:
-      message = fmt::format("storage is writable again since {}",
-                            storage::FormatRfc3339(f.last.until));
+      message =
+          fmt::format("storage is writable again since {}", storage::FormatRfc3339(f.last.until));
       link = "/console/#/overview";
       break;
   }
@@ -307,9 +310,8 @@ void Alerter::BuildLocked(const SlotKey& key, Slot& slot, const Folded& f, bool 
   alert.event.event_type = std::string(type);
   // Unique per alert and node; the same on every submission of this alert, so a retry after a
   // failed commit cannot store it twice.
-  alert.event.idempotency_key = fmt::format("{}:{}:{}:{}:{}", type,
-                                            destination.empty() ? "-" : destination,
-                                            options_.node, now, serial);
+  alert.event.idempotency_key = fmt::format(
+      "{}:{}:{}:{}:{}", type, destination.empty() ? "-" : destination, options_.node, now, serial);
   alert.event.received_at = now;
   alert.event.headers_json = "{}";
   alert.event.body.assign(buffer.GetString(), buffer.GetSize());

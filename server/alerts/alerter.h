@@ -63,9 +63,7 @@ inline constexpr std::array<std::string_view, 5> kAlertTypes = {
     "delivery.exhausted", "destination.paused", "destination.resumed", "storage.unavailable",
     "storage.recovered"};
 
-inline std::string_view AlertType(AlertKind kind) {
-  return kAlertTypes[static_cast<size_t>(kind)];
-}
+inline std::string_view AlertType(AlertKind kind) { return kAlertTypes[static_cast<size_t>(kind)]; }
 
 struct AlerterOptions {
   // The alerts' source and destination (config.h kAlertsName).
@@ -182,11 +180,11 @@ class Alerter {
   std::array<AlertCounts, kAlertTypes.size()> counts_{};  // guarded by mu_
   // The storage outage under way: when it began (wall µs) and the 503 count then.
   std::optional<std::pair<int64_t, uint64_t>> outage_;  // guarded by mu_
-  int64_t next_probe_ = 0;                               // monotonic µs; guarded by mu_
+  int64_t next_probe_ = 0;                              // monotonic µs; guarded by mu_
   uint64_t answers_base_ = 0;  // the 503 count at the last healthy round; guarded by mu_
-  bool wake_ = false;                                    // guarded by mu_
-  bool stopping_ = false;                                // guarded by mu_
-  bool stopped_ = false;                                 // guarded by mu_
+  bool wake_ = false;          // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  bool stopped_ = false;       // guarded by mu_
   std::thread thread_;
 };
 

@@ -34,11 +34,13 @@ class AlertsSuite : public BackendServerTest {
   void StartWithAlerts() {
     Start(R"("sources": [{"name": "pms", "tokens": [")" + std::string(kToken) +
           R"("], "event_type": "/event"}],
-      "destinations": [{"name": "crm", "url": ")" + crm_.Url("/crm") + R"(", "max_attempts": 1}],
-      "alerts": {"url": ")" + alerts_.Url("/alerts") + R"(", "signing_secret": ")" + kSecret +
+      "destinations": [{"name": "crm", "url": ")" +
+          crm_.Url("/crm") + R"(", "max_attempts": 1}],
+      "alerts": {"url": ")" +
+          alerts_.Url("/alerts") + R"(", "signing_secret": ")" + kSecret +
           R"(", "min_interval_ms": 2000},
-      "api_tokens": [{"name": "audit-team", "token": ")" + kAuditor +
-          R"(", "role": "auditor"}])");
+      "api_tokens": [{"name": "audit-team", "token": ")" +
+          kAuditor + R"(", "role": "auditor"}])");
   }
 
   std::string Post(const std::string& key) {

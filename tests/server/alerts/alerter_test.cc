@@ -139,7 +139,7 @@ TEST_F(AlerterTest, KindsAndDestinationsAreLimitedSeparately) {
   std::multiset<std::string> types;
   for (size_t i = 0; i < 4; ++i) types.insert(Event(i).event_type);
   EXPECT_EQ(types, (std::multiset<std::string>{"delivery.exhausted", "delivery.exhausted",
-                                                "destination.paused", "destination.resumed"}));
+                                               "destination.paused", "destination.resumed"}));
   rapidjson::Document p = Payload(2);
   EXPECT_STREQ(p["type"].GetString(), "destination.paused");
   EXPECT_EQ(p["first"]["consecutive_failures"].GetUint64(), 20u);
@@ -318,8 +318,7 @@ TEST_F(AlerterTest, ItsThreadSubmitsWhatNoticesBringAndStopSendsTheRest) {
   ASSERT_EQ(writer.types(), std::vector<std::string>{"delivery.exhausted"});
   alerter.Notify(Exhausted("crm", 2));  // folded: the interval is a minute
   alerter.Stop();
-  EXPECT_EQ(writer.types(),
-            (std::vector<std::string>{"delivery.exhausted", "delivery.exhausted"}));
+  EXPECT_EQ(writer.types(), (std::vector<std::string>{"delivery.exhausted", "delivery.exhausted"}));
   EXPECT_EQ(alerter.counts()["delivery.exhausted"].stored, 2u);
   EXPECT_EQ(alerter.unstored(), 0u);
 }
