@@ -533,10 +533,9 @@ void Scheduler::Flush(std::unique_lock<std::mutex>& lock) {
     DestinationStats& s = f.destination->stats;
     if (stale.contains(f.record.delivery_id)) {
       ++s.stale;
-      spdlog::warn(
-          "destination {}: the outcome of attempt {} of delivery {} came after its lease "
-          "ended (a newer claim, a reprocess, or a restart); dropped, not recorded",
-          f.destination->config.name, f.record.number, f.record.delivery_id);
+      spdlog::warn("destination {}: the outcome of attempt {} of delivery {} came after its lease "
+                   "ended (a newer claim, a reprocess, or a restart); dropped, not recorded",
+                   f.destination->config.name, f.record.number, f.record.delivery_id);
       continue;
     }
     switch (f.record.next) {

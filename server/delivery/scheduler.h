@@ -250,9 +250,10 @@ class Scheduler {
     std::string event_id;    // for a DeliveryNotice
     std::string error_text;  // AttemptErrorText of a failed attempt; empty on success
   };
-  std::vector<Finished> finished_;               // guarded by mu_
-  std::vector<DeliveryNotice> circuit_notices_;  // queued for Notify(); guarded by mu_
-  int total_in_flight_ = 0;                      // guarded by mu_
+  std::vector<Finished> finished_;  // guarded by mu_
+  int total_in_flight_ = 0;         // guarded by mu_
+  // kPaused and kResumed notices waiting for Notify() on the scheduler's thread. Guarded by mu_.
+  std::vector<DeliveryNotice> circuit_notices_;
   // Deliveries claimed and not yet written (in flight or in finished_): never claimed again
   // while here. Guarded by mu_.
   std::set<int64_t> held_;

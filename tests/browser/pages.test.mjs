@@ -201,6 +201,9 @@ describe('console pages', { concurrency: false }, () => {
     await billing.waitFor();
     assert.match(await billing.locator('dt:text-is("Circuit breaker") + dd').textContent(),
                  /after 20 consecutive failures, pause 30 s then probe once/);
+    const crmCard = page.getByRole('region', { name: 'crm', exact: true });
+    assert.match(await crmCard.locator('dt:text-is("Circuit breaker") + dd').textContent(),
+                 /^after 1,?000 consecutive failures/);
     assert.equal(await billing.locator('dt:text-is("Rate limit") + dd').textContent(), 'none');
     assert.equal(await billing.locator('dt:text-is("Ordering") + dd').textContent(), 'none');
 
