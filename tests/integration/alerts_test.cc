@@ -1,13 +1,14 @@
 // Operational alerts end to end: the real binary, a real SQLite file, a real sink for the
 // destination and another for the alerts (config "alerts"). Each alert must arrive as a signed
 // webhook of source _hookvault, and be listed in the API like any event.
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
-#include <SQLiteCpp/SQLiteCpp.h>
 
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,12 +34,16 @@ std::string Config(const std::string& dir, const std::string& crm_url,
                    const std::string& alerts_extra, const std::string& top_extra = "") {
   return R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir + R"(", "log": {"level": "info"},)" +
          top_extra + R"(
-    "sources": [{"name": "pms", "tokens": [")" + kToken + R"("], "event_type": "/event"}],
-    "api_tokens": [{"name": "ops", "token": ")" + kApiToken + R"(", "role": "admin"}],
-    "destinations": [{"name": "crm", "url": ")" + crm_url + R"(", )" + destination_extra + R"(}],
-    "alerts": {"url": ")" + alerts_url + R"(", "signing_secret": ")" + kAlertsSecret +
-         R"(", "backoff": {"initial_ms": 100, "max_ms": 400, "multiplier": 2.0}, )" +
-         alerts_extra + "}}";
+    "sources": [{"name": "pms", "tokens": [")" +
+         kToken + R"("], "event_type": "/event"}],
+    "api_tokens": [{"name": "ops", "token": ")" +
+         kApiToken + R"(", "role": "admin"}],
+    "destinations": [{"name": "crm", "url": ")" +
+         crm_url + R"(", )" + destination_extra + R"(}],
+    "alerts": {"url": ")" +
+         alerts_url + R"(", "signing_secret": ")" + kAlertsSecret +
+         R"(", "backoff": {"initial_ms": 100, "max_ms": 400, "multiplier": 2.0}, )" + alerts_extra +
+         "}}";
 }
 
 rapidjson::Document Json(const std::string& body) {
@@ -87,9 +92,9 @@ TEST(AlertsTest, ExhaustedDeliveryIsAlertedSignedAndListedInTheApi) {
   crm.SetHandler([](const SinkRequest&) { return Status(500); });
   SinkServer alerts;
   TempDir dir;
-  std::string config = dir.Write(
-      "config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-                            R"("max_attempts": 1)", R"("min_interval_ms": 1000)"));
+  std::string config =
+      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+                                      R"("max_attempts": 1)", R"("min_interval_ms": 1000)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
@@ -108,8 +113,7 @@ TEST(AlertsTest, ExhaustedDeliveryIsAlertedSignedAndListedInTheApi) {
   EXPECT_FALSE(p["summary"].GetBool());
   EXPECT_STREQ(p["first"]["event_id"].GetString(), id.c_str());
   EXPECT_EQ(p["first"]["attempts"].GetInt(), 1);
-  EXPECT_NE(std::string(p["first"]["error"].GetString()).find("500"), std::string::npos)
-      << r.body;
+  EXPECT_NE(std::string(p["first"]["error"].GetString()).find("500"), std::string::npos) << r.body;
   EXPECT_EQ(std::string(p["link"].GetString()), "/console/#/events/" + id);
   EXPECT_FALSE(std::string(p["node"].GetString()).empty());
 
@@ -139,9 +143,9 @@ TEST(AlertsTest, FiftyExhaustedDeliveriesGiveOneAlertAndOneSummary) {
   SinkServer alerts;
   TempDir dir;
   // 2 s: room for all 50 to fail within one interval on a loaded machine.
-  std::string config = dir.Write(
-      "config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-                            R"("max_attempts": 1)", R"("min_interval_ms": 2000)"));
+  std::string config =
+      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+                                      R"("max_attempts": 1)", R"("min_interval_ms": 2000)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
@@ -179,9 +183,9 @@ TEST(AlertsTest, StorageUnavailableIsStoredOnRecoveryRightBeforeRecovered) {
   SinkServer alerts;
   TempDir dir;
   std::string config =
-      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-                                      R"("max_attempts": 1)", R"("min_interval_ms": 1000)",
-                                      R"("max_db_bytes": 1048576,)"));
+      dir.Write("config.json",
+                Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"), R"("max_attempts": 1)",
+                       R"("min_interval_ms": 1000)", R"("max_db_bytes": 1048576,)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   std::string db = dir.File("hookvault.db");
@@ -194,11 +198,10 @@ TEST(AlertsTest, StorageUnavailableIsStoredOnRecoveryRightBeforeRecovered) {
   HttpClient client;
   int refused = 0;
   for (int i = 0; i < 2000 && refused < 5; ++i) {
-    HttpResult r = client.Request(
-        "POST", server.Url("/webhooks/pms"),
-        {{"x-auth-token", kToken}, {"Content-Type", "application/json"}},
-        R"({"id":"fill-)" + std::to_string(i) + R"(","event":"a","pad":")" +
-            std::string(1500, 'p') + "\"}");
+    HttpResult r = client.Request("POST", server.Url("/webhooks/pms"),
+                                  {{"x-auth-token", kToken}, {"Content-Type", "application/json"}},
+                                  R"({"id":"fill-)" + std::to_string(i) +
+                                      R"(","event":"a","pad":")" + std::string(1500, 'p') + "\"}");
     if (r.status == 503) ++refused;
     ASSERT_TRUE(r.status == 200 || r.status == 503) << r.status << r.body;
   }
@@ -210,8 +213,9 @@ TEST(AlertsTest, StorageUnavailableIsStoredOnRecoveryRightBeforeRecovered) {
   // No webhook arrives meanwhile: the alerter's own probe finds the store writable.
   ASSERT_TRUE(alerts.WaitForCount(2, std::chrono::seconds(15))) << server.Log();
   // Stored in this order, one right after the other.
-  EXPECT_EQ(QueryText(db, "SELECT group_concat(type, ',') FROM (SELECT event_type AS type FROM "
-                          "events WHERE source = '_hookvault' ORDER BY seq)"),
+  EXPECT_EQ(QueryText(db,
+                      "SELECT group_concat(type, ',') FROM (SELECT event_type AS type FROM "
+                      "events WHERE source = '_hookvault' ORDER BY seq)"),
             "storage.unavailable,storage.recovered");
   std::vector<SinkRequest> got = alerts.Requests();
   ASSERT_EQ(got.size(), 2u);
@@ -236,9 +240,9 @@ TEST(AlertsTest, AlertsAreRetriedWhileTheirReceiverIsDown) {
   std::atomic<int> calls{0};
   alerts.SetHandler([&](const SinkRequest&) { return Status(++calls <= 3 ? 503 : 200); });
   TempDir dir;
-  std::string config = dir.Write(
-      "config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-                            R"("max_attempts": 1)", R"("min_interval_ms": 1000)"));
+  std::string config =
+      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+                                      R"("max_attempts": 1)", R"("min_interval_ms": 1000)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
@@ -256,6 +260,53 @@ TEST(AlertsTest, AlertsAreRetriedWhileTheirReceiverIsDown) {
   }
   EXPECT_EQ(got.back().headers.at("x-hookvault-attempt"), std::to_string(got.size()));
   EXPECT_STREQ(Json(got.back().body)["first"]["event_id"].GetString(), id.c_str());
+}
+
+// The circuit breaker's notices: the destination is paused after 2 consecutive failures (one
+// alert, however many probes fail meanwhile) and resumed when a probe succeeds.
+TEST(AlertsTest, PausedAndResumedDestinationsAreAlerted) {
+  SinkServer crm;
+  std::atomic<bool> crm_up{false};
+  crm.SetHandler([&](const SinkRequest&) { return Status(crm_up ? 200 : 500); });
+  SinkServer alerts;
+  TempDir dir;
+  std::string config = dir.Write(
+      "config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+                            R"("max_attempts": 100, "circuit": {"failures": 2, "open_ms": 300},
+                "backoff": {"initial_ms": 20, "max_ms": 50, "multiplier": 2.0})",
+                            R"("min_interval_ms": 1000)"));
+  ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  ASSERT_FALSE(PostEvent(client, server, "bk-1").empty());
+  ASSERT_TRUE(alerts.WaitForCount(1, std::chrono::seconds(15))) << server.Log();
+  // Probes fail meanwhile (one per open_ms): still the one paused alert.
+  ASSERT_TRUE(crm.WaitForCount(4, std::chrono::seconds(15))) << server.Log();
+  crm_up = true;
+  ASSERT_TRUE(alerts.WaitForCount(2, std::chrono::seconds(15))) << server.Log();
+  std::vector<SinkRequest> got = alerts.Requests();
+  ASSERT_EQ(got.size(), 2u);
+  std::map<std::string, rapidjson::Document> by_type;
+  for (const SinkRequest& r : got) {
+    const std::string type = r.headers.at("x-hookvault-event-type");
+    ExpectSignedAlert(r, type);
+    by_type[type] = Json(r.body);
+  }
+  ASSERT_TRUE(by_type.contains("destination.paused")) << got[0].body;
+  ASSERT_TRUE(by_type.contains("destination.resumed")) << got[1].body;
+  const rapidjson::Document& paused = by_type["destination.paused"];
+  EXPECT_STREQ(paused["destination"].GetString(), "crm");
+  EXPECT_GE(paused["first"]["consecutive_failures"].GetUint64(), 2u);
+  EXPECT_NE(std::string(paused["first"]["error"].GetString()).find("500"), std::string::npos);
+  EXPECT_STREQ(paused["link"].GetString(), "/console/#/destinations");
+  const rapidjson::Document& resumed = by_type["destination.resumed"];
+  EXPECT_STREQ(resumed["destination"].GetString(), "crm");
+  EXPECT_GE(resumed["first"]["paused_ms"].GetInt64(), 300);
+  std::string db = dir.File("hookvault.db");
+  EXPECT_EQ(QueryText(db,
+                      "SELECT group_concat(type, ',') FROM (SELECT event_type AS type FROM "
+                      "events WHERE source = '_hookvault' ORDER BY seq)"),
+            "destination.paused,destination.resumed");
 }
 
 }  // namespace
