@@ -142,10 +142,12 @@ TEST(AlertsTest, FiftyExhaustedDeliveriesGiveOneAlertAndOneSummary) {
   crm.SetHandler([](const SinkRequest&) { return Status(500); });
   SinkServer alerts;
   TempDir dir;
-  // 2 s: room for all 50 to fail within one interval on a loaded machine.
-  std::string config =
-      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-                                      R"("max_attempts": 1)", R"("min_interval_ms": 2000)"));
+  // 2 s: room for all 50 to fail within one interval on a loaded machine. The circuit stays
+  // closed, so that every delivery is attempted (and fails) rather than paused.
+  std::string config = dir.Write(
+      "config.json",
+      Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+             R"("max_attempts": 1, "circuit": {"failures": 1000})", R"("min_interval_ms": 2000)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
