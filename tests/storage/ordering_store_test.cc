@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "storage/postgres/stores.h"
+#include "storage/postgres/write_sql.h"
 #include "tests/testing/backend.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/postgres_server.h"
@@ -316,6 +318,50 @@ TEST_P(OrderingPostgresRaceTest, IngestAndOutcomesOnTwoNodesNeverLeaveAKeyStuck)
   auto pending = b.deliveries->Pending();
   ASSERT_TRUE(pending.ok());
   EXPECT_EQ(pending->count, 0) << "deliveries left held with no head";
+}
+
+// The mechanism behind the test above, deterministically: while another transaction holds a
+// key's ordering lock, an ingest of that key and the success of that key's head both wait for
+// it (so each reads the other's commit), and another key's ingest does not.
+TEST_P(OrderingPostgresRaceTest, IngestAndSuccessOfAKeyWaitForItsLock) {
+  Ports b = Open();
+  ASSERT_NE(b.deliveries, nullptr);
+  Append({{"k1", "K"}});
+  auto claimed = Claim({}, &b);
+  ASSERT_EQ(Names(claimed), (NameList{"k1"}));
+  auto holder = pg::Connection::Open({.url = url_, .application_name = "test-lock-holder"});
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE((*holder)->Exec("BEGIN").ok());
+  auto locked = (*holder)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                                pg::Params().Add("{" + std::to_string(claimed["k1"].delivery_id) +
+                                                 "}"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+
+  Ports c = Open();
+  ASSERT_NE(c.events, nullptr);
+  std::atomic<bool> other_key_stored{false}, ingested{false}, recorded{false};
+  std::thread other([&] {
+    Append({{"j1", "J"}}, &c);
+    other_key_stored = true;
+  });
+  std::thread ingest([&] {
+    Append({{"k2", "K"}});
+    ingested = true;
+  });
+  std::thread outcome([&] {
+    Record(claimed["k1"], AttemptRecord::Next::kSucceeded, &b);
+    recorded = true;
+  });
+  other.join();
+  EXPECT_TRUE(other_key_stored);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(ingested) << "an ingest of key K went ahead of K's lock";
+  EXPECT_FALSE(recorded) << "K's head succeeded without K's lock";
+  ASSERT_TRUE((*holder)->Exec("COMMIT").ok());
+  ingest.join();
+  outcome.join();
+  // Whichever came first, k2 is claimable now (released by k1's success, or never held).
+  EXPECT_EQ(Names(Claim({}, &b)), (NameList{"j1", "k2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,
