@@ -84,6 +84,20 @@ storage::Status Scheduler::Start() {
   if (*released > 0) {
     spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
   }
+  // Deliveries held back for an ordering key of a destination configured without ordering now
+  // would wait for ever (storage/delivery_store.h, "Ordering").
+  std::vector<std::string> ordered;
+  for (const Destination& d : destinations_) {
+    if (d.config.ordering) ordered.push_back(d.config.name);
+  }
+  auto unheld = storage::RunSerialized(
+      writer_, [this, &ordered] { return store_.ReleaseUnorderedHolds(ordered); });
+  if (!unheld.ok()) return unheld.status();
+  if (*unheld > 0) {
+    spdlog::warn("released {} deliveries held for ordering keys of destinations now configured "
+                 "without ordering",
+                 *unheld);
+  }
   WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-scheduler");
