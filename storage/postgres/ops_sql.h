@@ -184,10 +184,16 @@ RETURNING cursor
 
 // Uses events_status_received_at (migration 0003). $6: the highest seq that may go (events
 // after a reading consumer's cursor stay).
+// An event whose failed delivery holds back its ordering key (migration 0007) stays: pruned,
+// it would leave the key's held deliveries with no head to skip or reprocess, for ever.
 inline constexpr std::string_view kPruneScanEvents = R"sql(
 SELECT seq, received_at,
        (seq <= $6 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
-                                                             AND d.status = 'pending'))::int
+                                                             AND d.status = 'pending')
+        AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                          ON h.destination = d.destination AND h.order_key = d.order_key
+                         AND h.held
+                        WHERE d.event_seq = events.seq AND d.status = 'failed'))::int
 FROM events
 WHERE status = $5 AND received_at < $1 AND (received_at, seq) > ($2, $3)
 ORDER BY received_at, seq
@@ -218,6 +224,9 @@ DELETE FROM events
 WHERE seq = ANY($1::bigint[]) AND status = $2
   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
                                               AND d.status = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                    ON h.destination = d.destination AND h.order_key = d.order_key AND h.held
+                  WHERE d.event_seq = events.seq AND d.status = 'failed')
 )sql";
 
 inline constexpr std::string_view kPruneScanAttempts = R"sql(

@@ -252,11 +252,17 @@ RETURNING cursor
 
 // Uses events_status_received_at (migration 0003). The unary + keeps the pending check on
 // UNIQUE (event_seq, destination) rather than on the (status, id) index of all deliveries.
-// ?6: the highest seq that may go (events after a reading consumer's cursor stay).
+// ?6: the highest seq that may go (events after a reading consumer's cursor stay). An event
+// whose failed delivery holds back its ordering key (migration 0007) stays too: pruned, it
+// would leave the key's held deliveries with no head to skip or reprocess, waiting for ever.
 inline constexpr std::string_view kPruneScanEvents = R"sql(
 SELECT seq, received_at,
        seq <= ?6 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
                                                             AND +d.status = 'pending')
+       AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                         ON h.destination = d.destination AND h.order_key = d.order_key
+                        AND h.held = 1
+                       WHERE d.event_seq = events.seq AND +d.status = 'failed')
 FROM events
 WHERE status = ?5 AND received_at < ?1 AND (received_at, seq) > (?2, ?3)
 ORDER BY received_at, seq

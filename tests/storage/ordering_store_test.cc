@@ -38,6 +38,7 @@ struct Ports {
   EventLog* events = nullptr;
   DeliveryStore* deliveries = nullptr;
   OperatorStore* operations = nullptr;
+  RetentionStore* retention = nullptr;
 };
 
 class OrderingStoreTest : public ::testing::TestWithParam<Backend> {
@@ -61,6 +62,7 @@ class OrderingStoreTest : public ::testing::TestWithParam<Backend> {
       p.events = p.sqlite->events.get();
       p.deliveries = p.sqlite->deliveries.get();
       p.operations = p.sqlite->operations.get();
+      p.retention = p.sqlite->retention.get();
     } else {
       auto stores = PostgresStores::Open({.url = url_}, clock_, {});
       EXPECT_TRUE(stores.ok()) << stores.status().ToString();
@@ -69,6 +71,7 @@ class OrderingStoreTest : public ::testing::TestWithParam<Backend> {
       p.events = p.postgres->events.get();
       p.deliveries = p.postgres->deliveries.get();
       p.operations = p.postgres->operations.get();
+      p.retention = p.postgres->retention.get();
     }
     return p;
   }
@@ -266,6 +269,23 @@ TEST_P(OrderingStoreTest, ReleaseUnorderedHoldsReleasesOnlyDestinationsNoLongerO
   ASSERT_TRUE(released.ok()) << released.status().ToString();
   EXPECT_EQ(*released, 2);
   EXPECT_EQ(Names(Claim()), (NameList{"a2", "a3"}));  // a1 is in flight
+}
+
+TEST_P(OrderingStoreTest, RetentionKeepsAFailedHeadThatHoldsItsKeyBack) {
+  Append({{"a1", "A"}, {"a2", "A"}, {"u1", std::nullopt}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"a1", "u1"}));
+  Record(claimed["a1"], AttemptRecord::Next::kFailed);
+  Record(claimed["u1"], AttemptRecord::Next::kFailed);
+  auto pruned = ports_.retention->Prune(PruneTarget::kFailedEvents, clock_.NowMicros() + 1,
+                                        INT64_MAX, PruneCursor{}, 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(pruned->deleted, 1);  // u1's event; a1's stays, or a2 would wait for ever
+  auto skipped = ports_.operations->Skip(claimed["a1"].delivery_id, {"ops", "operator", ""}, "{}",
+                                         clock_.NowMicros());
+  ASSERT_TRUE(skipped.ok()) << skipped.status().ToString();
+  EXPECT_EQ(skipped->outcome, SkipResult::Outcome::kSkipped);
+  EXPECT_EQ(Names(Claim()), (NameList{"a2"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrderingStoreTest,
