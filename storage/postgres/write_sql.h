@@ -114,18 +114,24 @@ inline constexpr std::string_view kLockOrderKeysOfDeliveries =
 
 // After delivery $1 ended succeeded or skipped: releases the next held delivery of its key,
 // lowest seq first, unless the key still has an open delivery that is not held (its head).
-// $2 = now. The key's lock is held (kLockOrderKeysOfDeliveries).
+// $2 = now. The key's lock is held (kLockOrderKeysOfDeliveries). The key is read first (the
+// MATERIALIZED CTE) and the next held delivery found by a subquery on it, so that the planner
+// walks deliveries_held in seq order for that key (as a join it may walk every delivery in
+// seq order instead); the open check reads deliveries_order_key's open entries of the key only.
 inline constexpr std::string_view kReleaseNextHeld = R"sql(
+WITH k AS MATERIALIZED (
+  SELECT destination, order_key FROM deliveries WHERE id = $1 AND order_key IS NOT NULL
+)
 UPDATE deliveries SET held = false, updated_at = $2
-WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
-              ON h.destination = d.destination AND h.order_key = d.order_key AND h.held
-            WHERE d.id = $1
-            ORDER BY h.event_seq
-            LIMIT 1)
-  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o
-                    ON o.destination = d.destination AND o.order_key = d.order_key
-                   AND o.status IN ('pending', 'failed') AND NOT o.held
-                  WHERE d.id = $1)
+WHERE id = (SELECT (SELECT h.id FROM deliveries h
+                    WHERE h.destination = k.destination AND h.order_key = k.order_key
+                      AND h.held
+                    ORDER BY h.event_seq
+                    LIMIT 1)
+            FROM k)
+  AND NOT EXISTS (SELECT 1 FROM k JOIN deliveries o
+                    ON o.destination = k.destination AND o.order_key = k.order_key
+                   AND o.status IN ('pending', 'failed') AND NOT o.held)
 )sql";
 
 // At start: releases the held deliveries of every destination not in $1 (a text[] of the
