@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/backend.h"
 #include "tests/testing/http_client.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/sink_server.h"
@@ -85,9 +86,10 @@ class RandomSink {
       SinkReply reply;
       std::lock_guard<std::mutex> lock(mu_);
       Position p = PositionOf(r.body);
-      const bool ok = !blocked_.contains(p.key + "#" + std::to_string(p.n)) &&
+      auto blocked = blocked_.find(p.key + "#" + std::to_string(p.n));
+      const bool ok = blocked == blocked_.end() &&
                       std::uniform_real_distribution<double>(0, 1)(random_) >= failure_rate_;
-      reply.status = ok ? 200 : 503;
+      reply.status = ok ? 200 : blocked != blocked_.end() ? blocked->second : 503;
       seen_.push_back({p, ok});
       if (ok) delivered_.insert({p.key, p.n});
       return reply;
@@ -95,10 +97,10 @@ class RandomSink {
   }
 
   std::string Url() const { return sink_.Url("/hooks"); }
-  // Answers 503 to position `n` of `key` until Unblock.
-  void Block(const std::string& key, int n) {
+  // Answers `status` to position `n` of `key`, always.
+  void Block(const std::string& key, int n, int status = 503) {
     std::lock_guard<std::mutex> lock(mu_);
-    blocked_.insert(key + "#" + std::to_string(n));
+    blocked_[key + "#" + std::to_string(n)] = status;
   }
   size_t Delivered() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -147,7 +149,7 @@ class RandomSink {
   const double failure_rate_;
   mutable std::mutex mu_;
   std::mt19937 random_{18};                            // guarded by mu_
-  std::set<std::string> blocked_;                      // guarded by mu_
+  std::map<std::string, int> blocked_;                 // guarded by mu_
   std::vector<std::pair<Position, bool>> seen_;        // guarded by mu_
   std::set<std::pair<std::string, int>> delivered_;    // guarded by mu_
   SinkServer sink_;
@@ -249,6 +251,50 @@ TEST(OrderingTest, AFailedHeadBlocksItsKeyUntilSkippedWhileOtherKeysFlow) {
   EXPECT_NE(listed.body.find(R"("id":)" + failed_id + ","), std::string::npos) << listed.body;
   EXPECT_EQ(server.Signal(SIGTERM), 0);
 }
+
+// The same on both stores through the real binary (PostgreSQL: the set-based ingest with its
+// per-key locks, the release in the outcome's transaction): random failures keep per-key order,
+// and a failed head blocks only its key until skipped.
+class OrderingSuite : public BackendServerTest {};
+
+TEST_P(OrderingSuite, PerKeyOrderUnderRandomFailuresAndSkipReleasesABlockedKey) {
+  RandomSink sink(0.3);
+  sink.Block("bad", 0, 410);  // Gone: failed at once, whatever max_attempts says
+  ASSERT_NO_FATAL_FAILURE(Start(R"("sources": [{"name": "shop", "tokens": [")" +
+                                std::string(kToken) + R"("], "event_type": "/event"}],
+      "api_tokens": [{"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"}],
+      "destinations": [{"name": "sink", "url": ")" + sink.Url() + R"(",
+        "ordering": {"key": "/key"}, "concurrency": 8, "max_attempts": 1000,
+        "backoff": {"initial_ms": 5, "max_ms": 40, "multiplier": 2.0}}])"));
+  constexpr int kKeys = 10;
+  constexpr int kPerKey = 8;
+  for (int n = 0; n < kPerKey; ++n) {
+    for (int k = 0; k < kKeys; ++k) {
+      ASSERT_EQ(Ingest("shop", kToken, Body("k" + std::to_string(k), n)).status, 200);
+    }
+    ASSERT_EQ(Ingest("shop", kToken, Body("bad", n)).status, 200);
+  }
+  ASSERT_TRUE(WaitFor([&] { return sink.Delivered() == kKeys * kPerKey; }, 60))
+      << sink.Delivered() << "\n" << server().Log();
+  // "bad" waits behind its failed head while every other key got through.
+  std::string failed_id;
+  ASSERT_TRUE(WaitFor([&] {
+    HttpResult r = Get("/api/v1/deliveries?status=failed", kOperator);
+    rapidjson::Document d = Json(r.body);
+    if (r.status != 200 || !d.IsObject() || d["data"].Size() != 1) return false;
+    failed_id = std::to_string(d["data"][0]["id"].GetInt64());
+    return true;
+  }));
+  EXPECT_EQ(sink.Arrivals("bad", 1), 0);
+  HttpResult skipped = PostJson("/api/v1/deliveries/" + failed_id + "/skip", kOperator, "{}");
+  ASSERT_EQ(skipped.status, 200) << skipped.body;
+  ASSERT_TRUE(WaitFor([&] { return sink.WasDelivered("bad", kPerKey - 1); }, 30))
+      << server().Log();
+  sink.ExpectInOrder({{"bad", {0}}});
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, OrderingSuite, ::testing::ValuesIn(AllBackends()),
+                         BackendTestName);
 
 }  // namespace
 }  // namespace hookvault::testing
