@@ -219,6 +219,18 @@ TEST(OrderingTest, AFailedHeadBlocksItsKeyUntilSkippedWhileOtherKeysFlow) {
   // The key stays blocked: nothing of it after its failed head.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(sink.Arrivals("bad", 1), 0);
+  // The API says why they wait: held behind their key's failed head.
+  HttpResult waiting = client.Request("GET", server.Url("/api/v1/deliveries?status=pending"),
+                                      {{"Authorization", auth}}, "");
+  ASSERT_EQ(waiting.status, 200);
+  rapidjson::Document w;
+  w.Parse(waiting.body.c_str());
+  ASSERT_TRUE(w.IsObject());
+  ASSERT_EQ(w["data"].Size(), 2u) << waiting.body;  // bad#1 and bad#2
+  for (const auto& row : w["data"].GetArray()) {
+    EXPECT_TRUE(row["held"].GetBool()) << waiting.body;
+    EXPECT_STREQ(row["order_key"].GetString(), "bad");
+  }
 
   auto skip = [&](const std::string& id, const std::string& token) {
     return client.Request("POST", server.Url("/api/v1/deliveries/" + id + "/skip"),
