@@ -264,6 +264,38 @@ TEST(OrderingTest, AFailedHeadBlocksItsKeyUntilSkippedWhileOtherKeysFlow) {
   EXPECT_EQ(server.Signal(SIGTERM), 0);
 }
 
+TEST(OrderingTest, RemovingOrderingReleasesTheHeldDeliveriesAtTheNextStart) {
+  RandomSink sink(0);
+  sink.Block("bad", 0, 410);
+  TempDir dir;
+  std::string ordered = dir.Write(
+      "ordered.json", Config(dir.path(), sink.Url(), R"("max_attempts": 3)"));
+  auto server = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"serve", "--config", ordered}, dir.File("server.log"));
+  ASSERT_TRUE(server->started()) << server->Log();
+  HttpClient client;
+  for (int n = 0; n < 3; ++n) ASSERT_TRUE(Post(client, *server, "bad", n));
+  ASSERT_TRUE(WaitFor([&] { return sink.Arrivals("bad", 0) == 1; })) << server->Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(sink.Arrivals("bad", 1), 0);  // held behind the failed head
+  ASSERT_EQ(server->Signal(SIGTERM), 0);
+
+  // The same destination without "ordering": nothing may wait for a head any more.
+  std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir.path() +
+                       R"(", "log": {"level": "info"},
+    "sources": [{"name": "shop", "tokens": [")" + kToken + R"("], "event_type": "/event"}],
+    "destinations": [{"name": "sink", "url": ")" + sink.Url() + R"("}]})";
+  server = std::make_unique<ServerProcess>(
+      std::vector<std::string>{"serve", "--config", dir.Write("unordered.json", config)},
+      dir.File("server2.log"));
+  ASSERT_TRUE(server->started()) << server->Log();
+  ASSERT_TRUE(WaitFor([&] { return sink.WasDelivered("bad", 1) && sink.WasDelivered("bad", 2); }))
+      << server->Log();
+  EXPECT_NE(server->Log().find("released 2 deliveries held for ordering keys"), std::string::npos)
+      << server->Log();
+  EXPECT_EQ(server->Signal(SIGTERM), 0);
+}
+
 // The same on both stores through the real binary (PostgreSQL: the set-based ingest with its
 // per-key locks, the release in the outcome's transaction): random failures keep per-key order,
 // and a failed head blocks only its key until skipped.
