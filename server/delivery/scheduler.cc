@@ -261,7 +261,8 @@ int Scheduler::Claimable(Destination& d, int free, bool due, std::optional<int64
   }
   int allowed = d.limiter.Allowed(mono, free);
   *rate_cut = allowed < free;
-  if (allowed == 0 && due) wake(d.limiter.NextFree());
+  // Every slot held by an attempt in flight: its end wakes the thread.
+  if (allowed == 0 && due && d.limiter.NextFree() > 0) wake(d.limiter.NextFree());
   return allowed;
 }
 
@@ -298,7 +299,7 @@ bool Scheduler::Dispatch(Destination& d, int free, bool rate_limited,
   if (claimed->empty()) return true;
   // A full claim that the rate limit cut short left due deliveries behind for a later slot.
   if (rate_limited && static_cast<int>(claimed->size()) == free) ++d.stats.rate_limited;
-  d.limiter.Started(clock_.MonotonicMicros(), static_cast<int>(claimed->size()));
+  d.limiter.Started(static_cast<int>(claimed->size()));
   if (d.stats.circuit == CircuitState::kProbing) d.probe_in_flight = true;
   const uint64_t epoch = d.circuit_epoch;
   d.in_flight += static_cast<int>(claimed->size());
@@ -358,6 +359,7 @@ void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery
     s.last_error_at = clock_.NowMicros();
   }
   UpdateCircuit(*dest, next == storage::AttemptRecord::Next::kSucceeded, epoch, error_text);
+  dest->limiter.Ended(clock_.MonotonicMicros());
   finished_.push_back(Finished{dest, std::move(record), delivery.event_id, std::move(error_text)});
   --dest->in_flight;
   --total_in_flight_;
