@@ -7,37 +7,39 @@ namespace hookvault::server {
 
 RateLimiter::RateLimiter(double per_second) {
   if (!(per_second > 0)) return;
-  int64_t window;
   if (per_second >= 1) {
     capacity_ = static_cast<int>(std::floor(per_second));
-    window = 1'000'000;
+    window_ = 1'000'000;
   } else {
     capacity_ = 1;
-    window = static_cast<int64_t>(std::llround(1'000'000.0 / per_second));
+    window_ = static_cast<int64_t>(std::llround(1'000'000.0 / per_second));
   }
-  hold_micros_ = window + kJitterMicros;
 }
 
 void RateLimiter::Expire(int64_t now) {
-  while (!starts_.empty() && starts_.front() + hold_micros_ <= now) starts_.pop_front();
+  while (!frees_.empty() && frees_.front() <= now) frees_.pop_front();
 }
 
 int RateLimiter::Allowed(int64_t now, int wanted) {
   if (capacity_ == 0) return wanted;
   Expire(now);
-  return std::max(0, std::min(wanted, capacity_ - static_cast<int>(starts_.size())));
+  const int held = in_flight_ + static_cast<int>(frees_.size());
+  return std::max(0, std::min(wanted, capacity_ - held));
 }
 
-void RateLimiter::Started(int64_t now, int n) {
+void RateLimiter::Started(int n) {
   if (capacity_ == 0) return;
-  for (int i = 0; i < n; ++i) starts_.push_back(now);
-  // Never more than capacity_ entries, whatever a caller does: the log stays bounded.
-  while (static_cast<int>(starts_.size()) > capacity_) starts_.pop_front();
+  in_flight_ += n;
 }
 
-int64_t RateLimiter::NextFree() const {
-  if (starts_.empty()) return 0;
-  return starts_.front() + hold_micros_;
+void RateLimiter::Ended(int64_t now) {
+  if (capacity_ == 0 || in_flight_ == 0) return;
+  --in_flight_;
+  // Ends come in time order (the scheduler's lock orders them), so the deque stays sorted; a
+  // later time first (two clocks read on two threads) only frees a slot a little late.
+  frees_.push_back(std::max(now + window_, frees_.empty() ? 0 : frees_.back()));
 }
+
+int64_t RateLimiter::NextFree() const { return frees_.empty() ? 0 : frees_.front(); }
 
 }  // namespace hookvault::server

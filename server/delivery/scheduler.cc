@@ -97,6 +97,20 @@ storage::Status Scheduler::Start() {
   if (*released > 0) {
     spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
   }
+  // Deliveries held back for an ordering key of a destination configured without ordering now
+  // would wait for ever (storage/delivery_store.h, "Ordering").
+  std::vector<std::string> ordered;
+  for (const Destination& d : destinations_) {
+    if (d.config.ordering) ordered.push_back(d.config.name);
+  }
+  auto unheld = storage::RunSerialized(
+      writer_, [this, &ordered] { return store_.ReleaseUnorderedHolds(ordered); });
+  if (!unheld.ok()) return unheld.status();
+  if (*unheld > 0) {
+    spdlog::warn("released {} deliveries held for ordering keys of destinations now configured "
+                 "without ordering",
+                 *unheld);
+  }
   WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "hv-scheduler");
@@ -261,7 +275,8 @@ int Scheduler::Claimable(Destination& d, int free, bool due, std::optional<int64
   }
   int allowed = d.limiter.Allowed(mono, free);
   *rate_cut = allowed < free;
-  if (allowed == 0 && due) wake(d.limiter.NextFree());
+  // Every slot held by an attempt in flight: its end wakes the thread.
+  if (allowed == 0 && due && d.limiter.NextFree() > 0) wake(d.limiter.NextFree());
   return allowed;
 }
 
@@ -298,7 +313,7 @@ bool Scheduler::Dispatch(Destination& d, int free, bool rate_limited,
   if (claimed->empty()) return true;
   // A full claim that the rate limit cut short left due deliveries behind for a later slot.
   if (rate_limited && static_cast<int>(claimed->size()) == free) ++d.stats.rate_limited;
-  d.limiter.Started(clock_.MonotonicMicros(), static_cast<int>(claimed->size()));
+  d.limiter.Started(static_cast<int>(claimed->size()));
   if (d.stats.circuit == CircuitState::kProbing) d.probe_in_flight = true;
   const uint64_t epoch = d.circuit_epoch;
   d.in_flight += static_cast<int>(claimed->size());
@@ -357,20 +372,23 @@ void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery
     s.last_error = error_text;
     s.last_error_at = clock_.NowMicros();
   }
-  UpdateCircuit(*dest, next == storage::AttemptRecord::Next::kSucceeded, epoch, error_text);
+  std::string circuit_log =
+      UpdateCircuit(*dest, next == storage::AttemptRecord::Next::kSucceeded, epoch, error_text);
+  dest->limiter.Ended(clock_.MonotonicMicros());
   finished_.push_back(Finished{dest, std::move(record), delivery.event_id, std::move(error_text)});
   --dest->in_flight;
   --total_in_flight_;
   cv_.notify_one();
   lock.unlock();
   LogAttempt(dest->config.name, delivery, response, next, next_attempt_at);
+  if (!circuit_log.empty()) spdlog::warn("destination {}: {}", dest->config.name, circuit_log);
 }
 
-void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
-                              const std::string& error) {
+std::string Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
+                                     const std::string& error) {
   // Started before the circuit last opened: it says nothing about the receiver now (and an
   // outage's in-flight failures must not pause it again or make the pause longer).
-  if (epoch != d.circuit_epoch) return;
+  if (epoch != d.circuit_epoch) return "";
   DestinationStats& s = d.stats;
   const int64_t mono = clock_.MonotonicMicros();
   const int64_t now = clock_.NowMicros();
@@ -386,10 +404,10 @@ void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
     case CircuitState::kActive:
       if (succeeded) {
         d.circuit_failures = 0;
-        return;
+        return "";
       }
       if (++d.circuit_failures < static_cast<uint64_t>(std::max(1, d.config.circuit.failures))) {
-        return;
+        return "";
       }
       {
         DeliveryNotice n;
@@ -400,15 +418,16 @@ void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
         n.error = error;
         circuit_notices_.push_back(std::move(n));
       }
-      spdlog::warn(
-          "destination {}: {} consecutive attempts failed (last: {}); paused for {} ms, "
-          "then one probe",
-          d.config.name, d.circuit_failures, error, d.config.circuit.open_ms);
-      pause();
-      ++s.circuit_opens;
-      d.paused_at_mono = mono;
-      s.paused_since = now;
-      return;
+      {
+        std::string log = std::to_string(d.circuit_failures) +
+                          " consecutive attempts failed (last: " + error + "); paused for " +
+                          std::to_string(d.config.circuit.open_ms) + " ms, then one probe";
+        pause();
+        ++s.circuit_opens;
+        d.paused_at_mono = mono;
+        s.paused_since = now;
+        return log;
+      }
     case CircuitState::kProbing:
       if (succeeded) {
         DeliveryNotice n;
@@ -417,8 +436,8 @@ void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
         n.at = now;
         n.paused_us = mono - d.paused_at_mono;
         circuit_notices_.push_back(std::move(n));
-        spdlog::info("destination {}: the probe succeeded; resumed after {} ms paused",
-                     d.config.name, n.paused_us / 1000);
+        std::string log = "the probe succeeded; resumed after " +
+                          std::to_string(n.paused_us / 1000) + " ms paused";
         ++d.circuit_epoch;
         d.circuit_failures = 0;
         d.probe_in_flight = false;
@@ -426,17 +445,17 @@ void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
         s.paused_since = 0;
         s.paused_until = 0;
         d.dirty = true;  // what waited is due now
-        return;
+        return log;
       }
       // The same outage goes on: paused again, without a second notice.
-      spdlog::warn("destination {}: the probe failed ({}); paused for {} ms more", d.config.name,
-                   error, d.config.circuit.open_ms);
       pause();
-      return;
+      return "the probe failed (" + error + "); paused for " +
+             std::to_string(d.config.circuit.open_ms) + " ms more";
     case CircuitState::kPaused:
       // Nothing of this epoch is in flight while paused (the opening bumped it).
-      return;
+      return "";
   }
+  return "";
 }
 
 void Scheduler::Notify(std::unique_lock<std::mutex>& lock) {

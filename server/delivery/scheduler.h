@@ -207,8 +207,10 @@ class Scheduler {
   void Complete(Destination* d, const storage::DueDelivery& delivery, int64_t started_at,
                 const OutboundResponse& response, uint64_t epoch);
   // Moves the circuit for the outcome of an attempt started in `epoch`; queues the notice of an
-  // opening or a resumption. Called with mu_ held.
-  void UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch, const std::string& error);
+  // opening or a resumption. Returns the log line of a change (for the caller to write once it
+  // has released mu_), or "". Called with mu_ held.
+  std::string UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
+                            const std::string& error);
   // How many deliveries of `d` may be claimed now, given `free` slots, its circuit and its rate
   // limit; sets *wake_mono to when that may change (monotonic microseconds) when it is 0 for
   // those reasons, and *rate_cut when the rate limit allows fewer than the circuit would.

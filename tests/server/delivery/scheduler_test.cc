@@ -681,25 +681,28 @@ TEST_F(SchedulerTest, CircuitIgnoresOutcomesOfAttemptsInFlightWhenItOpened) {
 }
 
 // The rate limit: a claim takes only what the limiter allows; the rest waits for a slot (the
-// scheduler's timed wait, not a sleep), and the cut claims are counted.
+// scheduler's timed wait, not a sleep), and the cut claims are counted. A slot frees a second
+// after its attempt ended, so an attempt still in flight holds its slot however long it takes.
 TEST_F(SchedulerTest, RateLimitHoldsAttemptsToPerSecond) {
   OutboundDestination a = Destination("a", /*concurrency=*/8);
   a.rate_limit.per_second = 2;
   StartScheduler({a});
   for (int i = 0; i < 5; ++i) Ingest("k" + std::to_string(i), {"a"});
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
-  ASSERT_TRUE(http_.Answer(200));
-  ASSERT_TRUE(http_.Answer(200));
-  AdvanceAndSettle(500'000);
-  EXPECT_EQ(http_.pending(), 0u);  // a second has not passed
+  AdvanceAndSettle(2'000'000);
+  EXPECT_EQ(http_.pending(), 2u);  // both still in flight: their slots are held
   EXPECT_GE(scheduler_->stats().at("a").rate_limited, 1u);
-  AdvanceAndSettle(500'000 + RateLimiter::kJitterMicros);
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(http_.Answer(200));
+  AdvanceAndSettle(999'999);
+  EXPECT_EQ(http_.pending(), 0u);  // a second has not passed since they ended
+  AdvanceAndSettle(1);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(http_.pending(), 2u);
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(http_.Answer(200));
-  AdvanceAndSettle(1'000'000 + RateLimiter::kJitterMicros);
+  AdvanceAndSettle(1'000'000);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(WaitFor([&] {
@@ -713,29 +716,32 @@ TEST(RateLimiterTest, NeverMoreThanPerSecondInAnyWindow) {
   EXPECT_FALSE(none.limited());
   EXPECT_EQ(none.Allowed(0, 1000), 1000);
 
-  const int64_t hold = 1'000'000 + RateLimiter::kJitterMicros;
   RateLimiter r(20);
   EXPECT_EQ(r.Allowed(0, 8), 8);
-  r.Started(0, 8);
-  r.Started(300'000, 8);
-  EXPECT_EQ(r.Allowed(600'000, 8), 4);
-  r.Started(600'000, 4);
-  EXPECT_EQ(r.Allowed(hold - 1, 8), 0);
-  EXPECT_EQ(r.NextFree(), hold);
-  EXPECT_EQ(r.Allowed(hold, 20), 8);  // the first 8 slots free, the rest still held
-  r.Started(hold, 8);
-  EXPECT_EQ(r.Allowed(300'000 + hold, 20), 8);
+  r.Started(8);
+  EXPECT_EQ(r.Allowed(0, 20), 12);
+  r.Started(12);
+  EXPECT_EQ(r.Allowed(5'000'000, 1), 0);  // all 20 in flight: no slot frees, however late
+  EXPECT_EQ(r.NextFree(), 0);             // an end will tell
+  for (int i = 0; i < 8; ++i) r.Ended(100'000);
+  for (int i = 0; i < 12; ++i) r.Ended(300'000);
+  EXPECT_EQ(r.Allowed(1'099'999, 8), 0);
+  EXPECT_EQ(r.NextFree(), 1'100'000);
+  EXPECT_EQ(r.Allowed(1'100'000, 20), 8);  // the first 8 slots free, the rest still held
+  r.Started(8);
+  EXPECT_EQ(r.Allowed(1'300'000, 20), 12);
 
   // A fractional part above 1 is rounded down: 2 in every window is 2 per second.
   RateLimiter f(2.5);
   EXPECT_EQ(f.Allowed(0, 10), 2);
-  // Below 1: one start per 1/per_second seconds.
+  // Below 1: one attempt per 1/per_second seconds.
   RateLimiter half(0.5);
   EXPECT_EQ(half.Allowed(0, 10), 1);
-  half.Started(0, 1);
-  EXPECT_EQ(half.Allowed(1'999'999, 10), 0);
-  EXPECT_EQ(half.NextFree(), 2'000'000 + RateLimiter::kJitterMicros);
-  EXPECT_EQ(half.Allowed(2'000'000 + RateLimiter::kJitterMicros, 10), 1);
+  half.Started(1);
+  half.Ended(10'000);
+  EXPECT_EQ(half.Allowed(2'009'999, 10), 0);
+  EXPECT_EQ(half.NextFree(), 2'010'000);
+  EXPECT_EQ(half.Allowed(2'010'000, 10), 1);
 }
 
 TEST(AttemptErrorTextTest, IsOneShortLineOfTheStatusAndBodyOrTheTransportError) {
