@@ -122,8 +122,9 @@ struct StorePorts {
 // can skip it. Closing order (the writer answers ingest through the endpoint): refuse new
 // ingest; run the API reads queued; answer parked long-polls; stop forwarding, then the HTTP
 // client (its completions call into the scheduler, so it finishes before the scheduler is
-// freed); stop the alerter (it submits its last alerts to the writer); stop retention; write and answer everything queued; stop the WAL checkpointer (it
-// submits to the writer); stop the endpoint once every owed answer is written. The members are
+// freed); stop the alerter (it submits its last alerts to the writer); stop retention; write
+// and answer everything queued; stop the WAL checkpointer (it submits to the writer); stop the
+// endpoint once every owed answer is written. The members are
 // then freed in reverse order of opening, when none of their threads runs any more. The stats
 // sampler and PostgreSQL's commit listener stop before all of them: they call into the
 // scheduler, the feed's waiters, the metrics and the query store.
