@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -576,6 +578,38 @@ TEST_F(IngestTest, PayloadFiltersChooseAmongTheMatchingDestinations) {
             (std::vector<std::string>{"all"}));
   EXPECT_EQ(ExpectSubmitted(Request(R"({"event":"booking.created","amount":150})")).destinations,
             (std::vector<std::string>{"all"}));
+}
+
+TEST_F(IngestTest, OrderedDestinationsGetTheKeyOfEachEvent) {
+  DestinationFilter by_booking{"by-booking", {}, {}, {}, DestinationFilter::Ordering{}};
+  by_booking.ordering->pointer = rapidjson::Pointer("/booking/id");
+  DestinationFilter by_source{"by-source", {}, {}, {}, DestinationFilter::Ordering{true, {}}};
+  options_.destinations = {by_booking, by_source, {"unordered", {}, {}, {}, {}}};
+  const std::string long_id(kMaxOrderingKeyBytes + 1, 'k');
+  struct Case {
+    std::string body;
+    std::optional<std::string> booking_key;  // nullopt: that delivery is not ordered
+  } cases[] = {
+      {R"({"booking":{"id":"B-17"}})", "B-17"},
+      {R"({"booking":{"id":42}})", "42"},
+      {R"({"booking":{"id":-7}})", "-7"},
+      {R"({"booking":{"id":18446744073709551615}})", "18446744073709551615"},
+      // No string or integer there: that delivery is not held back by any other.
+      {R"({"booking":{}})", std::nullopt},
+      {R"({"booking":{"id":1.5}})", std::nullopt},
+      {R"({"booking":{"id":null}})", std::nullopt},
+      {R"({"booking":{"id":{"a":1}}})", std::nullopt},
+      // A key past the limit is stored as its SHA-256.
+      {R"({"booking":{"id":")" + long_id + R"("}})", base::Sha256Hex(long_id)},
+  };
+  for (const Case& c : cases) {
+    const storage::NewEvent& event = ExpectSubmitted(Request(c.body));
+    EXPECT_EQ(event.destinations,
+              (std::vector<std::string>{"by-booking", "by-source", "unordered"}));
+    std::map<std::string, std::string> want = {{"by-source", "harmonics"}};
+    if (c.booking_key) want["by-booking"] = *c.booking_key;
+    EXPECT_EQ(event.order_keys, want) << c.body;
+  }
 }
 
 TEST_F(IngestTest, NoDestinationsGivesEmptyList) {
