@@ -526,19 +526,24 @@ void AmqpClient::Run() {
       c->Publish(Request{std::move(p.request), std::move(p.done)});
     }
     const int64_t now = NowMicros();
-    int timeout_ms = kMaxPollMs;
+    // With no connection open and nothing awaiting a confirm there is nothing to look at
+    // until a Post() wakes the thread (an idle gateway without AMQP destinations never wakes).
+    int64_t timeout_ms = -1;
+    auto at_most = [&timeout_ms](int64_t ms) {
+      if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = std::max<int64_t>(ms, 0);
+    };
     std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
     for (auto& [url, c] : connections) {
       c->Drain();
       c->Expire(now);
-      if (c->up()) fds.push_back({c->fd(), POLLIN, 0});
-      if (c->Buffered()) timeout_ms = 0;
-      if (auto next = c->NextDeadline()) {
-        timeout_ms = static_cast<int>(
-            std::clamp<int64_t>((*next - now + 999) / 1000, 0, timeout_ms));
+      if (c->up()) {
+        fds.push_back({c->fd(), POLLIN, 0});
+        at_most(kMaxPollMs);  // heartbeats
       }
+      if (c->Buffered()) at_most(0);
+      if (auto next = c->NextDeadline()) at_most((*next - now + 999) / 1000);
     }
-    if (poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
+    if (poll(fds.data(), fds.size(), static_cast<int>(timeout_ms)) < 0 && errno != EINTR) {
       spdlog::error("amqp client: poll failed: {}", std::strerror(errno));
     }
     if (fds[0].revents & POLLIN) {
