@@ -70,8 +70,8 @@ RabbitMqServer* RabbitMqServer::Shared() {
   std::lock_guard<std::mutex> lock(mu);
   if (!instance && failure.empty()) {
     std::unique_ptr<RabbitMqServer> server(new RabbitMqServer());
-    if (const char* url = std::getenv("HOOKVAULT_TEST_RABBITMQ_URL"); url && *url) {
-      failure = server->Adopt(url);
+    if (const char* dir = std::getenv("HOOKVAULT_TEST_RABBITMQ_DIR"); dir && *dir) {
+      failure = server->Adopt(dir);
     } else {
       failure = server->StartBroker();
     }
@@ -93,12 +93,31 @@ std::unique_ptr<RabbitMqServer> RabbitMqServer::StartOwn() {
   return server;
 }
 
-std::string RabbitMqServer::Adopt(const std::string& url) {
-  url_ = url;
-  size_t colon = url.rfind(':');
-  port_ = colon == std::string::npos ? 0 : std::atoi(url.c_str() + colon + 1);
-  AmqpTestPeer probe(url);
-  if (!probe.ok()) return "the broker of HOOKVAULT_TEST_RABBITMQ_URL (" + url + ") does not answer";
+std::string RabbitMqServer::Adopt(const std::string& broker_dir) {
+  if (std::string e = ReadUrls(broker_dir); !e.empty()) {
+    return "HOOKVAULT_TEST_RABBITMQ_DIR: " + e;
+  }
+  AmqpTestPeer probe(url_);
+  if (!probe.ok()) {
+    return "the broker of HOOKVAULT_TEST_RABBITMQ_DIR (" + url_ + ") does not answer";
+  }
+  return "";
+}
+
+std::string RabbitMqServer::ReadUrls(const std::string& broker_dir) {
+  auto read_line = [](const std::string& path) {
+    std::string text = ReadFile(path);
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  };
+  url_ = read_line(broker_dir + "/url");
+  amqps_url_ = read_line(broker_dir + "/amqps_url");
+  tls_cert_file_ = broker_dir + "/tls/cert.pem";
+  size_t colon = url_.rfind(':');
+  if (url_.empty() || amqps_url_.empty() || colon == std::string::npos) {
+    return "no url or amqps_url in " + broker_dir;
+  }
+  port_ = std::atoi(url_.c_str() + colon + 1);
   return "";
 }
 
@@ -141,13 +160,9 @@ std::string RabbitMqServer::StartBroker() {
   if (Run({script, "start", dir_ + "/broker"}, log) != 0) {
     return "scripts/rabbitmq-test-server start failed:\n" + ReadFile(log);
   }
-  url_ = ReadFile(dir_ + "/broker/url");
-  while (!url_.empty() && (url_.back() == '\n' || url_.back() == ' ')) url_.pop_back();
-  size_t colon = url_.rfind(':');
-  if (url_.empty() || colon == std::string::npos) {
-    return "scripts/rabbitmq-test-server wrote no URL:\n" + ReadFile(log);
+  if (std::string e = ReadUrls(dir_ + "/broker"); !e.empty()) {
+    return "scripts/rabbitmq-test-server: " + e + ":\n" + ReadFile(log);
   }
-  port_ = std::atoi(url_.c_str() + colon + 1);
   return "";
 }
 

@@ -1,9 +1,10 @@
 // RabbitMqServer: a throwaway RabbitMQ broker for tests (scripts/rabbitmq-test-server): its own
 // node name, loopback ports (AMQP, distribution, epmd) and files in a temp dir, no plugins;
 // stopped (by PID) and removed when the test process ends, whatever way it ends. Starting one
-// takes seconds, so a test process shares one (Shared()), and when HOOKVAULT_TEST_RABBITMQ_URL is
-// set (scripts/test starts one broker for its whole run) that broker is used instead. Tests
-// that restart the broker start their own (StartOwn()).
+// takes seconds, so a test process shares one (Shared()), and when HOOKVAULT_TEST_RABBITMQ_DIR is
+// set (scripts/test starts one broker for its whole run: the DIR of scripts/rabbitmq-test-server)
+// that broker is used instead. Tests that restart the broker start their own (StartOwn()).
+// Every broker also listens for amqps:// with a self-signed certificate for localhost.
 //
 // AmqpTestPeer: the tests' side of the broker, written with rabbitmq-c like the client under
 // test: declares, binds and deletes queues, and reads messages with basic.get.
@@ -26,7 +27,7 @@ namespace hookvault::testing {
 // Thread-safety: Shared() may be called from any thread; the rest from one thread at a time.
 class RabbitMqServer {
  public:
-  // The broker of this test process (or of HOOKVAULT_TEST_RABBITMQ_URL), started on first use.
+  // The broker of this test process (or of HOOKVAULT_TEST_RABBITMQ_DIR), started on first use.
   // Null, with a test failure recorded, if it cannot start.
   static RabbitMqServer* Shared();
   // A broker of this caller's own, which it may Stop() and Restart(). Null, with a test failure
@@ -41,6 +42,10 @@ class RabbitMqServer {
 
   // amqp://guest:guest@127.0.0.1:PORT
   const std::string& url() const { return url_; }
+  // amqps://guest:guest@localhost:PORT, and the PEM certificate its TLS listener presents (its
+  // own CA: self-signed, for localhost and 127.0.0.1).
+  const std::string& amqps_url() const { return amqps_url_; }
+  const std::string& tls_cert_file() const { return tls_cert_file_; }
   int port() const { return port_; }
 
   // Own broker only: stops it (SIGTERM to its PID, then waits), keeping its data and port.
@@ -52,11 +57,14 @@ class RabbitMqServer {
  private:
   RabbitMqServer() = default;
   std::string StartBroker();  // own: spawns the watchdog and starts; returns the error or ""
-  std::string Adopt(const std::string& url);
+  std::string Adopt(const std::string& broker_dir);
+  std::string ReadUrls(const std::string& broker_dir);  // returns the error or ""
 
   pid_t owner_ = getpid();
   std::string dir_;  // own broker only
   std::string url_;
+  std::string amqps_url_;
+  std::string tls_cert_file_;
   int port_ = 0;
   pid_t watchdog_ = -1;
   int watchdog_pipe_ = -1;

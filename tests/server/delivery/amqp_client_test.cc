@@ -319,6 +319,31 @@ TEST_F(AmqpClientTest, UnreachableBrokerFailsAtOnceWithoutBlocking) {
   EXPECT_EQ(r.error.rfind("connection down: cannot connect", 0), 0u) << r.error;
 }
 
+TEST_F(AmqpClientTest, AmqpsVerifiesTheBrokersCertificate) {
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  const std::string url = server_->amqps_url();
+  {
+    // The broker's certificate is self-signed: no system CA vouches for it.
+    AmqpClient client;
+    OutboundResponse r = Send(client, Publish(url, "", queue_, "evt_untrusted"));
+    EXPECT_FALSE(r.acknowledged);
+    EXPECT_EQ(r.error.rfind("cannot connect to localhost:", 0), 0u) << r.error;
+  }
+  // OpenSSL's default verify paths honour SSL_CERT_FILE: trusting that certificate, the same
+  // URL connects, with the host name checked against it.
+  ASSERT_EQ(setenv("SSL_CERT_FILE", server_->tls_cert_file().c_str(), 1), 0);
+  OutboundResponse r;
+  {
+    AmqpClient client;
+    r = Send(client, Publish(url, "", queue_, "evt_trusted"));
+  }
+  unsetenv("SSL_CERT_FILE");
+  EXPECT_TRUE(r.acknowledged) << r.error;
+  auto m = peer_->Get(queue_);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->message_id, "evt_trusted");
+}
+
 // Its own broker: stopped and started again on the same port and data.
 TEST(AmqpClientRestartTest, BrokerDownFailsThenPublishesRecoverAfterItsRestart) {
   std::unique_ptr<RabbitMqServer> server = RabbitMqServer::StartOwn();
