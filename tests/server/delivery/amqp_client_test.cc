@@ -70,6 +70,8 @@ OutboundResponse Send(AmqpClient& client, OutboundRequest request) {
 
 // A TCP relay between the client and the broker that the test can freeze (the broker's bytes
 // are held back, so confirms never arrive) and cut (every connection closed at once).
+// Thread-safety: Freeze() and Cut() may be called from any thread (atomics); the connections
+// belong to the relay's thread.
 class Relay {
  public:
   explicit Relay(int upstream_port) : upstream_port_(upstream_port) {
