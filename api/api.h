@@ -26,6 +26,7 @@
 #include "api/reprocess.h"
 #include "api/requests.h"
 #include "api/session.h"
+#include "api/skip.h"
 #include "api/test_event.h"
 #include "api/verify/verify.h"
 

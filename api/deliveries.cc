@@ -15,7 +15,7 @@ void DeliveriesHandler::ListDeliveries(const ApiRequest& req, Responder respond)
       [](QueryParams& q) {
         storage::DeliveryFilter f;
         f.destination = q.String("destination");
-        f.status = q.Enum("status", {"pending", "succeeded", "failed"});
+        f.status = q.Enum("status", {"pending", "succeeded", "failed", "skipped"});
         f.event_id = q.String("event_id");
         f.created_after = q.Time("after");
         f.created_before = q.Time("before");

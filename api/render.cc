@@ -88,6 +88,8 @@ void WriteDelivery(JsonWriter& w, const DeliveryRow& d) {
   WriteKey(w, "last_error"), OptString(w, d.last_error);
   WriteKey(w, "created_at"), Time(w, d.created_at);
   WriteKey(w, "updated_at"), Time(w, d.updated_at);
+  WriteKey(w, "order_key"), OptString(w, d.order_key);
+  WriteKey(w, "held"), w.Bool(d.held);
   w.EndObject();
 }
 

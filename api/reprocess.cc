@@ -65,8 +65,9 @@ void ReprocessHandler::ReprocessBulk(const ApiRequest& req, const Principal& who
   storage::ReprocessSpec spec;
   spec.filter.destination = body.String("destination");
   std::string status = body.String("status", 16).value_or("failed");
-  if (status != "failed" && status != "succeeded") {
-    body.Fail("status", "must be failed or succeeded (pending deliveries are still being tried)");
+  if (status != "failed" && status != "succeeded" && status != "skipped") {
+    body.Fail("status",
+              "must be failed, succeeded or skipped (pending deliveries are still being tried)");
   }
   spec.filter.status = status;
   spec.filter.event_id = body.String("event_id");

@@ -191,6 +191,7 @@ class Gateway {
   std::unique_ptr<api::EventsHandler> events_;
   std::unique_ptr<api::DeliveriesHandler> deliveries_;
   std::unique_ptr<api::ReprocessHandler> reprocess_;
+  std::unique_ptr<api::SkipHandler> skip_;
   std::unique_ptr<api::AuditHandler> audit_;
   std::unique_ptr<api::RequestsHandler> requests_;
   std::unique_ptr<api::TestEventHandler> test_events_;
@@ -413,6 +414,7 @@ Status Gateway::OpenApi() {
   events_ = std::make_unique<api::EventsHandler>(queries);
   deliveries_ = std::make_unique<api::DeliveriesHandler>(queries);
   reprocess_ = std::make_unique<api::ReprocessHandler>(queries, *operations_);
+  skip_ = std::make_unique<api::SkipHandler>(*operations_);
   audit_ = std::make_unique<api::AuditHandler>(queries);
   requests_ = std::make_unique<api::RequestsHandler>(queries);
   // Test events are built and signed as deliveries are, through a client of their own.
@@ -497,6 +499,10 @@ std::map<std::string_view, RouteHandler> Gateway::Handlers() {
        [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListDeliveries(req, r); }},
       {"listAttempts",
        [this](const Req& req, const Ctx&, Responder r) { deliveries_->ListAttempts(req, r); }},
+      {"skipDelivery",
+       [this](const Req& req, const Ctx& c, Responder r) {
+         skip_->SkipDelivery(req, *c.principal, c.params[0], r);
+       }},
       {"reprocessBulk", [this](const Req& req, const Ctx& c,
                                Responder r) { reprocess_->ReprocessBulk(req, *c.principal, r); }},
       {"listAudit", [this](const Req& req, const Ctx&, Responder r) { audit_->ListAudit(req, r); }},

@@ -301,6 +301,25 @@ std::string Metrics::Render(const MetricsInputs& in) const {
   for (const auto& [name, s] : in.destinations) {
     w.Sample({{"destination", name}}, s.in_flight);
   }
+  // The circuit breaker and the rate limit, per destination and per node.
+  w.BeginFamily("hookvault_destination_paused", MetricType::kGauge,
+                "1 while the destination's circuit is open (paused, or probing with one "
+                "attempt), 0 while it is active; per node.");
+  for (const auto& [name, s] : in.destinations) {
+    w.Sample({{"destination", name}}, s.circuit == CircuitState::kActive ? 0 : 1);
+  }
+  w.BeginFamily("hookvault_destination_circuit_opens_total", MetricType::kCounter,
+                "Times the destination's circuit opened after its consecutive failures (a "
+                "failed probe does not count again), by destination.");
+  for (const auto& [name, s] : in.destinations) {
+    w.Sample({{"destination", name}}, static_cast<double>(s.circuit_opens));
+  }
+  w.BeginFamily("hookvault_destination_rate_limited_total", MetricType::kCounter,
+                "Claims the destination's rate_limit cut short, leaving due deliveries for a "
+                "later slot, by destination.");
+  for (const auto& [name, s] : in.destinations) {
+    w.Sample({{"destination", name}}, static_cast<double>(s.rate_limited));
+  }
   w.BeginFamily("hookvault_delivery_attempt_duration_seconds", MetricType::kHistogram,
                 "Duration of delivery attempts, by destination.");
   for (const auto& [name, s] : in.destinations) {

@@ -10,6 +10,17 @@
 // never overwrite a newer state, such as "succeeded" going back to "pending" or "failed".
 // Whatever puts a delivery back to pending (OperatorStore::Reprocess) must end its lease and
 // record when it did so, for Pending().
+//
+// Ordering (destination "ordering", migration 0007): a delivery created with an ordering key
+// (NewEvent::order_keys) belongs to the key (destination, order_key). Per key at most one open
+// (pending or failed) delivery is not held: the key's head; the others are held, in seq order.
+// Every implementation keeps it: an ordered delivery is inserted held when its key has an open
+// delivery (in the store or earlier in the same batch); ClaimDue and NextDue never see a held
+// delivery; a head that ends succeeded (RecordAttempts) or skipped (OperatorStore::Skip)
+// releases the lowest-seq held delivery of its key in the same transaction; a head that ends
+// failed releases nothing, so its key waits for an operator. A reprocessed ordered delivery is
+// held when its key has another open delivery that is not held. Unordered deliveries are never
+// held.
 #ifndef HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 #define HOOKVAULT_STORAGE_DELIVERY_STORE_H_
 
@@ -108,6 +119,13 @@ class DeliveryStore {
   // Releases every lease (the process that held them is gone): run once at start, before the
   // scheduler claims. Returns the number of deliveries released.
   virtual StatusOr<int> ReleaseAllLeases() = 0;
+
+  // Releases every held delivery of a destination not named in `ordered_destinations` (those
+  // configured with ordering now): a destination whose ordering was removed from the config
+  // would otherwise keep them waiting for ever. Run once at start, before the scheduler claims.
+  // Returns the number released; kUnavailable if the store cannot commit.
+  virtual StatusOr<int> ReleaseUnorderedHolds(
+      std::span<const std::string> ordered_destinations) = 0;
 };
 
 }  // namespace hookvault::storage

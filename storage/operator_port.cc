@@ -111,4 +111,16 @@ Status SerializedOperatorPort::AuditAction(AuditActor who, std::string action,
   });
 }
 
+Status SerializedOperatorPort::Skip(int64_t delivery_id, AuditActor who, std::string target_json,
+                                    SkipDone done) {
+  return serializer_.SubmitRequestTask([this, delivery_id, who = std::move(who),
+                                        target_json = std::move(target_json),
+                                        done = std::move(done)] {
+    auto skipped = store_.Skip(delivery_id, who, target_json, clock_.NowMicros());
+    const bool woke = skipped.ok() && skipped->outcome == SkipResult::Outcome::kSkipped;
+    done(std::move(skipped));
+    if (woke && on_requeued_) on_requeued_();
+  });
+}
+
 }  // namespace hookvault::storage

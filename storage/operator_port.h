@@ -25,6 +25,7 @@ class OperatorPort {
   using ReprocessDone = std::function<void(StatusOr<ReprocessResult>)>;
   using AckDone = std::function<void(StatusOr<int64_t>)>;
   using AuditDone = std::function<void(StatusOr<int64_t>)>;
+  using SkipDone = std::function<void(StatusOr<SkipResult>)>;
 
   OperatorPort() = default;
   OperatorPort(const OperatorPort&) = delete;
@@ -49,13 +50,18 @@ class OperatorPort {
   // Returns kUnavailable, without calling `done`, when it cannot be queued.
   virtual Status AuditAction(AuditActor who, std::string action, std::string target_json,
                              AuditDone done) = 0;
+
+  // Queues OperatorStore::Skip at the current time and calls `done` with its result. Returns
+  // kUnavailable, without calling `done`, when it cannot be queued.
+  virtual Status Skip(int64_t delivery_id, AuditActor who, std::string target_json,
+                      SkipDone done) = 0;
 };
 
 // The OperatorPort of one OperatorStore: each action, and each chunk of a reprocess, is a task of
 // `serializer`, so it runs between ingest batches; the next chunk is queued when one is done,
 // behind whatever was submitted meanwhile. `done` runs on the serializer's thread and must be
 // quick. `on_requeued` (may be empty) is called there after each chunk that requeued something
-// (the scheduler wakes on it). Dry runs count through `queries`. Every reference must outlive
+// and after each skip (which may release a held delivery): the scheduler wakes on it. Dry runs count through `queries`. Every reference must outlive
 // this object, and the serializer must run or drop every task queued before this object goes.
 class SerializedOperatorPort final : public OperatorPort {
  public:
@@ -84,6 +90,8 @@ class SerializedOperatorPort final : public OperatorPort {
   Status AckConsumer(std::string name, int64_t seq, AckDone done) override;
   Status AuditAction(AuditActor who, std::string action, std::string target_json,
                      AuditDone done) override;
+  Status Skip(int64_t delivery_id, AuditActor who, std::string target_json,
+              SkipDone done) override;
 
  private:
   struct Run;

@@ -5,12 +5,14 @@
 namespace hookvault::storage {
 
 StatusOr<std::vector<DeliveryFilter>> ReprocessFilters(const ReprocessSpec& spec) {
-  // Pending deliveries are still being tried and are never selected: an unset status means both
-  // final ones, and a "pending" filter selects nothing (the action is still audited).
+  // Pending deliveries are still being tried and are never selected: an unset status means every
+  // final one (skipped too: an operator may send a skipped delivery after all), and a "pending"
+  // filter selects nothing (the action is still audited).
   std::vector<std::string> statuses;
   if (!spec.filter.status) {
-    statuses = {"failed", "succeeded"};
-  } else if (*spec.filter.status == "failed" || *spec.filter.status == "succeeded") {
+    statuses = {"failed", "succeeded", "skipped"};
+  } else if (*spec.filter.status == "failed" || *spec.filter.status == "succeeded" ||
+             *spec.filter.status == "skipped") {
     statuses = {*spec.filter.status};
   } else if (*spec.filter.status != "pending") {
     return Status::InvalidArgument("unknown delivery status: " + *spec.filter.status);

@@ -48,6 +48,18 @@ struct ReprocessResult {
   bool running = false;
 };
 
+// What Skip did.
+struct SkipResult {
+  enum class Outcome {
+    kSkipped,    // the failed delivery is now skipped (and audited)
+    kNotFound,   // no delivery with that id
+    kNotFailed,  // refused: only a failed delivery can be skipped; `status` says what it is
+  };
+  Outcome outcome = Outcome::kNotFound;
+  std::string status;    // the delivery's status before the call (empty when not found)
+  int64_t audit_id = 0;  // kSkipped: the audit row
+};
+
 // Where a reprocess stands between its chunks. Start with a default-constructed value and pass
 // each chunk's result to the next call, until `done`.
 struct ReprocessProgress {
@@ -105,6 +117,15 @@ class OperatorStore {
   // Returns kUnavailable if the store cannot commit.
   virtual StatusOr<int64_t> AuditAction(const AuditActor& who, const std::string& action,
                                         const std::string& target_json, int64_t now) = 0;
+
+  // Gives up on a failed delivery: it becomes "skipped" (its event's status counts it as
+  // failed), the next held delivery of its ordering key is released (storage/delivery_store.h,
+  // "Ordering"), and an audit row (action "delivery.skip", `target_json`, matched 1) is
+  // appended, all in one transaction. Anything but a failed delivery is left as it is
+  // (kNotFailed), as is an unknown id (kNotFound); neither is audited. Returns kUnavailable if
+  // the store cannot commit.
+  virtual StatusOr<SkipResult> Skip(int64_t delivery_id, const AuditActor& who,
+                                    const std::string& target_json, int64_t now) = 0;
 
   // Moves the consumer's cursor to `seq` unless it is already there or beyond (a cursor never
   // moves backwards); creates the consumer on its first ack. Returns the cursor afterwards.

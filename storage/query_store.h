@@ -33,12 +33,16 @@ struct DeliveryRow {
   int64_t event_seq = 0;
   std::string event_id;
   std::string destination;
-  std::string status;  // pending | succeeded | failed
+  std::string status;  // pending | succeeded | failed | skipped
   int attempts = 0;    // since creation or the last reprocess
   int64_t next_attempt_at = 0;
   std::optional<std::string> last_error = std::nullopt;
   int64_t created_at = 0;
   int64_t updated_at = 0;
+  // Ordering (storage/delivery_store.h): the delivery's key (none: not ordered), and whether it
+  // waits behind an older open delivery of that key.
+  std::optional<std::string> order_key = std::nullopt;
+  bool held = false;
 };
 
 struct AttemptRow {
@@ -117,7 +121,8 @@ inline int64_t RowBytes(const EventRow& e) {
 }
 inline int64_t RowBytes(const DeliveryRow& d) {
   return static_cast<int64_t>(d.event_id.size() + d.destination.size() + d.status.size() +
-                              (d.last_error ? d.last_error->size() : 0));
+                              (d.last_error ? d.last_error->size() : 0) +
+                              (d.order_key ? d.order_key->size() : 0));
 }
 inline int64_t RowBytes(const AttemptRow& a) {
   return static_cast<int64_t>(a.event_id.size() + a.destination.size() +

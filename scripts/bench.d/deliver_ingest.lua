@@ -3,7 +3,8 @@
 -- stops itself once every one of its POSTs has been answered. wrk's main thread still sleeps
 -- for -d, so scripts/bench interrupts wrk (SIGINT) once SQLite holds N events.
 -- Arguments (after `--`): run nonce, source token, body size in bytes, N (total events),
--- number of wrk threads (as given to -t).
+-- number of wrk threads (as given to -t), and optionally the number of ordering keys (bodies
+-- then carry "key":"k<i>", i cycling over them; see ingest.lua).
 local dir = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 dofile(dir .. "ingest.lua")  -- init(), request(); report.lua's setup(), response(), done()
 
@@ -15,6 +16,8 @@ function init(args)
   ingest_init(args)
   total = tonumber(args[4] or "0")
   threads = tonumber(args[5] or "1")
+  order_keys = tonumber(args[6] or "0")
+  order_key_stride = threads
   healthz = wrk.format("GET", "/healthz", {["Connection"] = "keep-alive"})
 end
 

@@ -13,6 +13,10 @@ tests/tools/bench_sink.cc). Prints one line "STATS key=value ..." with:
   tail_s                                             last received_at to last sink receive
   lag_n, lag_missing, lag_p50_ms ... lag_max_ms      per event: its first sink receive minus
                                                      events.received_at (both wall clock, us)
+  keys, order_violations                             distinct "key" members of the bodies; the
+                                                     events whose first sink receive came before
+                                                     that of an event of their key with a lower
+                                                     seq (0: FIFO per key held)
 Percentiles are nearest-rank. Standard library only.
 """
 import math
@@ -51,6 +55,8 @@ def main():
     out["attempts"] = one("select count(*) from attempts")
     out["failed_attempts"] = one("select count(*) from attempts where outcome = 'failure'")
     received = dict(con.execute("select id, received_at from events"))
+    keyed = con.execute("select id, seq, json_extract(cast(body as text), '$.key') from events"
+                        " order by seq").fetchall()
     con.close()
 
     out["sink_requests"] = len(times)
@@ -69,6 +75,16 @@ def main():
     for name, p in (("p50", 50), ("p95", 95), ("p99", 99)):
         out["lag_%s_ms" % name] = "%.1f" % pct(lags, p)
     out["lag_max_ms"] = "%.1f" % (lags[-1] if lags else float("nan"))
+    last_by_key = {}
+    violations = 0
+    for wid, _, key in keyed:
+        if key is None or wid not in first_seen:
+            continue
+        if first_seen[wid] < last_by_key.get(key, 0):
+            violations += 1
+        last_by_key[key] = max(last_by_key.get(key, 0), first_seen[wid])
+    out["keys"] = len(last_by_key)
+    out["order_violations"] = violations
     print("STATS " + " ".join("%s=%s" % kv for kv in out.items()))
 
 

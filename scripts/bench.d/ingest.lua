@@ -6,6 +6,9 @@ local dir = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 dofile(dir .. "report.lua")  -- setup(), response(), done(); sets thread_no per thread
 
 local nonce, body_bytes, counter = "run", 1024, 0
+-- When > 0 (set by a wrapper such as deliver_ingest.lua), each body carries "key":"k<i>", i
+-- cycling over this many keys: an ordered destination's ordering key (`scripts/bench deliver`).
+order_keys, order_key_stride = 0, 1
 local headers = {}
 local pad = string.rep("abcdefghijklmnopqrstuvwxyz0123456789", 64)
 
@@ -20,8 +23,12 @@ end
 function request()
   counter = counter + 1
   local id = string.format("%s-%d-%d", nonce, thread_no, counter)
+  local key = ""
+  if order_keys > 0 then
+    key = string.format('"key":"k%d",', (counter * order_key_stride + thread_no) % order_keys)
+  end
   local head = string.format(
-    '{"event":"bench.ingest","id":"%s","thread":%d,"n":%d,"data":"', id, thread_no, counter)
+    '{"event":"bench.ingest","id":"%s","thread":%d,"n":%d,%s"data":"', id, thread_no, counter, key)
   local tail = '"}'
   headers["Idempotency-Key"] = id
   return wrk.format("POST", nil, headers,

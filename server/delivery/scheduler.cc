@@ -19,6 +19,18 @@ constexpr int64_t kStoreRetryMicros = 1'000'000;
 
 }  // namespace
 
+const char* CircuitStateName(CircuitState state) {
+  switch (state) {
+    case CircuitState::kActive:
+      return "active";
+    case CircuitState::kPaused:
+      return "paused";
+    case CircuitState::kProbing:
+      return "probing";
+  }
+  return "active";
+}
+
 std::string AttemptErrorText(const OutboundResponse& response) {
   std::string text;
   if (response.status > 0) {
@@ -71,6 +83,7 @@ Scheduler::Scheduler(std::vector<OutboundDestination> destinations,
                       key.status().message());
       }
     }
+    d.limiter = RateLimiter(config.rate_limit.per_second);
     d.config = std::move(config);
     destinations_.push_back(std::move(d));
   }
@@ -83,6 +96,20 @@ storage::Status Scheduler::Start() {
   if (!released.ok()) return released.status();
   if (*released > 0) {
     spdlog::warn("released {} delivery leases of a previous run: attempting them again", *released);
+  }
+  // Deliveries held back for an ordering key of a destination configured without ordering now
+  // would wait for ever (storage/delivery_store.h, "Ordering").
+  std::vector<std::string> ordered;
+  for (const Destination& d : destinations_) {
+    if (d.config.ordering) ordered.push_back(d.config.name);
+  }
+  auto unheld = storage::RunSerialized(
+      writer_, [this, &ordered] { return store_.ReleaseUnorderedHolds(ordered); });
+  if (!unheld.ok()) return unheld.status();
+  if (*unheld > 0) {
+    spdlog::warn("released {} deliveries held for ordering keys of destinations now configured "
+                 "without ordering",
+                 *unheld);
   }
   WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {
@@ -151,9 +178,11 @@ void Scheduler::Run() {
       for (Destination& d : destinations_) d.dirty = true;
     }
     Flush(lock);
+    if (!circuit_notices_.empty()) Notify(lock);
     int64_t now = clock_.NowMicros();
     std::optional<int64_t> wake_at;   // wall clock: the earliest known due time
     std::optional<int64_t> retry_at;  // monotonic: when to try the store again
+    std::optional<int64_t> limit_at;  // monotonic: a probe falls due or a rate-limit slot frees
     bool again = false;
     if (ResultsWaiting()) {
       // Claim nothing while outcomes cannot be written: more requests would only add outcomes
@@ -168,30 +197,42 @@ void Scheduler::Run() {
         if (free <= 0) continue;
         bool due = d.dirty || (d.next_due && *d.next_due <= now);
         bool claim_failed = false;
-        if (due) {
-          if (!Dispatch(d, free, lock)) {
+        // The circuit and the rate limit may allow fewer (or none) now.
+        bool rate_cut = false;
+        const int claimable = Claimable(d, free, due, &limit_at, &rate_cut);
+        if (due && claimable > 0) {
+          if (!Dispatch(d, claimable, rate_cut, lock)) {
             store_retry_at = clock_.MonotonicMicros() + kStoreRetryMicros;
             retry_at = store_retry_at;
             claim_failed = true;
           }
           if (stopping_) break;
         }
-        // Still due with free slots (more due than one claim took): go round again at once.
-        if (d.dirty && !claim_failed && d.in_flight < d.config.concurrency &&
-            total_in_flight_ < options_.global_concurrency) {
-          again = true;
+        // Still due with free slots (more due than one claim took): go round again at once,
+        // unless the circuit or the rate limit holds it back (then limit_at says when).
+        if (d.dirty && !claim_failed) {
+          int left = std::min(d.config.concurrency - d.in_flight,
+                              options_.global_concurrency - total_in_flight_);
+          bool cut = false;
+          if (left > 0 && Claimable(d, left, true, &limit_at, &cut) > 0) again = true;
         }
         if (!d.dirty && d.next_due) wake_at = std::min(wake_at.value_or(*d.next_due), *d.next_due);
       }
       if (retry_at) again = false;
     }
     if (again || stopping_) continue;
-    auto ready = [this] { return stopping_ || woken_ || FlushReady(); };
+    auto ready = [this] {
+      return stopping_ || woken_ || FlushReady() || !circuit_notices_.empty();
+    };
     std::optional<int64_t> wait_us;
     if (wake_at) wait_us = *wake_at - clock_.NowMicros();
     if (retry_at) {
       int64_t retry_us = *retry_at - clock_.MonotonicMicros();
       wait_us = std::min(wait_us.value_or(retry_us), retry_us);
+    }
+    if (limit_at) {
+      int64_t limit_us = *limit_at - clock_.MonotonicMicros();
+      wait_us = std::min(wait_us.value_or(limit_us), limit_us);
     }
     if (wait_us) {
       cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, *wait_us)), ready);
@@ -207,13 +248,39 @@ void Scheduler::Run() {
   }
   flush_retry_at_ = 0;  // one last try, whatever failed before
   Flush(lock);
+  if (!circuit_notices_.empty()) Notify(lock);
   if (total_in_flight_ > 0) {
     spdlog::warn("stopping with {} delivery attempts in flight; they will be attempted again",
                  total_in_flight_);
   }
 }
 
-bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock) {
+int Scheduler::Claimable(Destination& d, int free, bool due, std::optional<int64_t>* wake_mono,
+                         bool* rate_cut) {
+  if (free <= 0) return 0;
+  const int64_t mono = clock_.MonotonicMicros();
+  auto wake = [wake_mono](int64_t at) { *wake_mono = std::min(wake_mono->value_or(at), at); };
+  if (d.stats.circuit == CircuitState::kPaused) {
+    if (mono < d.probe_at_mono) {
+      // Whatever is due waits: a Wake() (a new commit) finds it here too.
+      wake(d.probe_at_mono);
+      return 0;
+    }
+    d.stats.circuit = CircuitState::kProbing;
+  }
+  if (d.stats.circuit == CircuitState::kProbing) {
+    // One probe at a time; its completion wakes the thread.
+    if (d.probe_in_flight) return 0;
+    free = 1;
+  }
+  int allowed = d.limiter.Allowed(mono, free);
+  *rate_cut = allowed < free;
+  if (allowed == 0 && due) wake(d.limiter.NextFree());
+  return allowed;
+}
+
+bool Scheduler::Dispatch(Destination& d, int free, bool rate_limited,
+                         std::unique_lock<std::mutex>& lock) {
   int64_t now = clock_.NowMicros();
   int64_t lease_until = now + (d.config.timeout_ms + options_.lease_margin_ms) * 1000;
   const std::string name = d.config.name;
@@ -243,16 +310,21 @@ bool Scheduler::Dispatch(Destination& d, int free, std::unique_lock<std::mutex>&
   d.dirty = !know_next || woken_;
   d.next_due = next;
   if (claimed->empty()) return true;
+  // A full claim that the rate limit cut short left due deliveries behind for a later slot.
+  if (rate_limited && static_cast<int>(claimed->size()) == free) ++d.stats.rate_limited;
+  d.limiter.Started(clock_.MonotonicMicros(), static_cast<int>(claimed->size()));
+  if (d.stats.circuit == CircuitState::kProbing) d.probe_in_flight = true;
+  const uint64_t epoch = d.circuit_epoch;
   d.in_flight += static_cast<int>(claimed->size());
   total_in_flight_ += static_cast<int>(claimed->size());
   for (const storage::DueDelivery& delivery : *claimed) held_.insert(delivery.delivery_id);
   lock.unlock();
-  for (storage::DueDelivery& delivery : *claimed) Send(d, std::move(delivery));
+  for (storage::DueDelivery& delivery : *claimed) Send(d, std::move(delivery), epoch);
   lock.lock();
   return true;
 }
 
-void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
+void Scheduler::Send(Destination& d, storage::DueDelivery delivery, uint64_t epoch) {
   int64_t started_at = clock_.NowMicros();
   auto request = BuildOutboundRequest(
       d.config, d.signing_key,
@@ -263,18 +335,18 @@ void Scheduler::Send(Destination& d, storage::DueDelivery delivery) {
     // reason, and is retried like any other failure.
     OutboundResponse unsent;
     unsent.error = request.status().message();
-    Complete(&d, delivery, started_at, unsent);
+    Complete(&d, delivery, started_at, unsent, epoch);
     return;
   }
   Destination* dest = &d;
-  http_.Post(std::move(request).value(), [this, dest, delivery = std::move(delivery),
-                                  started_at](OutboundResponse response) {
-    Complete(dest, delivery, started_at, response);
+  http_.Post(std::move(request).value(), [this, dest, delivery = std::move(delivery), started_at,
+                                          epoch](OutboundResponse response) {
+    Complete(dest, delivery, started_at, response, epoch);
   });
 }
 
 void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery,
-                         int64_t started_at, const OutboundResponse& response) {
+                         int64_t started_at, const OutboundResponse& response, uint64_t epoch) {
   std::unique_lock<std::mutex> lock(mu_);
   if (!accept_completions_) return;
   storage::AttemptRecord record = Decide(*dest, delivery, started_at, response);
@@ -299,12 +371,95 @@ void Scheduler::Complete(Destination* dest, const storage::DueDelivery& delivery
     s.last_error = error_text;
     s.last_error_at = clock_.NowMicros();
   }
+  UpdateCircuit(*dest, next == storage::AttemptRecord::Next::kSucceeded, epoch, error_text);
   finished_.push_back(Finished{dest, std::move(record), delivery.event_id, std::move(error_text)});
   --dest->in_flight;
   --total_in_flight_;
   cv_.notify_one();
   lock.unlock();
   LogAttempt(dest->config.name, delivery, response, next, next_attempt_at);
+}
+
+void Scheduler::UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch,
+                              const std::string& error) {
+  // Started before the circuit last opened: it says nothing about the receiver now (and an
+  // outage's in-flight failures must not pause it again or make the pause longer).
+  if (epoch != d.circuit_epoch) return;
+  DestinationStats& s = d.stats;
+  const int64_t mono = clock_.MonotonicMicros();
+  const int64_t now = clock_.NowMicros();
+  auto pause = [&] {
+    ++d.circuit_epoch;
+    d.circuit_failures = 0;
+    d.probe_in_flight = false;
+    d.probe_at_mono = mono + d.config.circuit.open_ms * 1000;
+    s.circuit = CircuitState::kPaused;
+    s.paused_until = now + d.config.circuit.open_ms * 1000;
+  };
+  switch (s.circuit) {
+    case CircuitState::kActive:
+      if (succeeded) {
+        d.circuit_failures = 0;
+        return;
+      }
+      if (++d.circuit_failures < static_cast<uint64_t>(std::max(1, d.config.circuit.failures))) {
+        return;
+      }
+      {
+        DeliveryNotice n;
+        n.kind = DeliveryNotice::Kind::kPaused;
+        n.destination = d.config.name;
+        n.at = now;
+        n.consecutive_failures = d.circuit_failures;
+        n.error = error;
+        circuit_notices_.push_back(std::move(n));
+      }
+      spdlog::warn(
+          "destination {}: {} consecutive attempts failed (last: {}); paused for {} ms, "
+          "then one probe",
+          d.config.name, d.circuit_failures, error, d.config.circuit.open_ms);
+      pause();
+      ++s.circuit_opens;
+      d.paused_at_mono = mono;
+      s.paused_since = now;
+      return;
+    case CircuitState::kProbing:
+      if (succeeded) {
+        DeliveryNotice n;
+        n.kind = DeliveryNotice::Kind::kResumed;
+        n.destination = d.config.name;
+        n.at = now;
+        n.paused_us = mono - d.paused_at_mono;
+        circuit_notices_.push_back(std::move(n));
+        spdlog::info("destination {}: the probe succeeded; resumed after {} ms paused",
+                     d.config.name, n.paused_us / 1000);
+        ++d.circuit_epoch;
+        d.circuit_failures = 0;
+        d.probe_in_flight = false;
+        s.circuit = CircuitState::kActive;
+        s.paused_since = 0;
+        s.paused_until = 0;
+        d.dirty = true;  // what waited is due now
+        return;
+      }
+      // The same outage goes on: paused again, without a second notice.
+      spdlog::warn("destination {}: the probe failed ({}); paused for {} ms more", d.config.name,
+                   error, d.config.circuit.open_ms);
+      pause();
+      return;
+    case CircuitState::kPaused:
+      // Nothing of this epoch is in flight while paused (the opening bumped it).
+      return;
+  }
+}
+
+void Scheduler::Notify(std::unique_lock<std::mutex>& lock) {
+  std::vector<DeliveryNotice> notices;
+  notices.swap(circuit_notices_);
+  if (!options_.notify) return;
+  lock.unlock();
+  for (const DeliveryNotice& n : notices) options_.notify(n);
+  lock.lock();
 }
 
 void Scheduler::LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,

@@ -17,6 +17,19 @@
 // deliveries stay leased and unsent, and what waits to be written is bounded by the attempts
 // that were in flight when the writes began to fail (at most global_concurrency).
 //
+// Circuit breaker (OutboundDestination::circuit), per destination and in memory (each node of
+// a cluster has its own): after `failures` consecutive failed attempts the destination is
+// paused: nothing of it is claimed, so its deliveries keep their place and their attempt count,
+// and nothing is failed early; a Wake() does not change that. After open_ms it is probing:
+// exactly one delivery is claimed and sent. Its success makes the destination active again
+// (kResumed), its failure pauses it for open_ms more (no second kPaused for the same outage).
+// Attempts in flight when it opens finish and are recorded as usual, but their outcomes no
+// longer move the circuit (each attempt carries the circuit epoch it started in).
+//
+// Rate limit (OutboundDestination::rate_limit), per destination and node: a claim takes at most
+// what the RateLimiter allows now; when it allows nothing the thread waits (with its timed wait,
+// never a sleep) until the next slot frees.
+//
 // Time: stored times (due times, leases, attempt timestamps) are wall-clock; durations and
 // in-process pauses (retrying the store, the stop grace) use the monotonic clock, so a
 // wall-clock step changes neither.
@@ -39,6 +52,7 @@
 
 #include "server/delivery/destination.h"
 #include "server/delivery/http_client.h"
+#include "server/delivery/rate_limiter.h"
 #include "server/delivery/webhook_signature.h"
 #include "storage/clock.h"
 #include "storage/delivery_store.h"
@@ -91,6 +105,16 @@ inline constexpr std::array<double, 10> kAttemptLatencyBucketsMs = {5,   10,  25
 // receiver answers.
 inline constexpr size_t kLastErrorBytes = 200;
 
+// The circuit breaker's state of a destination.
+enum class CircuitState {
+  kActive,   // closed: attempts as usual
+  kPaused,   // open: nothing is claimed until paused_until
+  kProbing,  // half-open: one delivery is claimed and sent; its outcome decides
+};
+
+// "active", "paused" or "probing" (the API's and the console's words).
+const char* CircuitStateName(CircuitState state);
+
 // Counters and health of one destination, for /metrics and /api/v1/stats.
 struct DestinationStats {
   uint64_t attempts = 0;
@@ -108,6 +132,13 @@ struct DestinationStats {
   std::string last_error;
   int64_t last_error_at = 0;    // wall-clock microseconds; 0: never
   int64_t last_success_at = 0;  // wall-clock microseconds; 0: never
+  // The circuit breaker.
+  CircuitState circuit = CircuitState::kActive;
+  int64_t paused_since = 0;    // wall-clock microseconds when it opened; 0 while active
+  int64_t paused_until = 0;    // wall-clock microseconds when the probe is due; 0 while active
+  uint64_t circuit_opens = 0;  // times the circuit opened (a failed probe does not count)
+  // Claims the rate limit cut short (due deliveries held back for a later slot).
+  uint64_t rate_limited = 0;
 };
 
 // Returns the DestinationStats::last_error text of a failed attempt's response: "HTTP <status>"
@@ -151,6 +182,13 @@ class Scheduler {
     bool dirty = true;                // the store may hold due deliveries we have not looked at
     std::optional<int64_t> next_due;  // when not dirty: the earliest due time, if any
     DestinationStats stats;           // guarded by mu_
+    RateLimiter limiter{0};           // guarded by mu_
+    // The circuit, guarded by mu_ (its state, times and opens are in `stats`).
+    uint64_t circuit_failures = 0;  // consecutive failed attempts of the current epoch
+    uint64_t circuit_epoch = 0;     // bumped at each opening: older attempts no longer count
+    int64_t paused_at_mono = 0;     // monotonic microseconds: when this outage began
+    int64_t probe_at_mono = 0;      // monotonic microseconds: when the probe may be claimed
+    bool probe_in_flight = false;
   };
 
   void Run();
@@ -159,14 +197,27 @@ class Scheduler {
   void WarnAboutUnknownDestinations();
   // Claims and sends for one destination. Called with `lock` held; releases it while waiting
   // for the writer and while handing requests to the client. Returns false if the store failed.
-  bool Dispatch(Destination& d, int free, std::unique_lock<std::mutex>& lock);
+  // `rate_limited`: the rate limit made `free` smaller than the free slots.
+  bool Dispatch(Destination& d, int free, bool rate_limited, std::unique_lock<std::mutex>& lock);
   // Builds the request and posts it; if it cannot be signed, completes the attempt as failed
   // without sending anything. Called without mu_ held.
-  void Send(Destination& d, storage::DueDelivery delivery);
+  void Send(Destination& d, storage::DueDelivery delivery, uint64_t epoch);
   // Takes the outcome of one attempt: counts it and queues its record for Flush(). Called
   // without mu_ held, from the HttpClient's thread or from Send().
   void Complete(Destination* d, const storage::DueDelivery& delivery, int64_t started_at,
-                const OutboundResponse& response);
+                const OutboundResponse& response, uint64_t epoch);
+  // Moves the circuit for the outcome of an attempt started in `epoch`; queues the notice of an
+  // opening or a resumption. Called with mu_ held.
+  void UpdateCircuit(Destination& d, bool succeeded, uint64_t epoch, const std::string& error);
+  // How many deliveries of `d` may be claimed now, given `free` slots, its circuit and its rate
+  // limit; sets *wake_mono to when that may change (monotonic microseconds) when it is 0 for
+  // those reasons, and *rate_cut when the rate limit allows fewer than the circuit would.
+  // Moves a paused circuit whose open_ms has passed to probing. Called with mu_ held.
+  int Claimable(Destination& d, int free, bool due, std::optional<int64_t>* wake_mono,
+                bool* rate_cut);
+  // Tells options_.notify of the queued circuit notices. Called with `lock` held; releases it
+  // while telling.
+  void Notify(std::unique_lock<std::mutex>& lock);
   // Writes the log line of one attempt: debug when delivered, warn when it will be retried,
   // error when the delivery is parked as failed.
   static void LogAttempt(const std::string& destination, const storage::DueDelivery& delivery,
@@ -201,6 +252,8 @@ class Scheduler {
   };
   std::vector<Finished> finished_;  // guarded by mu_
   int total_in_flight_ = 0;         // guarded by mu_
+  // kPaused and kResumed notices waiting for Notify() on the scheduler's thread. Guarded by mu_.
+  std::vector<DeliveryNotice> circuit_notices_;
   // Deliveries claimed and not yet written (in flight or in finished_): never claimed again
   // while here. Guarded by mu_.
   std::set<int64_t> held_;

@@ -42,6 +42,8 @@ inline constexpr std::array kRouteTable = {
     RouteSpec{"POST", "/api/v1/events/:id/reprocess", "reprocessEvent", api::Permission::kReprocess,
               kQueryPool},
     RouteSpec{"GET", "/api/v1/deliveries", "listDeliveries", api::Permission::kRead, kQueryPool},
+    RouteSpec{"POST", "/api/v1/deliveries/:id/skip", "skipDelivery", api::Permission::kReprocess,
+              kQueryPool},
     RouteSpec{"GET", "/api/v1/attempts", "listAttempts", api::Permission::kRead, kQueryPool},
     RouteSpec{"POST", "/api/v1/reprocess", "reprocessBulk", api::Permission::kReprocess,
               kQueryPool},

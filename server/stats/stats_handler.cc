@@ -116,8 +116,10 @@ void WriteHealthMembers(JsonWriter& w, const DestinationStats& s, std::optional<
   WriteOptionalTime(w, s.last_success_at);
 }
 
-// "failing" while the last attempt failed; "paused" is reserved for a circuit breaker.
+// "paused" while the circuit is open (paused, or probing with a single attempt); otherwise
+// "failing" while the last attempt failed, else "ok".
 std::string_view State(const DestinationStats& s) {
+  if (s.circuit != CircuitState::kActive) return "paused";
   return s.consecutive_failures > 0 ? "failing" : "ok";
 }
 
@@ -246,6 +248,48 @@ void StatsHandler::Destinations(const api::ApiRequest& req, api::Responder respo
     w.Bool(d.is_signed);
     WriteKey(w, "state");
     WriteString(w, State(s));
+    WriteKey(w, "circuit");
+    w.StartObject();
+    WriteKey(w, "failures");
+    w.Int(d.circuit.failures);
+    WriteKey(w, "open_ms");
+    w.Int64(d.circuit.open_ms);
+    WriteKey(w, "state");
+    WriteString(w, CircuitStateName(s.circuit));
+    WriteKey(w, "paused_since");
+    WriteOptionalTime(w, s.paused_since);
+    WriteKey(w, "paused_until");
+    WriteOptionalTime(w, s.paused_until);
+    WriteUint(w, "opens", s.circuit_opens);
+    w.EndObject();
+    WriteKey(w, "rate_limit");
+    if (d.rate_limit.per_second > 0) {
+      w.StartObject();
+      WriteKey(w, "per_second");
+      w.Double(d.rate_limit.per_second);
+      WriteUint(w, "limited", s.rate_limited);
+      w.EndObject();
+    } else {
+      w.Null();
+    }
+    WriteKey(w, "ordering");
+    if (d.ordering) {
+      w.StartObject();
+      WriteKey(w, "key");
+      WriteString(w, *d.ordering);
+      w.EndObject();
+    } else {
+      w.Null();
+    }
+    if (d.amqp) {
+      WriteKey(w, "amqp");
+      w.StartObject();
+      WriteKey(w, "exchange");
+      WriteString(w, d.amqp->exchange);
+      WriteKey(w, "routing_key");
+      WriteString(w, d.amqp->routing_key);
+      w.EndObject();
+    }
     WriteKey(w, "health");
     w.StartObject();
     WriteHealthMembers(w, s, PendingOf(snap, d.name), d.timeout_ms);
@@ -270,6 +314,10 @@ std::vector<StatsHandler::Shown> StatsHandler::Show(
     s.timeout_ms = d.timeout_ms;
     s.max_attempts = d.max_attempts;
     s.is_signed = !d.signing_secret.empty();
+    s.circuit = d.circuit;
+    s.rate_limit = d.rate_limit;
+    s.ordering = d.ordering;
+    if (IsAmqpUrl(d.url)) s.amqp = d.amqp;
     out.push_back(std::move(s));
   }
   return out;

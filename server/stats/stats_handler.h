@@ -7,6 +7,7 @@
 #define HOOKVAULT_SERVER_STATS_STATS_HANDLER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,10 @@ class StatsHandler {
     int64_t timeout_ms = 0;
     int max_attempts = 0;
     bool is_signed = false;
+    CircuitPolicy circuit;
+    RateLimit rate_limit;
+    std::optional<std::string> ordering;  // the ordering key as configured
+    std::optional<AmqpTarget> amqp;       // amqp:// and amqps:// destinations only
   };
   static std::vector<Shown> Show(const std::vector<DestinationConfig>& destinations);
 

@@ -29,6 +29,27 @@ function filterText(conditions) {
   }).join(' and ');
 }
 
+// The state badge: while the circuit breaker is open it says until when ("paused until 14:02:07")
+// or that the one probe is out ("paused: probing").
+function stateBadge(d) {
+  const c = d.circuit;
+  if (c && c.state === 'paused' && c.paused_until) {
+    const until = new Date(c.paused_until);
+    const text = Number.isNaN(until.getTime()) ? c.paused_until
+      : until.toLocaleTimeString(undefined, {hour: '2-digit', minute: '2-digit', second: '2-digit'});
+    return el('span', {class: 'badge badge-warn', title: `${c.paused_until} (UTC)`}, `paused until ${text}`);
+  }
+  if (c && c.state === 'probing') return badge('paused: probing', 'warn');
+  return badge(d.state);
+}
+
+// "after 20 consecutive failures, pause 30 s" and, once it has opened, how often and since when.
+function circuitText(c) {
+  const policy = `after ${number(c.failures)} consecutive failures, pause ${ms(c.open_ms)} then probe once`;
+  if (c.state === 'active') return c.opens ? `${policy} (opened ${number(c.opens)}× since start)` : policy;
+  return el('span', {}, `${c.state}; ${policy}; paused since `, time(c.paused_since));
+}
+
 function card(d, canTest) {
   const h = d.health || {};
   const nameId = uid('dest');
@@ -57,7 +78,7 @@ function card(d, canTest) {
   const row = (k, v) => [el('dt', {}, k), el('dd', {}, v)];
   return el('section', {class: 'card', 'aria-labelledby': nameId},
     el('div', {class: 'card-head'},
-      el('h2', {id: nameId}, d.name), badge(d.state),
+      el('h2', {id: nameId}, d.name), stateBadge(d),
       button),
     el('dl', {class: 'facts'},
       row('URL', el('span', {class: 'mono wrap'}, d.url)),
@@ -67,6 +88,13 @@ function card(d, canTest) {
       row('Signed', d.signed ? 'yes' : 'no'),
       row('Timeout', ms(d.timeout_ms)),
       row('Max attempts', String(d.max_attempts)),
+      d.amqp ? row('AMQP exchange / routing key', el('span', {class: 'mono wrap'},
+        `${d.amqp.exchange === '' ? '(default exchange)' : d.amqp.exchange} / ${d.amqp.routing_key}`)) : [],
+      row('Ordering', d.ordering ? el('span', {class: 'mono wrap'}, `per key ${d.ordering.key}`) : 'none'),
+      row('Rate limit', d.rate_limit
+        ? `${number(d.rate_limit.per_second, 3)} per second (held back ${number(d.rate_limit.limited)}× since start)`
+        : 'none'),
+      row('Circuit breaker', d.circuit ? circuitText(d.circuit) : '—'),
       row('Attempts', number(h.attempts)),
       row('Success rate', percent(h.success_rate)),
       row('p50 / p95 latency', `${ms(h.p50_ms)} / ${ms(h.p95_ms)}`),

@@ -141,6 +141,7 @@ export function badge(text, kind) {
     delivered: 'ok', succeeded: 'ok', success: 'ok', ok: 'ok', stored: 'ok',
     pending: 'warn', duplicate: 'warn', paused: 'warn',
     failed: 'bad', failure: 'bad', failing: 'bad',
+    skipped: 'bad',
   })[text] || 'neutral';
   return el('span', {class: `badge badge-${k}`}, text);
 }

@@ -155,6 +155,16 @@ function renderEvent(view, ctx, id) {
   let pollMs = POLL_FIRST_MS;
   let event = null;
   const reprocess = canReprocess ? reprocessBox(id, (result) => { pollMs = POLL_FIRST_MS; load(result); }) : null;
+  // Skip gives up on a failed delivery (the next one of its ordering key then goes); audited.
+  async function skip(d) {
+    try {
+      await api(`/deliveries/${encodeURIComponent(d.id)}/skip`, {method: 'POST', body: {}});
+      pollMs = POLL_FIRST_MS;
+      load(notice('ok', `Delivery to ${d.destination} skipped: it will not be sent (a reprocess can still send it).`));
+    } catch (err) {
+      replace(resultBox, notice('error', `Skip refused: ${err.message}`));
+    }
+  }
   ctx.onLeave(() => { stopped = true; clearTimeout(timer); });
 
   // The first load fetches the whole event (payload included); later ones (polls, after a
@@ -178,7 +188,7 @@ function renderEvent(view, ctx, id) {
       event = {...event, deliveries, status: eventStatus(deliveries, event.status)};
       replaceKeepingFocus(factsBox, facts(event));
       if (reprocess) reprocess.update(deliveries);
-      replaceKeepingFocus(deliveriesBox, deliveriesSection(deliveries));
+      replaceKeepingFocus(deliveriesBox, deliveriesSection(deliveries, canReprocess ? skip : null));
       replaceKeepingFocus(attemptsBox, attemptsSection(attempts));
       if (!drawn) {
         drawn = true;
@@ -210,7 +220,7 @@ function renderEvent(view, ctx, id) {
 // fetch the event itself.
 function eventStatus(deliveries, fallback) {
   if (deliveries.length === 0) return fallback;
-  if (deliveries.some(d => d.status === 'failed')) return 'failed';
+  if (deliveries.some(d => d.status === 'failed' || d.status === 'skipped')) return 'failed';
   if (deliveries.some(d => d.status === 'pending')) return 'pending';
   return 'delivered';
 }
@@ -305,7 +315,8 @@ function reprocessBox(id, reload) {
   return box;
 }
 
-function deliveriesSection(deliveries) {
+// onSkip(delivery), when given, offers Skip on each failed delivery.
+function deliveriesSection(deliveries, onSkip) {
   return el('section', {'aria-labelledby': 'deliveries-title'},
     el('h2', {id: 'deliveries-title'}, 'Deliveries'),
     deliveries.length === 0
@@ -318,6 +329,9 @@ function deliveriesSection(deliveries) {
         {label: 'Next attempt', cell: d => d.status === 'pending' ? time(d.next_attempt_at) : el('span', {class: 'muted'}, '—')},
         {label: 'Last error', cell: d => d.last_error ? el('span', {class: 'error-text'}, d.last_error) : el('span', {class: 'muted'}, 'none')},
         {label: 'Updated', cell: d => time(d.updated_at)},
+        ...(onSkip ? [{label: 'Action', cell: d => d.status === 'failed'
+          ? el('button', {type: 'button', onclick: () => onSkip(d)}, 'Skip')
+          : el('span', {class: 'muted'}, '—')}] : []),
       ], deliveries, {captionHidden: true, key: d => d.destination}));
 }
 

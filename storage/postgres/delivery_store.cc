@@ -11,6 +11,7 @@
 namespace hookvault::storage {
 
 using pg::Annotated;
+using pg::BinaryArray;
 using pg::Params;
 using pg::WritePipeline;
 
@@ -40,6 +41,8 @@ StatusOr<std::unique_ptr<PostgresDeliveryStore>> PostgresDeliveryStore::Create(
       {pgsql::kPreparedRefreshEventStatus, pgsql::kRefreshEventStatus},
       {pgsql::kPreparedCountPending, pgsql::kCountPending},
       {pgsql::kPreparedOldestPending, pgsql::kOldestPending},
+      {pgsql::kPreparedLockOrderKeysOfDeliveries, pgsql::kLockOrderKeysOfDeliveries},
+      {pgsql::kPreparedReleaseNextHeld, pgsql::kReleaseNextHeld},
   };
   for (const auto& [name, sql] : statements) {
     if (Status s = conn.Prepare(name, sql); !s.ok()) {
@@ -161,6 +164,20 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
   auto pipeline = WritePipeline::Start(conn_, WritePipeline::Mode::kTransaction);
   if (!pipeline.ok()) return Annotated(pipeline.status(), "record attempts");
   const int64_t now = clock_.NowMicros();
+  // A success may release the next delivery of its ordering key: the keys' locks first, before
+  // any row lock (write_sql.h, "Ordering").
+  std::vector<int64_t> successes;
+  for (size_t i : order) {
+    if (attempts[i].next == AttemptRecord::Next::kSucceeded) {
+      successes.push_back(attempts[i].delivery_id);
+    }
+  }
+  int first_outcome = 0;  // the index of the first kApplyOutcome result
+  if (!successes.empty()) {
+    (void)pipeline->Queue(pgsql::kPreparedLockOrderKeysOfDeliveries,
+                          Params().Add(BigintArray(successes)));
+    first_outcome = 1;
+  }
   for (size_t i : order) {
     const AttemptRecord& a = attempts[i];
     const bool success = a.next == AttemptRecord::Next::kSucceeded;
@@ -192,6 +209,11 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
     ids += (ids.size() > 1 ? "," : "") + std::to_string(attempts[i].delivery_id);
   }
   ids += "}";
+  // A stale success changed nothing: its release finds the delivery still open and not held,
+  // and releases nothing.
+  for (int64_t id : successes) {
+    (void)pipeline->Queue(pgsql::kPreparedReleaseNextHeld, Params().Add(id).Add(now));
+  }
   (void)pipeline->Queue(pgsql::kPreparedLockEventsOfDeliveries, Params().Add(ids));
   for (size_t i : order) {
     (void)pipeline->Queue(pgsql::kPreparedRefreshEventStatus,
@@ -201,7 +223,8 @@ StatusOr<RecordedAttempts> PostgresDeliveryStore::RecordAttempts(
   if (!results.ok()) return results.status();
   std::vector<bool> applied(attempts.size(), false);
   for (size_t j = 0; j < order.size(); ++j) {
-    applied[order[j]] = (*results)[j].rows() == 1 && (*results)[j].GetInt64(0, 0) == 1;
+    const pg::Result& r = (*results)[first_outcome + j];
+    applied[order[j]] = r.rows() == 1 && r.GetInt64(0, 0) == 1;
   }
   for (size_t i = 0; i < attempts.size(); ++i) {
     if (applied[i]) {
@@ -233,5 +256,19 @@ StatusOr<PendingSummary> PostgresDeliveryStore::Pending() {
 }
 
 StatusOr<int> PostgresDeliveryStore::ReleaseAllLeases() { return 0; }
+
+StatusOr<int> PostgresDeliveryStore::ReleaseUnorderedHolds(
+    std::span<const std::string> ordered_destinations) {
+  // Every node runs it at start with the same configuration; each release is a change of its
+  // own (no key's order depends on which node does it), so no ordering lock is taken.
+  BinaryArray names(BinaryArray::kText);
+  for (const std::string& name : ordered_destinations) names.Add(name);
+  if (conn_.broken()) {
+    if (Status s = conn_.Reset(); !s.ok()) return s;
+  }
+  auto released = conn_.Exec(pgsql::kReleaseUnorderedHolds, Params().AddBytes(names.Encode()));
+  if (!released.ok()) return released.status();
+  return static_cast<int>(released->affected_rows());
+}
 
 }  // namespace hookvault::storage

@@ -54,6 +54,8 @@ class PostgresDeliveryStore final : public DeliveryStore {
   // those of the other nodes are live. A restarted node's own old leases simply expire (at most
   // a destination's timeout plus the lease margin later), and their late outcomes stay fenced.
   StatusOr<int> ReleaseAllLeases() override;
+  StatusOr<int> ReleaseUnorderedHolds(
+      std::span<const std::string> ordered_destinations) override;
 
  private:
   PostgresDeliveryStore(pg::Connection& conn, const Clock& clock,

@@ -38,6 +38,7 @@ StatusOr<std::unique_ptr<PostgresEventLog>> PostgresEventLog::Create(pg::Connect
       {pgsql::kPreparedInsertEvents, pgsql::kInsertEvents},
       {pgsql::kPreparedInsertKeys, pgsql::kInsertKeys},
       {pgsql::kPreparedInsertDeliveries, pgsql::kInsertDeliveries},
+      {pgsql::kPreparedLockBatchOrderKeys, pgsql::kLockBatchOrderKeys},
       {pgsql::kPreparedNotifyEvents, pgsql::kNotifyEvents},
       {pgsql::kPreparedUpsertProbe, pgsql::kUpsertProbe},
       {pgsql::kPreparedDeleteProbe, pgsql::kDeleteProbe},
@@ -168,12 +169,14 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
     }
   }
   const int64_t now = clock_.NowMicros();
-  Params events, keys, deliveries;
+  Params events, keys, deliveries, order_locks;
   if (n > 0) {
     BinaryArray id(BinaryArray::kText), source(BinaryArray::kText), event_type(BinaryArray::kText),
         key(BinaryArray::kText), received_at(BinaryArray::kInt8), remote_addr(BinaryArray::kText),
         headers(BinaryArray::kText), body(BinaryArray::kBytea), status(BinaryArray::kText),
-        delivery_event(BinaryArray::kInt8), delivery_destination(BinaryArray::kText);
+        delivery_event(BinaryArray::kInt8), delivery_destination(BinaryArray::kText),
+        delivery_order_key(BinaryArray::kText), lock_destination(BinaryArray::kText),
+        lock_order_key(BinaryArray::kText);
     for (int64_t k = 0; k < n; ++k) {
       const NewEvent& e = *records[plan.fresh[k]].event;
       id.Add(plan.results[plan.fresh[k]]->id);
@@ -188,6 +191,13 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
       for (const std::string& destination : e.destinations) {
         delivery_event.Add(k + 1);
         delivery_destination.Add(destination);
+        if (auto key = e.order_keys.find(destination); key != e.order_keys.end()) {
+          delivery_order_key.Add(key->second);
+          lock_destination.Add(destination);
+          lock_order_key.Add(key->second);
+        } else {
+          delivery_order_key.AddNull();  // not ordered
+        }
       }
     }
     events.Add(n);
@@ -199,6 +209,10 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
     if (delivery_event.size() > 0) {
       deliveries.Add(n).AddBytes(delivery_event.Encode());
       deliveries.AddBytes(delivery_destination.Encode()).Add(now);
+      deliveries.AddBytes(delivery_order_key.Encode());
+    }
+    if (lock_destination.size() > 0) {
+      order_locks.AddBytes(lock_destination.Encode()).AddBytes(lock_order_key.Encode());
     }
   }
 
@@ -213,6 +227,9 @@ Status PostgresEventLog::WriteBatch(std::span<const IngestRecord> records, Plan&
   if (log_source.size() > 0) queue(pgsql::kPreparedInsertRequestLogs, logs);
   int take_seq = -1;  // the index of kInsertEvents' result (the counter's new last_seq)
   if (n > 0) {
+    // The ordering keys' locks before the counter's (write_sql.h, "Ordering"): a batch that
+    // waits for a key here holds nothing another node's batch needs.
+    if (order_locks.size() > 0) queue(pgsql::kPreparedLockBatchOrderKeys, order_locks);
     // From kInsertEvents to COMMIT every other node's batch waits: only these few statements.
     take_seq = queued;
     queue(pgsql::kPreparedInsertEvents, events);

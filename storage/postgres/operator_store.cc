@@ -7,6 +7,7 @@
 
 #include "storage/audit_chain.h"
 #include "storage/postgres/ops_sql.h"
+#include "storage/postgres/write_sql.h"
 
 namespace hookvault::storage {
 
@@ -26,6 +27,10 @@ constexpr std::string_view kPrepared[][2] = {
     {"ops_last_audit", kLastAuditRow},
     {"ops_insert_audit", kInsertAudit},
     {"ops_ack_consumer", kAckConsumer},
+    {"ops_lock_order_keys", pgsql::kLockOrderKeysOfDeliveries},
+    {"ops_release_next_held", pgsql::kReleaseNextHeld},
+    {"ops_skip", kSkipDelivery},
+    {"ops_delivery_status", kDeliveryStatus},
 };
 
 std::string WalkName(unsigned bits) { return "ops_walk_" + std::to_string(bits); }
@@ -178,8 +183,11 @@ StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(const Reproces
     }
     next.matched += static_cast<int64_t>(matching.size());
     if (!spec.dry_run && !matching.empty()) {
-      auto requeued =
-          conn_.ExecPrepared("ops_requeue", Params().Add(Int64ArrayLiteral(matching)).Add(now));
+      // Their ordering keys' locks before the rows' (write_sql.h, "Ordering").
+      std::string ids = Int64ArrayLiteral(matching);
+      auto keys_locked = conn_.ExecPrepared("ops_lock_order_keys", Params().Add(ids));
+      if (!keys_locked.ok()) return keys_locked.status();
+      auto requeued = conn_.ExecPrepared("ops_requeue", Params().Add(ids).Add(now));
       if (!requeued.ok()) return requeued.status();
       next.requeued += requeued->rows();
       std::vector<int64_t> events;
@@ -211,6 +219,45 @@ StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(const Reproces
   });
   if (!done.ok()) return done;
   return next;
+}
+
+StatusOr<SkipResult> PostgresOperatorStore::Skip(int64_t delivery_id, const AuditActor& who,
+                                                 const std::string& target_json, int64_t now) {
+  if (auto s = EnsureConnected(conn_); !s.ok()) return s;
+  SkipResult result;
+  Status done = pg::InTransaction(conn_, [&]() -> Status {
+    result = SkipResult();
+    const std::string id = Int64ArrayLiteral({delivery_id});
+    // The key's lock first, before any row lock (write_sql.h, "Ordering").
+    auto keys_locked = conn_.ExecPrepared("ops_lock_order_keys", Params().Add(id));
+    if (!keys_locked.ok()) return keys_locked.status();
+    auto skipped = conn_.ExecPrepared("ops_skip", Params().Add(delivery_id).Add(now));
+    if (!skipped.ok()) return skipped.status();
+    if (skipped->rows() == 0) {
+      auto status = conn_.ExecPrepared("ops_delivery_status", Params().Add(delivery_id));
+      if (!status.ok()) return status.status();
+      if (status->rows() > 0) {
+        result.outcome = SkipResult::Outcome::kNotFailed;
+        result.status = status->GetString(0, 0);
+      }
+      return Status::Ok();  // nothing written: the commit is empty
+    }
+    result.status = "failed";
+    const std::string seqs = Int64ArrayLiteral({skipped->GetInt64(0, 0)});
+    auto released = conn_.ExecPrepared("ops_release_next_held", Params().Add(delivery_id).Add(now));
+    if (!released.ok()) return released.status();
+    auto locked = conn_.ExecPrepared("ops_lock_events", Params().Add(seqs));
+    if (!locked.ok()) return locked.status();
+    auto refreshed = conn_.ExecPrepared("ops_refresh_events", Params().Add(seqs));
+    if (!refreshed.ok()) return refreshed.status();
+    auto audited = AppendAudit(who, "delivery.skip", target_json, 1, 0, now);
+    if (!audited.ok()) return audited.status();
+    result.audit_id = *audited;
+    result.outcome = SkipResult::Outcome::kSkipped;
+    return Status::Ok();
+  });
+  if (!done.ok()) return done;
+  return result;
 }
 
 StatusOr<int64_t> PostgresOperatorStore::AuditDryRun(const ReprocessSpec& spec,

@@ -78,15 +78,48 @@ inline std::string ReprocessWalkSql(unsigned bits) {
 // it is counted once, by that run. Ending the lease fences off the outcome of any attempt made
 // before (storage/delivery_store.h); requeued_at is where the age of the oldest pending
 // delivery counts from (migration 0005). $2 = now.
+//
+// An ordered delivery comes back held when its key has another open delivery that is not held
+// (the key's head: a re-sent old delivery queues behind it), or when an older delivery of its
+// key is requeued by the same statement (the window: the statement does not see its own
+// changes); otherwise it is the head itself (a reprocessed failed head goes first again). The
+// chunk holds its keys' ordering locks (kLockOrderKeysOfDeliveries, storage/postgres/
+// write_sql.h), taken before these row locks.
 inline constexpr std::string_view kRequeueDeliveries = R"sql(
-UPDATE deliveries
+WITH target AS MATERIALIZED (
+  SELECT id, destination, order_key, event_seq FROM deliveries
+  WHERE id = ANY($1::bigint[]) AND status <> 'pending'
+  ORDER BY id
+  FOR UPDATE
+), ranked AS MATERIALIZED (
+  SELECT t.id,
+         t.order_key IS NOT NULL
+         AND (row_number() OVER (PARTITION BY t.destination, t.order_key
+                                 ORDER BY t.event_seq) > 1
+              OR EXISTS (SELECT 1 FROM deliveries o
+                         WHERE o.destination = t.destination AND o.order_key = t.order_key
+                           AND o.status IN ('pending', 'failed') AND NOT o.held
+                           AND o.id NOT IN (SELECT id FROM target))) AS held
+  FROM target t
+)
+UPDATE deliveries d
 SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_expires_at = NULL,
-    updated_at = $2, requeued_at = $2
-WHERE id IN (SELECT id FROM deliveries
-             WHERE id = ANY($1::bigint[]) AND status <> 'pending'
-             ORDER BY id
-             FOR UPDATE)
+    updated_at = $2, requeued_at = $2, held = r.held
+FROM ranked r
+WHERE d.id = r.id
+RETURNING d.event_seq
+)sql";
+
+// Skip (POST /api/v1/deliveries/{id}/skip): a failed delivery becomes skipped (returns its
+// event's seq; no row: not failed, or no such delivery), then kReleaseNextHeld (write_sql.h)
+// and the event's status follow. $2 = now.
+inline constexpr std::string_view kSkipDelivery = R"sql(
+UPDATE deliveries SET status = 'skipped', lease_expires_at = NULL, updated_at = $2
+WHERE id = $1 AND status = 'failed'
 RETURNING event_seq
+)sql";
+inline constexpr std::string_view kDeliveryStatus = R"sql(
+SELECT status FROM deliveries WHERE id = $1
 )sql";
 
 // Locks the events ($1, a bigint[]) whose status the chunk refreshes, in seq order, before
@@ -100,7 +133,8 @@ SELECT seq FROM events WHERE seq = ANY($1::bigint[]) ORDER BY seq FOR UPDATE
 // The event's status from its deliveries, as the SQLite wing computes it.
 inline constexpr std::string_view kRefreshEventsStatus = R"sql(
 UPDATE events SET status = CASE
-  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND status = 'failed')
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq
+                                          AND status IN ('failed', 'skipped'))
     THEN 'failed'
   WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND status = 'pending')
     THEN 'pending'
@@ -150,10 +184,16 @@ RETURNING cursor
 
 // Uses events_status_received_at (migration 0003). $6: the highest seq that may go (events
 // after a reading consumer's cursor stay).
+// An event whose failed delivery holds back its ordering key (migration 0007) stays: pruned,
+// it would leave the key's held deliveries with no head to skip or reprocess, for ever.
 inline constexpr std::string_view kPruneScanEvents = R"sql(
 SELECT seq, received_at,
        (seq <= $6 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
-                                                             AND d.status = 'pending'))::int
+                                                             AND d.status = 'pending')
+        AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                          ON h.destination = d.destination AND h.order_key = d.order_key
+                         AND h.held
+                        WHERE d.event_seq = events.seq AND d.status = 'failed'))::int
 FROM events
 WHERE status = $5 AND received_at < $1 AND (received_at, seq) > ($2, $3)
 ORDER BY received_at, seq
@@ -184,6 +224,9 @@ DELETE FROM events
 WHERE seq = ANY($1::bigint[]) AND status = $2
   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
                                               AND d.status = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                    ON h.destination = d.destination AND h.order_key = d.order_key AND h.held
+                  WHERE d.event_seq = events.seq AND d.status = 'failed')
 )sql";
 
 inline constexpr std::string_view kPruneScanAttempts = R"sql(

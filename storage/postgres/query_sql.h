@@ -148,12 +148,13 @@ inline constexpr std::string_view kDeliveriesBefore = " AND created_at < :before
 inline constexpr std::string_view kDeliveryCut = R"sql(),
 cut AS (
   SELECT page.k, sum(coalesce(octet_length(e.id), 0) + octet_length(d.destination) +
-                     octet_length(d.status) + coalesce(octet_length(d.last_error), 0))
+                     octet_length(d.status) + coalesce(octet_length(d.last_error), 0) +
+                     coalesce(octet_length(d.order_key), 0))
                  OVER w AS bytes_before
   FROM page JOIN deliveries d ON d.id = page.k LEFT JOIN events e ON e.seq = d.event_seq)sql";
 inline constexpr std::string_view kDeliveryColumns = R"sql(
 SELECT d.id, d.event_seq, e.id, d.destination, d.status, d.attempts, d.next_attempt_at,
-       d.last_error, d.created_at, d.updated_at)sql";
+       d.last_error, d.created_at, d.updated_at, d.order_key, d.held::int)sql";
 inline constexpr std::string_view kDeliveryListRows = R"sql(
 FROM cut JOIN deliveries d ON d.id = cut.k LEFT JOIN events e ON e.seq = d.event_seq)sql";
 inline constexpr std::string_view kDeliveryListEnd = " ORDER BY d.id DESC";

@@ -104,6 +104,8 @@ DeliveryRow ReadDelivery(const pg::Result& r, int i) {
   row.last_error = r.GetOptionalString(i, 7);
   row.created_at = r.GetInt64(i, 8);
   row.updated_at = r.GetInt64(i, 9);
+  row.order_key = r.GetOptionalString(i, 10);
+  row.held = r.GetInt64(i, 11) != 0;
   return row;
 }
 

@@ -75,13 +75,89 @@ WHERE c.id = 1
 ORDER BY e.seq
 )sql";
 
+// ---- Ordering (migration 0007; storage/delivery_store.h, "Ordering") ----
+//
+// Nodes share the database, so the transactions that decide whether an ordered delivery is
+// held race one another: a head succeeding on node A while node B inserts a delivery of the
+// same key could, each reading the other's rows as they were before it, leave B's delivery
+// held with no head to release it, for ever. So every transaction that inserts, releases,
+// skips or requeues ordered deliveries first takes a transaction-scoped advisory lock per
+// (destination, order_key) it touches, before any row lock, in ascending lock-id order: the
+// transactions of one key then run one after another (READ COMMITTED: each statement after the
+// lock sees the previous holder's commit), and as every transaction takes these locks in the
+// same order and before anything else, none waits in a cycle (no deadlock). The lock id is a
+// 64-bit hash of the pair (length-prefixed, so that no two pairs make the same text); two keys
+// that share a hash only wait for each other.
+#define HOOKVAULT_ORDER_LOCK_ID(destination, order_key)                                    \
+  "hashtextextended('hookvault.order.' || length(" destination ") || ':' || " destination \
+  " || " order_key ", 0)"
+
+// Takes the ordering locks of the batch's ordered deliveries ($1, $2: text[] of destinations
+// and keys, pairwise), ascending; before kInsertEvents, so that no wait here holds the seq
+// counter. The subquery's ORDER BY with OFFSET 0 (never flattened) fixes the order the locks
+// are taken in.
+inline constexpr std::string_view kLockBatchOrderKeys =
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("u.destination", "u.order_key")
+    " AS k FROM unnest($1::text[], $2::text[]) AS u(destination, order_key)"
+    " ORDER BY k OFFSET 0) s";
+
+// Takes the ordering locks of the ordered deliveries among $1 (a bigint[] of ids), ascending.
+// Run first by RecordAttempts (for its successes), a skip and a reprocess chunk.
+inline constexpr std::string_view kLockOrderKeysOfDeliveries =
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("d.destination", "d.order_key")
+    " AS k FROM deliveries d WHERE d.id = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
+    " ORDER BY k OFFSET 0) s";
+
+#undef HOOKVAULT_ORDER_LOCK_ID
+
+// After delivery $1 ended succeeded or skipped: releases the next held delivery of its key,
+// lowest seq first, unless the key still has an open delivery that is not held (its head).
+// $2 = now. The key's lock is held (kLockOrderKeysOfDeliveries). The key is read first (the
+// MATERIALIZED CTE) and the next held delivery found by a subquery on it, so that the planner
+// walks deliveries_held in seq order for that key (as a join it may walk every delivery in
+// seq order instead); the open check reads deliveries_order_key's open entries of the key only.
+inline constexpr std::string_view kReleaseNextHeld = R"sql(
+WITH k AS MATERIALIZED (
+  SELECT destination, order_key FROM deliveries WHERE id = $1 AND order_key IS NOT NULL
+)
+UPDATE deliveries SET held = false, updated_at = $2
+WHERE id = (SELECT (SELECT h.id FROM deliveries h
+                    WHERE h.destination = k.destination AND h.order_key = k.order_key
+                      AND h.held
+                    ORDER BY h.event_seq
+                    LIMIT 1)
+            FROM k)
+  AND NOT EXISTS (SELECT 1 FROM k JOIN deliveries o
+                    ON o.destination = k.destination AND o.order_key = k.order_key
+                   AND o.status IN ('pending', 'failed') AND NOT o.held)
+)sql";
+
+// At start: releases the held deliveries of every destination not in $1 (a text[] of the
+// destinations configured with ordering), which would otherwise wait for ever. Walks the held
+// deliveries only (deliveries_held).
+inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
+UPDATE deliveries SET held = false WHERE held AND destination <> ALL ($1::text[])
+)sql";
+
 // The deliveries of the batch's new events: $2[i] is the index (from 1) of the event among the
-// batch's $1 new events, $3[i] the destination. $4 = created_at and first due time.
+// batch's $1 new events, $3[i] the destination, $5[i] its ordering key (NULL: not ordered). $4 =
+// created_at and first due time. An ordered delivery is held when its key has an open (pending
+// or failed) delivery stored, or an earlier one in this batch (the window: the statement does
+// not see its own rows). The batch holds its keys' locks (kLockBatchOrderKeys).
 inline constexpr std::string_view kInsertDeliveries = R"sql(
-INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
-SELECT c.last_seq - $1 + d.event_index, d.destination, $4, $4, $4
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at,
+                        order_key, held)
+SELECT c.last_seq - $1 + d.event_index, d.destination, $4, $4, $4, d.order_key,
+       d.order_key IS NOT NULL
+       AND (row_number() OVER (PARTITION BY d.destination, d.order_key ORDER BY d.ord) > 1
+            OR EXISTS (SELECT 1 FROM deliveries o
+                       WHERE o.destination = d.destination AND o.order_key = d.order_key
+                         AND o.status IN ('pending', 'failed')))
 FROM event_seq_counter c,
-     unnest($2::bigint[], $3::text[]) WITH ORDINALITY AS d(event_index, destination, ord)
+     unnest($2::bigint[], $3::text[], $5::text[])
+       WITH ORDINALITY AS d(event_index, destination, order_key, ord)
 WHERE c.id = 1
 ORDER BY d.ord
 )sql";
@@ -134,7 +210,7 @@ inline constexpr std::string_view kClaimDue = R"sql(
 WITH db AS MATERIALIZED (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now),
 due AS MATERIALIZED (
   SELECT d.id FROM deliveries d
-  WHERE d.destination = $1 AND d.status = 'pending' AND d.next_attempt_at <= $2
+  WHERE d.destination = $1 AND d.status = 'pending' AND NOT d.held AND d.next_attempt_at <= $2
     AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= (SELECT now FROM db))
     AND d.id <> ALL ($5::bigint[])
   ORDER BY d.next_attempt_at, d.id
@@ -167,7 +243,7 @@ inline constexpr std::string_view kNextDue = R"sql(
 WITH db AS MATERIALIZED (SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS now)
 SELECT
   (SELECT next_attempt_at FROM deliveries
-   WHERE destination = $1 AND status = 'pending'
+   WHERE destination = $1 AND status = 'pending' AND NOT held
      AND (lease_expires_at IS NULL
           OR (lease_expires_at <= (SELECT now FROM db) AND id <> ALL ($3::bigint[])))
    ORDER BY next_attempt_at LIMIT 1),
@@ -214,14 +290,14 @@ ORDER BY e.seq
 FOR UPDATE OF e
 )sql";
 
-// "failed" when any of the event's deliveries failed, else "delivered" when all succeeded, else
+// "failed" when any of the event's deliveries failed or was skipped, else "delivered" when all succeeded, else
 // "pending". Writes the event row only when its status changes (most outcomes are retries that
 // leave it pending), so the hot path leaves fewer dead tuples. Runs as a statement of its own
 // after kApplyOutcome (a CTE's sibling would not see that update).
 inline constexpr std::string_view kRefreshEventStatus = R"sql(
 UPDATE events e SET status = s.status
 FROM (SELECT d.event_seq,
-             CASE WHEN bool_or(d.status = 'failed') THEN 'failed'
+             CASE WHEN bool_or(d.status IN ('failed', 'skipped')) THEN 'failed'
                   WHEN bool_or(d.status = 'pending') THEN 'pending'
                   ELSE 'delivered' END AS status
       FROM deliveries d
@@ -261,6 +337,9 @@ inline constexpr char kPreparedLockEventsOfDeliveries[] = "w_lock_events_of_deli
 inline constexpr char kPreparedRefreshEventStatus[] = "w_refresh_event_status";
 inline constexpr char kPreparedCountPending[] = "w_count_pending";
 inline constexpr char kPreparedOldestPending[] = "w_oldest_pending";
+inline constexpr char kPreparedLockBatchOrderKeys[] = "w_lock_batch_order_keys";
+inline constexpr char kPreparedLockOrderKeysOfDeliveries[] = "w_lock_order_keys_of_deliveries";
+inline constexpr char kPreparedReleaseNextHeld[] = "w_release_next_held";
 
 }  // namespace hookvault::storage::pgsql
 

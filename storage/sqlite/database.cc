@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <optional>
 #include <string_view>
 
 #include "storage/sqlite/migrations.h"
@@ -21,6 +22,30 @@ constexpr std::string_view kInsertMigration = "INSERT INTO schema_migrations (na
 // (VACUUM cannot run inside one). Its statements must be idempotent: a crash before it is
 // recorded runs it again.
 constexpr std::string_view kNoTransactionMarker = "-- hookvault: no-transaction\n";
+// A migration whose SQL starts with this line runs in its transaction with foreign keys off
+// (PRAGMA foreign_keys is a no-op inside a transaction, so it is switched around it), as
+// SQLite's procedure for rebuilding a table requires: dropping the old table must neither
+// cascade into the rows that reference it nor fail. PRAGMA foreign_key_check runs before
+// COMMIT; any violation fails the migration.
+constexpr std::string_view kForeignKeysOffMarker = "-- hookvault: foreign-keys-off\n";
+
+// Turns foreign keys off for its lifetime (back on however the scope is left).
+class ForeignKeysOff {
+ public:
+  explicit ForeignKeysOff(SQLite::Database& db) : db_(db) { db_.exec("PRAGMA foreign_keys = OFF"); }
+  ~ForeignKeysOff() {
+    try {
+      db_.exec("PRAGMA foreign_keys = ON");
+    } catch (const SQLite::Exception&) {
+      // The connection is unusable then, and every later statement reports it.
+    }
+  }
+  ForeignKeysOff(const ForeignKeysOff&) = delete;
+  ForeignKeysOff& operator=(const ForeignKeysOff&) = delete;
+
+ private:
+  SQLite::Database& db_;
+};
 
 }  // namespace
 
@@ -98,9 +123,19 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
         applied.emplace_back(m.name);
         continue;
       }
+      std::optional<ForeignKeysOff> foreign_keys_off;
+      if (m.sql.starts_with(kForeignKeysOffMarker)) foreign_keys_off.emplace(db);
       SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
       try {
         db.exec(std::string(m.sql));
+        if (foreign_keys_off) {
+          SQLite::Statement check(db, "PRAGMA foreign_key_check");
+          if (check.executeStep()) {
+            return Status::Internal("migration " + std::string(m.name) +
+                                    " failed: a foreign key of table " +
+                                    check.getColumn(0).getString() + " is violated");
+          }
+        }
       } catch (const SQLite::Exception& e) {
         return Status::Internal("migration " + std::string(m.name) + " failed: " + e.what());
       }

@@ -12,6 +12,30 @@ namespace hookvault::storage {
 
 using namespace sql;  // NOLINT: the statements of this file
 
+namespace {
+
+// `s` as a JSON string (for json_each).
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      static const char kHex[] = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace
+
 struct SqliteDeliveryStore::Statements {
   explicit Statements(SQLite::Database& db)
       : select_due(db, std::string(kSelectDue)),
@@ -19,12 +43,13 @@ struct SqliteDeliveryStore::Statements {
         next_due(db, std::string(kNextDue)),
         insert_attempt(db, std::string(kInsertAttempt)),
         update_delivery(db, std::string(kUpdateDelivery)),
-        refresh_event_status(db, std::string(kRefreshEventStatus)) {}
+        refresh_event_status(db, std::string(kRefreshEventStatus)),
+        release_next_held(db, std::string(kReleaseNextHeld)) {}
 
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
     ResetStatements({&select_due, &lease_delivery, &next_due, &insert_attempt, &update_delivery,
-                     &refresh_event_status});
+                     &refresh_event_status, &release_next_held});
   }
 
   SQLite::Statement select_due;
@@ -33,6 +58,7 @@ struct SqliteDeliveryStore::Statements {
   SQLite::Statement insert_attempt;
   SQLite::Statement update_delivery;
   SQLite::Statement refresh_event_status;  // also prepared by SqliteOperatorStore
+  SQLite::Statement release_next_held;     // also prepared by SqliteOperatorStore
 };
 
 StatusOr<std::unique_ptr<SqliteDeliveryStore>> SqliteDeliveryStore::Create(
@@ -168,6 +194,16 @@ StatusOr<RecordedAttempts> SqliteDeliveryStore::RecordAttempts(
       refresh.reset();
       refresh.bind(1, static_cast<int64_t>(a.delivery_id));
       refresh.exec();
+      if (success) {
+        // The head of an ordered key is done: the next delivery of its key may go (in the same
+        // transaction, so that a crash never leaves the key with no head). A failed head
+        // releases nothing: its key waits for an operator's reprocess or skip.
+        SQLite::Statement& release = stmts_->release_next_held;
+        release.reset();
+        release.bind(1, static_cast<int64_t>(a.delivery_id));
+        release.bind(2, static_cast<int64_t>(now));
+        release.exec();
+      }
       ++result.applied;
     }
     txn.commit();
@@ -192,6 +228,23 @@ StatusOr<PendingSummary> SqliteDeliveryStore::Pending() {
     return summary;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "pending deliveries");
+  }
+}
+
+StatusOr<int> SqliteDeliveryStore::ReleaseUnorderedHolds(
+    std::span<const std::string> ordered_destinations) {
+  std::string names = "[";
+  for (const std::string& name : ordered_destinations) {
+    if (names.size() > 1) names += ',';
+    names += JsonString(name);
+  }
+  names += ']';
+  try {
+    SQLite::Statement release(db_, std::string(kReleaseUnorderedHolds));
+    release.bind(1, names);
+    return release.exec();
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "release the holds of unordered destinations");
   }
 }
 

@@ -34,6 +34,8 @@ class SqliteDeliveryStore final : public DeliveryStore {
   StatusOr<RecordedAttempts> RecordAttempts(std::span<const AttemptRecord> attempts) override;
   StatusOr<PendingSummary> Pending() override;
   StatusOr<int> ReleaseAllLeases() override;
+  StatusOr<int> ReleaseUnorderedHolds(
+      std::span<const std::string> ordered_destinations) override;
 
  private:
   struct Statements;

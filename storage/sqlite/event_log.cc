@@ -99,6 +99,11 @@ AppendResult SqliteEventLog::AppendEvent(const NewEvent& event, int64_t now) {
     delivery.bind(1, static_cast<int64_t>(result.seq));
     delivery.bindNoCopy(2, destination);
     delivery.bind(3, static_cast<int64_t>(now));
+    if (auto key = event.order_keys.find(destination); key != event.order_keys.end()) {
+      delivery.bindNoCopy(4, key->second);
+    } else {
+      delivery.bind(4);  // NULL: not ordered
+    }
     delivery.exec();
   }
   return result;

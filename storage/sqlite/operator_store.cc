@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <ranges>
 #include <unordered_map>
 
 #include "storage/audit_chain.h"
@@ -24,6 +25,9 @@ struct SqliteOperatorStore::Statements {
         last_audit(db, std::string(kLastAudit)),
         insert_audit(db, std::string(kInsertAudit)),
         ack_consumer(db, std::string(kAckConsumer)),
+        delivery_status(db, std::string(kDeliveryStatus)),
+        skip_delivery(db, std::string(kSkipDelivery)),
+        release_next_held(db, std::string(kReleaseNextHeld)),
         db_(db) {}
 
   // Returns the statement for a composed query (a reprocess walk), prepared on first use.
@@ -38,7 +42,8 @@ struct SqliteOperatorStore::Statements {
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
     ResetStatements({&refresh_event_status, &requeue_delivery, &start_cursor, &last_audit,
-                     &insert_audit, &ack_consumer});
+                     &insert_audit, &ack_consumer, &delivery_status, &skip_delivery,
+                     &release_next_held});
     for (auto& [text, s] : composed) ResetStatements({s.get()});
   }
 
@@ -48,6 +53,9 @@ struct SqliteOperatorStore::Statements {
   SQLite::Statement last_audit;
   SQLite::Statement insert_audit;
   SQLite::Statement ack_consumer;
+  SQLite::Statement delivery_status;
+  SQLite::Statement skip_delivery;
+  SQLite::Statement release_next_held;  // also prepared by SqliteDeliveryStore
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> composed;
 
  private:
@@ -168,7 +176,9 @@ StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessS
 
     SQLite::Statement& requeue = stmts_->requeue_delivery;
     std::vector<std::pair<int64_t, int64_t>> requeued;  // (event seq, delivery id)
-    for (const Walked& w : walked) {
+    // Oldest first within the chunk: of several deliveries of one ordering key requeued
+    // together, the oldest becomes the key's head and the others are held behind it.
+    for (const Walked& w : std::views::reverse(walked)) {
       if (!w.matches) continue;
       ++next.matched;
       if (spec.dry_run) continue;
@@ -208,6 +218,48 @@ StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessS
     return StatusFromSqlite(e, "reprocess");
   }
   return next;
+}
+
+StatusOr<SkipResult> SqliteOperatorStore::Skip(int64_t delivery_id, const AuditActor& who,
+                                               const std::string& target_json, int64_t now) {
+  SkipResult result;
+  try {
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement& status = stmts_->delivery_status;
+    status.reset();
+    status.bind(1, static_cast<int64_t>(delivery_id));
+    if (!status.executeStep()) {
+      status.reset();
+      return result;  // kNotFound
+    }
+    result.status = status.getColumn(0).getString();
+    status.reset();
+    if (result.status != "failed") {
+      result.outcome = SkipResult::Outcome::kNotFailed;
+      return result;
+    }
+    SQLite::Statement& skip = stmts_->skip_delivery;
+    skip.reset();
+    skip.bind(1, static_cast<int64_t>(delivery_id));
+    skip.bind(2, static_cast<int64_t>(now));
+    skip.exec();
+    SQLite::Statement& release = stmts_->release_next_held;
+    release.reset();
+    release.bind(1, static_cast<int64_t>(delivery_id));
+    release.bind(2, static_cast<int64_t>(now));
+    release.exec();
+    SQLite::Statement& refresh = stmts_->refresh_event_status;
+    refresh.reset();
+    refresh.bind(1, static_cast<int64_t>(delivery_id));
+    refresh.exec();
+    result.audit_id = AppendAudit(who, "delivery.skip", target_json, 1, 0, now);
+    txn.commit();
+    result.outcome = SkipResult::Outcome::kSkipped;
+  } catch (const SQLite::Exception& e) {
+    stmts_->ResetAll();
+    return StatusFromSqlite(e, "skip delivery");
+  }
+  return result;
 }
 
 StatusOr<int64_t> SqliteOperatorStore::AuditDryRun(const ReprocessSpec& spec, const AuditActor& who,

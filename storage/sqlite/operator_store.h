@@ -30,6 +30,8 @@ class SqliteOperatorStore final : public OperatorStore {
                                 int64_t now) override;
   StatusOr<int64_t> AuditAction(const AuditActor& who, const std::string& action,
                                 const std::string& target_json, int64_t now) override;
+  StatusOr<SkipResult> Skip(int64_t delivery_id, const AuditActor& who,
+                            const std::string& target_json, int64_t now) override;
   StatusOr<int64_t> AckConsumer(const std::string& name, int64_t seq, int64_t now) override;
 
   // Sets the key of the audit chain (config `audit.key`; empty: unkeyed) before the writer

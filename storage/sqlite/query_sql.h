@@ -125,7 +125,7 @@ SELECT seq FROM sqlite_sequence WHERE name = 'events'
 
 inline constexpr std::string_view kDeliveryColumns = R"sql(
 SELECT d.id, d.event_seq, e.id, d.destination, d.status, d.attempts, d.next_attempt_at,
-       d.last_error, d.created_at, d.updated_at
+       d.last_error, d.created_at, d.updated_at, d.order_key, d.held
 FROM deliveries d LEFT JOIN events e ON e.seq = d.event_seq
 )sql";
 inline constexpr std::string_view kListDeliveriesOuter = "WHERE d.id IN (";

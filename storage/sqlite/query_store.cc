@@ -123,6 +123,8 @@ DeliveryRow ReadDelivery(SQLite::Statement& s) {
   row.last_error = OptionalText(s.getColumn(7));
   row.created_at = s.getColumn(8).getInt64();
   row.updated_at = s.getColumn(9).getInt64();
+  row.order_key = OptionalText(s.getColumn(10));
+  row.held = s.getColumn(11).getInt() != 0;
   return row;
 }
 

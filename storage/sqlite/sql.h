@@ -27,9 +27,16 @@ INSERT INTO idempotency_keys (source, key, event_id, event_seq, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5)
 )sql";
 
+// ?4: the ordering key (NULL: not ordered). An ordered delivery is held while its key has an
+// open (pending or failed) delivery to the destination: in the database, or inserted earlier in
+// this batch (the same transaction sees it). Uses deliveries_order_key (migration 0007).
 inline constexpr std::string_view kInsertDelivery = R"sql(
-INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?3, ?3)
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at,
+                        order_key, held)
+SELECT ?1, ?2, ?3, ?3, ?3, ?4,
+       ?4 IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries
+                                  WHERE destination = ?2 AND order_key = ?4
+                                    AND status IN ('pending', 'failed'))
 )sql";
 
 inline constexpr std::string_view kInsertRequestLog = R"sql(
@@ -52,7 +59,7 @@ DELETE FROM service_state WHERE key = 'write_probe'
 inline constexpr std::string_view kSelectDue = R"sql(
 SELECT d.id, d.attempts, e.id, e.source, e.event_type, e.body, e.received_at
 FROM deliveries d JOIN events e ON e.seq = d.event_seq
-WHERE d.destination = ?1 AND d.status = 'pending' AND d.next_attempt_at <= ?2
+WHERE d.destination = ?1 AND d.status = 'pending' AND d.held = 0 AND d.next_attempt_at <= ?2
   AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= ?2)
 ORDER BY d.next_attempt_at, d.id
 LIMIT ?3
@@ -65,10 +72,11 @@ WHERE id = ?1
 RETURNING lease_token
 )sql";
 
-// Leased deliveries are in flight in this process; their outcome reschedules them.
+// Leased deliveries are in flight in this process; their outcome reschedules them. Held ones
+// are not due at all (their release makes them due).
 inline constexpr std::string_view kNextDue = R"sql(
 SELECT next_attempt_at FROM deliveries
-WHERE destination = ?1 AND status = 'pending' AND lease_expires_at IS NULL
+WHERE destination = ?1 AND status = 'pending' AND held = 0 AND lease_expires_at IS NULL
 ORDER BY next_attempt_at
 LIMIT 1
 )sql";
@@ -96,9 +104,11 @@ WHERE id = ?1 AND lease_token = ?6 AND lease_expires_at IS NOT NULL AND status =
 // delivery of the database for each attempt; the event's own deliveries are found through
 // UNIQUE (event_seq, destination). tests/storage/sqlite/query_plan_test.cc checks the plan.
 // Prepared by both SqliteDeliveryStore and SqliteOperatorStore.
+// A skipped delivery counts as failed: the event did not reach that destination.
 inline constexpr std::string_view kRefreshEventStatus = R"sql(
 UPDATE events SET status = CASE
-  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +status = 'failed')
+  WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq
+                                          AND +status IN ('failed', 'skipped'))
     THEN 'failed'
   WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +status = 'pending')
     THEN 'pending'
@@ -120,6 +130,32 @@ LIMIT 1
 
 inline constexpr std::string_view kReleaseLeases = R"sql(
 UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
+)sql";
+
+// Ordering (migration 0007): after delivery ?1 ended succeeded or skipped, releases the next
+// held delivery of its key, lowest seq first, unless the key still has an open delivery that
+// is not held (its head: then nothing may start beside it). ?2 = now. Uses deliveries_held and
+// deliveries_order_key.
+inline constexpr std::string_view kReleaseNextHeld = R"sql(
+UPDATE deliveries SET held = 0, updated_at = ?2
+WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
+              ON h.destination = d.destination AND h.order_key = d.order_key AND h.held = 1
+            WHERE d.id = ?1
+            ORDER BY h.event_seq
+            LIMIT 1)
+  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o
+                    ON o.destination = d.destination AND o.order_key = d.order_key
+                   AND o.status IN ('pending', 'failed')
+                  WHERE d.id = ?1 AND o.held = 0)
+)sql";
+
+// At start: releases the held deliveries of every destination not in ?1 (a JSON array of the
+// destinations configured with ordering), which would otherwise wait for ever. Walks the held
+// deliveries only (deliveries_held).
+inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
+UPDATE deliveries SET held = 0
+WHERE id IN (SELECT id FROM deliveries WHERE held = 1
+               AND destination NOT IN (SELECT value FROM json_each(?1)))
 )sql";
 
 // ---- OperatorStore ----
@@ -163,11 +199,30 @@ SELECT coalesce(max(id), 0) + 1 FROM deliveries
 
 // Ending the lease fences off any outcome of an attempt made before (storage/delivery_store.h);
 // requeued_at is where the age of the oldest pending delivery counts from (migration 0005).
+// An ordered delivery comes back held when its key has another open delivery that is not held
+// (the key's head: a re-sent old delivery queues behind it); otherwise it is the head itself (a
+// reprocessed failed head goes first again, before the deliveries it held back).
 inline constexpr std::string_view kRequeueDelivery = R"sql(
 UPDATE deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
-    updated_at = ?2, requeued_at = ?2
+    updated_at = ?2, requeued_at = ?2,
+    held = order_key IS NOT NULL
+           AND EXISTS (SELECT 1 FROM deliveries o
+                       WHERE o.destination = deliveries.destination
+                         AND o.order_key = deliveries.order_key
+                         AND o.status IN ('pending', 'failed') AND o.held = 0
+                         AND o.id <> deliveries.id)
 WHERE id = ?1
+)sql";
+
+// Skip (POST /api/v1/deliveries/{id}/skip): the delivery's status, then a failed one becomes
+// skipped; kReleaseNextHeld follows. ?2 = now.
+inline constexpr std::string_view kDeliveryStatus = R"sql(
+SELECT status FROM deliveries WHERE id = ?1
+)sql";
+inline constexpr std::string_view kSkipDelivery = R"sql(
+UPDATE deliveries SET status = 'skipped', lease_expires_at = NULL, updated_at = ?2
+WHERE id = ?1 AND status = 'failed'
 )sql";
 
 // max(id) reads the last entry of the primary key; no row walk.
@@ -197,11 +252,17 @@ RETURNING cursor
 
 // Uses events_status_received_at (migration 0003). The unary + keeps the pending check on
 // UNIQUE (event_seq, destination) rather than on the (status, id) index of all deliveries.
-// ?6: the highest seq that may go (events after a reading consumer's cursor stay).
+// ?6: the highest seq that may go (events after a reading consumer's cursor stay). An event
+// whose failed delivery holds back its ordering key (migration 0007) stays too: pruned, it
+// would leave the key's held deliveries with no head to skip or reprocess, waiting for ever.
 inline constexpr std::string_view kPruneScanEvents = R"sql(
 SELECT seq, received_at,
        seq <= ?6 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = events.seq
                                                             AND +d.status = 'pending')
+       AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries h
+                         ON h.destination = d.destination AND h.order_key = d.order_key
+                        AND h.held = 1
+                       WHERE d.event_seq = events.seq AND +d.status = 'failed')
 FROM events
 WHERE status = ?5 AND received_at < ?1 AND (received_at, seq) > (?2, ?3)
 ORDER BY received_at, seq

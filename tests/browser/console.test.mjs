@@ -306,6 +306,24 @@ describe('console', { concurrency: false }, () => {
     await page.close();
   });
 
+  test('Skip: a failed delivery is skipped from its event page, and audited', async () => {
+    sink.set('/crm', 500);
+    const id = (await server.ingest({ id: 'order-skip', type: 'order.paid', total: 7 })).id;
+    await waitFor(async () => (await deliveryStatus(id, 'crm')) === 'failed',
+                  'order-skip failed at crm');
+    const page = await newPage(browser);
+    await signIn(page, tokens.operator);
+    await go(page, `events/${id}`);
+    const crm = page.getByRole('region', { name: 'Deliveries', exact: true }).getByRole('row')
+      .filter({ hasText: 'crm' });
+    await crm.getByRole('button', { name: 'Skip', exact: true }).click();
+    await pollPage(page, async () => /skipped/i.test(await crm.first().innerText()), 'crm skipped');
+    assert.equal(await deliveryStatus(id, 'crm'), 'skipped');
+    const auditLog = JSON.stringify(await server.get('/audit'));
+    assert.ok(auditLog.includes('delivery.skip'), 'audit row of the skip');
+    await page.close();
+  });
+
   test('Failed: Reprocess matching shows the API dry run count, then requeues', async () => {
     sink.set('/crm', 500);
     for (let i = 1; i <= 3; i++) {

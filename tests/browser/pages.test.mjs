@@ -190,6 +190,55 @@ describe('console pages', { concurrency: false }, () => {
     await page.close();
   });
 
+  // The circuit breaker and the limits: each card shows its circuit policy and rate limit; a
+  // paused destination (the API's answer, as a node with a dead receiver gives it) says until
+  // when in its badge, and a probing one says so.
+  test('destinations show the circuit breaker, the rate limit and a paused-until badge', async () => {
+    const page = await newPage();
+    await signIn(page);
+    await go(page, 'destinations');
+    const billing = page.getByRole('region', { name: 'billing', exact: true });
+    await billing.waitFor();
+    assert.match(await billing.locator('dt:text-is("Circuit breaker") + dd').textContent(),
+                 /after 20 consecutive failures, pause 30 s then probe once/);
+    const crmCard = page.getByRole('region', { name: 'crm', exact: true });
+    assert.match(await crmCard.locator('dt:text-is("Circuit breaker") + dd').textContent(),
+                 /^after 1,?000 consecutive failures/);
+    assert.equal(await billing.locator('dt:text-is("Rate limit") + dd').textContent(), 'none');
+    assert.equal(await billing.locator('dt:text-is("Ordering") + dd').textContent(), 'none');
+
+    const until = '2031-05-06T07:08:09.000000Z';
+    await page.route('**/api/v1/destinations', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const d of body.data) {
+        if (d.name === 'billing') {
+          d.state = 'paused';
+          d.circuit = { ...d.circuit, state: 'paused', paused_since: '2031-05-06T07:07:39.000000Z',
+                        paused_until: until, opens: 1 };
+          d.rate_limit = { per_second: 0.5, limited: 12 };
+        } else {
+          d.state = 'paused';
+          d.circuit = { ...d.circuit, state: 'probing', paused_since: until, paused_until: until };
+        }
+      }
+      await route.fulfill({ response, json: body });
+    });
+    await page.reload();
+    await billing.waitFor();
+    const expected = await page.evaluate((iso) => new Date(iso).toLocaleTimeString(undefined,
+      { hour: '2-digit', minute: '2-digit', second: '2-digit' }), until);
+    await billing.getByText(`paused until ${expected}`, { exact: true }).waitFor();
+    assert.equal(await billing.locator('dt:text-is("Rate limit") + dd').textContent(),
+                 '0.5 per second (held back 12× since start)');
+    assert.match(await billing.locator('dt:text-is("Circuit breaker") + dd').textContent(),
+                 /^paused; after 20 consecutive failures/);
+    const crm = page.getByRole('region', { name: 'crm', exact: true });
+    await crm.getByText('paused: probing', { exact: true }).waitFor();
+    await screenshot(page, 'destinations-paused');
+    await page.close();
+  });
+
   // Finding 10: a status notice goes in empty, its text follows (so it is announced); the
   // events list says its count in one persistent region, not a live region around the table.
   test('live regions: notices fill after insertion; the events list announces a count', async () => {

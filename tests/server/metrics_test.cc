@@ -240,6 +240,9 @@ MetricsInputs FullInputs() {
   crm.latency_buckets[0] = 4;                                // <= 5 ms
   crm.latency_buckets[kAttemptLatencyBucketsMs.size()] = 6;  // > 5 s
   crm.latency_sum_ms = 40000;
+  crm.circuit = CircuitState::kProbing;
+  crm.circuit_opens = 3;
+  crm.rate_limited = 17;
   in.destinations["crm"] = crm;
   in.destinations["idle"] = DestinationStats{};
   storage::PendingSummary pending;
@@ -285,6 +288,12 @@ TEST(MetricsTest, RendersEveryInput) {
   EXPECT_EQ(SampleValue(text, "hookvault_deliveries_total{destination=\"crm\",outcome=\"failed\"}"),
             1);
   EXPECT_EQ(SampleValue(text, "hookvault_delivery_attempts_in_flight{destination=\"crm\"}"), 2);
+  EXPECT_EQ(SampleValue(text, "hookvault_destination_paused{destination=\"crm\"}"), 1);
+  EXPECT_EQ(SampleValue(text, "hookvault_destination_paused{destination=\"idle\"}"), 0);
+  EXPECT_EQ(SampleValue(text, "hookvault_destination_circuit_opens_total{destination=\"crm\"}"),
+            3);
+  EXPECT_EQ(SampleValue(text, "hookvault_destination_rate_limited_total{destination=\"crm\"}"),
+            17);
   EXPECT_EQ(SampleValue(text,
                         "hookvault_delivery_attempt_duration_seconds_bucket{destination="
                         "\"crm\",le=\"0.005\"}"),

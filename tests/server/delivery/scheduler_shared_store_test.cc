@@ -59,6 +59,9 @@ class CappedStore final : public storage::DeliveryStore {
   }
   storage::StatusOr<storage::PendingSummary> Pending() override { return inner_.Pending(); }
   storage::StatusOr<int> ReleaseAllLeases() override { return 0; }
+  storage::StatusOr<int> ReleaseUnorderedHolds(std::span<const std::string> ordered) override {
+    return inner_.ReleaseUnorderedHolds(ordered);
+  }
 
   std::set<int64_t> leased() const {
     std::lock_guard<std::mutex> lock(mu_);

@@ -152,6 +152,10 @@ class SchedulerTest : public ::testing::Test {
     options.global_concurrency = global;
     options.stop_grace = std::chrono::milliseconds(200);
     if (sign_) options.sign = sign_;
+    options.notify = [this](const DeliveryNotice& n) {
+      std::lock_guard<std::mutex> lock(notices_mu_);
+      notices_.push_back(n);
+    };
     scheduler_ = std::make_unique<Scheduler>(
         std::move(destinations), *writer_, *stores_->deliveries, http_, clock_,
         [this] { return random_; }, options);
@@ -210,6 +214,24 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   FakeHttpClient http_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::mutex notices_mu_;
+  std::vector<DeliveryNotice> notices_;  // guarded by notices_mu_
+
+  // The circuit notices (kPaused, kResumed) told so far.
+  std::vector<DeliveryNotice> CircuitNotices() {
+    std::lock_guard<std::mutex> lock(notices_mu_);
+    std::vector<DeliveryNotice> out;
+    for (const DeliveryNotice& n : notices_) {
+      if (n.kind != DeliveryNotice::Kind::kExhausted) out.push_back(n);
+    }
+    return out;
+  }
+  // Moves the clock, wakes the scheduler and gives it time to act on it.
+  void AdvanceAndSettle(int64_t micros) {
+    clock_.Advance(micros);
+    scheduler_->Wake();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 };
 
 TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
@@ -575,6 +597,192 @@ TEST_F(SchedulerTest, HealthCountsConsecutiveFailuresAndKeepsTheLastErrorAndSucc
   EXPECT_EQ(s.last_error, "Timeout was reached");  // the last failure stays visible
   EXPECT_EQ(s.last_error_at, failed_at);
   EXPECT_EQ(s.attempts, 3u);
+}
+
+// Circuit breaker: N consecutive failures pause the destination (one kPaused); while paused
+// nothing is claimed, whatever wakes the scheduler; after open_ms exactly one probe goes out; a
+// failed probe pauses it again (no second kPaused), a successful one resumes it (kResumed) and
+// the deliveries that waited go out with their attempt counts untouched.
+TEST_F(SchedulerTest, CircuitOpensAfterNFailuresProbesOnceAndResumesOnSuccess) {
+  OutboundDestination a = Destination("a", /*concurrency=*/1, /*max_attempts=*/10);
+  a.circuit = CircuitPolicy{3, 1000};
+  random_ = 0;  // retries due at once: without the breaker this would be a retry storm
+  StartScheduler({a});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(Ingest("k" + std::to_string(i), {"a"}));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; })) << i;
+    ASSERT_TRUE(http_.Answer(503));
+  }
+  const int64_t opened_at = clock_.NowMicros();
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 1; }));
+  DeliveryNotice paused = CircuitNotices().at(0);
+  EXPECT_EQ(paused.kind, DeliveryNotice::Kind::kPaused);
+  EXPECT_EQ(paused.destination, "a");
+  EXPECT_EQ(paused.consecutive_failures, 3u);
+  EXPECT_EQ(paused.error, "HTTP 503: body");
+  EXPECT_EQ(paused.at, opened_at);
+  DestinationStats s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kPaused);
+  EXPECT_EQ(s.paused_since, opened_at);
+  EXPECT_EQ(s.paused_until, opened_at + 1'000'000);
+  EXPECT_EQ(s.circuit_opens, 1u);
+
+  // Paused: a wake, a new commit, time short of open_ms: nothing is claimed.
+  scheduler_->Wake();
+  ids.push_back(Ingest("k5", {"a"}));
+  AdvanceAndSettle(900'000);
+  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 3);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM deliveries WHERE lease_expires_at > 0"), 0);
+
+  // open_ms has passed: one probe, and only one.
+  AdvanceAndSettle(100'000);
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 1u);
+  // It fails: paused again for open_ms, without a second kPaused or a second opening.
+  ASSERT_TRUE(http_.Answer(503));
+  AdvanceAndSettle(0);
+  s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kPaused);
+  EXPECT_EQ(s.paused_since, opened_at);
+  EXPECT_EQ(s.paused_until, clock_.NowMicros() + 1'000'000);
+  EXPECT_EQ(s.circuit_opens, 1u);
+  EXPECT_EQ(http_.pending(), 0u);
+  EXPECT_EQ(CircuitNotices().size(), 1u);
+
+  // The next probe succeeds: resumed, everything that waited goes out.
+  AdvanceAndSettle(1'000'000);
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 2; }));
+  DeliveryNotice resumed = CircuitNotices().at(1);
+  EXPECT_EQ(resumed.kind, DeliveryNotice::Kind::kResumed);
+  EXPECT_EQ(resumed.destination, "a");
+  EXPECT_EQ(resumed.paused_us, 2'000'000);
+  s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kActive);
+  EXPECT_EQ(s.paused_since, 0);
+  EXPECT_EQ(s.paused_until, 0);
+  for (int answered = 0; answered < 5; ++answered) {
+    ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; })) << answered;
+    ASSERT_TRUE(http_.Answer(200));
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt(path_, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 6;
+  }));
+  // 3 failures + 1 failed probe + 1 successful probe + 5: no attempt was spent while paused.
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 10);
+  EXPECT_EQ(QueryInt(path_, "SELECT max(attempts) FROM deliveries"), 5);
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM deliveries WHERE attempts = 1"), 5);
+  EXPECT_EQ(CircuitNotices().size(), 2u);
+}
+
+// Attempts in flight when the circuit opens finish and are recorded, but their outcomes no
+// longer move it: their failures neither pause it again nor make the pause longer, and one that
+// succeeds while the probe is out is not taken for the probe.
+TEST_F(SchedulerTest, CircuitIgnoresOutcomesOfAttemptsInFlightWhenItOpened) {
+  OutboundDestination a = Destination("a", /*concurrency=*/6, /*max_attempts=*/10);
+  a.circuit = CircuitPolicy{2, 1000};
+  random_ = UINT64_MAX / 2;
+  StartScheduler({a});
+  for (int i = 0; i < 8; ++i) Ingest("k" + std::to_string(i), {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 6; }));
+  ASSERT_TRUE(http_.Answer(0));
+  ASSERT_TRUE(http_.Answer(0));
+  const int64_t opened_at = clock_.NowMicros();
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 1; }));
+  clock_.Advance(600'000);
+  ASSERT_TRUE(http_.Answer(500));
+  ASSERT_TRUE(WaitFor([&] { return QueryInt(path_, "SELECT count(*) FROM attempts") == 3; }));
+  DestinationStats s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kPaused);
+  EXPECT_EQ(s.paused_until, opened_at + 1'000'000);  // not extended
+  EXPECT_EQ(s.circuit_opens, 1u);
+  EXPECT_EQ(s.consecutive_failures, 3u);  // the health counter still sees it
+  AdvanceAndSettle(0);
+  EXPECT_EQ(http_.pending(), 3u);  // the three still in flight; nothing new
+
+  // The pause ends when it was due to: 400 ms later, one probe (not one per free slot).
+  AdvanceAndSettle(400'000);
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 4; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 4u);
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
+  // Old attempts come back while the probe is out (Answer takes the oldest): a failure does
+  // not pause it again, a success does not resume it.
+  ASSERT_TRUE(http_.Answer(500));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return QueryInt(path_, "SELECT count(*) FROM attempts") == 5; }));
+  AdvanceAndSettle(0);
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
+  EXPECT_EQ(http_.pending(), 2u);
+  EXPECT_EQ(CircuitNotices().size(), 1u);
+  // The probe itself decides.
+  ASSERT_TRUE(http_.Answer(0));    // the last old one
+  ASSERT_TRUE(http_.Answer(200));  // the probe
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 2; }));
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kActive);
+}
+
+// The rate limit: a claim takes only what the limiter allows; the rest waits for a slot (the
+// scheduler's timed wait, not a sleep), and the cut claims are counted.
+TEST_F(SchedulerTest, RateLimitHoldsAttemptsToPerSecond) {
+  OutboundDestination a = Destination("a", /*concurrency=*/8);
+  a.rate_limit.per_second = 2;
+  StartScheduler({a});
+  for (int i = 0; i < 5; ++i) Ingest("k" + std::to_string(i), {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(http_.Answer(200));
+  AdvanceAndSettle(500'000);
+  EXPECT_EQ(http_.pending(), 0u);  // a second has not passed
+  EXPECT_GE(scheduler_->stats().at("a").rate_limited, 1u);
+  AdvanceAndSettle(500'000 + RateLimiter::kJitterMicros);
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(http_.pending(), 2u);
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(http_.Answer(200));
+  AdvanceAndSettle(1'000'000 + RateLimiter::kJitterMicros);
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt(path_, "SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 5;
+  }));
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 5);
+}
+
+TEST(RateLimiterTest, NeverMoreThanPerSecondInAnyWindow) {
+  RateLimiter none(0);
+  EXPECT_FALSE(none.limited());
+  EXPECT_EQ(none.Allowed(0, 1000), 1000);
+
+  const int64_t hold = 1'000'000 + RateLimiter::kJitterMicros;
+  RateLimiter r(20);
+  EXPECT_EQ(r.Allowed(0, 8), 8);
+  r.Started(0, 8);
+  r.Started(300'000, 8);
+  EXPECT_EQ(r.Allowed(600'000, 8), 4);
+  r.Started(600'000, 4);
+  EXPECT_EQ(r.Allowed(hold - 1, 8), 0);
+  EXPECT_EQ(r.NextFree(), hold);
+  EXPECT_EQ(r.Allowed(hold, 20), 8);  // the first 8 slots free, the rest still held
+  r.Started(hold, 8);
+  EXPECT_EQ(r.Allowed(300'000 + hold, 20), 8);
+
+  // A fractional part above 1 is rounded down: 2 in every window is 2 per second.
+  RateLimiter f(2.5);
+  EXPECT_EQ(f.Allowed(0, 10), 2);
+  // Below 1: one start per 1/per_second seconds.
+  RateLimiter half(0.5);
+  EXPECT_EQ(half.Allowed(0, 10), 1);
+  half.Started(0, 1);
+  EXPECT_EQ(half.Allowed(1'999'999, 10), 0);
+  EXPECT_EQ(half.NextFree(), 2'000'000 + RateLimiter::kJitterMicros);
+  EXPECT_EQ(half.Allowed(2'000'000 + RateLimiter::kJitterMicros, 10), 1);
 }
 
 TEST(AttemptErrorTextTest, IsOneShortLineOfTheStatusAndBodyOrTheTransportError) {

@@ -385,13 +385,69 @@ TEST_F(StatsHandlerTest, DestinationsShowTheConfigurationButNoSecret) {
   EXPECT_TRUE(billing["signed"].GetBool());
   EXPECT_EQ(billing["state"].GetString(), std::string("ok"));
   EXPECT_TRUE(billing["health"].IsObject());
-  EXPECT_EQ(billing.MemberCount(), 10u);
+  EXPECT_EQ(billing.MemberCount(), 13u);  // no "amqp": an https destination
+  // The circuit's defaults and its state; no rate limit, no ordering.
+  EXPECT_EQ(billing["circuit"]["failures"].GetInt(), 20);
+  EXPECT_EQ(billing["circuit"]["open_ms"].GetInt64(), 30000);
+  EXPECT_EQ(billing["circuit"]["state"].GetString(), std::string("active"));
+  EXPECT_TRUE(billing["circuit"]["paused_since"].IsNull());
+  EXPECT_TRUE(billing["circuit"]["paused_until"].IsNull());
+  EXPECT_EQ(billing["circuit"]["opens"].GetUint64(), 0u);
+  EXPECT_TRUE(billing["rate_limit"].IsNull());
+  EXPECT_TRUE(billing["ordering"].IsNull());
   const auto& crm = d["data"][1];
   EXPECT_EQ(crm["url"].GetString(), std::string("http://127.0.0.1:9/crm"));
   EXPECT_EQ(crm["sources"].Size(), 0u);
   ASSERT_TRUE(crm["filter"].IsArray()) << r.body;
   EXPECT_EQ(crm["filter"].Size(), 0u);
   EXPECT_FALSE(crm["signed"].GetBool());
+}
+
+// A paused destination says so (state "paused", when it opened and when it is probed), with
+// its limits, its ordering key and, for RabbitMQ, where it publishes (never the password).
+TEST_F(StatsHandlerTest, DestinationsShowTheCircuitTheRateLimitTheOrderingAndTheAmqpTarget) {
+  std::vector<DestinationConfig> config = Destinations();
+  config[1].url = "amqp://hv:amqp-pw@127.0.0.1:5672/vh";
+  config[1].amqp = AmqpTarget{"hooks", "crm.events"};
+  config[1].rate_limit.per_second = 0.5;
+  config[1].circuit = CircuitPolicy{3, 500};
+  config[1].ordering = "/booking/id";
+  StatsHandler handler(*recorder_, config, clock_);
+  StatsCounters c;
+  DestinationStats& crm = c.destinations["crm"];
+  crm.circuit = CircuitState::kPaused;
+  crm.paused_since = clock_.NowMicros() - 2'000'000;
+  crm.paused_until = clock_.NowMicros() + 500'000;
+  crm.circuit_opens = 2;
+  crm.rate_limited = 7;
+  c.destinations["billing"].circuit = CircuitState::kProbing;
+  recorder_->Sample(clock_.NowMicros(), c);
+
+  api::ApiRequest req;
+  req.method = "GET";
+  req.path = "/api/v1/destinations";
+  api::ApiResponse r;
+  handler.Destinations(req, [&](api::ApiResponse response) { r = std::move(response); });
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body.find("amqp-pw"), std::string::npos) << r.body;
+  rapidjson::Document d = Json(r);
+  const auto& j = d["data"][1];
+  EXPECT_EQ(j["state"].GetString(), std::string("paused"));
+  EXPECT_EQ(j["circuit"]["state"].GetString(), std::string("paused"));
+  EXPECT_EQ(j["circuit"]["failures"].GetInt(), 3);
+  EXPECT_EQ(j["circuit"]["open_ms"].GetInt64(), 500);
+  EXPECT_EQ(j["circuit"]["paused_since"].GetString(), storage::FormatRfc3339(crm.paused_since));
+  EXPECT_EQ(j["circuit"]["paused_until"].GetString(), storage::FormatRfc3339(crm.paused_until));
+  EXPECT_EQ(j["circuit"]["opens"].GetUint64(), 2u);
+  EXPECT_DOUBLE_EQ(j["rate_limit"]["per_second"].GetDouble(), 0.5);
+  EXPECT_EQ(j["rate_limit"]["limited"].GetUint64(), 7u);
+  EXPECT_EQ(j["ordering"]["key"].GetString(), std::string("/booking/id"));
+  EXPECT_EQ(j["amqp"]["exchange"].GetString(), std::string("hooks"));
+  EXPECT_EQ(j["amqp"]["routing_key"].GetString(), std::string("crm.events"));
+  EXPECT_EQ(j["url"].GetString(), DisplayUrl(config[1].url));
+  // Probing is still paused for the summary state: one attempt, not the destination's flow.
+  EXPECT_EQ(d["data"][0]["state"].GetString(), std::string("paused"));
+  EXPECT_EQ(d["data"][0]["circuit"]["state"].GetString(), std::string("probing"));
 }
 
 TEST_F(StatsHandlerTest, RefusesAWindowOutOfRangeAndUnknownParameters) {

@@ -39,6 +39,8 @@ TEST(QueryPlanTest, HotStatementsNeverScanATable) {
       {"kRequeueDelivery", sql::kRequeueDelivery}, {"kLastAudit", sql::kLastAudit},
       {"kAckConsumer", sql::kAckConsumer},       {"kGetConsumer", sql::kGetConsumer},
       {"kGetEvent", sql::kGetEvent},
+      {"kReleaseNextHeld", sql::kReleaseNextHeld}, {"kSkipDelivery", sql::kSkipDelivery},
+      {"kDeliveryStatus", sql::kDeliveryStatus},
   };
   // kLatestSeq reads sqlite_sequence, SQLite's own table of one row per AUTOINCREMENT table
   // (one here): its SCAN is of that row.
@@ -49,6 +51,16 @@ TEST(QueryPlanTest, HotStatementsNeverScanATable) {
   // The oldest pending delivery is the first entry of an index, not a sort of every pending one.
   std::string oldest = Plan(db, sql::kOldestPending);
   EXPECT_EQ(oldest.find("TEMP B-TREE"), std::string::npos) << oldest;
+  // Ordering (migration 0007): the next held delivery of a key comes from deliveries_held in
+  // seq order (no sort), and an ingest asks deliveries_order_key whether its key is open.
+  std::string release = Plan(db, sql::kReleaseNextHeld);
+  EXPECT_NE(release.find("deliveries_held"), std::string::npos) << release;
+  EXPECT_EQ(release.find("TEMP B-TREE"), std::string::npos) << release;
+  std::string insert = Plan(db, sql::kInsertDelivery);
+  EXPECT_NE(insert.find("deliveries_order_key"), std::string::npos) << insert;
+  // The claim's index leaves held deliveries out.
+  std::string due = Plan(db, sql::kSelectDue);
+  EXPECT_NE(due.find("deliveries_due"), std::string::npos) << due;
   // An event's status looks only at that event's deliveries.
   std::string refresh = Plan(db, sql::kRefreshEventStatus);
   EXPECT_EQ(refresh.find("deliveries_status"), std::string::npos) << refresh;

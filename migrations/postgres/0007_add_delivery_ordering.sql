@@ -1,0 +1,22 @@
+-- FIFO per key (destination "ordering"). order_key: the delivery's ordering key (NULL: not
+-- ordered). held: the delivery waits behind an older open (pending or failed) delivery of the
+-- same destination and key; it is never claimed until released. Per (destination, order_key)
+-- at most one open delivery is not held: the key's head. A new status, skipped: an operator
+-- gave up on a failed delivery (POST /api/v1/deliveries/{id}/skip), which releases its key.
+ALTER TABLE deliveries ADD COLUMN order_key text;
+ALTER TABLE deliveries ADD COLUMN held boolean NOT NULL DEFAULT false;
+ALTER TABLE deliveries DROP CONSTRAINT deliveries_status_check;
+ALTER TABLE deliveries ADD CONSTRAINT deliveries_status_check
+  CHECK (status IN ('pending', 'succeeded', 'failed', 'skipped'));
+
+-- The claim's index (0001's deliveries_due) leaves held deliveries out: a key with 10,000
+-- deliveries waiting must not make every claim of its destination walk past them.
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries (destination, next_attempt_at)
+  WHERE status = 'pending' AND NOT held;
+-- Is a key's delivery open (ingest: hold the new one), which is its head (reprocess)? Only
+-- ordered deliveries enter it.
+CREATE INDEX deliveries_order_key ON deliveries (destination, order_key, status)
+  WHERE order_key IS NOT NULL;
+-- The next held delivery of a key, in seq order: what a succeeded or skipped head releases.
+CREATE INDEX deliveries_held ON deliveries (destination, order_key, event_seq) WHERE held;
