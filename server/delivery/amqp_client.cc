@@ -476,6 +476,14 @@ AmqpClient::~AmqpClient() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
+bool IsValidAmqpUrl(const std::string& url) {
+  std::string text = url;  // amqp_parse_url writes into it
+  amqp_connection_info info;
+  amqp_default_connection_info(&info);
+  return amqp_parse_url(text.data(), &info) == AMQP_STATUS_OK && info.host != nullptr &&
+         info.host[0] != '\0';
+}
+
 void AmqpClient::Post(OutboundRequest request, std::function<void(OutboundResponse)> done) {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -16,6 +16,10 @@
 
 namespace hookvault::server {
 
+// Returns true when rabbitmq-c can parse `url` as an amqp:// or amqps:// URL (user, password,
+// host, port, vhost), so that the config refuses what no attempt could ever connect to.
+bool IsValidAmqpUrl(const std::string& url);
+
 struct AmqpClientOptions {
   // After a failed connect or a lost connection, publishes to that URL fail at once (naming the
   // last error) for this long, doubled after each further failure up to the maximum, so that a
