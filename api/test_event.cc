@@ -11,7 +11,7 @@ namespace {
 // Longest `reason` an operator may give (as for a reprocess).
 constexpr size_t kMaxReasonBytes = 1000;
 
-// Writes "status" and "error": one of them null.
+// Writes "status" and "error": one of them null (both for an AMQP broker's ack).
 void WriteStatusAndError(JsonWriter& w, const TestEventOutcome& outcome) {
   WriteKey(w, "status");
   if (outcome.status > 0) {
@@ -20,7 +20,7 @@ void WriteStatusAndError(JsonWriter& w, const TestEventOutcome& outcome) {
     w.Null();
   }
   WriteKey(w, "error");
-  if (outcome.status > 0) {
+  if (outcome.status > 0 || outcome.acknowledged) {
     w.Null();
   } else {
     WriteString(w, outcome.error.empty() ? "no response" : outcome.error);
@@ -28,6 +28,7 @@ void WriteStatusAndError(JsonWriter& w, const TestEventOutcome& outcome) {
 }
 
 std::string Outcome(const TestEventOutcome& outcome) {
+  if (outcome.acknowledged) return "basic.ack";
   return outcome.status > 0 ? "HTTP " + std::to_string(outcome.status) : outcome.error;
 }
 

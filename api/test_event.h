@@ -25,6 +25,9 @@ struct TestEventOutcome {
   // hookvault stopped before the receiver answered: nothing is known of the outcome, so there
   // is nothing to audit or to show as a result.
   bool cancelled = false;
+  // An amqp:// destination's broker confirmed the message (basic.ack): its success, with
+  // status 0 and response_excerpt "basic.ack".
+  bool acknowledged = false;
 };
 
 // Sends test events through the delivery engine's client and signing (server/

@@ -15,6 +15,7 @@
 
 #include "api/feed.h"
 #include "api/json.h"
+#include "server/delivery/amqp_client.h"
 #include "server/delivery/webhook_signature.h"
 #include "storage/base/encoding.h"
 #include "storage/base/strings.h"
@@ -368,6 +369,9 @@ void ParseOutbound(Object& o, OutboundDestination& d) {
   if (!(d.url.starts_with("http://") || d.url.starts_with("https://") || amqp) ||
       d.url.find("://") + 3 >= d.url.size()) {
     Fail(o.Path("url"), "must be an http://, https://, amqp:// or amqps:// URL");
+  }
+  if (amqp && !IsValidAmqpUrl(d.url)) {
+    Fail(o.Path("url"), "is not a valid AMQP URL (amqp://user:password@host:5672/vhost)");
   }
   if (auto a = o.Child("amqp")) {
     if (!amqp) Fail(o.Path("amqp"), "applies to amqp:// and amqps:// URLs only");

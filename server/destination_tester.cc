@@ -67,8 +67,11 @@ storage::Status HttpDestinationTester::SendTestEvent(const std::string& name, Do
     outcome.response_excerpt = r.body_excerpt;
     outcome.duration_us = r.duration_us;
     outcome.cancelled = r.cancelled;
+    outcome.acknowledged = r.acknowledged;
     spdlog::info("test event {} to {}: {}", outcome.webhook_id, name,
-                 r.status > 0 ? "HTTP " + std::to_string(r.status) : r.error);
+                 r.acknowledged ? "basic.ack"
+                 : r.status > 0 ? "HTTP " + std::to_string(r.status)
+                                : r.error);
     done(std::move(outcome));
   });
   return storage::Status::Ok();

@@ -180,6 +180,8 @@ class Gateway {
   std::unique_ptr<Metrics> metrics_;  // before the writer: answers observe it on its thread
   std::unique_ptr<storage::GroupCommitWriter> writer_;
   std::unique_ptr<CurlHttpClient> http_client_;
+  std::unique_ptr<AmqpClient> amqp_client_;  // amqp:// and amqps:// destinations
+  std::unique_ptr<ChannelRouter> channels_;  // each request to one of the two above
   // Operational alerts (config "alerts"): told by the scheduler, writes through the writer.
   std::unique_ptr<Alerter> alerter_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -189,6 +191,8 @@ class Gateway {
   // operations_, the writer: declared after tester_ so that it is freed first, and reset
   // explicitly before the writer stops.
   std::unique_ptr<CurlHttpClient> test_http_client_;
+  std::unique_ptr<AmqpClient> test_amqp_client_;
+  std::unique_ptr<ChannelRouter> test_channels_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<api::IngestHandler> ingest_;
   std::unique_ptr<api::FeedWaiters> waiters_;
@@ -377,6 +381,8 @@ void Gateway::WakeReaders() {
 
 Status Gateway::OpenForwarding() {
   http_client_ = std::make_unique<CurlHttpClient>();
+  amqp_client_ = std::make_unique<AmqpClient>();
+  channels_ = std::make_unique<ChannelRouter>(*http_client_, *amqp_client_);
   SchedulerOptions options;
   options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
   // With several nodes the margin is also how long a dead node's deliveries wait for another.
@@ -396,7 +402,7 @@ Status Gateway::OpenForwarding() {
     options.notify = [a = alerter_.get()](const DeliveryNotice& n) { a->Notify(n); };
   }
   scheduler_ = std::make_unique<Scheduler>(
-      std::move(destinations), *writer_, *store_.deliveries, *http_client_, clock_,
+      std::move(destinations), *writer_, *store_.deliveries, *channels_, clock_,
       [rng = storage::SeededEngine()]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
@@ -444,9 +450,11 @@ Status Gateway::OpenApi() {
   const auto destinations = static_cast<long>(std::max<size_t>(1, config_.destinations.size()));
   test_http_client_ = std::make_unique<CurlHttpClient>(
       CurlHttpClientOptions{.max_total_connections = destinations});
+  test_amqp_client_ = std::make_unique<AmqpClient>();
+  test_channels_ = std::make_unique<ChannelRouter>(*test_http_client_, *test_amqp_client_);
   tester_ = std::make_unique<HttpDestinationTester>(
       std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
-      *test_http_client_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
+      *test_channels_, clock_, std::string("hookvault/") + HOOKVAULT_VERSION);
   test_events_ = std::make_unique<api::TestEventHandler>(*tester_, *operations_);
   feed_ = std::make_unique<api::FeedHandler>(queries, *waiters_, *operations_,
                                              ConsumerNames(config_));
@@ -594,8 +602,10 @@ Gateway::~Gateway() {
   if (waiters_) waiters_->Stop();  // parked long-polls get their (empty) answers now
   if (scheduler_) scheduler_->Stop();
   http_client_.reset();  // completes what is still in flight into the stopped scheduler
+  amqp_client_.reset();
   // A test event still in flight is answered 503 (cut off), before the writer and endpoint stop.
   test_http_client_.reset();
+  test_amqp_client_.reset();
   // After the scheduler (its last notices), before the writer, which stores what it submits.
   if (alerter_) alerter_->Stop();
   if (retention_) retention_->Stop();

@@ -271,8 +271,21 @@ def rows_cluster(j):
     return out
 
 
+def rows_amqp(j):
+    return [row("amqp", "deliveries/s, %s events, %s destination, concurrency %s"
+                % (j["n"], name, j["concurrency"]),
+                "%s/s, %s us CPU/event%s" % (fmt(j[name]["deliveries_per_s"]),
+                                            j[name]["server_cpu_us_per_event"],
+                                            "" if j[name]["broker_cpu_us_per_event"] is None
+                                            else ", broker %s us/event"
+                                            % j[name]["broker_cpu_us_per_event"]),
+                value=j[name]["deliveries_per_s"])
+            for name in ("http", "amqp")]
+
+
 ROWS = {"ingest": rows_ingest, "deliver": rows_deliver, "query": rows_query, "wal": rows_wal,
-        "reprocess": rows_reprocess, "cluster": rows_cluster, "verify": rows_verify}
+        "reprocess": rows_reprocess, "cluster": rows_cluster, "verify": rows_verify,
+        "amqp": rows_amqp}
 
 
 def finish(meta_file, out_dir, names):

@@ -17,6 +17,11 @@ struct OutboundRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   int64_t timeout_ms = 5000;  // for the whole request: connect, send, wait, read
+  // amqp:// and amqps:// URLs only (AmqpClient): where the message is published, and its
+  // message_id (the event id, as webhook-id).
+  std::string amqp_exchange;
+  std::string amqp_routing_key;
+  std::string message_id;
 };
 
 // Most response body bytes kept for the attempt history.
@@ -31,6 +36,9 @@ struct OutboundResponse {
   // The client stopped before the request ended (its destructor ran): whether the receiver got
   // it is unknown, and no answer of its is.
   bool cancelled = false;
+  // AMQP only: the broker confirmed it (basic.ack, and no basic.return before). This, not a
+  // status, is an AMQP attempt's success; `status` stays 0.
+  bool acknowledged = false;
 };
 
 // Thread-safety: Post() may be called from any thread. `done` is called exactly once, on a

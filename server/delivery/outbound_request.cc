@@ -27,6 +27,11 @@ storage::StatusOr<OutboundRequest> BuildOutboundRequest(const OutboundDestinatio
   OutboundRequest request;
   request.url = destination.url;
   request.timeout_ms = destination.timeout_ms;
+  if (IsAmqpUrl(destination.url)) {
+    request.amqp_exchange = destination.amqp.exchange;
+    request.amqp_routing_key = destination.amqp.routing_key;
+    request.message_id = std::string(message.id);
+  }
   request.headers = {
       {"Content-Type", "application/json"},
       {"User-Agent", std::string(user_agent)},

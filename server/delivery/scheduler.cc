@@ -500,7 +500,10 @@ storage::AttemptRecord Scheduler::Decide(const Destination& d, const storage::Du
   r.http_status = response.status;
   r.error = response.error;
   r.response_excerpt = response.body_excerpt;
-  AttemptVerdict verdict = Classify(response.status);
+  // An AMQP attempt has no status: the broker's confirm is its success (and its failures,
+  // like a request that got no response, are retried).
+  AttemptVerdict verdict =
+      response.acknowledged ? AttemptVerdict::kSucceeded : Classify(response.status);
   if (verdict == AttemptVerdict::kSucceeded) {
     r.next = storage::AttemptRecord::Next::kSucceeded;
   } else if (verdict == AttemptVerdict::kFailNow || delivery.attempt >= d.config.max_attempts) {

@@ -61,6 +61,12 @@ TEST(ConfigOutboundTest, AmqpKeysAreCheckedAgainstTheUrl) {
               "destinations[0].amqp.queue", "unknown key");
   ExpectError(WithDestination(R"("url": "ftp://h/x")"), "destinations[0].url",
               "amqp:// or amqps://");
+  // What rabbitmq-c cannot parse could never connect: refused at load, not at every attempt.
+  for (const char* bad : {"amqp://h:notaport/v", "amqp://h:99999"}) {
+    ExpectError(WithDestination(std::string(R"("url": ")") + bad +
+                                R"(", "amqp": {"exchange": "x"})"),
+                "destinations[0].url", "not a valid AMQP URL");
+  }
 }
 
 TEST(ConfigOutboundTest, OrderingByAPointerOrBySource) {

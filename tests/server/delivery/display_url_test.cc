@@ -24,5 +24,13 @@ TEST(DisplayUrlTest, LeavesOutUserinfoQueryAndFragment) {
   EXPECT_EQ(bad.find("p w"), std::string::npos) << bad;
 }
 
+TEST(DisplayUrlTest, LeavesOutTheCredentialsOfAmqpUrls) {
+  EXPECT_EQ(DisplayUrl("amqp://hookvault:s3cret@rabbit.internal:5672/prod"),
+            "amqp://rabbit.internal:5672/prod");
+  EXPECT_EQ(DisplayUrl("amqps://u:p%40ss@rabbit.internal/%2F?heartbeat=10"),
+            "amqps://rabbit.internal/%2F");
+  EXPECT_EQ(DisplayUrl("amqp://rabbit.internal"), "amqp://rabbit.internal");
+}
+
 }  // namespace
 }  // namespace hookvault::server

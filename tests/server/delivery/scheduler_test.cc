@@ -67,6 +67,20 @@ class FakeHttpClient final : public HttpClient {
     return true;
   }
 
+  // Answers the oldest pending call with `response` as it is. Returns false if there is none.
+  bool AnswerWith(OutboundResponse response) {
+    Call call;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (pending_.empty()) return false;
+      call = std::move(pending_.front());
+      pending_.pop_front();
+      answered_.push_back(call.request);
+    }
+    call.done(std::move(response));
+    return true;
+  }
+
   size_t pending(const std::string& url_part = "") {
     std::lock_guard<std::mutex> lock(mu_);
     return std::count_if(pending_.begin(), pending_.end(), [&](const Call& c) {
@@ -245,6 +259,39 @@ TEST_F(SchedulerTest, SendsTheStoredEventWithStandardWebhooksHeaders) {
             SignWebhook(*key, id, clock_.NowMicros() / 1000000, R"({"k":"k1"})").value());
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success'"), 1);
   EXPECT_EQ(QueryInt(path_, "SELECT http_status FROM attempts"), 200);
+}
+
+TEST_F(SchedulerTest, AnAmqpAttemptSucceedsOnlyOnTheBrokersAck) {
+  OutboundDestination a = Destination("a");
+  a.url = "amqp://guest:guest@127.0.0.1:5672/";
+  a.amqp = AmqpTarget{"bookings", "booking.created"};
+  StartScheduler({a});
+  std::string id = Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  // No status and no ack (a return, a nack, a lost connection): a failed attempt, retried.
+  OutboundResponse returned;
+  returned.error = "basic.return 312 NO_ROUTE (exchange 'bookings', routing key 'k')";
+  ASSERT_TRUE(http_.AnswerWith(returned));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryInt(id, "attempts") == 1; }));
+  EXPECT_EQ(DeliveryStatus(id), "pending");
+  EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries"), returned.error);
+  clock_.Advance(120'000'000);
+  scheduler_->Wake();
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  OutboundResponse acked;
+  acked.acknowledged = true;
+  acked.body_excerpt = "basic.ack";
+  ASSERT_TRUE(http_.AnswerWith(acked));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(id) == "succeeded"; }));
+  EXPECT_EQ(EventStatus(id), "delivered");
+  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts WHERE outcome = 'success' AND "
+                            "http_status IS NULL AND CAST(response_excerpt AS TEXT) = 'basic.ack'"),
+            1);
+  // The request says where to publish, and the message's id.
+  OutboundRequest sent = http_.answered().at(1);
+  EXPECT_EQ(sent.amqp_exchange, "bookings");
+  EXPECT_EQ(sent.amqp_routing_key, "booking.created");
+  EXPECT_EQ(sent.message_id, id);
 }
 
 TEST_F(SchedulerTest, ControlCharactersInTheEventTypeCannotBreakTheRequest) {
