@@ -4,6 +4,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "server/delivery/webhook_signature.h"
 #include "tests/testing/db.h"
 #include "tests/testing/http_client.h"
+#include "tests/testing/rabbitmq_server.h"
 #include "tests/testing/server_process.h"
 #include "tests/testing/sink_server.h"
 #include "tests/testing/temp_dir.h"
@@ -144,10 +146,10 @@ TEST(AlertsTest, FiftyExhaustedDeliveriesGiveOneAlertAndOneSummary) {
   TempDir dir;
   // 2 s: room for all 50 to fail within one interval on a loaded machine. The circuit stays
   // closed, so that every delivery is attempted (and fails) rather than paused.
-  std::string config = dir.Write(
-      "config.json",
-      Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
-             R"("max_attempts": 1, "circuit": {"failures": 1000})", R"("min_interval_ms": 2000)"));
+  std::string config =
+      dir.Write("config.json", Config(dir.path(), crm.Url("/crm"), alerts.Url("/alerts"),
+                                      R"("max_attempts": 1, "circuit": {"failures": 1000})",
+                                      R"("min_interval_ms": 2000)"));
   ServerProcess server({"serve", "--config", config}, dir.File("server.log"));
   ASSERT_TRUE(server.started()) << server.Log();
   HttpClient client;
@@ -309,6 +311,46 @@ TEST(AlertsTest, PausedAndResumedDestinationsAreAlerted) {
                       "SELECT group_concat(type, ',') FROM (SELECT event_type AS type FROM "
                       "events WHERE source = '_hookvault' ORDER BY seq)"),
             "destination.paused,destination.resumed");
+}
+
+// Alerts published to RabbitMQ (an amqp:// alerts URL) are confirmed like any AMQP delivery.
+TEST(AlertsAmqpTest, ExhaustedDeliveryIsPublishedToTheAlertsQueue) {
+  RabbitMqServer* broker = RabbitMqServer::Shared();
+  ASSERT_NE(broker, nullptr);
+  const std::string queue = "hv-it-alerts-" + std::to_string(getpid());
+  AmqpTestPeer peer(broker->url());
+  ASSERT_TRUE(peer.DeclareQueue(queue));
+  SinkServer crm;
+  crm.SetHandler([](const SinkRequest&) { return Status(500); });
+  TempDir dir;
+  std::string config = R"({"listen": "127.0.0.1:0", "data_dir": ")" + dir.path() +
+                       R"(", "log": {"level": "info"},
+    "sources": [{"name": "pms", "tokens": [")" +
+                       kToken + R"("], "event_type": "/event"}],
+    "destinations": [{"name": "crm", "url": ")" +
+                       crm.Url("/crm") + R"(", "max_attempts": 1}],
+    "alerts": {"url": ")" +
+                       broker->url() + R"(", "amqp": {"exchange": "", "routing_key": ")" + queue +
+                       R"("}, "signing_secret": ")" + kAlertsSecret + R"("}})";
+  ServerProcess server({"serve", "--config", dir.Write("config.json", config)},
+                       dir.File("server.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  std::string id = PostEvent(client, server, "bk-1");
+  ASSERT_FALSE(id.empty());
+  auto m = peer.Get(queue, 15000);
+  ASSERT_TRUE(m.has_value()) << server.Log();
+  EXPECT_EQ(m->headers["x-hookvault-source"], "_hookvault");
+  EXPECT_EQ(m->headers["x-hookvault-event-type"], "delivery.exhausted");
+  rapidjson::Document p = Json(m->body);
+  ASSERT_TRUE(p.IsObject()) << m->body;
+  EXPECT_STREQ(p["destination"].GetString(), "crm");
+  EXPECT_STREQ(p["first"]["event_id"].GetString(), id.c_str());
+  std::string db = dir.File("hookvault.db");
+  EXPECT_TRUE(WaitFor([&] {
+    return QueryText(db, "SELECT status FROM events WHERE source = '_hookvault'") == "delivered";
+  }));
+  EXPECT_TRUE(peer.DeleteQueue(queue));
 }
 
 }  // namespace
