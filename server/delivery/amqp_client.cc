@@ -10,26 +10,37 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <exception>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
 namespace hookvault::server {
 namespace {
 
-constexpr amqp_channel_t kChannel = 1;
 // The largest frame asked of the broker (its default): bodies beyond it go in several frames.
 constexpr int kFrameMax = 131072;
 // How long the thread sleeps at most between two looks at its connections: each look sends
 // the heartbeats that are due and notices missed ones.
 constexpr int kMaxPollMs = 1000;
+// A connect (TCP, TLS, login) is given at most this long, whatever the request's timeout_ms.
+constexpr int64_t kMaxConnectMs = 10000;
+// The TCP/TLS open is tried in slices of at most this long, so that a shutdown does not wait
+// for a connect to an unreachable host (its socket is not ours to shut down until it is open).
+constexpr int64_t kConnectSliceMs = 1000;
+// How long the destructor gives each connection (all in parallel) to close.
+constexpr int64_t kStopMs = 1000;
 
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -100,26 +111,125 @@ void Fail(Request& r, int64_t started_us, std::string error) {
   Finish(r, std::move(response));
 }
 
+void CancelRequest(Request& r) {
+  OutboundResponse response;
+  response.error = "client shutting down";
+  response.cancelled = true;
+  Finish(r, std::move(response));
+}
+
 // A published message awaiting its confirm.
 struct InFlight {
   Request request;
   int64_t started_us = 0;
   int64_t deadline_us = 0;
+  uint64_t publish_seq = 0;             // its correlation_id
+  std::optional<std::string> returned;  // set by its basic.return, which precedes its ack
 };
 
-// A message the broker returned (basic.return, then its content header): its ack follows.
-struct Returned {
-  std::string message_id;
-  std::string exchange;
-  std::string routing_key;
-  std::string reason;
+// One destination's channel (exchange + routing key) on a connection, in confirm mode.
+struct Channel {
+  bool open = false;
+  uint64_t next_tag = 1;
+  std::map<uint64_t, InFlight> in_flight;  // by delivery tag
+  std::optional<std::string> returning;    // a basic.return whose content header is next
 };
 
-// One broker connection and its channel in confirm mode, used by the client's thread only.
+std::string CorrelationId(uint64_t seq) { return "hookvault-publish-" + std::to_string(seq); }
+
+}  // namespace
+
+namespace amqp_internal {
+
+// Shuts a socket down when a call that may block on it (a write to a broker that does not read,
+// a handshake to a silent one) has passed its deadline, so that the blocked call returns with an
+// error. Thread-safety: all methods may be called from any thread (mu_ guards everything); an
+// armed fd is never closed before it is disarmed, so a shutdown cannot hit a reused fd.
+class Watchdog {
+ public:
+  Watchdog() : thread_([this] { Run(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  // `owner` is about to block on `fd` until at most `deadline_us`.
+  void Arm(const void* owner, int fd, int64_t deadline_us) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cap_us_ != 0) deadline_us = std::min(deadline_us, cap_us_);
+      armed_[owner] = Armed{fd, deadline_us, false};
+    }
+    cv_.notify_all();
+  }
+  // Returns true when the watchdog shut the socket down (the call ran out of time).
+  bool Disarm(const void* owner) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = armed_.find(owner);
+    if (it == armed_.end()) return false;
+    bool fired = it->second.fired;
+    armed_.erase(it);
+    return fired;
+  }
+  // From now on nothing armed may block past `deadline_us` (the client is stopping).
+  void Cap(int64_t deadline_us) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cap_us_ = deadline_us;
+      for (auto& [owner, a] : armed_) a.deadline_us = std::min(a.deadline_us, deadline_us);
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  struct Armed {
+    int fd;
+    int64_t deadline_us;
+    bool fired;
+  };
+  void Run() {
+    pthread_setname_np(pthread_self(), "hv-amqp-watch");
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      const int64_t now = NowMicros();
+      std::optional<int64_t> next;
+      for (auto& [owner, a] : armed_) {
+        if (a.fired) continue;
+        if (a.deadline_us <= now) {
+          ::shutdown(a.fd, SHUT_RDWR);
+          a.fired = true;
+        } else if (!next || a.deadline_us < *next) {
+          next = a.deadline_us;
+        }
+      }
+      if (next) {
+        cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::microseconds(*next)));
+      } else {
+        cv_.wait(lock);
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<const void*, Armed> armed_;  // guarded by mu_
+  int64_t cap_us_ = 0;                  // guarded by mu_; 0: none
+  bool stop_ = false;                   // guarded by mu_
+  std::thread thread_;                  // last
+};
+
+namespace {
+
+// One broker connection and its channels, used by its worker's thread only.
 class Connection {
  public:
-  Connection(std::string url, const AmqpClientOptions& options)
-      : url_(std::move(url)), options_(options) {}
+  Connection(std::string url, const AmqpClientOptions& options, Watchdog& watchdog,
+             const std::atomic<bool>& stopping)
+      : url_(std::move(url)), options_(options), watchdog_(watchdog), stopping_(stopping) {}
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() { Destroy(); }
@@ -131,15 +241,18 @@ class Connection {
   }
   std::optional<int64_t> NextDeadline() const {
     std::optional<int64_t> next;
-    for (const auto& [tag, f] : in_flight_) {
-      if (!next || f.deadline_us < *next) next = f.deadline_us;
+    for (const auto& [id, ch] : channels_) {
+      for (const auto& [tag, f] : ch.in_flight) {
+        if (!next || f.deadline_us < *next) next = f.deadline_us;
+      }
     }
     return next;
   }
 
-  // Publishes `r` (connecting first if need be), or fails it at once.
+  // Publishes `r` (connecting and opening its channel first if need be), or fails it at once.
   void Publish(Request r) {
     const int64_t started = NowMicros();
+    const int64_t deadline = started + std::max<int64_t>(r.request.timeout_ms, 1) * 1000;
     if (!up()) {
       if (started < down_until_us_) {
         Fail(r, started,
@@ -147,19 +260,35 @@ class Connection {
                  std::to_string((down_until_us_ - started + 999) / 1000) + " ms)");
         return;
       }
-      std::string error = Connect(r.request.timeout_ms);
+      std::string error = Connect(std::min(deadline, started + kMaxConnectMs * 1000));
       if (!error.empty()) {
         Down(error);
         Fail(r, started, error);
         return;
       }
     }
+    if (blocked_) {
+      // Writing now would only fill the socket: RabbitMQ stops reading a blocked publisher.
+      Fail(r, started, "broker blocked: " + blocked_reason_);
+      return;
+    }
+    std::string error;
+    const amqp_channel_t id = OpenChannel(r.request.amqp_exchange, r.request.amqp_routing_key,
+                                          deadline, &error);
+    if (id == 0) {
+      Fail(r, started, error);
+      return;
+    }
+    const uint64_t seq = ++publish_seq_;
+    const std::string correlation_id = CorrelationId(seq);
     amqp_basic_properties_t props;
     std::memset(&props, 0, sizeof(props));
     props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-                   AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
+                   AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_HEADERS_FLAG |
+                   AMQP_BASIC_CORRELATION_ID_FLAG;
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
     props.message_id = ToBytes(r.request.message_id);
+    props.correlation_id = ToBytes(correlation_id);
     std::string content_type = "application/json";
     std::string app_id;
     // The table's keys and values point into these strings.
@@ -193,18 +322,22 @@ class Connection {
     }
     props.headers.num_entries = static_cast<int>(entries.size());
     props.headers.entries = entries.data();
-    int rc = amqp_basic_publish(state_, kChannel, ToBytes(r.request.amqp_exchange),
+    // rabbitmq-c writes a publish with no deadline of its own: the watchdog is the deadline.
+    watchdog_.Arm(this, fd(), deadline);
+    int rc = amqp_basic_publish(state_, id, ToBytes(r.request.amqp_exchange),
                                 ToBytes(r.request.amqp_routing_key), /*mandatory=*/1,
                                 /*immediate=*/0, &props, ToBytes(r.request.body));
-    if (rc != AMQP_STATUS_OK) {
-      std::string error = std::string("connection lost: ") + amqp_error_string2(rc);
+    const bool timed_out = watchdog_.Disarm(this);
+    if (rc != AMQP_STATUS_OK || timed_out) {
+      error = timed_out ? NotReading(started, r.request.timeout_ms)
+                        : std::string("connection lost: ") + amqp_error_string2(rc);
       Lose(error);
       Fail(r, started, error);
       return;
     }
-    const uint64_t tag = next_tag_++;
-    int64_t deadline = started + std::max<int64_t>(r.request.timeout_ms, 1) * 1000;
-    in_flight_.emplace(tag, InFlight{std::move(r), started, deadline});
+    Channel& ch = channels_[id];
+    const uint64_t tag = ch.next_tag++;
+    ch.in_flight.emplace(tag, InFlight{std::move(r), started, deadline, seq, std::nullopt});
   }
 
   // Reads and handles every frame that has arrived (and sends a heartbeat when one is due).
@@ -212,10 +345,15 @@ class Connection {
     while (up()) {
       amqp_frame_t frame;
       timeval zero{0, 0};
+      // A heartbeat due is written here: bounded like any other write.
+      const int64_t now = NowMicros();
+      watchdog_.Arm(this, fd(), now + options_.heartbeat_seconds * 1000000LL);
       int rc = amqp_simple_wait_frame_noblock(state_, &frame, &zero);
-      if (rc == AMQP_STATUS_TIMEOUT) break;
-      if (rc != AMQP_STATUS_OK) {
-        Lose(std::string("connection lost: ") + amqp_error_string2(rc));
+      const bool timed_out = watchdog_.Disarm(this);
+      if (rc == AMQP_STATUS_TIMEOUT && !timed_out) break;
+      if (rc != AMQP_STATUS_OK || timed_out) {
+        Lose(timed_out ? "broker not reading: send timed out (heartbeat)"
+                       : std::string("connection lost: ") + amqp_error_string2(rc));
         return;
       }
       Handle(frame);
@@ -224,44 +362,54 @@ class Connection {
   }
 
   // Fails the messages whose confirm has not come in time. The connection is kept: a broker
-  // under a memory or disk alarm holds confirms without being dead (heartbeats tell that).
+  // may hold confirms without being dead (heartbeats tell that).
   void Expire(int64_t now) {
-    for (auto it = in_flight_.begin(); it != in_flight_.end();) {
-      if (it->second.deadline_us <= now) {
-        InFlight f = std::move(it->second);
-        it = in_flight_.erase(it);
-        Fail(f.request, f.started_us,
-             "timeout waiting for publisher confirm (" +
-                 std::to_string(f.request.request.timeout_ms) + " ms)");
-      } else {
-        ++it;
+    for (auto& [id, ch] : channels_) {
+      for (auto it = ch.in_flight.begin(); it != ch.in_flight.end();) {
+        if (it->second.deadline_us <= now) {
+          InFlight f = std::move(it->second);
+          it = ch.in_flight.erase(it);
+          Fail(f.request, f.started_us,
+               "timeout waiting for publisher confirm (" +
+                   std::to_string(f.request.request.timeout_ms) + " ms)");
+        } else {
+          ++it;
+        }
       }
     }
-    if (in_flight_.empty()) returned_.clear();
   }
 
   // Completes everything awaiting its confirm as cancelled, and closes the connection.
   void Cancel() {
-    for (auto& [tag, f] : in_flight_) {
-      OutboundResponse response;
-      response.error = "client shutting down";
-      response.cancelled = true;
-      response.duration_us = NowMicros() - f.started_us;
-      Finish(f.request, std::move(response));
+    for (auto& [id, ch] : channels_) {
+      for (auto& [tag, f] : ch.in_flight) {
+        OutboundResponse response;
+        response.error = "client shutting down";
+        response.cancelled = true;
+        response.duration_us = NowMicros() - f.started_us;
+        Finish(f.request, std::move(response));
+      }
+      ch.in_flight.clear();
     }
-    in_flight_.clear();
     if (up()) {
-      timeval tv = ToTimeval(1000);
+      timeval tv = ToTimeval(kStopMs);
       amqp_set_rpc_timeout(state_, &tv);
+      watchdog_.Arm(this, fd(), NowMicros() + kStopMs * 1000);
       amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
+      watchdog_.Disarm(this);
     }
     Destroy();
   }
 
  private:
-  // Opens the connection, logs in, opens the channel and puts it in confirm mode. Returns the
-  // error, or empty.
-  std::string Connect(int64_t timeout_ms) {
+  static std::string NotReading(int64_t started_us, int64_t timeout_ms) {
+    return "broker not reading: send timed out after " +
+           std::to_string((NowMicros() - started_us) / 1000) + " ms (timeout_ms " +
+           std::to_string(timeout_ms) + "); connection dropped";
+  }
+
+  // Opens the connection and logs in, all by `deadline_us`. Returns the error, or empty.
+  std::string Connect(int64_t deadline_us) {
     std::string text = url_;  // amqp_parse_url writes into it, and `info` points into it
     amqp_connection_info info;
     amqp_default_connection_info(&info);
@@ -270,62 +418,137 @@ class Connection {
     // own clients take it as the default vhost, and so does hookvault.
     const char* vhost = (info.vhost == nullptr || info.vhost[0] == '\0') ? "/" : info.vhost;
     const std::string where = std::string(info.host) + ":" + std::to_string(info.port);
-    state_ = amqp_new_connection();
-    if (state_ == nullptr) return "cannot connect: out of memory";
-    amqp_socket_t* socket = nullptr;
-    if (info.ssl) {
-      socket = amqp_ssl_socket_new(state_);
-      if (socket != nullptr) {
-        // Peer and host name verification against the system's CAs.
-        SSL_CTX_set_default_verify_paths(static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
-        amqp_ssl_socket_set_verify_peer(socket, 1);
-        amqp_ssl_socket_set_verify_hostname(socket, 1);
+    int rc = AMQP_STATUS_TIMEOUT;
+    // The TCP (and TLS) open, in slices, so that a stop is noticed within a slice.
+    for (;;) {
+      state_ = amqp_new_connection();
+      if (state_ == nullptr) return "cannot connect: out of memory";
+      amqp_socket_t* socket = nullptr;
+      if (info.ssl) {
+        socket = amqp_ssl_socket_new(state_);
+        if (socket != nullptr) {
+          // Peer and host name verification against the system's CAs.
+          SSL_CTX_set_default_verify_paths(
+              static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket)));
+          amqp_ssl_socket_set_verify_peer(socket, 1);
+          amqp_ssl_socket_set_verify_hostname(socket, 1);
+        }
+      } else {
+        socket = amqp_tcp_socket_new(state_);
       }
-    } else {
-      socket = amqp_tcp_socket_new(state_);
-    }
-    if (socket == nullptr) {
+      if (socket == nullptr) {
+        Destroy();
+        return "cannot connect: cannot create a socket";
+      }
+      const int64_t left_ms = (deadline_us - NowMicros()) / 1000;
+      const int64_t slice_ms = std::min(left_ms, kConnectSliceMs);
+      timeval tv = ToTimeval(slice_ms);
+      rc = amqp_socket_open_noblock(socket, info.host, info.port, &tv);
+      if (rc == AMQP_STATUS_OK) break;
       Destroy();
-      return "cannot connect: cannot create a socket";
+      if (rc != AMQP_STATUS_TIMEOUT || slice_ms >= left_ms || stopping_.load()) {
+        return "cannot connect to " + where + ": " + amqp_error_string2(rc);
+      }
     }
-    timeval tv = ToTimeval(timeout_ms);
+    timeval tv = ToTimeval((deadline_us - NowMicros()) / 1000);
     amqp_set_handshake_timeout(state_, &tv);
     amqp_set_rpc_timeout(state_, &tv);
-    int rc = amqp_socket_open_noblock(socket, info.host, info.port, &tv);
-    if (rc != AMQP_STATUS_OK) {
-      Destroy();
-      return "cannot connect to " + where + ": " + amqp_error_string2(rc);
-    }
-    std::string error =
-        ReplyError(amqp_login(state_, vhost, 0, kFrameMax, options_.heartbeat_seconds,
-                              AMQP_SASL_METHOD_PLAIN, info.user, info.password));
-    if (error.empty()) {
-      amqp_channel_open(state_, kChannel);
-      error = ReplyError(amqp_get_rpc_reply(state_));
-    }
-    if (error.empty()) {
-      amqp_confirm_select(state_, kChannel);
-      error = ReplyError(amqp_get_rpc_reply(state_));
-    }
+    // Advertise connection.blocked so that RabbitMQ tells us of its resource alarms rather than
+    // silently stop reading (rabbitmq-c merges these into its own capabilities).
+    amqp_table_entry_t caps[2];
+    caps[0].key = amqp_cstring_bytes("connection.blocked");
+    caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    caps[0].value.value.boolean = 1;
+    caps[1].key = amqp_cstring_bytes("publisher_confirms");
+    caps[1].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    caps[1].value.value.boolean = 1;
+    amqp_table_entry_t props[1];
+    props[0].key = amqp_cstring_bytes("capabilities");
+    props[0].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[0].value.value.table = amqp_table_t{2, caps};
+    amqp_table_t properties{1, props};
+    watchdog_.Arm(this, fd(), deadline_us);
+    std::string error = ReplyError(amqp_login_with_properties(
+        state_, vhost, 0, kFrameMax, options_.heartbeat_seconds, &properties,
+        AMQP_SASL_METHOD_PLAIN, info.user, info.password));
+    if (watchdog_.Disarm(this) && error.empty()) error = "login timed out";
     if (!error.empty()) {
       Destroy();
       return "cannot connect to " + where + ": " + error;
     }
-    // A confirm that is late must not hold the thread: RPCs are done, the rest polls.
-    next_tag_ = 1;
     backoff_ms_ = 0;
     return "";
   }
 
+  // Returns the open channel of (exchange, routing key), opening it (channel.open and
+  // confirm.select) by `deadline_us` if need be; 0 with `error` set when that failed.
+  amqp_channel_t OpenChannel(const std::string& exchange, const std::string& routing_key,
+                             int64_t deadline_us, std::string* error) {
+    auto key = std::make_pair(exchange, routing_key);
+    auto found = channel_ids_.find(key);
+    amqp_channel_t id;
+    if (found != channel_ids_.end()) {
+      id = found->second;
+    } else {
+      const int max = amqp_get_channel_max(state_);
+      if (max != 0 && next_channel_ > max) {
+        *error = "cannot open a channel: the broker allows " + std::to_string(max) +
+                 " per connection (one per exchange and routing key)";
+        return 0;
+      }
+      id = next_channel_++;
+      channel_ids_.emplace(key, id);
+    }
+    Channel& ch = channels_[id];
+    if (ch.open) return id;
+    timeval tv = ToTimeval((deadline_us - NowMicros()) / 1000);
+    amqp_set_rpc_timeout(state_, &tv);
+    watchdog_.Arm(this, fd(), deadline_us);
+    amqp_channel_open(state_, id);
+    amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL) {
+      amqp_confirm_select(state_, id);
+      reply = amqp_get_rpc_reply(state_);
+    }
+    const bool timed_out = watchdog_.Disarm(this);
+    std::string e = ReplyError(reply);
+    if (e.empty() && !timed_out) {
+      ch.open = true;
+      ch.next_tag = 1;
+      ch.returning.reset();
+      return id;
+    }
+    if (!timed_out && reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+      // Only this channel is closed: acknowledge it, the connection stays.
+      amqp_channel_close_ok_t ok{};
+      amqp_send_method(state_, id, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+      *error = "cannot open a channel: " + e;
+      return 0;
+    }
+    *error = timed_out ? "cannot open a channel: timed out" : "cannot open a channel: " + e;
+    Lose(*error);
+    return 0;
+  }
+
   void Handle(const amqp_frame_t& frame) {
+    auto channel = channels_.find(frame.channel);
     if (frame.frame_type == AMQP_FRAME_HEADER) {
-      if (returning_) {
+      if (channel != channels_.end() && channel->second.returning) {
+        Channel& ch = channel->second;
         auto* props = static_cast<amqp_basic_properties_t*>(frame.payload.properties.decoded);
-        if (props != nullptr && (props->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)) {
-          returning_->message_id = ToString(props->message_id);
+        if (props != nullptr && (props->_flags & AMQP_BASIC_CORRELATION_ID_FLAG)) {
+          const std::string correlation_id = ToString(props->correlation_id);
+          // A return whose publish already timed out finds nothing: it is dropped, and can
+          // never fail another publish (each publish has a correlation_id of its own).
+          for (auto& [tag, f] : ch.in_flight) {
+            if (CorrelationId(f.publish_seq) == correlation_id) {
+              f.returned = std::move(*ch.returning);
+              break;
+            }
+          }
         }
-        returned_.push_back(std::move(*returning_));
-        returning_.reset();
+        ch.returning.reset();
       }
       return;
     }
@@ -334,25 +557,38 @@ class Connection {
     switch (method.id) {
       case AMQP_BASIC_ACK_METHOD: {
         auto* m = static_cast<amqp_basic_ack_t*>(method.decoded);
-        Confirm(m->delivery_tag, m->multiple != 0, true);
+        if (channel != channels_.end()) Confirm(channel->second, m->delivery_tag, m->multiple != 0, true);
         break;
       }
       case AMQP_BASIC_NACK_METHOD: {
         auto* m = static_cast<amqp_basic_nack_t*>(method.decoded);
-        Confirm(m->delivery_tag, m->multiple != 0, false);
+        if (channel != channels_.end()) Confirm(channel->second, m->delivery_tag, m->multiple != 0, false);
         break;
       }
       case AMQP_BASIC_RETURN_METHOD: {
         auto* m = static_cast<amqp_basic_return_t*>(method.decoded);
-        returning_ = Returned{"", ToString(m->exchange), ToString(m->routing_key),
-                              "basic.return " + CloseReason(m->reply_code, m->reply_text) +
-                                  " (exchange '" + ToString(m->exchange) + "', routing key '" +
-                                  ToString(m->routing_key) + "')"};
+        if (channel != channels_.end()) {
+          channel->second.returning = "basic.return " + CloseReason(m->reply_code, m->reply_text) +
+                                      " (exchange '" + ToString(m->exchange) +
+                                      "', routing key '" + ToString(m->routing_key) + "')";
+        }
         break;
       }
       case AMQP_CHANNEL_CLOSE_METHOD: {
         auto* m = static_cast<amqp_channel_close_t*>(method.decoded);
-        Lose("channel closed: " + CloseReason(m->reply_code, m->reply_text));
+        std::string error = "channel closed: " + CloseReason(m->reply_code, m->reply_text);
+        spdlog::warn("amqp {}: {}", url_host(), error);
+        amqp_channel_close_ok_t ok{};
+        amqp_send_method(state_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        if (channel != channels_.end()) {
+          // Only this destination's channel: the others and the connection stay up, and the
+          // next publish of this destination opens it again.
+          std::map<uint64_t, InFlight> lost;
+          lost.swap(channel->second.in_flight);
+          channel->second.open = false;
+          channel->second.returning.reset();
+          for (auto& [tag, f] : lost) Fail(f.request, f.started_us, error);
+        }
         break;
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -363,31 +599,38 @@ class Connection {
         Lose("connection closed by the broker: " + reason);
         break;
       }
-      case AMQP_CONNECTION_BLOCKED_METHOD:
-        spdlog::warn("amqp {}: the broker blocks publishing (resource alarm); confirms wait",
-                     url_host());
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        auto* m = static_cast<amqp_connection_blocked_t*>(method.decoded);
+        blocked_ = true;
+        blocked_reason_ = ToString(m->reason);
+        spdlog::warn("amqp {}: the broker blocks publishing ({}); publishes fail until it "
+                     "unblocks", url_host(), blocked_reason_);
+        break;
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        blocked_ = false;
+        spdlog::info("amqp {}: the broker unblocked publishing", url_host());
         break;
       default:
         break;
     }
   }
 
-  // The broker's verdict on `tag` (and, with `multiple`, every earlier tag).
-  void Confirm(uint64_t tag, bool multiple, bool ack) {
+  // The broker's verdict on `tag` (and, with `multiple`, every earlier tag) of channel `ch`.
+  void Confirm(Channel& ch, uint64_t tag, bool multiple, bool ack) {
     std::vector<InFlight> confirmed;
     if (multiple) {
       // Tag 0 with `multiple` confirms everything outstanding.
-      auto end = tag == 0 ? in_flight_.end() : in_flight_.upper_bound(tag);
-      for (auto it = in_flight_.begin(); it != end;) {
+      auto end = tag == 0 ? ch.in_flight.end() : ch.in_flight.upper_bound(tag);
+      for (auto it = ch.in_flight.begin(); it != end;) {
         confirmed.push_back(std::move(it->second));
-        it = in_flight_.erase(it);
+        it = ch.in_flight.erase(it);
       }
-    } else if (auto it = in_flight_.find(tag); it != in_flight_.end()) {
+    } else if (auto it = ch.in_flight.find(tag); it != ch.in_flight.end()) {
       confirmed.push_back(std::move(it->second));
-      in_flight_.erase(it);
+      ch.in_flight.erase(it);
     }
     for (InFlight& f : confirmed) {
-      const OutboundRequest& q = f.request.request;
       if (!ack) {
         Fail(f.request, f.started_us,
              "basic.nack: the broker did not take the message (a full queue with "
@@ -395,14 +638,8 @@ class Connection {
         continue;
       }
       // A returned message is acked too: its return came first.
-      auto returned = std::find_if(returned_.begin(), returned_.end(), [&](const Returned& r) {
-        return r.message_id == q.message_id && r.exchange == q.amqp_exchange &&
-               r.routing_key == q.amqp_routing_key;
-      });
-      if (returned != returned_.end()) {
-        std::string reason = std::move(returned->reason);
-        returned_.erase(returned);
-        Fail(f.request, f.started_us, std::move(reason));
+      if (f.returned) {
+        Fail(f.request, f.started_us, std::move(*f.returned));
         continue;
       }
       OutboundResponse response;
@@ -418,10 +655,12 @@ class Connection {
   // at once until the backoff has passed.
   void Lose(const std::string& error) {
     spdlog::warn("amqp {}: {}", url_host(), error);
-    std::map<uint64_t, InFlight> lost;
-    lost.swap(in_flight_);
+    std::map<amqp_channel_t, Channel> lost;
+    lost.swap(channels_);
     Down(error);
-    for (auto& [tag, f] : lost) Fail(f.request, f.started_us, error);
+    for (auto& [id, ch] : lost) {
+      for (auto& [tag, f] : ch.in_flight) Fail(f.request, f.started_us, error);
+    }
   }
 
   void Down(const std::string& error) {
@@ -436,8 +675,13 @@ class Connection {
   void Destroy() {
     if (state_ != nullptr) amqp_destroy_connection(state_);
     state_ = nullptr;
-    returned_.clear();
-    returning_.reset();
+    blocked_ = false;
+    blocked_reason_.clear();
+    // Channels are opened again, from 1, on the next connection; whatever awaited its confirm
+    // has been answered by then (Lose, Cancel).
+    channels_.clear();
+    channel_ids_.clear();
+    next_channel_ = 1;
   }
 
   // The URL's host part, for logs (never the password).
@@ -449,11 +693,15 @@ class Connection {
 
   const std::string url_;
   const AmqpClientOptions& options_;
+  Watchdog& watchdog_;
+  const std::atomic<bool>& stopping_;
   amqp_connection_state_t state_ = nullptr;
-  uint64_t next_tag_ = 1;
-  std::map<uint64_t, InFlight> in_flight_;  // by delivery tag
-  std::vector<Returned> returned_;          // returns whose ack has not come yet
-  std::optional<Returned> returning_;       // a basic.return whose content header is next
+  std::map<std::pair<std::string, std::string>, amqp_channel_t> channel_ids_;
+  std::map<amqp_channel_t, Channel> channels_;
+  int next_channel_ = 1;
+  uint64_t publish_seq_ = 0;  // never reset: every publish of this client has its own
+  bool blocked_ = false;      // connection.blocked received, no connection.unblocked since
+  std::string blocked_reason_;
   std::string last_error_;
   int64_t backoff_ms_ = 0;  // the last reconnect backoff; 0 after a successful connect
   int64_t down_until_us_ = 0;
@@ -461,19 +709,125 @@ class Connection {
 
 }  // namespace
 
-AmqpClient::AmqpClient(AmqpClientOptions options) : options_(options) {
-  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::thread([this] { Run(); });
-}
+// The thread of one URL and its connection. Thread-safety: Post() and Stop() from any thread
+// (mu_ guards the queue); the connection belongs to the worker's thread.
+class Worker {
+ public:
+  Worker(const std::string& url, const AmqpClientOptions& options, Watchdog& watchdog)
+      : wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+        connection_(url, options, watchdog, stopping_flag_),
+        thread_([this] { Run(); }) {}
+  ~Worker() {
+    Stop();
+    if (thread_.joinable()) thread_.join();
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+
+  void Post(Request r) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(r));
+    }
+    Wake();
+  }
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    stopping_flag_ = true;
+    Wake();
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Wake() {
+    uint64_t one = 1;
+    // A full counter (never, in practice) still leaves the fd readable: the wake is not lost.
+    ssize_t n = write(wake_fd_, &one, sizeof(one));
+    (void)n;
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "hv-amqp");
+    // OpenSSL (amqps://) writes to a closed peer would raise SIGPIPE; blocked on this thread, a
+    // write gives EPIPE instead, whatever the process does with the signal.
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+    for (;;) {
+      std::deque<Request> batch;
+      bool stopping;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        batch.swap(queue_);
+        stopping = stopping_;
+      }
+      if (stopping) {
+        for (Request& r : batch) CancelRequest(r);
+        connection_.Cancel();
+        return;
+      }
+      // What has arrived first: a connection.blocked or a channel's close changes the publish.
+      connection_.Drain();
+      for (Request& r : batch) connection_.Publish(std::move(r));
+      connection_.Drain();
+      const int64_t now = NowMicros();
+      connection_.Expire(now);
+      // With no connection open and nothing awaiting a confirm there is nothing to look at
+      // until a Post() wakes the thread.
+      int64_t timeout_ms = -1;
+      auto at_most = [&timeout_ms](int64_t ms) {
+        if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = std::max<int64_t>(ms, 0);
+      };
+      std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
+      if (connection_.up()) {
+        fds.push_back({connection_.fd(), POLLIN, 0});
+        at_most(kMaxPollMs);  // heartbeats
+      }
+      if (connection_.Buffered()) at_most(0);
+      if (auto next = connection_.NextDeadline()) at_most((*next - now + 999) / 1000);
+      if (poll(fds.data(), fds.size(), static_cast<int>(timeout_ms)) < 0 && errno != EINTR) {
+        spdlog::error("amqp client: poll failed: {}", std::strerror(errno));
+      }
+      if (fds[0].revents & POLLIN) {
+        uint64_t count;
+        ssize_t n = read(wake_fd_, &count, sizeof(count));
+        (void)n;
+      }
+    }
+  }
+
+  const int wake_fd_;  // an eventfd: Post() and Stop() wake the thread's poll()
+  std::mutex mu_;
+  std::deque<Request> queue_;  // guarded by mu_
+  bool stopping_ = false;      // guarded by mu_
+  std::atomic<bool> stopping_flag_{false};  // the same, for a connect in progress
+  Connection connection_;      // the thread's only
+  std::thread thread_;         // last: started once everything above is initialised
+};
+
+}  // namespace amqp_internal
+
+AmqpClient::AmqpClient(AmqpClientOptions options)
+    : options_(options), watchdog_(std::make_unique<amqp_internal::Watchdog>()) {}
 
 AmqpClient::~AmqpClient() {
+  std::map<std::string, std::unique_ptr<amqp_internal::Worker>> workers;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    workers.swap(workers_);
   }
-  Wake();
-  thread_.join();
-  if (wake_fd_ >= 0) close(wake_fd_);
+  // Every connection gets the same second to close, in parallel; nothing blocks past it.
+  watchdog_->Cap(NowMicros() + kStopMs * 1000);
+  for (auto& [url, w] : workers) w->Stop();
+  for (auto& [url, w] : workers) w->Join();
+  workers.clear();
+  watchdog_.reset();
 }
 
 bool IsValidAmqpUrl(const std::string& url) {
@@ -485,81 +839,22 @@ bool IsValidAmqpUrl(const std::string& url) {
 }
 
 void AmqpClient::Post(OutboundRequest request, std::function<void(OutboundResponse)> done) {
+  Request r{std::move(request), std::move(done)};
+  amqp_internal::Worker* worker = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(Pending{std::move(request), std::move(done)});
-  }
-  Wake();
-}
-
-void AmqpClient::Wake() {
-  uint64_t one = 1;
-  // A full counter (never, in practice) still leaves the fd readable: the wake is not lost.
-  ssize_t n = write(wake_fd_, &one, sizeof(one));
-  (void)n;
-}
-
-void AmqpClient::Run() {
-  pthread_setname_np(pthread_self(), "hv-amqp");
-  // OpenSSL (amqps://) writes to a closed peer would raise SIGPIPE; blocked on this thread, a
-  // write gives EPIPE instead, whatever the process does with the signal.
-  sigset_t pipe_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
-
-  std::map<std::string, std::unique_ptr<Connection>> connections;  // by URL
-  for (;;) {
-    std::deque<Pending> batch;
-    bool stopping;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      batch.swap(queue_);
-      stopping = stopping_;
-    }
-    if (stopping) {
-      for (Pending& p : batch) {
-        Request r{std::move(p.request), std::move(p.done)};
-        OutboundResponse response;
-        response.error = "client shutting down";
-        response.cancelled = true;
-        Finish(r, std::move(response));
-      }
-      for (auto& [url, c] : connections) c->Cancel();
-      return;
-    }
-    for (Pending& p : batch) {
-      auto& c = connections[p.request.url];
-      if (!c) c = std::make_unique<Connection>(p.request.url, options_);
-      c->Publish(Request{std::move(p.request), std::move(p.done)});
-    }
-    const int64_t now = NowMicros();
-    // With no connection open and nothing awaiting a confirm there is nothing to look at
-    // until a Post() wakes the thread (an idle gateway without AMQP destinations never wakes).
-    int64_t timeout_ms = -1;
-    auto at_most = [&timeout_ms](int64_t ms) {
-      if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = std::max<int64_t>(ms, 0);
-    };
-    std::vector<pollfd> fds{{wake_fd_, POLLIN, 0}};
-    for (auto& [url, c] : connections) {
-      c->Drain();
-      c->Expire(now);
-      if (c->up()) {
-        fds.push_back({c->fd(), POLLIN, 0});
-        at_most(kMaxPollMs);  // heartbeats
-      }
-      if (c->Buffered()) at_most(0);
-      if (auto next = c->NextDeadline()) at_most((*next - now + 999) / 1000);
-    }
-    if (poll(fds.data(), fds.size(), static_cast<int>(timeout_ms)) < 0 && errno != EINTR) {
-      spdlog::error("amqp client: poll failed: {}", std::strerror(errno));
-    }
-    if (fds[0].revents & POLLIN) {
-      uint64_t count;
-      ssize_t n = read(wake_fd_, &count, sizeof(count));
-      (void)n;
+    if (!stopping_) {
+      auto& w = workers_[r.request.url];
+      if (!w) w = std::make_unique<amqp_internal::Worker>(r.request.url, options_, *watchdog_);
+      worker = w.get();
     }
   }
+  // Workers live until the destructor, which must not run concurrently with Post().
+  if (worker == nullptr) {
+    CancelRequest(r);
+    return;
+  }
+  worker->Post(std::move(r));
 }
 
 }  // namespace hookvault::server

@@ -4,13 +4,11 @@
 #define HOOKVAULT_SERVER_DELIVERY_AMQP_CLIENT_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "server/delivery/http_client.h"
 
@@ -31,27 +29,43 @@ struct AmqpClientOptions {
   int heartbeat_seconds = 10;
 };
 
-// Publishes every request on one thread of its own ("hv-amqp"). One connection (channel 1, in
-// confirm mode) per URL, reused across publishes and re-established after loss. Each request
-// is published to request.amqp_exchange with request.amqp_routing_key, `mandatory`,
-// persistent (delivery_mode 2), content_type from its Content-Type header, message_id =
-// request.message_id, timestamp = its webhook-timestamp, app_id = its User-Agent, and every
-// other header (names lowercased) in the message's `headers` table. Several publishes may await
-// their confirm at once on one connection.
+namespace amqp_internal {
+class Watchdog;
+class Worker;
+}  // namespace amqp_internal
+
+// Publishes the requests of each URL on a thread of that URL's own ("hv-amqp"), over one
+// connection per URL, so that a broker that stalls, blocks or is slow to connect holds up only
+// its own URL. On that connection each destination (exchange + routing key) has a channel of
+// its own in confirm mode, so a channel error of one destination (a missing exchange) fails and
+// reopens only that channel. Connections are reused across publishes and re-established after
+// loss. Each request is published to request.amqp_exchange with request.amqp_routing_key,
+// `mandatory`, persistent (delivery_mode 2), content_type from its Content-Type header,
+// message_id = request.message_id, correlation_id = a tag unique to this publish (a
+// basic.return is matched to its publish by it), timestamp = its webhook-timestamp, app_id =
+// its User-Agent, and every other header (names lowercased) in the message's `headers` table.
+// Several publishes may await their confirm at once on one channel.
+//
+// No write to a broker can block for ever: a watchdog thread shuts the socket down when a
+// write (publish, handshake, heartbeat) has not finished by the request's deadline, and the
+// client logs in advertising the `connection.blocked` capability: while the broker blocks the
+// connection (a memory or disk alarm), publishes fail at once without writing.
 //
 // The answer: `acknowledged` with body_excerpt "basic.ack" only on the broker's basic.ack for
 // the message's delivery tag (one ack with `multiple` confirms every tag up to it). Everything
 // else is a failure with `error` set: "basic.return 312 NO_ROUTE ..." (unroutable: the broker
 // returns it before it acks it), "basic.nack", "channel closed: ...", "connection lost: ...",
-// "connection closed by the broker: ...", "cannot connect: ...", "timeout waiting for publisher
-// confirm" (after request.timeout_ms from the publish; the connection is kept).
+// "connection closed by the broker: ...", "cannot connect: ...", "broker blocked: <reason>",
+// "broker not reading: send timed out ..." (the connection is dropped), "timeout waiting for
+// publisher confirm" (after request.timeout_ms from the publish; the connection is kept).
 //
 // Thread-safety: Post() may be called from any thread, including from inside a `done` callback.
-// Every `done` is called exactly once, on the client's thread, outside any lock of the client;
-// it must not block long. The destructor completes whatever is queued or awaits its confirm
-// with `cancelled` (error "client shutting down") and joins the thread; it must not run
-// concurrently with Post() from another thread, nor from inside a `done` callback. Exceptions
-// thrown by `done` are caught and logged.
+// Every `done` is called exactly once, on a thread of the client, outside any lock of the
+// client; it must not block long. The destructor completes whatever is queued or awaits its
+// confirm with `cancelled` (error "client shutting down"); it gives every connection about 1 s,
+// all in parallel, to close, and joins the threads; it must not run concurrently with Post()
+// from another thread, nor from inside a `done` callback. Exceptions thrown by `done` are caught
+// and logged.
 class AmqpClient final : public HttpClient {
  public:
   explicit AmqpClient(AmqpClientOptions options = {});
@@ -60,21 +74,13 @@ class AmqpClient final : public HttpClient {
   void Post(OutboundRequest request, std::function<void(OutboundResponse)> done) override;
 
  private:
-  struct Pending {
-    OutboundRequest request;
-    std::function<void(OutboundResponse)> done;
-  };
-  void Run();
-  void Wake();
-
   const AmqpClientOptions options_;
-  int wake_fd_ = -1;  // an eventfd: Post() and the destructor wake the thread's poll()
+  std::unique_ptr<amqp_internal::Watchdog> watchdog_;  // outlives the workers
 
   std::mutex mu_;
-  std::deque<Pending> queue_;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
-
-  std::thread thread_;  // last: started once everything above is initialised
+  // By URL, each with its thread; created on the URL's first Post(). Guarded by mu_.
+  std::map<std::string, std::unique_ptr<amqp_internal::Worker>> workers_;
+  bool stopping_ = false;  // guarded by mu_
 };
 
 }  // namespace hookvault::server
