@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -97,6 +100,9 @@ class Relay {
   }
   int port() const { return port_; }
   void Freeze(bool frozen) { frozen_ = frozen; }
+  // Stops reading in both directions: the client's writes fill the socket buffers and block,
+  // as with a broker under a resource alarm or a stalled proxy.
+  void Stall(bool stalled) { stalled_ = stalled; }
   void Cut() { cut_ = true; }
 
  private:
@@ -112,8 +118,8 @@ class Relay {
       }
       std::vector<pollfd> fds{{listener_, POLLIN, 0}};
       for (auto& [client, broker] : pairs_) {
-        fds.push_back({client, POLLIN, 0});
-        fds.push_back({broker, static_cast<short>(frozen_ ? 0 : POLLIN), 0});
+        fds.push_back({client, static_cast<short>(stalled_ ? 0 : POLLIN), 0});
+        fds.push_back({broker, static_cast<short>(frozen_ || stalled_ ? 0 : POLLIN), 0});
       }
       poll(fds.data(), fds.size(), 20);
       if (fds[0].revents & POLLIN) {
@@ -150,7 +156,7 @@ class Relay {
   const int upstream_port_;
   int listener_ = -1;
   int port_ = 0;
-  std::atomic<bool> stop_{false}, frozen_{false}, cut_{false};
+  std::atomic<bool> stop_{false}, frozen_{false}, stalled_{false}, cut_{false};
   std::vector<std::pair<int, int>> pairs_;  // the relay thread's only
   std::thread thread_;
 };
@@ -247,6 +253,176 @@ TEST_F(AmqpClientTest, MissingExchangeClosesTheChannelAndTheNextPublishReconnect
   std::this_thread::sleep_for(50ms);
   r = Send(client, Publish(server_->url(), "", queue_, "evt_y"));
   EXPECT_TRUE(r.acknowledged) << r.error;
+}
+
+// Answers of many posts, gathered; Wait() returns them once `count` have come.
+class Answers {
+ public:
+  std::function<void(OutboundResponse)> Slot(size_t i) {
+    return [this, i](OutboundResponse r) {
+      std::lock_guard<std::mutex> lock(mu_);
+      by_index_[i] = std::move(r);
+      cv_.notify_all();
+    };
+  }
+  bool Wait(size_t count, std::chrono::milliseconds within) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, within, [&] { return by_index_.size() >= count; });
+  }
+  OutboundResponse Get(size_t i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return by_index_[i];
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<size_t, OutboundResponse> by_index_;
+};
+
+TEST_F(AmqpClientTest, MissingExchangeOfOneDestinationFailsOnlyItsOwnPublishes) {
+  // One URL, two destinations: a channel error of one must not touch the other's publishes.
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  AmqpClient client(AmqpClientOptions{.reconnect_backoff_ms = 2000});
+  ASSERT_TRUE(Send(client, Publish(server_->url(), "", queue_, "evt_warm")).acknowledged);
+  Answers answers;
+  constexpr size_t kHealthy = 50;
+  for (size_t i = 0; i < kHealthy; ++i) {
+    OutboundRequest r = Publish(server_->url(), "", queue_, "evt_" + std::to_string(i));
+    r.body.assign(20000, 'x');
+    client.Post(std::move(r), answers.Slot(i));
+    if (i == 10) {
+      client.Post(Publish(server_->url(), "hv-no-such-exchange", "k", "evt_bad"),
+                  answers.Slot(kHealthy));
+    }
+  }
+  ASSERT_TRUE(answers.Wait(kHealthy + 1, 30s));
+  for (size_t i = 0; i < kHealthy; ++i) {
+    EXPECT_TRUE(answers.Get(i).acknowledged) << i << ": " << answers.Get(i).error;
+  }
+  EXPECT_EQ(answers.Get(kHealthy).error.rfind("channel closed: 404 NOT_FOUND", 0), 0u)
+      << answers.Get(kHealthy).error;
+  // The connection stayed up: the next publishes of both are answered at once, not with
+  // "connection down"; the bad one's channel is opened again and closed again.
+  EXPECT_TRUE(Send(client, Publish(server_->url(), "", queue_, "evt_next")).acknowledged);
+  OutboundResponse bad = Send(client, Publish(server_->url(), "hv-no-such-exchange", "k", "evt_b2"));
+  EXPECT_EQ(bad.error.rfind("channel closed: 404 NOT_FOUND", 0), 0u) << bad.error;
+  EXPECT_TRUE(Send(client, Publish(server_->url(), "", queue_, "evt_last")).acknowledged);
+}
+
+TEST_F(AmqpClientTest, ReturnsAreMatchedToTheirOwnPublishInAPipeline) {
+  // Alternately routable (queue_) and unroutable (a queue that does not exist), all through the
+  // default exchange on one channel... and ids shared across both kinds.
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  AmqpClient client;
+  Answers answers;
+  constexpr size_t kCount = 100;
+  const std::string nowhere = UniqueName("hv-nowhere");
+  for (size_t i = 0; i < kCount; ++i) {
+    const bool routable = i % 2 == 0;
+    // Pairs (i, i+1) share an id: a routable and an unroutable message of the same event.
+    client.Post(Publish(server_->url(), "", routable ? queue_ : nowhere,
+                        "evt_" + std::to_string(i / 2)),
+                answers.Slot(i));
+  }
+  ASSERT_TRUE(answers.Wait(kCount, 30s));
+  for (size_t i = 0; i < kCount; ++i) {
+    OutboundResponse r = answers.Get(i);
+    if (i % 2 == 0) {
+      EXPECT_TRUE(r.acknowledged) << i << ": " << r.error;
+    } else {
+      EXPECT_FALSE(r.acknowledged) << i;
+      EXPECT_EQ(r.error.rfind("basic.return 312 NO_ROUTE", 0), 0u) << i << ": " << r.error;
+    }
+  }
+}
+
+TEST_F(AmqpClientTest, StaleReturnOfATimedOutPublishDoesNotFailALaterAckedRetry) {
+  const std::string later = UniqueName("hv-later");  // no queue yet: unroutable
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  Relay relay(server_->port());
+  const std::string url = "amqp://guest:guest@127.0.0.1:" + std::to_string(relay.port());
+  AmqpClient client;
+  ASSERT_TRUE(Send(client, Publish(url, "", queue_, "evt_warm")).acknowledged);
+  // Both destinations' channels open before the freeze (this one is returned: no queue yet).
+  ASSERT_EQ(Send(client, Publish(url, "", later, "evt_warm")).error.rfind("basic.return", 0), 0u);
+  relay.Freeze(true);  // the broker's answers (the return, the acks) are held back
+  Answers answers;
+  client.Post(Publish(url, "", later, "evt_x", /*timeout_ms=*/300), answers.Slot(0));
+  client.Post(Publish(url, "", queue_, "evt_b", /*timeout_ms=*/20000), answers.Slot(1));
+  std::this_thread::sleep_for(600ms);  // evt_x's attempt times out
+  ASSERT_TRUE(peer_->DeclareQueue(later));
+  // The retry of the same event, now routable, published before the old return arrives.
+  client.Post(Publish(url, "", later, "evt_x", /*timeout_ms=*/20000), answers.Slot(2));
+  std::this_thread::sleep_for(200ms);
+  relay.Freeze(false);
+  ASSERT_TRUE(answers.Wait(3, 20s));
+  EXPECT_EQ(answers.Get(0).error.rfind("timeout waiting for publisher confirm", 0), 0u)
+      << answers.Get(0).error;
+  EXPECT_TRUE(answers.Get(1).acknowledged) << answers.Get(1).error;
+  EXPECT_TRUE(answers.Get(2).acknowledged) << answers.Get(2).error;
+  peer_->DeleteQueue(later);
+}
+
+TEST_F(AmqpClientTest, BrokerThatStopsReadingFailsPublishesInTimeAndHoldsUpNoOtherUrl) {
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  Relay relay(server_->port());
+  const std::string stalled_url = "amqp://guest:guest@127.0.0.1:" + std::to_string(relay.port());
+  auto client = std::make_unique<AmqpClient>(AmqpClientOptions{.reconnect_backoff_ms = 2000});
+  ASSERT_TRUE(Send(*client, Publish(stalled_url, "", queue_, "evt_warm")).acknowledged);
+  relay.Stall(true);
+  Answers answers;
+  constexpr size_t kCount = 40;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < kCount; ++i) {
+    OutboundRequest r = Publish(stalled_url, "", queue_, "evt_" + std::to_string(i), 500);
+    r.body.assign(1 << 20, 'x');  // 40 MiB in all: far more than the sockets buffer
+    client->Post(std::move(r), answers.Slot(i));
+  }
+  // Another URL (the broker itself) is served meanwhile.
+  OutboundResponse other = Send(*client, Publish(server_->url(), "", queue_, "evt_other", 5000));
+  EXPECT_TRUE(other.acknowledged) << other.error;
+  ASSERT_TRUE(answers.Wait(kCount, 10s)) << "publishes to a broker that stopped reading hang";
+  size_t not_reading = 0;
+  for (size_t i = 0; i < kCount; ++i) {
+    OutboundResponse r = answers.Get(i);
+    EXPECT_FALSE(r.acknowledged) << i;
+    if (r.error.find("broker not reading: send timed out") != std::string::npos) ++not_reading;
+  }
+  EXPECT_GT(not_reading, 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  // The destructor returns although a connection is dead in the water.
+  const auto stop = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, 3s);
+}
+
+TEST_F(AmqpClientTest, SilentBrokerHoldsUpNoOtherUrlNorTheDestructor) {
+  // A listener that accepts and never answers: the AMQP handshake waits.
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string silent = "amqp://guest:guest@127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  ASSERT_TRUE(peer_->DeclareQueue(queue_));
+  auto client = std::make_unique<AmqpClient>();
+  Answers answers;
+  client->Post(Publish(silent, "", queue_, "evt_silent", 8000), answers.Slot(0));
+  std::this_thread::sleep_for(100ms);
+  const auto posted = std::chrono::steady_clock::now();
+  OutboundResponse other = Send(*client, Publish(server_->url(), "", queue_, "evt_other", 8000));
+  EXPECT_TRUE(other.acknowledged) << other.error;
+  EXPECT_LT(std::chrono::steady_clock::now() - posted, 2s);
+  const auto stop = std::chrono::steady_clock::now();
+  client.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, 3s);
+  ASSERT_TRUE(answers.Wait(1, 1s));
+  EXPECT_FALSE(answers.Get(0).acknowledged);
+  close(listener);
 }
 
 TEST_F(AmqpClientTest, ConfirmThatNeverComesTimesOut) {
