@@ -192,6 +192,21 @@ bool RabbitMqServer::Restart() {
   return true;
 }
 
+bool RabbitMqServer::Ctl(const std::vector<std::string>& args) {
+  if (dir_.empty()) {
+    ADD_FAILURE() << "RabbitMqServer::Ctl: not a broker of this test's own";
+    return false;
+  }
+  const std::string log = dir_ + "/ctl.log";
+  std::vector<std::string> argv{Script(), "ctl", dir_ + "/broker"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (Run(argv, log) != 0) {
+    ADD_FAILURE() << "scripts/rabbitmq-test-server ctl failed:\n" << ReadFile(log);
+    return false;
+  }
+  return true;
+}
+
 RabbitMqServer::~RabbitMqServer() {
   // A forked child that ran static destructors must not stop its parent's broker.
   if (getpid() != owner_) return;

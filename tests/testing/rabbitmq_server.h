@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookvault::testing {
 
@@ -53,6 +54,9 @@ class RabbitMqServer {
   bool Stop();
   // Own broker only: starts it again on the same port with the same data.
   bool Restart();
+  // Own broker only: runs rabbitmqctl with `args` against it (e.g. set_vm_memory_high_watermark
+  // 0 raises a memory alarm). Returns false, with a test failure, on error.
+  bool Ctl(const std::vector<std::string>& args);
 
  private:
   RabbitMqServer() = default;

@@ -522,6 +522,43 @@ TEST_F(AmqpClientTest, AmqpsVerifiesTheBrokersCertificate) {
   EXPECT_EQ(m->message_id, "evt_trusted");
 }
 
+// Its own broker: a memory alarm (watermark 0) blocks publishers; the client advertises
+// connection.blocked, so it is told, and fails publishes at once until the alarm is cleared.
+TEST(AmqpClientAlarmTest, BlockedBrokerFailsPublishesAtOnceThenAcksWhenUnblocked) {
+  std::unique_ptr<RabbitMqServer> server = RabbitMqServer::StartOwn();
+  ASSERT_NE(server, nullptr);
+  const std::string queue = UniqueName("hv-alarm");
+  {
+    AmqpTestPeer peer(server->url());
+    ASSERT_TRUE(peer.DeclareQueue(queue));
+  }
+  AmqpClient client;
+  ASSERT_TRUE(Send(client, Publish(server->url(), "", queue, "evt_before")).acknowledged);
+  ASSERT_TRUE(server->Ctl({"set_vm_memory_high_watermark", "0"}));
+  // The publish that meets the alarm waits for a confirm that does not come; the broker has
+  // said connection.blocked by then, and the next ones fail without being written.
+  std::string blocked_error;
+  for (int i = 0; i < 40 && blocked_error.empty(); ++i) {
+    OutboundResponse r = Send(client, Publish(server->url(), "", queue, "evt_during", 500));
+    EXPECT_FALSE(r.acknowledged);
+    if (r.error.rfind("broker blocked: ", 0) == 0) {
+      blocked_error = r.error;
+      EXPECT_LT(r.duration_us, 400'000);  // at once, not after the timeout
+    }
+  }
+  EXPECT_NE(blocked_error.find("memory"), std::string::npos) << blocked_error;
+  ASSERT_TRUE(server->Ctl({"set_vm_memory_high_watermark", "0.8"}));
+  bool acked = false;
+  std::string last_error;
+  for (int i = 0; i < 100 && !acked; ++i) {
+    OutboundResponse r = Send(client, Publish(server->url(), "", queue, "evt_after", 2000));
+    acked = r.acknowledged;
+    last_error = r.error;
+    if (!acked) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(acked) << last_error;
+}
+
 // Its own broker: stopped and started again on the same port and data.
 TEST(AmqpClientRestartTest, BrokerDownFailsThenPublishesRecoverAfterItsRestart) {
   std::unique_ptr<RabbitMqServer> server = RabbitMqServer::StartOwn();
