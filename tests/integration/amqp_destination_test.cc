@@ -40,7 +40,8 @@ std::string Config(const std::string& dir, const std::string& url, const std::st
     "destinations": [{"name": "rabbit", "url": ")" + url + R"(",
       "amqp": {"exchange": ")" + exchange + R"(", "routing_key": ")" + routing_key + R"("},
       "signing_secret": ")" + kSecret + R"(", "timeout_ms": 2000, "max_attempts": 200,
-      "backoff": {"initial_ms": 50, "max_ms": 300}}],
+      "backoff": {"initial_ms": 50, "max_ms": 300},
+      "circuit": {"failures": 20, "open_ms": 200}}],
     "api_tokens": [{"name": "ops", "token": ")" + kOperator + R"(", "role": "operator"}]})";
 }
 

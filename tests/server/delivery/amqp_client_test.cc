@@ -443,7 +443,10 @@ TEST_F(AmqpClientTest, LostConnectionFailsWhatAwaitsItsConfirmThenReconnects) {
   ASSERT_TRUE(peer_->DeclareQueue(queue_));
   Relay relay(server_->port());
   const std::string url = "amqp://guest:guest@127.0.0.1:" + std::to_string(relay.port());
-  AmqpClient client(AmqpClientOptions{.reconnect_backoff_ms = 50});
+  // A backoff far longer than any scheduling delay of a loaded (or TSan) run: the publish
+  // right after the loss is certain to fall within it.
+  AmqpClient client(
+      AmqpClientOptions{.reconnect_backoff_ms = 1500, .max_reconnect_backoff_ms = 1500});
   ASSERT_TRUE(Send(client, Publish(url, "", queue_, "evt_1")).acknowledged);
   relay.Freeze(true);
   auto promise = std::make_shared<std::promise<OutboundResponse>>();
@@ -460,9 +463,13 @@ TEST_F(AmqpClientTest, LostConnectionFailsWhatAwaitsItsConfirmThenReconnects) {
   // Within the backoff a publish fails at once, naming why; after it, it reconnects.
   r = Send(client, Publish(url, "", queue_, "evt_3"));
   EXPECT_EQ(r.error.rfind("connection down: connection lost", 0), 0u) << r.error;
-  std::this_thread::sleep_for(100ms);
-  r = Send(client, Publish(url, "", queue_, "evt_4"));
-  EXPECT_TRUE(r.acknowledged) << r.error;
+  bool acked = false;
+  for (int i = 0; i < 50 && !acked; ++i) {
+    std::this_thread::sleep_for(100ms);
+    r = Send(client, Publish(url, "", queue_, "evt_4"));
+    acked = r.acknowledged;
+  }
+  EXPECT_TRUE(acked) << r.error;
 }
 
 TEST_F(AmqpClientTest, DestructorCancelsWhatAwaitsItsConfirm) {
