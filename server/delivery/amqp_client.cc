@@ -18,8 +18,8 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -159,12 +159,16 @@ class Watchdog {
 
   // `owner` is about to block on `fd` until at most `deadline_us`.
   void Arm(const void* owner, int fd, int64_t deadline_us) {
+    bool sooner;
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (cap_us_ != 0) deadline_us = std::min(deadline_us, cap_us_);
       armed_[owner] = Armed{fd, deadline_us, false};
+      // Most calls are armed and disarmed long before the thread's next wake-up: only an
+      // earlier deadline needs to wake it (it skips what was disarmed when it wakes).
+      sooner = deadline_us < wakes_at_us_;
     }
-    cv_.notify_all();
+    if (sooner) cv_.notify_all();
   }
   // Returns true when the watchdog shut the socket down (the call ran out of time).
   bool Disarm(const void* owner) {
@@ -206,8 +210,10 @@ class Watchdog {
           next = a.deadline_us;
         }
       }
+      wakes_at_us_ = next.value_or(INT64_MAX);
       if (next) {
-        cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::microseconds(*next)));
+        cv_.wait_until(lock,
+                       std::chrono::steady_clock::time_point(std::chrono::microseconds(*next)));
       } else {
         cv_.wait(lock);
       }
@@ -218,6 +224,7 @@ class Watchdog {
   std::condition_variable cv_;
   std::map<const void*, Armed> armed_;  // guarded by mu_
   int64_t cap_us_ = 0;                  // guarded by mu_; 0: none
+  int64_t wakes_at_us_ = 0;             // guarded by mu_; when the thread wakes next at the latest
   bool stop_ = false;                   // guarded by mu_
   std::thread thread_;                  // last
 };
@@ -273,8 +280,8 @@ class Connection {
       return;
     }
     std::string error;
-    const amqp_channel_t id = OpenChannel(r.request.amqp_exchange, r.request.amqp_routing_key,
-                                          deadline, &error);
+    const amqp_channel_t id =
+        OpenChannel(r.request.amqp_exchange, r.request.amqp_routing_key, deadline, &error);
     if (id == 0) {
       Fail(r, started, error);
       return;
@@ -468,9 +475,9 @@ class Connection {
     props[0].value.value.table = amqp_table_t{2, caps};
     amqp_table_t properties{1, props};
     watchdog_.Arm(this, fd(), deadline_us);
-    std::string error = ReplyError(amqp_login_with_properties(
-        state_, vhost, 0, kFrameMax, options_.heartbeat_seconds, &properties,
-        AMQP_SASL_METHOD_PLAIN, info.user, info.password));
+    std::string error = ReplyError(
+        amqp_login_with_properties(state_, vhost, 0, kFrameMax, options_.heartbeat_seconds,
+                                   &properties, AMQP_SASL_METHOD_PLAIN, info.user, info.password));
     if (watchdog_.Disarm(this) && error.empty()) error = "login timed out";
     if (!error.empty()) {
       Destroy();
@@ -557,20 +564,22 @@ class Connection {
     switch (method.id) {
       case AMQP_BASIC_ACK_METHOD: {
         auto* m = static_cast<amqp_basic_ack_t*>(method.decoded);
-        if (channel != channels_.end()) Confirm(channel->second, m->delivery_tag, m->multiple != 0, true);
+        if (channel != channels_.end())
+          Confirm(channel->second, m->delivery_tag, m->multiple != 0, true);
         break;
       }
       case AMQP_BASIC_NACK_METHOD: {
         auto* m = static_cast<amqp_basic_nack_t*>(method.decoded);
-        if (channel != channels_.end()) Confirm(channel->second, m->delivery_tag, m->multiple != 0, false);
+        if (channel != channels_.end())
+          Confirm(channel->second, m->delivery_tag, m->multiple != 0, false);
         break;
       }
       case AMQP_BASIC_RETURN_METHOD: {
         auto* m = static_cast<amqp_basic_return_t*>(method.decoded);
         if (channel != channels_.end()) {
           channel->second.returning = "basic.return " + CloseReason(m->reply_code, m->reply_text) +
-                                      " (exchange '" + ToString(m->exchange) +
-                                      "', routing key '" + ToString(m->routing_key) + "')";
+                                      " (exchange '" + ToString(m->exchange) + "', routing key '" +
+                                      ToString(m->routing_key) + "')";
         }
         break;
       }
@@ -603,8 +612,10 @@ class Connection {
         auto* m = static_cast<amqp_connection_blocked_t*>(method.decoded);
         blocked_ = true;
         blocked_reason_ = ToString(m->reason);
-        spdlog::warn("amqp {}: the broker blocks publishing ({}); publishes fail until it "
-                     "unblocks", url_host(), blocked_reason_);
+        spdlog::warn(
+            "amqp {}: the broker blocks publishing ({}); publishes fail until it "
+            "unblocks",
+            url_host(), blocked_reason_);
         break;
       }
       case AMQP_CONNECTION_UNBLOCKED_METHOD:
@@ -666,9 +677,8 @@ class Connection {
   void Down(const std::string& error) {
     Destroy();
     last_error_ = error;
-    backoff_ms_ = backoff_ms_ == 0
-                      ? options_.reconnect_backoff_ms
-                      : std::min(backoff_ms_ * 2, options_.max_reconnect_backoff_ms);
+    backoff_ms_ = backoff_ms_ == 0 ? options_.reconnect_backoff_ms
+                                   : std::min(backoff_ms_ * 2, options_.max_reconnect_backoff_ms);
     down_until_us_ = NowMicros() + backoff_ms_ * 1000;
   }
 
@@ -803,11 +813,11 @@ class Worker {
 
   const int wake_fd_;  // an eventfd: Post() and Stop() wake the thread's poll()
   std::mutex mu_;
-  std::deque<Request> queue_;  // guarded by mu_
-  bool stopping_ = false;      // guarded by mu_
+  std::deque<Request> queue_;               // guarded by mu_
+  bool stopping_ = false;                   // guarded by mu_
   std::atomic<bool> stopping_flag_{false};  // the same, for a connect in progress
-  Connection connection_;      // the thread's only
-  std::thread thread_;         // last: started once everything above is initialised
+  Connection connection_;                   // the thread's only
+  std::thread thread_;                      // last: started once everything above is initialised
 };
 
 }  // namespace amqp_internal

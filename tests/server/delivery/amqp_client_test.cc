@@ -11,8 +11,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <map>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -305,7 +305,8 @@ TEST_F(AmqpClientTest, MissingExchangeOfOneDestinationFailsOnlyItsOwnPublishes) 
   // The connection stayed up: the next publishes of both are answered at once, not with
   // "connection down"; the bad one's channel is opened again and closed again.
   EXPECT_TRUE(Send(client, Publish(server_->url(), "", queue_, "evt_next")).acknowledged);
-  OutboundResponse bad = Send(client, Publish(server_->url(), "hv-no-such-exchange", "k", "evt_b2"));
+  OutboundResponse bad =
+      Send(client, Publish(server_->url(), "hv-no-such-exchange", "k", "evt_b2"));
   EXPECT_EQ(bad.error.rfind("channel closed: 404 NOT_FOUND", 0), 0u) << bad.error;
   EXPECT_TRUE(Send(client, Publish(server_->url(), "", queue_, "evt_last")).acknowledged);
 }
@@ -321,9 +322,9 @@ TEST_F(AmqpClientTest, ReturnsAreMatchedToTheirOwnPublishInAPipeline) {
   for (size_t i = 0; i < kCount; ++i) {
     const bool routable = i % 2 == 0;
     // Pairs (i, i+1) share an id: a routable and an unroutable message of the same event.
-    client.Post(Publish(server_->url(), "", routable ? queue_ : nowhere,
-                        "evt_" + std::to_string(i / 2)),
-                answers.Slot(i));
+    client.Post(
+        Publish(server_->url(), "", routable ? queue_ : nowhere, "evt_" + std::to_string(i / 2)),
+        answers.Slot(i));
   }
   ASSERT_TRUE(answers.Wait(kCount, 30s));
   for (size_t i = 0; i < kCount; ++i) {
