@@ -44,7 +44,7 @@ class RabbitMqServer {
   // amqp://guest:guest@127.0.0.1:PORT
   const std::string& url() const { return url_; }
   // amqps://guest:guest@localhost:PORT, and the PEM certificate its TLS listener presents (its
-  // own CA: self-signed, for localhost and 127.0.0.1).
+  // own CA: self-signed, for the name localhost only, so that 127.0.0.1 fails the host name check).
   const std::string& amqps_url() const { return amqps_url_; }
   const std::string& tls_cert_file() const { return tls_cert_file_; }
   int port() const { return port_; }

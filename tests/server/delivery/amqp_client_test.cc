@@ -519,11 +519,19 @@ TEST_F(AmqpClientTest, AmqpsVerifiesTheBrokersCertificate) {
   // URL connects, with the host name checked against it.
   ASSERT_EQ(setenv("SSL_CERT_FILE", server_->tls_cert_file().c_str(), 1), 0);
   OutboundResponse r;
+  OutboundResponse wrong_name;
   {
     AmqpClient client;
     r = Send(client, Publish(url, "", queue_, "evt_trusted"));
+    // The same trusted certificate names only localhost: by its IP address the host name check
+    // refuses it.
+    std::string by_ip = url;
+    by_ip.replace(by_ip.find("@localhost:"), 11, "@127.0.0.1:");
+    wrong_name = Send(client, Publish(by_ip, "", queue_, "evt_wrong_name"));
   }
   unsetenv("SSL_CERT_FILE");
+  EXPECT_FALSE(wrong_name.acknowledged);
+  EXPECT_EQ(wrong_name.error.rfind("cannot connect to 127.0.0.1:", 0), 0u) << wrong_name.error;
   EXPECT_TRUE(r.acknowledged) << r.error;
   auto m = peer_->Get(queue_);
   ASSERT_TRUE(m.has_value());
