@@ -339,7 +339,7 @@ class Connection {
       error = timed_out ? NotReading(started, r.request.timeout_ms)
                         : std::string("connection lost: ") + amqp_error_string2(rc);
       Lose(error);
-      Fail(r, started, error);
+      FailOrCancel(r, started, error);
       return;
     }
     Channel& ch = channels_[id];
@@ -409,6 +409,19 @@ class Connection {
   }
 
  private:
+  // While the client stops, the watchdog cuts what blocks: that is a cancel, not a failure.
+  void FailOrCancel(Request& r, int64_t started_us, std::string error) {
+    if (!stopping_.load()) {
+      Fail(r, started_us, std::move(error));
+      return;
+    }
+    OutboundResponse response;
+    response.error = "client shutting down";
+    response.cancelled = true;
+    response.duration_us = NowMicros() - started_us;
+    Finish(r, std::move(response));
+  }
+
   static std::string NotReading(int64_t started_us, int64_t timeout_ms) {
     return "broker not reading: send timed out after " +
            std::to_string((NowMicros() - started_us) / 1000) + " ms (timeout_ms " +
@@ -670,7 +683,7 @@ class Connection {
     lost.swap(channels_);
     Down(error);
     for (auto& [id, ch] : lost) {
-      for (auto& [tag, f] : ch.in_flight) Fail(f.request, f.started_us, error);
+      for (auto& [tag, f] : ch.in_flight) FailOrCancel(f.request, f.started_us, error);
     }
   }
 
