@@ -165,6 +165,52 @@ TEST(AmqpDestinationTest, UnroutablePublishIsRetriedUntilTheQueueIsBoundThenDeli
   EXPECT_TRUE(peer.DeleteQueue(queue));
 }
 
+// Two destinations on one broker URL, one of them with a missing exchange: the broken one's
+// channel errors must not fail, or hold up, the healthy one's publishes (channel per
+// destination on the URL's connection).
+TEST(AmqpDestinationTest, MissingExchangeOfOneDestinationLeavesAnotherOnTheSameUrlUntouched) {
+  RabbitMqServer* broker = RabbitMqServer::Shared();
+  ASSERT_NE(broker, nullptr);
+  const std::string queue = UniqueName("hv-it-good");
+  AmqpTestPeer peer(broker->url());
+  ASSERT_TRUE(peer.DeclareQueue(queue));
+  TempDir dir;
+  std::string config = Config(dir.path(), broker->url(), "", queue);
+  const std::string broken = R"({"name": "broken", "url": ")" + broker->url() +
+                             R"(", "amqp": {"exchange": "hv-it-no-such-exchange",
+      "routing_key": "k"}, "timeout_ms": 2000, "max_attempts": 200,
+      "backoff": {"initial_ms": 20, "max_ms": 50}, "circuit": {"failures": 1000}}, )";
+  config.replace(config.find("{\"name\": \"rabbit\""), 0, broken);
+  std::string path = dir.Write("config.json", config);
+  ServerProcess server({"serve", "--config", path}, dir.File("server.log"));
+  ASSERT_TRUE(server.started()) << server.Log();
+  HttpClient client;
+  constexpr int kEvents = 20;
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_FALSE(PostEvent(client, server, "two-" + std::to_string(i)).empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string db = dir.File("hookvault.db");
+  ASSERT_TRUE(WaitFor([&] {
+    return QueryInt(db,
+                    "SELECT count(*) FROM deliveries WHERE destination = 'rabbit' AND "
+                    "status = 'succeeded'") == kEvents;
+  })) << server.Log();
+  // Each with one attempt: none failed with the other destination's channel error.
+  EXPECT_EQ(QueryInt(db,
+                     "SELECT count(*) FROM attempts a JOIN deliveries d ON a.delivery_id = d.id "
+                     "WHERE d.destination = 'rabbit'"),
+            kEvents);
+  EXPECT_GT(QueryInt(db,
+                     "SELECT count(*) FROM attempts a JOIN deliveries d ON a.delivery_id = d.id "
+                     "WHERE d.destination = 'broken' AND a.error LIKE 'channel closed: 404%'"),
+            0);
+  std::set<std::string> arrived;
+  while (auto m = peer.Get(queue, 1000)) arrived.insert(m->message_id);
+  EXPECT_EQ(arrived.size(), static_cast<size_t>(kEvents));
+  EXPECT_TRUE(peer.DeleteQueue(queue));
+}
+
 // Its own broker, stopped while events come in and started again: every event arrives at least
 // once (a publish whose confirm was lost with the connection is sent again), none is lost, and
 // every delivery ends succeeded.
