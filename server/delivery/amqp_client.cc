@@ -354,7 +354,9 @@ class Connection {
       timeval zero{0, 0};
       // A heartbeat due is written here: bounded like any other write.
       const int64_t now = NowMicros();
-      watchdog_.Arm(this, fd(), now + options_.heartbeat_seconds * 1000000LL);
+      const int64_t heartbeat_ms =
+          options_.heartbeat_seconds > 0 ? options_.heartbeat_seconds * 1000LL : kMaxConnectMs;
+      watchdog_.Arm(this, fd(), now + heartbeat_ms * 1000);
       int rc = amqp_simple_wait_frame_noblock(state_, &frame, &zero);
       const bool timed_out = watchdog_.Disarm(this);
       if (rc == AMQP_STATUS_TIMEOUT && !timed_out) break;
@@ -409,6 +411,13 @@ class Connection {
   }
 
  private:
+  // Sends a method frame; like every write, it may not block for more than a connect's time.
+  void SendBounded(amqp_channel_t channel, amqp_method_number_t id, void* method) {
+    watchdog_.Arm(this, fd(), NowMicros() + kMaxConnectMs * 1000);
+    amqp_send_method(state_, channel, id, method);
+    watchdog_.Disarm(this);
+  }
+
   // While the client stops, the watchdog cuts what blocks: that is a cancel, not a failure.
   void FailOrCancel(Request& r, int64_t started_us, std::string error) {
     if (!stopping_.load()) {
@@ -542,7 +551,7 @@ class Connection {
         reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
       // Only this channel is closed: acknowledge it, the connection stays.
       amqp_channel_close_ok_t ok{};
-      amqp_send_method(state_, id, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+      SendBounded(id, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
       *error = "cannot open a channel: " + e;
       return 0;
     }
@@ -601,7 +610,7 @@ class Connection {
         std::string error = "channel closed: " + CloseReason(m->reply_code, m->reply_text);
         spdlog::warn("amqp {}: {}", url_host(), error);
         amqp_channel_close_ok_t ok{};
-        amqp_send_method(state_, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        SendBounded(frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
         if (channel != channels_.end()) {
           // Only this destination's channel: the others and the connection stay up, and the
           // next publish of this destination opens it again.
@@ -617,7 +626,7 @@ class Connection {
         auto* m = static_cast<amqp_connection_close_t*>(method.decoded);
         std::string reason = CloseReason(m->reply_code, m->reply_text);
         amqp_connection_close_ok_t ok{};
-        amqp_send_method(state_, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        SendBounded(0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
         Lose("connection closed by the broker: " + reason);
         break;
       }
