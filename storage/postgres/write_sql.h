@@ -110,6 +110,18 @@ inline constexpr std::string_view kLockOrderKeysOfDeliveries =
     " AS k FROM deliveries d WHERE d.id = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
     " ORDER BY k OFFSET 0) s";
 
+// Takes the ordering locks of the failed ordered deliveries of the events $1 (a bigint[] of
+// seqs), ascending: run first by a retention round's transaction, before it locks any row. An
+// ingest that holds such a key's lock and is storing a delivery held behind the failed head
+// has then committed before kPruneDeleteEvents (a later statement, with a later snapshot)
+// looks for held deliveries of the key, so the head's event is kept; without the lock the
+// DELETE could miss the uncommitted held row, and the key would wait for ever.
+inline constexpr std::string_view kLockOrderKeysOfFailedEvents =
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("d.destination", "d.order_key")
+    " AS k FROM deliveries d WHERE d.event_seq = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
+    " AND d.status = 'failed' ORDER BY k OFFSET 0) s";
+
 #undef HOOKVAULT_ORDER_LOCK_ID
 
 // After delivery $1 ended succeeded or skipped: releases the next held delivery of its key,

@@ -384,6 +384,49 @@ TEST_P(OrderingPostgresRaceTest, IngestAndSuccessOfAKeyWaitForItsLock) {
   EXPECT_EQ(Names(Claim({}, &b)), (NameList{"j1", "k2"}));
 }
 
+// Retention against an ingest in flight on another connection: the ingest holds key K's lock
+// and has stored (not yet committed) a delivery of K held behind K's failed head a1, whose
+// event is old enough to go. The prune must wait for K's lock, then see the held delivery and
+// keep a1's event; deleting it would leave the held delivery with no head, for ever.
+TEST_P(OrderingPostgresRaceTest, RetentionWaitsForAnIngestOfAFailedHeadsKey) {
+  Append({{"a1", "K"}, {"x1", std::nullopt}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"a1", "x1"}));
+  Record(claimed["a1"], AttemptRecord::Next::kFailed);
+  const int64_t head = claimed["a1"].delivery_id;
+  const int64_t x1 = claimed["x1"].delivery_id;
+
+  auto ingest = pg::Connection::Open({.url = url_, .application_name = "test-ingest"});
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  ASSERT_TRUE((*ingest)->Exec("BEGIN").ok());
+  auto locked = (*ingest)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                                pg::Params().Add("{" + std::to_string(head) + "}"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  // The delivery the ingest stores: of key K, held behind a1 (x1's row stands in for it).
+  auto held = (*ingest)->Exec(
+      "UPDATE deliveries SET order_key = 'K', held = true, status = 'pending' WHERE id = $1",
+      pg::Params().Add(x1));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+
+  std::atomic<bool> pruned{false};
+  StatusOr<PruneBatch> batch = Status::Internal("not run");
+  std::thread retention([&] {
+    batch = ports_.retention->Prune(PruneTarget::kFailedEvents, clock_.NowMicros() + 1,
+                                    INT64_MAX, PruneCursor{}, 100);
+    pruned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(pruned) << "retention went ahead of K's lock";
+  ASSERT_TRUE((*ingest)->Exec("COMMIT").ok());
+  retention.join();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_EQ(batch->deleted, 0);
+  auto left = (*ingest)->Exec("SELECT count(*) FROM deliveries WHERE id = $1 AND status = 'failed'",
+                              pg::Params().Add(head));
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_EQ(left->GetInt64(0, 0), 1) << "K's failed head was deleted; its held delivery is stuck";
+}
+
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,
                          ::testing::Values(Backend::kPostgres),
                          hookvault::testing::BackendTestName);
