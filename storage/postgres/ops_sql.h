@@ -98,7 +98,8 @@ WITH target AS MATERIALIZED (
                                  ORDER BY t.event_seq) > 1
               OR EXISTS (SELECT 1 FROM deliveries o
                          WHERE o.destination = t.destination AND o.order_key = t.order_key
-                           AND o.status IN ('pending', 'failed') AND NOT o.held
+                           AND o.order_key IS NOT NULL AND NOT o.held
+                           AND o.status IN ('pending', 'failed')
                            AND o.id NOT IN (SELECT id FROM target))) AS held
   FROM target t
 )

@@ -129,7 +129,8 @@ inline constexpr std::string_view kLockOrderKeysOfFailedEvents =
 // $2 = now. The key's lock is held (kLockOrderKeysOfDeliveries). The key is read first (the
 // MATERIALIZED CTE) and the next held delivery found by a subquery on it, so that the planner
 // walks deliveries_held in seq order for that key (as a join it may walk every delivery in
-// seq order instead); the open check reads deliveries_order_key's open entries of the key only.
+// seq order instead); the head check repeats deliveries_key_head's WHERE clause exactly, so
+// that it reads at most the key's head entry (deliveries_order_key would read every held one).
 inline constexpr std::string_view kReleaseNextHeld = R"sql(
 WITH k AS MATERIALIZED (
   SELECT destination, order_key FROM deliveries WHERE id = $1 AND order_key IS NOT NULL
@@ -143,7 +144,8 @@ WHERE id = (SELECT (SELECT h.id FROM deliveries h
             FROM k)
   AND NOT EXISTS (SELECT 1 FROM k JOIN deliveries o
                     ON o.destination = k.destination AND o.order_key = k.order_key
-                   AND o.status IN ('pending', 'failed') AND NOT o.held)
+                   AND o.order_key IS NOT NULL AND NOT o.held
+                   AND o.status IN ('pending', 'failed'))
 )sql";
 
 // At start: releases the held deliveries of every destination not in $1 (a text[] of the

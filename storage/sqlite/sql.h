@@ -134,8 +134,10 @@ UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
 
 // Ordering (migration 0007): after delivery ?1 ended succeeded or skipped, releases the next
 // held delivery of its key, lowest seq first, unless the key still has an open delivery that
-// is not held (its head: then nothing may start beside it). ?2 = now. Uses deliveries_held and
-// deliveries_order_key.
+// is not held (its head: then nothing may start beside it). ?2 = now. Uses deliveries_held and,
+// for the head check, deliveries_key_head: the check repeats its WHERE clause exactly and names
+// it, because without statistics SQLite prefers deliveries_order_key (one more equality term),
+// which reads every held delivery of the key.
 inline constexpr std::string_view kReleaseNextHeld = R"sql(
 UPDATE deliveries SET held = 0, updated_at = ?2
 WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
@@ -143,10 +145,11 @@ WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
             WHERE d.id = ?1
             ORDER BY h.event_seq
             LIMIT 1)
-  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o
+  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o INDEXED BY deliveries_key_head
                     ON o.destination = d.destination AND o.order_key = d.order_key
-                   AND o.status IN ('pending', 'failed')
-                  WHERE d.id = ?1 AND o.held = 0)
+                  WHERE d.id = ?1
+                    AND o.order_key IS NOT NULL AND o.held = 0
+                    AND o.status IN ('pending', 'failed'))
 )sql";
 
 // At start: releases the held deliveries of every destination not in ?1 (a JSON array of the
@@ -201,16 +204,18 @@ SELECT coalesce(max(id), 0) + 1 FROM deliveries
 // requeued_at is where the age of the oldest pending delivery counts from (migration 0005).
 // An ordered delivery comes back held when its key has another open delivery that is not held
 // (the key's head: a re-sent old delivery queues behind it); otherwise it is the head itself (a
-// reprocessed failed head goes first again, before the deliveries it held back).
+// reprocessed failed head goes first again, before the deliveries it held back). The head
+// check repeats deliveries_key_head's WHERE clause exactly and names it (see kReleaseNextHeld).
 inline constexpr std::string_view kRequeueDelivery = R"sql(
 UPDATE deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
     updated_at = ?2, requeued_at = ?2,
     held = order_key IS NOT NULL
-           AND EXISTS (SELECT 1 FROM deliveries o
+           AND EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_key_head
                        WHERE o.destination = deliveries.destination
                          AND o.order_key = deliveries.order_key
-                         AND o.status IN ('pending', 'failed') AND o.held = 0
+                         AND o.order_key IS NOT NULL AND o.held = 0
+                         AND o.status IN ('pending', 'failed')
                          AND o.id <> deliveries.id)
 WHERE id = ?1
 )sql";

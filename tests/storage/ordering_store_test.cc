@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/postgres/ops_sql.h"
 #include "storage/postgres/stores.h"
 #include "storage/postgres/write_sql.h"
 #include "tests/testing/backend.h"
@@ -425,6 +426,67 @@ TEST_P(OrderingPostgresRaceTest, RetentionWaitsForAnIngestOfAFailedHeadsKey) {
                               pg::Params().Add(head));
   ASSERT_TRUE(left.ok()) << left.status().ToString();
   EXPECT_EQ(left->GetInt64(0, 0), 1) << "K's failed head was deleted; its held delivery is stuck";
+}
+
+// Draining one hot key: each release (and a requeue) asks whether the key still has a head.
+// With 10,000 deliveries of one key held and its head just succeeded, that check must read the
+// key's head entry only (deliveries_key_head), not every held delivery of the key: otherwise
+// draining a backlog of n costs n^2 reads in the writer's transactions.
+TEST_P(OrderingPostgresRaceTest, AHeadCheckReadsOnlyTheKeysHeadNotItsBacklog) {
+  Append({{"k0", "K"}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"k0"}));
+  const int64_t head = claimed["k0"].delivery_id;
+  auto db = pg::Connection::Open({.url = url_, .application_name = "test-plan"});
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  pg::Connection& c = **db;
+  auto events = c.Exec(R"sql(
+INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
+                    headers, body, status)
+SELECT e.seq + g, e.id || '-' || g, e.source, e.event_type, e.idempotency_key || '-' || g,
+       e.received_at, e.remote_addr, e.headers, e.body, e.status
+FROM events e, generate_series(1, 10000) g
+)sql");
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  auto held = c.Exec(R"sql(
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at,
+                        order_key, held)
+SELECT e.seq, d.destination, 0, 0, 0, d.order_key, true
+FROM deliveries d JOIN events e ON e.seq > d.event_seq
+WHERE d.id = $1
+)sql", pg::Params().Add(head));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_EQ(held->affected_rows(), 10000);
+  ASSERT_TRUE(c.Exec("ANALYZE deliveries").ok());
+
+  // Each statement's plan, run for real (ANALYZE) and rolled back.
+  auto plan_of = [&](std::string_view statement, const pg::Params& params) {
+    std::string text;
+    EXPECT_TRUE(c.Exec("BEGIN").ok());
+    EXPECT_TRUE(c.Exec("UPDATE deliveries SET status = 'succeeded' WHERE id = $1",
+                       pg::Params().Add(head)).ok());
+    auto plan = c.Exec("EXPLAIN (ANALYZE) " + std::string(statement), params);
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    if (plan.ok()) {
+      for (int i = 0; i < plan->rows(); ++i) text += plan->GetString(i, 0) + "\n";
+    }
+    EXPECT_TRUE(c.Exec("ROLLBACK").ok());
+    return text;
+  };
+  auto expect_no_backlog_read = [](const std::string& plan) {
+    EXPECT_EQ(plan.find("Seq Scan on deliveries"), std::string::npos) << plan;
+    for (size_t at = plan.find("Rows Removed by Filter: "); at != std::string::npos;
+         at = plan.find("Rows Removed by Filter: ", at + 1)) {
+      EXPECT_LE(std::stoll(plan.substr(at + 24)), 10) << plan;
+    }
+  };
+  const std::string release = plan_of(pgsql::kReleaseNextHeld, pg::Params().Add(head).Add(1));
+  EXPECT_NE(release.find("deliveries_key_head"), std::string::npos) << release;
+  expect_no_backlog_read(release);
+  const std::string requeue = plan_of(
+      pg::ops::kRequeueDeliveries, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
+  expect_no_backlog_read(requeue);
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,
