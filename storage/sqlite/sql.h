@@ -220,6 +220,32 @@ SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = N
 WHERE id = ?1
 )sql";
 
+// After a reprocess chunk requeued delivery ?1: if its key's head is pending and not in flight
+// (unleased) while a held delivery of the key has a lower seq, that held delivery becomes the
+// head and the head is held again (?2 = now). A bulk run walks newest first, so a later chunk
+// requeues deliveries older than the head an earlier chunk made: this keeps the key's oldest
+// open delivery its head, across chunks and within one (where a requeued failed head may have
+// been made the head after an older delivery was held behind it). A head in flight keeps its
+// place (it was attempted once every older delivery had succeeded or been skipped). Two rows
+// at most: the head from deliveries_key_head, the lowest held one from deliveries_held.
+inline constexpr std::string_view kReheadKey = R"sql(
+WITH h AS (SELECT o.id, o.event_seq FROM deliveries d
+             JOIN deliveries o INDEXED BY deliveries_key_head
+               ON o.destination = d.destination AND o.order_key = d.order_key
+           WHERE d.id = ?1
+             AND o.order_key IS NOT NULL AND o.held = 0 AND o.status IN ('pending', 'failed')
+             AND o.status = 'pending' AND o.lease_expires_at IS NULL
+           LIMIT 1),
+l AS (SELECT w.id, w.event_seq FROM deliveries d JOIN deliveries w
+        ON w.destination = d.destination AND w.order_key = d.order_key AND w.held = 1
+      WHERE d.id = ?1
+      ORDER BY w.event_seq
+      LIMIT 1),
+s AS (SELECT h.id AS head_id, l.id AS held_id FROM h, l WHERE l.event_seq < h.event_seq)
+UPDATE deliveries SET held = (id = (SELECT head_id FROM s)), updated_at = ?2
+WHERE id IN (SELECT head_id FROM s UNION ALL SELECT held_id FROM s)
+)sql";
+
 // Skip (POST /api/v1/deliveries/{id}/skip): the delivery's status, then a failed one becomes
 // skipped; kReleaseNextHeld follows. ?2 = now.
 inline constexpr std::string_view kDeliveryStatus = R"sql(

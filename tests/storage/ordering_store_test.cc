@@ -258,6 +258,62 @@ TEST_P(OrderingStoreTest, AReprocessedOldDeliveryQueuesBehindTheOpenHead) {
   EXPECT_TRUE(Claim().empty());
 }
 
+// A bulk reprocess larger than one chunk walks newest first; each later chunk requeues older
+// deliveries of the key than the head an earlier one made. The key must still go in seq order.
+TEST_P(OrderingStoreTest, ABulkReprocessOfSeveralChunksKeepsSeqOrder) {
+  Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}, {"a4", "A"}, {"a5", "A"}});
+  for (int i = 0; i < 5; ++i) {
+    auto claimed = Claim();
+    ASSERT_EQ(claimed.size(), 1u);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  ReprocessSpec spec;
+  spec.filter.status = "succeeded";
+  spec.action = "reprocess";
+  spec.target_json = "{}";
+  auto done = ports_.operations->Reprocess(spec, {"ops", "operator", ""}, clock_.NowMicros(),
+                                           /*max_rows=*/2);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->requeued, 5);
+  NameList order;
+  for (int i = 0; i < 6; ++i) {
+    auto claimed = Claim();
+    if (claimed.empty()) break;
+    ASSERT_EQ(claimed.size(), 1u) << "two deliveries of one key claimable";
+    order.push_back(claimed.begin()->first);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  EXPECT_EQ(order, (NameList{"a1", "a2", "a3", "a4", "a5"}));
+}
+
+// Within one chunk both stores make the oldest requeued delivery of a key its head: an old
+// succeeded one re-sent together with the key's failed head goes first.
+TEST_P(OrderingStoreTest, ReprocessingAFailedHeadWithAnOlderDeliveryMakesTheOlderOneTheHead) {
+  Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}});
+  auto claimed = Claim();
+  Record(claimed["a1"], AttemptRecord::Next::kSucceeded);
+  claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"a2"}));
+  Record(claimed["a2"], AttemptRecord::Next::kFailed);
+  // One chunk holding both: a1 (succeeded) and a2 (failed); a3 is pending, not touched.
+  ReprocessSpec spec;
+  spec.filter.destination = kDestination;
+  spec.action = "reprocess";
+  spec.target_json = "{}";
+  auto done = ports_.operations->Reprocess(spec, {"ops", "operator", ""}, clock_.NowMicros());
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->requeued, 2);
+  NameList order;
+  for (int i = 0; i < 4; ++i) {
+    claimed = Claim();
+    if (claimed.empty()) break;
+    ASSERT_EQ(claimed.size(), 1u) << "two deliveries of one key claimable";
+    order.push_back(claimed.begin()->first);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  EXPECT_EQ(order, (NameList{"a1", "a2", "a3"}));
+}
+
 TEST_P(OrderingStoreTest, ReleaseUnorderedHoldsReleasesOnlyDestinationsNoLongerOrdered) {
   Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}});
   const std::vector<std::string> still_ordered = {kDestination};
@@ -487,6 +543,10 @@ WHERE d.id = $1
       pg::ops::kRequeueDeliveries, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
   EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
   expect_no_backlog_read(requeue);
+  const std::string rehead = plan_of(
+      pg::ops::kReheadKeys, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
+  expect_no_backlog_read(rehead);
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,

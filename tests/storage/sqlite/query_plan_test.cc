@@ -62,6 +62,13 @@ TEST(QueryPlanTest, HotStatementsNeverScanATable) {
   EXPECT_NE(release.find("deliveries_key_head"), std::string::npos) << release;
   std::string requeue = Plan(db, sql::kRequeueDelivery);
   EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
+  // A reprocess chunk's rehead reads a key's head and its lowest held delivery, each from its
+  // index in key order (its other SCANs are of its one-row CTEs).
+  std::string rehead = Plan(db, sql::kReheadKey);
+  EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
+  EXPECT_NE(rehead.find("deliveries_held"), std::string::npos) << rehead;
+  EXPECT_EQ(rehead.find("TEMP B-TREE"), std::string::npos) << rehead;
+  EXPECT_EQ(rehead.find("SCAN deliveries"), std::string::npos) << rehead;
   std::string insert = Plan(db, sql::kInsertDelivery);
   EXPECT_NE(insert.find("deliveries_order_key"), std::string::npos) << insert;
   // The claim's index leaves held deliveries out.
