@@ -106,10 +106,19 @@ storage::Status Scheduler::Start() {
   auto unheld = storage::RunSerialized(
       writer_, [this, &ordered] { return store_.ReleaseUnorderedHolds(ordered); });
   if (!unheld.ok()) return unheld.status();
-  if (*unheld > 0) {
-    spdlog::warn("released {} deliveries held for ordering keys of destinations now configured "
-                 "without ordering",
-                 *unheld);
+  for (const auto& [destination, count] : unheld->by_destination) {
+    if (unheld->shared) {
+      // Other nodes on the database may still order it: all nodes must share the ordering
+      // config, or this node has just let that destination's keys go out of order.
+      spdlog::error("destination {}: a node without `ordering` released {} held deliveries of a "
+                    "destination other nodes may order (all nodes must share the ordering "
+                    "config)",
+                    destination, count);
+    } else {
+      spdlog::warn("destination {}: released {} deliveries held for ordering keys: the "
+                   "destination is now configured without ordering",
+                   destination, count);
+    }
   }
   WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {

@@ -122,6 +122,28 @@ inline constexpr std::string_view kLockOrderKeysOfFailedEvents =
     " AS k FROM deliveries d WHERE d.event_seq = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
     " AND d.status = 'failed' ORDER BY k OFFSET 0) s";
 
+// At start, on a node whose config orders none of the destinations $1 does not name: takes the
+// ordering locks of the keys those destinations have held deliveries of, ascending, and
+// returns their ids (for kReleaseUnorderedHolds), so that the release does not interleave with
+// another node's release or ingest of those keys.
+inline constexpr std::string_view kLockUnorderedHoldKeys =
+    "SELECT k, pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("d.destination", "d.order_key")
+    " AS k FROM deliveries d WHERE d.held AND d.destination <> ALL ($1::text[])"
+    " ORDER BY k OFFSET 0) s";
+
+// At start: releases the held deliveries of every destination not in $1 (a text[] of the
+// destinations configured with ordering), which would otherwise wait for ever. Walks the held
+// deliveries only (deliveries_held). Only the keys whose locks kLockUnorderedHoldKeys took ($2,
+// a bigint[] of lock ids): a key held for the first time since is left for the next start.
+// Returns the count per destination.
+inline constexpr std::string_view kReleaseUnorderedHolds =
+    "WITH r AS (UPDATE deliveries SET held = false"
+    " WHERE held AND destination <> ALL ($1::text[])"
+    " AND " HOOKVAULT_ORDER_LOCK_ID("destination", "order_key") " = ANY ($2::bigint[])"
+    " RETURNING destination)"
+    " SELECT destination, count(*) FROM r GROUP BY destination ORDER BY destination";
+
 #undef HOOKVAULT_ORDER_LOCK_ID
 
 // After delivery $1 ended succeeded or skipped: releases the next held delivery of its key,
@@ -146,13 +168,6 @@ WHERE id = (SELECT (SELECT h.id FROM deliveries h
                     ON o.destination = k.destination AND o.order_key = k.order_key
                    AND o.order_key IS NOT NULL AND NOT o.held
                    AND o.status IN ('pending', 'failed'))
-)sql";
-
-// At start: releases the held deliveries of every destination not in $1 (a text[] of the
-// destinations configured with ordering), which would otherwise wait for ever. Walks the held
-// deliveries only (deliveries_held).
-inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
-UPDATE deliveries SET held = false WHERE held AND destination <> ALL ($1::text[])
 )sql";
 
 // The deliveries of the batch's new events: $2[i] is the index (from 1) of the event among the

@@ -155,6 +155,11 @@ WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
 // At start: releases the held deliveries of every destination not in ?1 (a JSON array of the
 // destinations configured with ordering), which would otherwise wait for ever. Walks the held
 // deliveries only (deliveries_held).
+inline constexpr std::string_view kCountUnorderedHolds = R"sql(
+SELECT destination, count(*) FROM deliveries WHERE held = 1
+  AND destination NOT IN (SELECT value FROM json_each(?1))
+GROUP BY destination
+)sql";
 inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
 UPDATE deliveries SET held = 0
 WHERE id IN (SELECT id FROM deliveries WHERE held = 1

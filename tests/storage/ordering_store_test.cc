@@ -319,12 +319,14 @@ TEST_P(OrderingStoreTest, ReleaseUnorderedHoldsReleasesOnlyDestinationsNoLongerO
   const std::vector<std::string> still_ordered = {kDestination};
   auto none = ports_.deliveries->ReleaseUnorderedHolds(still_ordered);
   ASSERT_TRUE(none.ok()) << none.status().ToString();
-  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(none->total(), 0);
   EXPECT_EQ(Names(Claim()), (NameList{"a1"}));
   const std::vector<std::string> others = {"other"};
   auto released = ports_.deliveries->ReleaseUnorderedHolds(others);
   ASSERT_TRUE(released.ok()) << released.status().ToString();
-  EXPECT_EQ(*released, 2);
+  EXPECT_EQ(released->total(), 2);
+  EXPECT_EQ(released->by_destination, (std::map<std::string, int>{{kDestination, 2}}));
+  EXPECT_EQ(released->shared, GetParam() == Backend::kPostgres);
   EXPECT_EQ(Names(Claim()), (NameList{"a2", "a3"}));  // a1 is in flight
 }
 
@@ -547,6 +549,36 @@ WHERE d.id = $1
       pg::ops::kReheadKeys, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
   EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
   expect_no_backlog_read(rehead);
+}
+
+// A node started without the destination's ordering releases its holds, but each key only
+// once that key's lock is free: never in the middle of another node's release or ingest of it.
+TEST_P(OrderingPostgresRaceTest, ReleaseUnorderedHoldsWaitsForEachKeysLock) {
+  Append({{"k1", "K"}, {"k2", "K"}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"k1"}));
+  auto holder = pg::Connection::Open({.url = url_, .application_name = "test-lock-holder"});
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE((*holder)->Exec("BEGIN").ok());
+  auto locked = (*holder)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                                pg::Params().Add("{" + std::to_string(claimed["k1"].delivery_id) +
+                                                 "}"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  Ports b = Open();
+  ASSERT_NE(b.deliveries, nullptr);
+  std::atomic<bool> released{false};
+  StatusOr<ReleasedHolds> result = Status::Internal("not run");
+  std::thread release([&] {
+    const std::vector<std::string> none;
+    result = b.deliveries->ReleaseUnorderedHolds(none);
+    released = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(released) << "released key K's holds without K's lock";
+  ASSERT_TRUE((*holder)->Exec("COMMIT").ok());
+  release.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->total(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,
