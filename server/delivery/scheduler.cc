@@ -275,6 +275,10 @@ int Scheduler::Claimable(Destination& d, int free, bool due, std::optional<int64
       wake(d.probe_at_mono);
       return 0;
     }
+    // open_ms has passed, but the probe is a delivery: with nothing due (every delivery ended,
+    // or no traffic) the circuit stays paused, waiting for one, rather than "probing" nothing
+    // for ever. What falls due (a commit, a retry) wakes the thread and finds it here.
+    if (!due) return 0;
     d.stats.circuit = CircuitState::kProbing;
   }
   if (d.stats.circuit == CircuitState::kProbing) {
@@ -319,7 +323,14 @@ bool Scheduler::Dispatch(Destination& d, int free, bool rate_limited,
   // A Wake() that came in meanwhile (a new commit) keeps the destination dirty.
   d.dirty = !know_next || woken_;
   d.next_due = next;
-  if (claimed->empty()) return true;
+  if (claimed->empty()) {
+    // Due by a wake, but nothing to probe with: paused again (probe_at has passed, so the
+    // next delivery due is the probe).
+    if (d.stats.circuit == CircuitState::kProbing && !d.probe_in_flight) {
+      d.stats.circuit = CircuitState::kPaused;
+    }
+    return true;
+  }
   // A full claim that the rate limit cut short left due deliveries behind for a later slot.
   if (rate_limited && static_cast<int>(claimed->size()) == free) ++d.stats.rate_limited;
   d.limiter.Started(static_cast<int>(claimed->size()));

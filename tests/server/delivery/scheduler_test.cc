@@ -680,6 +680,34 @@ TEST_F(SchedulerTest, CircuitOpensAfterNFailuresProbesOnceAndResumesOnSuccess) {
   EXPECT_EQ(CircuitNotices().size(), 2u);
 }
 
+// After an outage in which every delivery ended (here: one attempt, failed), open_ms passes
+// with nothing to probe: the circuit stays paused (waiting for a delivery to probe, not
+// "probing" for ever), and the next delivery is the probe that resumes it.
+TEST_F(SchedulerTest, CircuitWithNothingDueStaysPausedUntilADeliveryCanProbe) {
+  OutboundDestination a = Destination("a", /*concurrency=*/1, /*max_attempts=*/1);
+  a.circuit = CircuitPolicy{1, 1000};
+  StartScheduler({a});
+  std::string first = Ingest("k0", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(503));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(first) == "failed"; }));
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 1; }));
+  AdvanceAndSettle(2'000'000);
+  AdvanceAndSettle(0);  // woken again past open_ms, still nothing due
+  DestinationStats s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kPaused);
+  EXPECT_LT(s.paused_until, clock_.NowMicros());  // the console: "waiting for a delivery to probe"
+  EXPECT_EQ(http_.pending(), 0u);
+  // A new delivery is the probe; its success resumes the destination.
+  Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 2; }));
+  EXPECT_EQ(CircuitNotices().at(1).kind, DeliveryNotice::Kind::kResumed);
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kActive);
+}
+
 // Attempts in flight when the circuit opens finish and are recorded, but their outcomes no
 // longer move it: their failures neither pause it again nor make the pause longer, and one that
 // succeeds while the probe is out is not taken for the probe.
