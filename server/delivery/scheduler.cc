@@ -167,6 +167,11 @@ void Scheduler::Stop() {
   accept_completions_ = false;
 }
 
+uint64_t Scheduler::idle_waits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_waits_;
+}
+
 std::map<std::string, DestinationStats> Scheduler::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::map<std::string, DestinationStats> out;
@@ -243,6 +248,7 @@ void Scheduler::Run() {
       int64_t limit_us = *limit_at - clock_.MonotonicMicros();
       wait_us = std::min(wait_us.value_or(limit_us), limit_us);
     }
+    if (!ready()) ++idle_waits_;
     if (wait_us) {
       cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, *wait_us)), ready);
     } else {

@@ -227,10 +227,13 @@ class SchedulerTest : public ::testing::Test {
     return out;
   }
   // Moves the clock, wakes the scheduler and gives it time to act on it.
+  // Advances the clock, wakes the scheduler and waits until it has gone idle after a whole
+  // round (Scheduler::idle_waits), so that a "nothing happened" check after it means it.
   void AdvanceAndSettle(int64_t micros) {
     clock_.Advance(micros);
+    const uint64_t idle = scheduler_->idle_waits();
     scheduler_->Wake();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(WaitFor([&] { return scheduler_->idle_waits() > idle; }));
   }
 };
 
