@@ -67,6 +67,13 @@ std::chrono::milliseconds StatsTick() {
   return v >= 50 && v <= 5000 ? std::chrono::milliseconds(v) : kStatsTick;
 }
 
+// The node's name in its alerts: several nodes may share one PostgreSQL store.
+std::string HostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
+}
+
 Status Migrate(const std::string& data_dir) {
   if (auto s = EnsureDataDir(data_dir); !s.ok()) return s;
   auto applied = storage::MigrateDatabase(storage::DatabasePath(data_dir));
@@ -115,8 +122,9 @@ struct StorePorts {
 // can skip it. Closing order (the writer answers ingest through the endpoint): refuse new
 // ingest; run the API reads queued; answer parked long-polls; stop forwarding, then the HTTP
 // client (its completions call into the scheduler, so it finishes before the scheduler is
-// freed); stop retention; write and answer everything queued; stop the WAL checkpointer (it
-// submits to the writer); stop the endpoint once every owed answer is written. The members are
+// freed); stop the alerter (it submits its last alerts to the writer); stop retention; write
+// and answer everything queued; stop the WAL checkpointer (it submits to the writer); stop the
+// endpoint once every owed answer is written. The members are
 // then freed in reverse order of opening, when none of their threads runs any more. The stats
 // sampler and PostgreSQL's commit listener stop before all of them: they call into the
 // scheduler, the feed's waiters, the metrics and the query store.
@@ -174,6 +182,8 @@ class Gateway {
   std::unique_ptr<CurlHttpClient> http_client_;
   std::unique_ptr<AmqpClient> amqp_client_;  // amqp:// and amqps:// destinations
   std::unique_ptr<ChannelRouter> channels_;  // each request to one of the two above
+  // Operational alerts (config "alerts"): told by the scheduler, writes through the writer.
+  std::unique_ptr<Alerter> alerter_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<HttpDestinationTester> tester_;
   // Test events' own client, so that a test never waits behind deliveries for a connection (its
@@ -307,6 +317,9 @@ StatusOr<StorePorts> Gateway::OpenPostgres() {
   if (auto s = MigratePostgres(pg); !s.ok()) return Status::Unavailable("migrate: " + s.message());
   std::map<std::string, int> concurrency;
   for (const DestinationConfig& d : config_.destinations) concurrency[d.name] = d.concurrency;
+  if (config_.alerts) {
+    concurrency[config_.alerts->destination.name] = config_.alerts->destination.concurrency;
+  }
   auto stores = storage::PostgresStores::Open(PostgresOptions(pg, "writer"), clock_,
                                               std::move(concurrency));
   if (!stores.ok()) {
@@ -374,9 +387,22 @@ Status Gateway::OpenForwarding() {
   options.user_agent = std::string("hookvault/") + HOOKVAULT_VERSION;
   // With several nodes the margin is also how long a dead node's deliveries wait for another.
   if (config_.postgres) options.lease_margin_ms = config_.postgres->lease_margin_ms;
+  std::vector<OutboundDestination> destinations(config_.destinations.begin(),
+                                                config_.destinations.end());
+  if (config_.alerts) {
+    // Alert events name their destination themselves: it is the scheduler's, not ingest's.
+    destinations.push_back(config_.alerts->destination);
+    AlerterOptions alerts;
+    alerts.name = config_.alerts->destination.name;
+    for (const DestinationConfig& d : config_.destinations) alerts.destinations.push_back(d.name);
+    alerts.min_interval_ms = config_.alerts->min_interval_ms;
+    alerts.node = HostName();
+    alerts.unavailable_answers = [m = metrics_.get()] { return m->IngestAnswers(503); };
+    alerter_ = std::make_unique<Alerter>(*writer_, clock_, std::move(alerts));
+    options.notify = [a = alerter_.get()](const DeliveryNotice& n) { a->Notify(n); };
+  }
   scheduler_ = std::make_unique<Scheduler>(
-      std::vector<OutboundDestination>(config_.destinations.begin(), config_.destinations.end()),
-      *writer_, *store_.deliveries, *channels_, clock_,
+      std::move(destinations), *writer_, *store_.deliveries, *channels_, clock_,
       [rng = storage::SeededEngine()]() mutable { return rng(); }, options);
   if (auto s = scheduler_->Start(); !s.ok()) {
     return Status::Unavailable("start forwarding: " + s.ToString());
@@ -402,8 +428,10 @@ Status Gateway::OpenApi() {
 
   storage::QueryStore& queries = *store_.queries;
   waiters_ = std::make_unique<api::FeedWaiters>(queries, kMaxParkedLongPolls);
+  // An alert's commit wakes the scheduler as an ingest commit does: both store new events.
   writer_->set_commit_listener([this] { WakeReaders(); });
   if (commit_listener_) commit_listener_->Start();  // other nodes' commits, on PostgreSQL
+  if (alerter_) alerter_->Start();  // its first submission comes after the listener is set
   operations_ = std::make_unique<storage::SerializedOperatorPort>(
       *writer_, *store_.operations, queries, clock_, [this] { scheduler_->Wake(); });
   std::vector<api::ApiToken> tokens;
@@ -437,6 +465,7 @@ Status Gateway::OpenApi() {
       }});
   metrics_handler_ =
       std::make_unique<MetricsHandler>(*metrics_, *writer_, *scheduler_, queries, clock_);
+  metrics_handler_->set_alerter(alerter_.get());
   // GET /api/v1/stats answers from memory; the sampler reads the backlog once per tick.
   stats_recorder_ = std::make_unique<StatsRecorder>(clock_.NowMicros());
   stats_sampler_ = std::make_unique<StatsSampler>(
@@ -577,6 +606,8 @@ Gateway::~Gateway() {
   // A test event still in flight is answered 503 (cut off), before the writer and endpoint stop.
   test_http_client_.reset();
   test_amqp_client_.reset();
+  // After the scheduler (its last notices), before the writer, which stores what it submits.
+  if (alerter_) alerter_->Stop();
   if (retention_) retention_->Stop();
   if (writer_) writer_->Stop();
   if (checkpointer_) checkpointer_->Stop();

@@ -224,6 +224,15 @@ IngestClassCounts Metrics::IngestByClass() const {
   return out;
 }
 
+uint64_t Metrics::IngestAnswers(int status) const {
+  const std::string wanted = std::to_string(status);
+  uint64_t out = 0;
+  for (const auto& [labels, n] : ingest_requests_.Snapshot()) {
+    if (labels.back().second == wanted) out += n;
+  }
+  return out;
+}
+
 std::string Metrics::Render(const MetricsInputs& in) const {
   ExpositionWriter w;
   w.BeginFamily("hookvault_build_info", MetricType::kGauge,
@@ -363,6 +372,24 @@ std::string Metrics::Render(const MetricsInputs& in) const {
                static_cast<double>(std::max<int64_t>(0, *in.latest_seq - c.cursor)));
     }
   }
+
+  // Operational alerts (config "alerts"): no samples when none are configured.
+  w.BeginFamily("hookvault_alerts_total", MetricType::kCounter,
+                "Operational alerts stored as events of source _hookvault (and so delivered to "
+                "alerts.url), by type.");
+  if (in.alerts) {
+    for (const auto& [type, c] : *in.alerts) {
+      w.Sample({{"type", type}}, static_cast<double>(c.stored));
+    }
+  }
+  w.BeginFamily("hookvault_alerts_suppressed_total", MetricType::kCounter,
+                "Occurrences folded into a summary alert by the rate limit (alerts.min_interval_ms) "
+                "instead of an alert of their own, by type.");
+  if (in.alerts) {
+    for (const auto& [type, c] : *in.alerts) {
+      w.Sample({{"type", type}}, static_cast<double>(c.suppressed));
+    }
+  }
   return w.text();
 }
 
@@ -374,6 +401,7 @@ void MetricsHandler::Serve(const api::ApiRequest&, api::Responder respond) const
   if (auto c = queries_.ListConsumers(); c.ok()) inputs.consumers = std::move(c).value();
   if (auto l = queries_.LatestSeq(); l.ok()) inputs.latest_seq = *l;
   inputs.now = clock_.NowMicros();
+  if (alerter_) inputs.alerts = alerter_->counts();
   api::ApiResponse r;
   r.content_type = std::string(kMetricsContentType);
   r.body = metrics_.Render(inputs);

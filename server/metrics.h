@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "api/http.h"
+#include "server/alerts/alerter.h"
 #include "server/delivery/scheduler.h"
 #include "storage/clock.h"
 #include "storage/delivery_store.h"
@@ -156,6 +157,8 @@ struct MetricsInputs {
   std::optional<std::vector<storage::ConsumerRow>> consumers;  // QueryStore::ListConsumers()
   std::optional<int64_t> latest_seq;                           // QueryStore::LatestSeq()
   int64_t now = 0;  // microseconds since the epoch, for the age of the oldest pending delivery
+  // Alerter::counts(), by alert type; nullopt when no alerts are configured.
+  std::optional<std::map<std::string, AlertCounts>> alerts;
 };
 
 // The server's metrics: it counts ingest requests and renders everything for GET /metrics.
@@ -188,6 +191,10 @@ class Metrics {
   // server/stats/): a sum over the request counters, which stay the only ones ingest bumps.
   IngestClassCounts IngestByClass() const;
 
+  // Returns the ingest requests answered with `status` so far, over all sources (the alerts'
+  // count of 503 answers during a storage outage).
+  uint64_t IngestAnswers(int status) const;
+
   // Returns the exposition (Content-Type kMetricsContentType) of the server's counters and
   // `inputs`.
   std::string Render(const MetricsInputs& inputs) const;
@@ -217,6 +224,9 @@ class MetricsHandler {
         queries_(queries),
         clock_(clock) {}
 
+  // Shows `alerter`'s counters too (it must outlive this object). Call before serving.
+  void set_alerter(const Alerter* alerter) { alerter_ = alerter; }
+
   void Serve(const api::ApiRequest& req, api::Responder respond) const;
 
  private:
@@ -225,6 +235,7 @@ class MetricsHandler {
   const Scheduler& scheduler_;
   storage::QueryStore& queries_;
   const storage::Clock& clock_;
+  const Alerter* alerter_ = nullptr;  // set before serving
 };
 
 }  // namespace hookvault::server

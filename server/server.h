@@ -10,6 +10,7 @@
 #ifndef HOOKVAULT_SERVER_SERVER_H_
 #define HOOKVAULT_SERVER_SERVER_H_
 
+#include "server/alerts/alerter.h"
 #include "server/config.h"
 #include "server/data_dir.h"
 #include "server/destination_tester.h"

@@ -520,5 +520,32 @@ TEST(MetricsTest, IngestByClassSumsTheAnswersOverSources) {
   EXPECT_EQ(c.server_error, 1u);
 }
 
+TEST(MetricsTest, IngestAnswersCountsOneStatusOverSources) {
+  Metrics m({"pms"}, "test");
+  m.ObserveIngest("pms", 503, 0.001);
+  m.ObserveIngest("unknown-source", 503, 0.001);
+  m.ObserveIngest("pms", 500, 0.001);
+  EXPECT_EQ(m.IngestAnswers(503), 2u);
+  EXPECT_EQ(m.IngestAnswers(200), 0u);
+}
+
+TEST(MetricsTest, AlertCountersByTypeOnlyWhenAlertsAreConfigured) {
+  Metrics m({}, "test");
+  std::string none = m.Render({});
+  EXPECT_NE(none.find("# TYPE hookvault_alerts_total counter\n"), std::string::npos);
+  EXPECT_TRUE(LinesStartingWith(none, "hookvault_alerts_total").empty());
+  MetricsInputs in;
+  in.alerts = std::map<std::string, AlertCounts>{{"delivery.exhausted", {2, 49}},
+                                                 {"storage.recovered", {1, 0}}};
+  std::string text = m.Render(in);
+  EXPECT_NE(text.find("hookvault_alerts_total{type=\"delivery.exhausted\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("hookvault_alerts_suppressed_total{type=\"delivery.exhausted\"} 49\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("hookvault_alerts_total{type=\"storage.recovered\"} 1\n"),
+            std::string::npos);
+  EXPECT_TRUE(ParseProblems(text).empty());
+}
+
 }  // namespace
 }  // namespace hookvault::server
