@@ -323,9 +323,7 @@ TEST_F(SchedulerTest, FailedAttemptIsRescheduledAtTheExactJitteredTime) {
   EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries"), "HTTP 500");
 
   // Not due yet: nothing is sent.
-  clock_.Advance(400'000);
-  scheduler_->Wake();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(400'000);
   EXPECT_EQ(http_.pending(), 0u);
   // Due: the second attempt goes out, numbered 2, same webhook-id.
   clock_.Advance(200'000);
@@ -382,9 +380,7 @@ TEST_F(SchedulerTest, GoneFailsAtOnceAndMaxAttemptsParksAsFailed) {
   EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries WHERE destination = 'b'"),
             "Timeout was reached");
   // Parked: even much later nothing more is sent.
-  clock_.Advance(3600'000'000);
-  scheduler_->Wake();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(3600'000'000);
   EXPECT_EQ(http_.pending(), 0u);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 3);
 }
@@ -393,7 +389,7 @@ TEST_F(SchedulerTest, PerDestinationAndGlobalConcurrencyCapsHold) {
   StartScheduler({Destination("a", 3), Destination("b", 10)}, /*global=*/5);
   for (int i = 0; i < 20; ++i) Ingest("k" + std::to_string(i), {"a", "b"});
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 5; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 5u);  // global cap
   EXPECT_LE(http_.pending("/a"), 3u);
   // Drain everything, checking the caps as we go.
@@ -510,7 +506,7 @@ TEST_F(SchedulerTest, AWallClockStepDoesNotResendDeliveriesInFlight) {
   // delivery, due earlier, would have come first.
   std::string id2 = Ingest("k2", {"a"});
   ASSERT_TRUE(WaitFor([&] { return http_.pending() >= 2; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 2u);
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(http_.Answer(200));
@@ -643,7 +639,7 @@ TEST_F(SchedulerTest, CircuitOpensAfterNFailuresProbesOnceAndResumesOnSuccess) {
   AdvanceAndSettle(100'000);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
   EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 1u);
   // It fails: paused again for open_ms, without a second kPaused or a second opening.
   ASSERT_TRUE(http_.Answer(503));
@@ -739,7 +735,7 @@ TEST_F(SchedulerTest, CircuitIgnoresOutcomesOfAttemptsInFlightWhenItOpened) {
   // The pause ends when it was due to: 400 ms later, one probe (not one per free slot).
   AdvanceAndSettle(400'000);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 4; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 4u);
   EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
   // Old attempts come back while the probe is out (Answer takes the oldest): a failure does
@@ -776,7 +772,7 @@ TEST_F(SchedulerTest, RateLimitHoldsAttemptsToPerSecond) {
   EXPECT_EQ(http_.pending(), 0u);  // a second has not passed since they ended
   AdvanceAndSettle(1);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 2u);
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(http_.Answer(200));
