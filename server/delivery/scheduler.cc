@@ -110,14 +110,16 @@ storage::Status Scheduler::Start() {
     if (unheld->shared) {
       // Other nodes on the database may still order it: all nodes must share the ordering
       // config, or this node has just let that destination's keys go out of order.
-      spdlog::error("destination {}: a node without `ordering` released {} held deliveries of a "
-                    "destination other nodes may order (all nodes must share the ordering "
-                    "config)",
-                    destination, count);
+      spdlog::error(
+          "destination {}: a node without `ordering` released {} held deliveries of a "
+          "destination other nodes may order (all nodes must share the ordering "
+          "config)",
+          destination, count);
     } else {
-      spdlog::warn("destination {}: released {} deliveries held for ordering keys: the "
-                   "destination is now configured without ordering",
-                   destination, count);
+      spdlog::warn(
+          "destination {}: released {} deliveries held for ordering keys: the "
+          "destination is now configured without ordering",
+          destination, count);
     }
   }
   WarnAboutUnknownDestinations();

@@ -43,8 +43,7 @@ struct SqliteOperatorStore::Statements {
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
     ResetStatements({&refresh_event_status, &requeue_delivery, &rehead_key, &start_cursor,
-                     &last_audit,
-                     &insert_audit, &ack_consumer, &delivery_status, &skip_delivery,
+                     &last_audit, &insert_audit, &ack_consumer, &delivery_status, &skip_delivery,
                      &release_next_held});
     for (auto& [text, s] : composed) ResetStatements({s.get()});
   }

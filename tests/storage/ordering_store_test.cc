@@ -470,8 +470,8 @@ TEST_P(OrderingPostgresRaceTest, RetentionWaitsForAnIngestOfAFailedHeadsKey) {
   std::atomic<bool> pruned{false};
   StatusOr<PruneBatch> batch = Status::Internal("not run");
   std::thread retention([&] {
-    batch = ports_.retention->Prune(PruneTarget::kFailedEvents, clock_.NowMicros() + 1,
-                                    INT64_MAX, PruneCursor{}, 100);
+    batch = ports_.retention->Prune(PruneTarget::kFailedEvents, clock_.NowMicros() + 1, INT64_MAX,
+                                    PruneCursor{}, 100);
     pruned = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -512,7 +512,8 @@ INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, upd
 SELECT e.seq, d.destination, 0, 0, 0, d.order_key, true
 FROM deliveries d JOIN events e ON e.seq > d.event_seq
 WHERE d.id = $1
-)sql", pg::Params().Add(head));
+)sql",
+                     pg::Params().Add(head));
   ASSERT_TRUE(held.ok()) << held.status().ToString();
   ASSERT_EQ(held->affected_rows(), 10000);
   ASSERT_TRUE(c.Exec("ANALYZE deliveries").ok());
@@ -521,8 +522,9 @@ WHERE d.id = $1
   auto plan_of = [&](std::string_view statement, const pg::Params& params) {
     std::string text;
     EXPECT_TRUE(c.Exec("BEGIN").ok());
-    EXPECT_TRUE(c.Exec("UPDATE deliveries SET status = 'succeeded' WHERE id = $1",
-                       pg::Params().Add(head)).ok());
+    EXPECT_TRUE(
+        c.Exec("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", pg::Params().Add(head))
+            .ok());
     auto plan = c.Exec("EXPLAIN (ANALYZE) " + std::string(statement), params);
     EXPECT_TRUE(plan.ok()) << plan.status().ToString();
     if (plan.ok()) {
@@ -541,12 +543,12 @@ WHERE d.id = $1
   const std::string release = plan_of(pgsql::kReleaseNextHeld, pg::Params().Add(head).Add(1));
   EXPECT_NE(release.find("deliveries_key_head"), std::string::npos) << release;
   expect_no_backlog_read(release);
-  const std::string requeue = plan_of(
-      pg::ops::kRequeueDeliveries, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  const std::string requeue = plan_of(pg::ops::kRequeueDeliveries,
+                                      pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
   EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
   expect_no_backlog_read(requeue);
-  const std::string rehead = plan_of(
-      pg::ops::kReheadKeys, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  const std::string rehead =
+      plan_of(pg::ops::kReheadKeys, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
   EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
   expect_no_backlog_read(rehead);
 }
@@ -560,9 +562,9 @@ TEST_P(OrderingPostgresRaceTest, ReleaseUnorderedHoldsWaitsForEachKeysLock) {
   auto holder = pg::Connection::Open({.url = url_, .application_name = "test-lock-holder"});
   ASSERT_TRUE(holder.ok()) << holder.status().ToString();
   ASSERT_TRUE((*holder)->Exec("BEGIN").ok());
-  auto locked = (*holder)->Exec(pgsql::kLockOrderKeysOfDeliveries,
-                                pg::Params().Add("{" + std::to_string(claimed["k1"].delivery_id) +
-                                                 "}"));
+  auto locked =
+      (*holder)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                      pg::Params().Add("{" + std::to_string(claimed["k1"].delivery_id) + "}"));
   ASSERT_TRUE(locked.ok()) << locked.status().ToString();
   Ports b = Open();
   ASSERT_NE(b.deliveries, nullptr);

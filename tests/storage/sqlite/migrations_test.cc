@@ -1,6 +1,8 @@
 // Migration 0007 rebuilds deliveries (SQLite's table rebuild, with foreign keys off): a
 // populated 0006 database keeps every event, delivery (id and every column), attempt and index,
 // and its deliveries come out unordered and not held.
+#include "storage/sqlite/migrations.h"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 #include <vector>
 
 #include "storage/sqlite/database.h"
-#include "storage/sqlite/migrations.h"
 #include "tests/testing/temp_dir.h"
 
 namespace hookvault::storage {
@@ -94,18 +95,18 @@ FROM deliveries, (SELECT 1 AS n UNION ALL SELECT 2) a;
   SQLite::Statement check(db, "PRAGMA foreign_key_check");
   EXPECT_FALSE(check.executeStep());
   check.reset();
-  EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"),
-            0);
+  EXPECT_EQ(
+      QueryInt(db, "SELECT count(*) FROM pragma_integrity_check WHERE integrity_check <> 'ok'"), 0);
   std::vector<std::string> indexes;
   SQLite::Statement idx(db,
                         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name ="
                         " 'deliveries' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name");
   while (idx.executeStep()) indexes.push_back(idx.getColumn(0).getString());
-  EXPECT_EQ(indexes, (std::vector<std::string>{
-                         "deliveries_created_at", "deliveries_destination_id",
-                         "deliveries_destination_status", "deliveries_due", "deliveries_held",
-                         "deliveries_key_head", "deliveries_order_key",
-                         "deliveries_pending_since", "deliveries_status"}));
+  EXPECT_EQ(indexes, (std::vector<std::string>{"deliveries_created_at", "deliveries_destination_id",
+                                               "deliveries_destination_status", "deliveries_due",
+                                               "deliveries_held", "deliveries_key_head",
+                                               "deliveries_order_key", "deliveries_pending_since",
+                                               "deliveries_status"}));
   // Deleting an event still cascades into its deliveries and their attempts.
   db.exec("DELETE FROM events WHERE seq = 1");
   EXPECT_EQ(QueryInt(db, "SELECT count(*) FROM attempts WHERE event_seq = 1"), 0);
