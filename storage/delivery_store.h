@@ -80,6 +80,19 @@ struct RecordedAttempts {
   std::vector<int64_t> stale;  // delivery ids of the records refused as stale, in batch order
 };
 
+// What ReleaseUnorderedHolds released, per destination.
+struct ReleasedHolds {
+  std::map<std::string, int> by_destination;  // destination -> deliveries released (> 0)
+  // The store is shared with other nodes (PostgreSQL), whose config may still order these
+  // destinations: the caller should say so loudly.
+  bool shared = false;
+  int total() const {
+    int n = 0;
+    for (const auto& [destination, count] : by_destination) n += count;
+    return n;
+  }
+};
+
 // Thread-safety: calls must not overlap (they are writes like any other); the scheduler makes
 // each a task of its WriteSerializer (storage/write_serializer.h).
 class DeliveryStore {
@@ -123,8 +136,10 @@ class DeliveryStore {
   // Releases every held delivery of a destination not named in `ordered_destinations` (those
   // configured with ordering now): a destination whose ordering was removed from the config
   // would otherwise keep them waiting for ever. Run once at start, before the scheduler claims.
-  // Returns the number released; kUnavailable if the store cannot commit.
-  virtual StatusOr<int> ReleaseUnorderedHolds(
+  // Returns what it released; kUnavailable if the store cannot commit. On a shared store
+  // (PostgreSQL) each key's ordering lock is taken first, so that a release does not interleave
+  // with a node releasing or storing that key's deliveries.
+  virtual StatusOr<ReleasedHolds> ReleaseUnorderedHolds(
       std::span<const std::string> ordered_destinations) = 0;
 };
 

@@ -54,3 +54,9 @@ CREATE INDEX deliveries_order_key ON deliveries (destination, order_key, status)
   WHERE order_key IS NOT NULL;
 -- The next held delivery of a key, in seq order: what a succeeded or skipped head releases.
 CREATE INDEX deliveries_held ON deliveries (destination, order_key, event_seq) WHERE held = 1;
+-- A key's head: its open delivery that is not held (at most one per key, so each entry of
+-- (destination, order_key) is one key's head). A release or a requeue asks whether the key
+-- has one; deliveries_order_key would make it read every held delivery of the key first.
+-- The statements that use it repeat this WHERE clause exactly (the planner needs that).
+CREATE INDEX deliveries_key_head ON deliveries (destination, order_key)
+  WHERE order_key IS NOT NULL AND held = 0 AND status IN ('pending', 'failed');

@@ -106,10 +106,21 @@ storage::Status Scheduler::Start() {
   auto unheld = storage::RunSerialized(
       writer_, [this, &ordered] { return store_.ReleaseUnorderedHolds(ordered); });
   if (!unheld.ok()) return unheld.status();
-  if (*unheld > 0) {
-    spdlog::warn("released {} deliveries held for ordering keys of destinations now configured "
-                 "without ordering",
-                 *unheld);
+  for (const auto& [destination, count] : unheld->by_destination) {
+    if (unheld->shared) {
+      // Other nodes on the database may still order it: all nodes must share the ordering
+      // config, or this node has just let that destination's keys go out of order.
+      spdlog::error(
+          "destination {}: a node without `ordering` released {} held deliveries of a "
+          "destination other nodes may order (all nodes must share the ordering "
+          "config)",
+          destination, count);
+    } else {
+      spdlog::warn(
+          "destination {}: released {} deliveries held for ordering keys: the "
+          "destination is now configured without ordering",
+          destination, count);
+    }
   }
   WarnAboutUnknownDestinations();
   thread_ = std::thread([this] {
@@ -156,6 +167,11 @@ void Scheduler::Stop() {
   // (SQLite) or expire (PostgreSQL, whose ReleaseAllLeases releases nothing).
   std::lock_guard<std::mutex> lock(mu_);
   accept_completions_ = false;
+}
+
+uint64_t Scheduler::idle_waits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_waits_;
 }
 
 std::map<std::string, DestinationStats> Scheduler::stats() const {
@@ -234,6 +250,7 @@ void Scheduler::Run() {
       int64_t limit_us = *limit_at - clock_.MonotonicMicros();
       wait_us = std::min(wait_us.value_or(limit_us), limit_us);
     }
+    if (!ready()) ++idle_waits_;
     if (wait_us) {
       cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(0, *wait_us)), ready);
     } else {
@@ -266,6 +283,10 @@ int Scheduler::Claimable(Destination& d, int free, bool due, std::optional<int64
       wake(d.probe_at_mono);
       return 0;
     }
+    // open_ms has passed, but the probe is a delivery: with nothing due (every delivery ended,
+    // or no traffic) the circuit stays paused, waiting for one, rather than "probing" nothing
+    // for ever. What falls due (a commit, a retry) wakes the thread and finds it here.
+    if (!due) return 0;
     d.stats.circuit = CircuitState::kProbing;
   }
   if (d.stats.circuit == CircuitState::kProbing) {
@@ -310,7 +331,14 @@ bool Scheduler::Dispatch(Destination& d, int free, bool rate_limited,
   // A Wake() that came in meanwhile (a new commit) keeps the destination dirty.
   d.dirty = !know_next || woken_;
   d.next_due = next;
-  if (claimed->empty()) return true;
+  if (claimed->empty()) {
+    // Due by a wake, but nothing to probe with: paused again (probe_at has passed, so the
+    // next delivery due is the probe).
+    if (d.stats.circuit == CircuitState::kProbing && !d.probe_in_flight) {
+      d.stats.circuit = CircuitState::kPaused;
+    }
+    return true;
+  }
   // A full claim that the rate limit cut short left due deliveries behind for a later slot.
   if (rate_limited && static_cast<int>(claimed->size()) == free) ++d.stats.rate_limited;
   d.limiter.Started(static_cast<int>(claimed->size()));

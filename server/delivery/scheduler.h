@@ -173,6 +173,10 @@ class Scheduler {
   void Stop();
 
   std::map<std::string, DestinationStats> stats() const;
+  // How many times the scheduler thread has gone to sleep with nothing left to do at once. A
+  // test that calls Wake() and then sees this grow knows a whole round after the wake is over
+  // (what it claimed has been sent), rather than guessing with a sleep.
+  uint64_t idle_waits() const;
 
  private:
   struct Destination {
@@ -263,6 +267,7 @@ class Scheduler {
   // mu_.
   int64_t flush_retry_at_ = 0;
   bool woken_ = false;              // guarded by mu_
+  uint64_t idle_waits_ = 0;         // guarded by mu_
   bool stopping_ = false;           // guarded by mu_
   bool accept_completions_ = true;  // guarded by mu_
   std::thread thread_;

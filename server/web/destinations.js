@@ -30,11 +30,16 @@ function filterText(conditions) {
 }
 
 // The state badge: while the circuit breaker is open it says until when ("paused until 14:02:07")
-// or that the one probe is out ("paused: probing").
+// or that the one probe is out ("paused: probing"); once that time has passed with nothing due,
+// it waits for a delivery to probe with ("paused: waiting for a delivery to probe").
 function stateBadge(d) {
   const c = d.circuit;
   if (c && c.state === 'paused' && c.paused_until) {
     const until = new Date(c.paused_until);
+    if (!Number.isNaN(until.getTime()) && until.getTime() <= Date.now()) {
+      return el('span', {class: 'badge badge-warn', title: `${c.paused_until} (UTC)`},
+        'paused: waiting for a delivery to probe');
+    }
     const text = Number.isNaN(until.getTime()) ? c.paused_until
       : until.toLocaleTimeString(undefined, {hour: '2-digit', minute: '2-digit', second: '2-digit'});
     return el('span', {class: 'badge badge-warn', title: `${c.paused_until} (UTC)`}, `paused until ${text}`);

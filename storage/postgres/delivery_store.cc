@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "storage/postgres/ops_sql.h"
 #include "storage/postgres/write_pipeline.h"
 #include "storage/postgres/write_sql.h"
 
@@ -257,18 +258,34 @@ StatusOr<PendingSummary> PostgresDeliveryStore::Pending() {
 
 StatusOr<int> PostgresDeliveryStore::ReleaseAllLeases() { return 0; }
 
-StatusOr<int> PostgresDeliveryStore::ReleaseUnorderedHolds(
+StatusOr<ReleasedHolds> PostgresDeliveryStore::ReleaseUnorderedHolds(
     std::span<const std::string> ordered_destinations) {
-  // Every node runs it at start with the same configuration; each release is a change of its
-  // own (no key's order depends on which node does it), so no ordering lock is taken.
+  // Every node runs it at start, and nodes should share the config; one that does not (a
+  // rolling deploy, a typo) must at least not release a key in the middle of another node's
+  // release or ingest of it: each key's ordering lock first, ascending (write_sql.h, "Ordering").
   BinaryArray names(BinaryArray::kText);
   for (const std::string& name : ordered_destinations) names.Add(name);
   if (conn_.broken()) {
     if (Status s = conn_.Reset(); !s.ok()) return s;
   }
-  auto released = conn_.Exec(pgsql::kReleaseUnorderedHolds, Params().AddBytes(names.Encode()));
-  if (!released.ok()) return released.status();
-  return static_cast<int>(released->affected_rows());
+  ReleasedHolds released;
+  released.shared = true;
+  Status done = pg::InTransaction(conn_, [&]() -> Status {
+    auto keys = conn_.Exec(pgsql::kLockUnorderedHoldKeys, Params().AddBytes(names.Encode()));
+    if (!keys.ok()) return keys.status();
+    if (keys->rows() == 0) return Status::Ok();
+    std::vector<int64_t> ids;
+    for (int i = 0; i < keys->rows(); ++i) ids.push_back(keys->GetInt64(i, 0));
+    auto rows = conn_.Exec(pgsql::kReleaseUnorderedHolds,
+                           Params().AddBytes(names.Encode()).Add(pg::ops::Int64ArrayLiteral(ids)));
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows->rows(); ++i) {
+      released.by_destination[rows->GetString(i, 0)] = static_cast<int>(rows->GetInt64(i, 1));
+    }
+    return Status::Ok();
+  });
+  if (!done.ok()) return done;
+  return released;
 }
 
 }  // namespace hookvault::storage

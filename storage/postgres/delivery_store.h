@@ -54,7 +54,7 @@ class PostgresDeliveryStore final : public DeliveryStore {
   // those of the other nodes are live. A restarted node's own old leases simply expire (at most
   // a destination's timeout plus the lease margin later), and their late outcomes stay fenced.
   StatusOr<int> ReleaseAllLeases() override;
-  StatusOr<int> ReleaseUnorderedHolds(
+  StatusOr<ReleasedHolds> ReleaseUnorderedHolds(
       std::span<const std::string> ordered_destinations) override;
 
  private:

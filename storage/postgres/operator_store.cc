@@ -21,6 +21,7 @@ using namespace pg::ops;  // NOLINT: the statements of this file
 constexpr std::string_view kPrepared[][2] = {
     {"ops_reprocess_start", kReprocessStartCursor},
     {"ops_requeue", kRequeueDeliveries},
+    {"ops_rehead", kReheadKeys},
     {"ops_lock_events", kLockEvents},
     {"ops_refresh_events", kRefreshEventsStatus},
     {"ops_audit_lock", kAuditAppendLockSql},
@@ -190,6 +191,8 @@ StatusOr<ReprocessProgress> PostgresOperatorStore::ReprocessChunk(const Reproces
       auto requeued = conn_.ExecPrepared("ops_requeue", Params().Add(ids).Add(now));
       if (!requeued.ok()) return requeued.status();
       next.requeued += requeued->rows();
+      auto reheaded = conn_.ExecPrepared("ops_rehead", Params().Add(ids).Add(now));
+      if (!reheaded.ok()) return reheaded.status();
       std::vector<int64_t> events;
       for (int i = 0; i < requeued->rows(); ++i) events.push_back(requeued->GetInt64(i, 0));
       std::sort(events.begin(), events.end());

@@ -98,7 +98,8 @@ WITH target AS MATERIALIZED (
                                  ORDER BY t.event_seq) > 1
               OR EXISTS (SELECT 1 FROM deliveries o
                          WHERE o.destination = t.destination AND o.order_key = t.order_key
-                           AND o.status IN ('pending', 'failed') AND NOT o.held
+                           AND o.order_key IS NOT NULL AND NOT o.held
+                           AND o.status IN ('pending', 'failed')
                            AND o.id NOT IN (SELECT id FROM target))) AS held
   FROM target t
 )
@@ -108,6 +109,42 @@ SET status = 'pending', attempts = 0, next_attempt_at = $2, lease_expires_at = N
 FROM ranked r
 WHERE d.id = r.id
 RETURNING d.event_seq
+)sql";
+
+// After kRequeueDeliveries, in the chunk's transaction (its keys' locks held): for each key of
+// the chunk's deliveries ($1, a bigint[] of ids), if the key's head is pending and not in
+// flight (unleased) while a held delivery of the key has a lower seq, that held delivery
+// becomes the head and the head is held again ($2 = now). A bulk run walks newest first, so a
+// later chunk requeues deliveries older than the head an earlier chunk made: this keeps each
+// key's oldest open delivery its head. The head is locked (FOR UPDATE) before it is looked at
+// twice: a claim on another node that leased it meanwhile is waited for, and the head's status
+// and lease are then read from the row as that claim left it (a head in flight keeps its
+// place), so no key ever gets a second head. Two rows per key at most: the head's predicate is
+// deliveries_key_head's exactly, and the held one is ordered by deliveries_held's whole key
+// (ordered by event_seq alone the planner may walk every delivery of the destination).
+inline constexpr std::string_view kReheadKeys = R"sql(
+WITH k AS MATERIALIZED (
+  SELECT DISTINCT destination, order_key FROM deliveries
+  WHERE id = ANY($1::bigint[]) AND order_key IS NOT NULL
+), s AS MATERIALIZED (
+  SELECT hd.id AS head_id, hl.id AS held_id
+  FROM k
+  CROSS JOIN LATERAL (SELECT o.id, o.event_seq, o.status, o.lease_expires_at FROM deliveries o
+                      WHERE o.destination = k.destination AND o.order_key = k.order_key
+                        AND o.order_key IS NOT NULL AND NOT o.held
+                        AND o.status IN ('pending', 'failed')
+                      LIMIT 1
+                      FOR UPDATE) hd
+  CROSS JOIN LATERAL (SELECT h.id, h.event_seq FROM deliveries h
+                      WHERE h.destination = k.destination AND h.order_key = k.order_key
+                        AND h.held
+                      ORDER BY h.destination, h.order_key, h.event_seq
+                      LIMIT 1) hl
+  WHERE hd.status = 'pending' AND hd.lease_expires_at IS NULL AND hl.event_seq < hd.event_seq
+)
+UPDATE deliveries d SET held = (d.id = s.head_id), updated_at = $2
+FROM s
+WHERE d.id = s.head_id OR d.id = s.held_id
 )sql";
 
 // Skip (POST /api/v1/deliveries/{id}/skip): a failed delivery becomes skipped (returns its

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "storage/postgres/ops_sql.h"
+#include "storage/postgres/write_sql.h"
 
 namespace hookvault::storage {
 
@@ -16,6 +17,7 @@ using namespace pg::ops;  // NOLINT: the statements of this file
 // stores' on it.
 constexpr std::string_view kPrepared[][2] = {
     {"ret_scan_events", kPruneScanEvents},
+    {"ret_lock_order_keys", pgsql::kLockOrderKeysOfFailedEvents},
     {"ret_lock_deliveries", kPruneLockDeliveries},
     {"ret_lock_event_attempts", kPruneLockEventAttempts},
     {"ret_delete_events", kPruneDeleteEvents},
@@ -67,6 +69,9 @@ StatusOr<PruneBatch> PostgresRetentionStore::PruneEvents(const std::string& stat
   }
   if (!doomed.empty()) {
     std::string seqs = Int64ArrayLiteral(doomed);
+    // The ordering locks first, before any row lock (storage/postgres/write_sql.h, "Ordering").
+    auto keys = conn_.ExecPrepared("ret_lock_order_keys", Params().Add(seqs));
+    if (!keys.ok()) return keys.status();
     auto locked = conn_.ExecPrepared("ret_lock_deliveries", Params().Add(seqs));
     if (!locked.ok()) return locked.status();
     auto attempts = conn_.ExecPrepared("ret_lock_event_attempts", Params().Add(seqs));

@@ -110,6 +110,40 @@ inline constexpr std::string_view kLockOrderKeysOfDeliveries =
     " AS k FROM deliveries d WHERE d.id = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
     " ORDER BY k OFFSET 0) s";
 
+// Takes the ordering locks of the failed ordered deliveries of the events $1 (a bigint[] of
+// seqs), ascending: run first by a retention round's transaction, before it locks any row. An
+// ingest that holds such a key's lock and is storing a delivery held behind the failed head
+// has then committed before kPruneDeleteEvents (a later statement, with a later snapshot)
+// looks for held deliveries of the key, so the head's event is kept; without the lock the
+// DELETE could miss the uncommitted held row, and the key would wait for ever.
+inline constexpr std::string_view kLockOrderKeysOfFailedEvents =
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("d.destination", "d.order_key")
+    " AS k FROM deliveries d WHERE d.event_seq = ANY($1::bigint[]) AND d.order_key IS NOT NULL"
+    " AND d.status = 'failed' ORDER BY k OFFSET 0) s";
+
+// At start, on a node whose config orders none of the destinations $1 does not name: takes the
+// ordering locks of the keys those destinations have held deliveries of, ascending, and
+// returns their ids (for kReleaseUnorderedHolds), so that the release does not interleave with
+// another node's release or ingest of those keys.
+inline constexpr std::string_view kLockUnorderedHoldKeys =
+    "SELECT k, pg_advisory_xact_lock(k) FROM (SELECT DISTINCT "
+    HOOKVAULT_ORDER_LOCK_ID("d.destination", "d.order_key")
+    " AS k FROM deliveries d WHERE d.held AND d.destination <> ALL ($1::text[])"
+    " ORDER BY k OFFSET 0) s";
+
+// At start: releases the held deliveries of every destination not in $1 (a text[] of the
+// destinations configured with ordering), which would otherwise wait for ever. Walks the held
+// deliveries only (deliveries_held). Only the keys whose locks kLockUnorderedHoldKeys took ($2,
+// a bigint[] of lock ids): a key held for the first time since is left for the next start.
+// Returns the count per destination.
+inline constexpr std::string_view kReleaseUnorderedHolds =
+    "WITH r AS (UPDATE deliveries SET held = false"
+    " WHERE held AND destination <> ALL ($1::text[])"
+    " AND " HOOKVAULT_ORDER_LOCK_ID("destination", "order_key") " = ANY ($2::bigint[])"
+    " RETURNING destination)"
+    " SELECT destination, count(*) FROM r GROUP BY destination ORDER BY destination";
+
 #undef HOOKVAULT_ORDER_LOCK_ID
 
 // After delivery $1 ended succeeded or skipped: releases the next held delivery of its key,
@@ -117,7 +151,8 @@ inline constexpr std::string_view kLockOrderKeysOfDeliveries =
 // $2 = now. The key's lock is held (kLockOrderKeysOfDeliveries). The key is read first (the
 // MATERIALIZED CTE) and the next held delivery found by a subquery on it, so that the planner
 // walks deliveries_held in seq order for that key (as a join it may walk every delivery in
-// seq order instead); the open check reads deliveries_order_key's open entries of the key only.
+// seq order instead); the head check repeats deliveries_key_head's WHERE clause exactly, so
+// that it reads at most the key's head entry (deliveries_order_key would read every held one).
 inline constexpr std::string_view kReleaseNextHeld = R"sql(
 WITH k AS MATERIALIZED (
   SELECT destination, order_key FROM deliveries WHERE id = $1 AND order_key IS NOT NULL
@@ -131,14 +166,8 @@ WHERE id = (SELECT (SELECT h.id FROM deliveries h
             FROM k)
   AND NOT EXISTS (SELECT 1 FROM k JOIN deliveries o
                     ON o.destination = k.destination AND o.order_key = k.order_key
-                   AND o.status IN ('pending', 'failed') AND NOT o.held)
-)sql";
-
-// At start: releases the held deliveries of every destination not in $1 (a text[] of the
-// destinations configured with ordering), which would otherwise wait for ever. Walks the held
-// deliveries only (deliveries_held).
-inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
-UPDATE deliveries SET held = false WHERE held AND destination <> ALL ($1::text[])
+                   AND o.order_key IS NOT NULL AND NOT o.held
+                   AND o.status IN ('pending', 'failed'))
 )sql";
 
 // The deliveries of the batch's new events: $2[i] is the index (from 1) of the event among the

@@ -124,7 +124,16 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
         continue;
       }
       std::optional<ForeignKeysOff> foreign_keys_off;
-      if (m.sql.starts_with(kForeignKeysOffMarker)) foreign_keys_off.emplace(db);
+      if (m.sql.starts_with(kForeignKeysOffMarker)) {
+        foreign_keys_off.emplace(db);
+        // SQLite ignores the PRAGMA inside an open transaction: read it back, or a DROP TABLE
+        // of the rebuild would cascade into every row that references the table.
+        SQLite::Statement on(db, "PRAGMA foreign_keys");
+        if (!on.executeStep() || on.getColumn(0).getInt() != 0) {
+          return Status::Internal("migration " + std::string(m.name) +
+                                  " failed: foreign keys could not be turned off");
+        }
+      }
       SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
       try {
         db.exec(std::string(m.sql));

@@ -231,7 +231,7 @@ StatusOr<PendingSummary> SqliteDeliveryStore::Pending() {
   }
 }
 
-StatusOr<int> SqliteDeliveryStore::ReleaseUnorderedHolds(
+StatusOr<ReleasedHolds> SqliteDeliveryStore::ReleaseUnorderedHolds(
     std::span<const std::string> ordered_destinations) {
   std::string names = "[";
   for (const std::string& name : ordered_destinations) {
@@ -240,9 +240,19 @@ StatusOr<int> SqliteDeliveryStore::ReleaseUnorderedHolds(
   }
   names += ']';
   try {
+    // Counted first, in the release's transaction (the writer's: nothing changes in between).
+    ReleasedHolds released;
+    SQLite::Transaction txn(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement count(db_, std::string(kCountUnorderedHolds));
+    count.bind(1, names);
+    while (count.executeStep()) {
+      released.by_destination[count.getColumn(0).getString()] = count.getColumn(1).getInt();
+    }
     SQLite::Statement release(db_, std::string(kReleaseUnorderedHolds));
     release.bind(1, names);
-    return release.exec();
+    release.exec();
+    txn.commit();
+    return released;
   } catch (const SQLite::Exception& e) {
     return StatusFromSqlite(e, "release the holds of unordered destinations");
   }

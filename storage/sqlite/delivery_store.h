@@ -34,7 +34,7 @@ class SqliteDeliveryStore final : public DeliveryStore {
   StatusOr<RecordedAttempts> RecordAttempts(std::span<const AttemptRecord> attempts) override;
   StatusOr<PendingSummary> Pending() override;
   StatusOr<int> ReleaseAllLeases() override;
-  StatusOr<int> ReleaseUnorderedHolds(
+  StatusOr<ReleasedHolds> ReleaseUnorderedHolds(
       std::span<const std::string> ordered_destinations) override;
 
  private:

@@ -21,6 +21,7 @@ struct SqliteOperatorStore::Statements {
   explicit Statements(SQLite::Database& db)
       : refresh_event_status(db, std::string(kRefreshEventStatus)),
         requeue_delivery(db, std::string(kRequeueDelivery)),
+        rehead_key(db, std::string(kReheadKey)),
         start_cursor(db, std::string(kReprocessStartCursor)),
         last_audit(db, std::string(kLastAudit)),
         insert_audit(db, std::string(kInsertAudit)),
@@ -41,14 +42,15 @@ struct SqliteOperatorStore::Statements {
 
   // Makes every statement ready for the next call, also after a failed one.
   void ResetAll() {
-    ResetStatements({&refresh_event_status, &requeue_delivery, &start_cursor, &last_audit,
-                     &insert_audit, &ack_consumer, &delivery_status, &skip_delivery,
+    ResetStatements({&refresh_event_status, &requeue_delivery, &rehead_key, &start_cursor,
+                     &last_audit, &insert_audit, &ack_consumer, &delivery_status, &skip_delivery,
                      &release_next_held});
     for (auto& [text, s] : composed) ResetStatements({s.get()});
   }
 
   SQLite::Statement refresh_event_status;  // also prepared by SqliteDeliveryStore
   SQLite::Statement requeue_delivery;
+  SQLite::Statement rehead_key;
   SQLite::Statement start_cursor;
   SQLite::Statement last_audit;
   SQLite::Statement insert_audit;
@@ -191,6 +193,16 @@ StatusOr<ReprocessProgress> SqliteOperatorStore::ReprocessChunk(const ReprocessS
       }
     }
     requeue.reset();
+    // The oldest open delivery of each key touched is its head again (kReheadKey), whichever
+    // chunk requeued it.
+    SQLite::Statement& rehead = stmts_->rehead_key;
+    for (const auto& [seq, id] : requeued) {
+      rehead.reset();
+      rehead.bind(1, static_cast<int64_t>(id));
+      rehead.bind(2, static_cast<int64_t>(now));
+      rehead.exec();
+    }
+    rehead.reset();
     // One refresh per event, through any one of its deliveries.
     std::sort(requeued.begin(), requeued.end());
     SQLite::Statement& refresh = stmts_->refresh_event_status;

@@ -134,8 +134,10 @@ UPDATE deliveries SET lease_expires_at = NULL WHERE lease_expires_at IS NOT NULL
 
 // Ordering (migration 0007): after delivery ?1 ended succeeded or skipped, releases the next
 // held delivery of its key, lowest seq first, unless the key still has an open delivery that
-// is not held (its head: then nothing may start beside it). ?2 = now. Uses deliveries_held and
-// deliveries_order_key.
+// is not held (its head: then nothing may start beside it). ?2 = now. Uses deliveries_held and,
+// for the head check, deliveries_key_head: the check repeats its WHERE clause exactly and names
+// it, because without statistics SQLite prefers deliveries_order_key (one more equality term),
+// which reads every held delivery of the key.
 inline constexpr std::string_view kReleaseNextHeld = R"sql(
 UPDATE deliveries SET held = 0, updated_at = ?2
 WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
@@ -143,15 +145,21 @@ WHERE id = (SELECT h.id FROM deliveries d JOIN deliveries h
             WHERE d.id = ?1
             ORDER BY h.event_seq
             LIMIT 1)
-  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o
+  AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN deliveries o INDEXED BY deliveries_key_head
                     ON o.destination = d.destination AND o.order_key = d.order_key
-                   AND o.status IN ('pending', 'failed')
-                  WHERE d.id = ?1 AND o.held = 0)
+                  WHERE d.id = ?1
+                    AND o.order_key IS NOT NULL AND o.held = 0
+                    AND o.status IN ('pending', 'failed'))
 )sql";
 
 // At start: releases the held deliveries of every destination not in ?1 (a JSON array of the
 // destinations configured with ordering), which would otherwise wait for ever. Walks the held
 // deliveries only (deliveries_held).
+inline constexpr std::string_view kCountUnorderedHolds = R"sql(
+SELECT destination, count(*) FROM deliveries WHERE held = 1
+  AND destination NOT IN (SELECT value FROM json_each(?1))
+GROUP BY destination
+)sql";
 inline constexpr std::string_view kReleaseUnorderedHolds = R"sql(
 UPDATE deliveries SET held = 0
 WHERE id IN (SELECT id FROM deliveries WHERE held = 1
@@ -201,18 +209,46 @@ SELECT coalesce(max(id), 0) + 1 FROM deliveries
 // requeued_at is where the age of the oldest pending delivery counts from (migration 0005).
 // An ordered delivery comes back held when its key has another open delivery that is not held
 // (the key's head: a re-sent old delivery queues behind it); otherwise it is the head itself (a
-// reprocessed failed head goes first again, before the deliveries it held back).
+// reprocessed failed head goes first again, before the deliveries it held back). The head
+// check repeats deliveries_key_head's WHERE clause exactly and names it (see kReleaseNextHeld).
 inline constexpr std::string_view kRequeueDelivery = R"sql(
 UPDATE deliveries
 SET status = 'pending', attempts = 0, next_attempt_at = ?2, lease_expires_at = NULL,
     updated_at = ?2, requeued_at = ?2,
     held = order_key IS NOT NULL
-           AND EXISTS (SELECT 1 FROM deliveries o
+           AND EXISTS (SELECT 1 FROM deliveries o INDEXED BY deliveries_key_head
                        WHERE o.destination = deliveries.destination
                          AND o.order_key = deliveries.order_key
-                         AND o.status IN ('pending', 'failed') AND o.held = 0
+                         AND o.order_key IS NOT NULL AND o.held = 0
+                         AND o.status IN ('pending', 'failed')
                          AND o.id <> deliveries.id)
 WHERE id = ?1
+)sql";
+
+// After a reprocess chunk requeued delivery ?1: if its key's head is pending and not in flight
+// (unleased) while a held delivery of the key has a lower seq, that held delivery becomes the
+// head and the head is held again (?2 = now). A bulk run walks newest first, so a later chunk
+// requeues deliveries older than the head an earlier chunk made: this keeps the key's oldest
+// open delivery its head, across chunks and within one (where a requeued failed head may have
+// been made the head after an older delivery was held behind it). A head in flight keeps its
+// place (it was attempted once every older delivery had succeeded or been skipped). Two rows
+// at most: the head from deliveries_key_head, the lowest held one from deliveries_held.
+inline constexpr std::string_view kReheadKey = R"sql(
+WITH h AS (SELECT o.id, o.event_seq FROM deliveries d
+             JOIN deliveries o INDEXED BY deliveries_key_head
+               ON o.destination = d.destination AND o.order_key = d.order_key
+           WHERE d.id = ?1
+             AND o.order_key IS NOT NULL AND o.held = 0 AND o.status IN ('pending', 'failed')
+             AND o.status = 'pending' AND o.lease_expires_at IS NULL
+           LIMIT 1),
+l AS (SELECT w.id, w.event_seq FROM deliveries d JOIN deliveries w
+        ON w.destination = d.destination AND w.order_key = d.order_key AND w.held = 1
+      WHERE d.id = ?1
+      ORDER BY w.event_seq
+      LIMIT 1),
+s AS (SELECT h.id AS head_id, l.id AS held_id FROM h, l WHERE l.event_seq < h.event_seq)
+UPDATE deliveries SET held = (id = (SELECT head_id FROM s)), updated_at = ?2
+WHERE id IN (SELECT head_id FROM s UNION ALL SELECT held_id FROM s)
 )sql";
 
 // Skip (POST /api/v1/deliveries/{id}/skip): the delivery's status, then a failed one becomes

@@ -236,6 +236,21 @@ describe('console pages', { concurrency: false }, () => {
     const crm = page.getByRole('region', { name: 'crm', exact: true });
     await crm.getByText('paused: probing', { exact: true }).waitFor();
     await screenshot(page, 'destinations-paused');
+
+    // open_ms has passed with nothing due: still paused, waiting for a delivery to probe with.
+    await page.unroute('**/api/v1/destinations');
+    await page.route('**/api/v1/destinations', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      for (const d of body.data) {
+        d.state = 'paused';
+        d.circuit = { ...d.circuit, state: 'paused', paused_since: '2020-01-02T03:04:00.000000Z',
+                      paused_until: '2020-01-02T03:04:30.000000Z', opens: 1 };
+      }
+      await route.fulfill({ response, json: body });
+    });
+    await page.reload();
+    await billing.getByText('paused: waiting for a delivery to probe', { exact: true }).waitFor();
     await page.close();
   });
 

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "storage/postgres/ops_sql.h"
 #include "storage/postgres/stores.h"
 #include "storage/postgres/write_sql.h"
 #include "tests/testing/backend.h"
@@ -257,17 +258,75 @@ TEST_P(OrderingStoreTest, AReprocessedOldDeliveryQueuesBehindTheOpenHead) {
   EXPECT_TRUE(Claim().empty());
 }
 
+// A bulk reprocess larger than one chunk walks newest first; each later chunk requeues older
+// deliveries of the key than the head an earlier one made. The key must still go in seq order.
+TEST_P(OrderingStoreTest, ABulkReprocessOfSeveralChunksKeepsSeqOrder) {
+  Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}, {"a4", "A"}, {"a5", "A"}});
+  for (int i = 0; i < 5; ++i) {
+    auto claimed = Claim();
+    ASSERT_EQ(claimed.size(), 1u);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  ReprocessSpec spec;
+  spec.filter.status = "succeeded";
+  spec.action = "reprocess";
+  spec.target_json = "{}";
+  auto done = ports_.operations->Reprocess(spec, {"ops", "operator", ""}, clock_.NowMicros(),
+                                           /*max_rows=*/2);
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->requeued, 5);
+  NameList order;
+  for (int i = 0; i < 6; ++i) {
+    auto claimed = Claim();
+    if (claimed.empty()) break;
+    ASSERT_EQ(claimed.size(), 1u) << "two deliveries of one key claimable";
+    order.push_back(claimed.begin()->first);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  EXPECT_EQ(order, (NameList{"a1", "a2", "a3", "a4", "a5"}));
+}
+
+// Within one chunk both stores make the oldest requeued delivery of a key its head: an old
+// succeeded one re-sent together with the key's failed head goes first.
+TEST_P(OrderingStoreTest, ReprocessingAFailedHeadWithAnOlderDeliveryMakesTheOlderOneTheHead) {
+  Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}});
+  auto claimed = Claim();
+  Record(claimed["a1"], AttemptRecord::Next::kSucceeded);
+  claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"a2"}));
+  Record(claimed["a2"], AttemptRecord::Next::kFailed);
+  // One chunk holding both: a1 (succeeded) and a2 (failed); a3 is pending, not touched.
+  ReprocessSpec spec;
+  spec.filter.destination = kDestination;
+  spec.action = "reprocess";
+  spec.target_json = "{}";
+  auto done = ports_.operations->Reprocess(spec, {"ops", "operator", ""}, clock_.NowMicros());
+  ASSERT_TRUE(done.ok()) << done.status().ToString();
+  EXPECT_EQ(done->requeued, 2);
+  NameList order;
+  for (int i = 0; i < 4; ++i) {
+    claimed = Claim();
+    if (claimed.empty()) break;
+    ASSERT_EQ(claimed.size(), 1u) << "two deliveries of one key claimable";
+    order.push_back(claimed.begin()->first);
+    Record(claimed.begin()->second, AttemptRecord::Next::kSucceeded);
+  }
+  EXPECT_EQ(order, (NameList{"a1", "a2", "a3"}));
+}
+
 TEST_P(OrderingStoreTest, ReleaseUnorderedHoldsReleasesOnlyDestinationsNoLongerOrdered) {
   Append({{"a1", "A"}, {"a2", "A"}, {"a3", "A"}});
   const std::vector<std::string> still_ordered = {kDestination};
   auto none = ports_.deliveries->ReleaseUnorderedHolds(still_ordered);
   ASSERT_TRUE(none.ok()) << none.status().ToString();
-  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(none->total(), 0);
   EXPECT_EQ(Names(Claim()), (NameList{"a1"}));
   const std::vector<std::string> others = {"other"};
   auto released = ports_.deliveries->ReleaseUnorderedHolds(others);
   ASSERT_TRUE(released.ok()) << released.status().ToString();
-  EXPECT_EQ(*released, 2);
+  EXPECT_EQ(released->total(), 2);
+  EXPECT_EQ(released->by_destination, (std::map<std::string, int>{{kDestination, 2}}));
+  EXPECT_EQ(released->shared, GetParam() == Backend::kPostgres);
   EXPECT_EQ(Names(Claim()), (NameList{"a2", "a3"}));  // a1 is in flight
 }
 
@@ -382,6 +441,146 @@ TEST_P(OrderingPostgresRaceTest, IngestAndSuccessOfAKeyWaitForItsLock) {
   outcome.join();
   // Whichever came first, k2 is claimable now (released by k1's success, or never held).
   EXPECT_EQ(Names(Claim({}, &b)), (NameList{"j1", "k2"}));
+}
+
+// Retention against an ingest in flight on another connection: the ingest holds key K's lock
+// and has stored (not yet committed) a delivery of K held behind K's failed head a1, whose
+// event is old enough to go. The prune must wait for K's lock, then see the held delivery and
+// keep a1's event; deleting it would leave the held delivery with no head, for ever.
+TEST_P(OrderingPostgresRaceTest, RetentionWaitsForAnIngestOfAFailedHeadsKey) {
+  Append({{"a1", "K"}, {"x1", std::nullopt}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"a1", "x1"}));
+  Record(claimed["a1"], AttemptRecord::Next::kFailed);
+  const int64_t head = claimed["a1"].delivery_id;
+  const int64_t x1 = claimed["x1"].delivery_id;
+
+  auto ingest = pg::Connection::Open({.url = url_, .application_name = "test-ingest"});
+  ASSERT_TRUE(ingest.ok()) << ingest.status().ToString();
+  ASSERT_TRUE((*ingest)->Exec("BEGIN").ok());
+  auto locked = (*ingest)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                                pg::Params().Add("{" + std::to_string(head) + "}"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  // The delivery the ingest stores: of key K, held behind a1 (x1's row stands in for it).
+  auto held = (*ingest)->Exec(
+      "UPDATE deliveries SET order_key = 'K', held = true, status = 'pending' WHERE id = $1",
+      pg::Params().Add(x1));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+
+  std::atomic<bool> pruned{false};
+  StatusOr<PruneBatch> batch = Status::Internal("not run");
+  std::thread retention([&] {
+    batch = ports_.retention->Prune(PruneTarget::kFailedEvents, clock_.NowMicros() + 1, INT64_MAX,
+                                    PruneCursor{}, 100);
+    pruned = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(pruned) << "retention went ahead of K's lock";
+  ASSERT_TRUE((*ingest)->Exec("COMMIT").ok());
+  retention.join();
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_EQ(batch->deleted, 0);
+  auto left = (*ingest)->Exec("SELECT count(*) FROM deliveries WHERE id = $1 AND status = 'failed'",
+                              pg::Params().Add(head));
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_EQ(left->GetInt64(0, 0), 1) << "K's failed head was deleted; its held delivery is stuck";
+}
+
+// Draining one hot key: each release (and a requeue) asks whether the key still has a head.
+// With 10,000 deliveries of one key held and its head just succeeded, that check must read the
+// key's head entry only (deliveries_key_head), not every held delivery of the key: otherwise
+// draining a backlog of n costs n^2 reads in the writer's transactions.
+TEST_P(OrderingPostgresRaceTest, AHeadCheckReadsOnlyTheKeysHeadNotItsBacklog) {
+  Append({{"k0", "K"}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"k0"}));
+  const int64_t head = claimed["k0"].delivery_id;
+  auto db = pg::Connection::Open({.url = url_, .application_name = "test-plan"});
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  pg::Connection& c = **db;
+  auto events = c.Exec(R"sql(
+INSERT INTO events (seq, id, source, event_type, idempotency_key, received_at, remote_addr,
+                    headers, body, status)
+SELECT e.seq + g, e.id || '-' || g, e.source, e.event_type, e.idempotency_key || '-' || g,
+       e.received_at, e.remote_addr, e.headers, e.body, e.status
+FROM events e, generate_series(1, 10000) g
+)sql");
+  ASSERT_TRUE(events.ok()) << events.status().ToString();
+  auto held = c.Exec(R"sql(
+INSERT INTO deliveries (event_seq, destination, next_attempt_at, created_at, updated_at,
+                        order_key, held)
+SELECT e.seq, d.destination, 0, 0, 0, d.order_key, true
+FROM deliveries d JOIN events e ON e.seq > d.event_seq
+WHERE d.id = $1
+)sql",
+                     pg::Params().Add(head));
+  ASSERT_TRUE(held.ok()) << held.status().ToString();
+  ASSERT_EQ(held->affected_rows(), 10000);
+  ASSERT_TRUE(c.Exec("ANALYZE deliveries").ok());
+
+  // Each statement's plan, run for real (ANALYZE) and rolled back.
+  auto plan_of = [&](std::string_view statement, const pg::Params& params) {
+    std::string text;
+    EXPECT_TRUE(c.Exec("BEGIN").ok());
+    EXPECT_TRUE(
+        c.Exec("UPDATE deliveries SET status = 'succeeded' WHERE id = $1", pg::Params().Add(head))
+            .ok());
+    auto plan = c.Exec("EXPLAIN (ANALYZE) " + std::string(statement), params);
+    EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+    if (plan.ok()) {
+      for (int i = 0; i < plan->rows(); ++i) text += plan->GetString(i, 0) + "\n";
+    }
+    EXPECT_TRUE(c.Exec("ROLLBACK").ok());
+    return text;
+  };
+  auto expect_no_backlog_read = [](const std::string& plan) {
+    EXPECT_EQ(plan.find("Seq Scan on deliveries"), std::string::npos) << plan;
+    for (size_t at = plan.find("Rows Removed by Filter: "); at != std::string::npos;
+         at = plan.find("Rows Removed by Filter: ", at + 1)) {
+      EXPECT_LE(std::stoll(plan.substr(at + 24)), 10) << plan;
+    }
+  };
+  const std::string release = plan_of(pgsql::kReleaseNextHeld, pg::Params().Add(head).Add(1));
+  EXPECT_NE(release.find("deliveries_key_head"), std::string::npos) << release;
+  expect_no_backlog_read(release);
+  const std::string requeue = plan_of(pg::ops::kRequeueDeliveries,
+                                      pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
+  expect_no_backlog_read(requeue);
+  const std::string rehead =
+      plan_of(pg::ops::kReheadKeys, pg::Params().Add("{" + std::to_string(head) + "}").Add(1));
+  EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
+  expect_no_backlog_read(rehead);
+}
+
+// A node started without the destination's ordering releases its holds, but each key only
+// once that key's lock is free: never in the middle of another node's release or ingest of it.
+TEST_P(OrderingPostgresRaceTest, ReleaseUnorderedHoldsWaitsForEachKeysLock) {
+  Append({{"k1", "K"}, {"k2", "K"}});
+  auto claimed = Claim();
+  ASSERT_EQ(Names(claimed), (NameList{"k1"}));
+  auto holder = pg::Connection::Open({.url = url_, .application_name = "test-lock-holder"});
+  ASSERT_TRUE(holder.ok()) << holder.status().ToString();
+  ASSERT_TRUE((*holder)->Exec("BEGIN").ok());
+  auto locked =
+      (*holder)->Exec(pgsql::kLockOrderKeysOfDeliveries,
+                      pg::Params().Add("{" + std::to_string(claimed["k1"].delivery_id) + "}"));
+  ASSERT_TRUE(locked.ok()) << locked.status().ToString();
+  Ports b = Open();
+  ASSERT_NE(b.deliveries, nullptr);
+  std::atomic<bool> released{false};
+  StatusOr<ReleasedHolds> result = Status::Internal("not run");
+  std::thread release([&] {
+    const std::vector<std::string> none;
+    result = b.deliveries->ReleaseUnorderedHolds(none);
+    released = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(released) << "released key K's holds without K's lock";
+  ASSERT_TRUE((*holder)->Exec("COMMIT").ok());
+  release.join();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->total(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Postgres, OrderingPostgresRaceTest,

@@ -59,7 +59,8 @@ class CappedStore final : public storage::DeliveryStore {
   }
   storage::StatusOr<storage::PendingSummary> Pending() override { return inner_.Pending(); }
   storage::StatusOr<int> ReleaseAllLeases() override { return 0; }
-  storage::StatusOr<int> ReleaseUnorderedHolds(std::span<const std::string> ordered) override {
+  storage::StatusOr<storage::ReleasedHolds> ReleaseUnorderedHolds(
+      std::span<const std::string> ordered) override {
     return inner_.ReleaseUnorderedHolds(ordered);
   }
 

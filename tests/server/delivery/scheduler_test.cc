@@ -227,10 +227,13 @@ class SchedulerTest : public ::testing::Test {
     return out;
   }
   // Moves the clock, wakes the scheduler and gives it time to act on it.
+  // Advances the clock, wakes the scheduler and waits until it has gone idle after a whole
+  // round (Scheduler::idle_waits), so that a "nothing happened" check after it means it.
   void AdvanceAndSettle(int64_t micros) {
     clock_.Advance(micros);
+    const uint64_t idle = scheduler_->idle_waits();
     scheduler_->Wake();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(WaitFor([&] { return scheduler_->idle_waits() > idle; }));
   }
 };
 
@@ -320,9 +323,7 @@ TEST_F(SchedulerTest, FailedAttemptIsRescheduledAtTheExactJitteredTime) {
   EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries"), "HTTP 500");
 
   // Not due yet: nothing is sent.
-  clock_.Advance(400'000);
-  scheduler_->Wake();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(400'000);
   EXPECT_EQ(http_.pending(), 0u);
   // Due: the second attempt goes out, numbered 2, same webhook-id.
   clock_.Advance(200'000);
@@ -379,9 +380,7 @@ TEST_F(SchedulerTest, GoneFailsAtOnceAndMaxAttemptsParksAsFailed) {
   EXPECT_EQ(QueryText(path_, "SELECT last_error FROM deliveries WHERE destination = 'b'"),
             "Timeout was reached");
   // Parked: even much later nothing more is sent.
-  clock_.Advance(3600'000'000);
-  scheduler_->Wake();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(3600'000'000);
   EXPECT_EQ(http_.pending(), 0u);
   EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM attempts"), 3);
 }
@@ -390,7 +389,7 @@ TEST_F(SchedulerTest, PerDestinationAndGlobalConcurrencyCapsHold) {
   StartScheduler({Destination("a", 3), Destination("b", 10)}, /*global=*/5);
   for (int i = 0; i < 20; ++i) Ingest("k" + std::to_string(i), {"a", "b"});
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 5; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 5u);  // global cap
   EXPECT_LE(http_.pending("/a"), 3u);
   // Drain everything, checking the caps as we go.
@@ -507,7 +506,7 @@ TEST_F(SchedulerTest, AWallClockStepDoesNotResendDeliveriesInFlight) {
   // delivery, due earlier, would have come first.
   std::string id2 = Ingest("k2", {"a"});
   ASSERT_TRUE(WaitFor([&] { return http_.pending() >= 2; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 2u);
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(http_.Answer(200));
@@ -640,7 +639,7 @@ TEST_F(SchedulerTest, CircuitOpensAfterNFailuresProbesOnceAndResumesOnSuccess) {
   AdvanceAndSettle(100'000);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
   EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 1u);
   // It fails: paused again for open_ms, without a second kPaused or a second opening.
   ASSERT_TRUE(http_.Answer(503));
@@ -680,6 +679,34 @@ TEST_F(SchedulerTest, CircuitOpensAfterNFailuresProbesOnceAndResumesOnSuccess) {
   EXPECT_EQ(CircuitNotices().size(), 2u);
 }
 
+// After an outage in which every delivery ended (here: one attempt, failed), open_ms passes
+// with nothing to probe: the circuit stays paused (waiting for a delivery to probe, not
+// "probing" for ever), and the next delivery is the probe that resumes it.
+TEST_F(SchedulerTest, CircuitWithNothingDueStaysPausedUntilADeliveryCanProbe) {
+  OutboundDestination a = Destination("a", /*concurrency=*/1, /*max_attempts=*/1);
+  a.circuit = CircuitPolicy{1, 1000};
+  StartScheduler({a});
+  std::string first = Ingest("k0", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  ASSERT_TRUE(http_.Answer(503));
+  ASSERT_TRUE(WaitFor([&] { return DeliveryStatus(first) == "failed"; }));
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 1; }));
+  AdvanceAndSettle(2'000'000);
+  AdvanceAndSettle(0);  // woken again past open_ms, still nothing due
+  DestinationStats s = scheduler_->stats().at("a");
+  EXPECT_EQ(s.circuit, CircuitState::kPaused);
+  EXPECT_LT(s.paused_until, clock_.NowMicros());  // the console: "waiting for a delivery to probe"
+  EXPECT_EQ(http_.pending(), 0u);
+  // A new delivery is the probe; its success resumes the destination.
+  Ingest("k1", {"a"});
+  ASSERT_TRUE(WaitFor([&] { return http_.pending() == 1; }));
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
+  ASSERT_TRUE(http_.Answer(200));
+  ASSERT_TRUE(WaitFor([&] { return CircuitNotices().size() == 2; }));
+  EXPECT_EQ(CircuitNotices().at(1).kind, DeliveryNotice::Kind::kResumed);
+  EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kActive);
+}
+
 // Attempts in flight when the circuit opens finish and are recorded, but their outcomes no
 // longer move it: their failures neither pause it again nor make the pause longer, and one that
 // succeeds while the probe is out is not taken for the probe.
@@ -708,7 +735,7 @@ TEST_F(SchedulerTest, CircuitIgnoresOutcomesOfAttemptsInFlightWhenItOpened) {
   // The pause ends when it was due to: 400 ms later, one probe (not one per free slot).
   AdvanceAndSettle(400'000);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 4; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 4u);
   EXPECT_EQ(scheduler_->stats().at("a").circuit, CircuitState::kProbing);
   // Old attempts come back while the probe is out (Answer takes the oldest): a failure does
@@ -745,7 +772,7 @@ TEST_F(SchedulerTest, RateLimitHoldsAttemptsToPerSecond) {
   EXPECT_EQ(http_.pending(), 0u);  // a second has not passed since they ended
   AdvanceAndSettle(1);
   ASSERT_TRUE(WaitFor([&] { return http_.pending() == 2; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  AdvanceAndSettle(0);
   EXPECT_EQ(http_.pending(), 2u);
   ASSERT_TRUE(http_.Answer(200));
   ASSERT_TRUE(http_.Answer(200));

@@ -56,6 +56,19 @@ TEST(QueryPlanTest, HotStatementsNeverScanATable) {
   std::string release = Plan(db, sql::kReleaseNextHeld);
   EXPECT_NE(release.find("deliveries_held"), std::string::npos) << release;
   EXPECT_EQ(release.find("TEMP B-TREE"), std::string::npos) << release;
+  // Whether a key has a head reads deliveries_key_head (at most the head's entry), not
+  // deliveries_order_key (every held delivery of the key: a release per delivery drained would
+  // make draining one key's backlog quadratic).
+  EXPECT_NE(release.find("deliveries_key_head"), std::string::npos) << release;
+  std::string requeue = Plan(db, sql::kRequeueDelivery);
+  EXPECT_NE(requeue.find("deliveries_key_head"), std::string::npos) << requeue;
+  // A reprocess chunk's rehead reads a key's head and its lowest held delivery, each from its
+  // index in key order (its other SCANs are of its one-row CTEs).
+  std::string rehead = Plan(db, sql::kReheadKey);
+  EXPECT_NE(rehead.find("deliveries_key_head"), std::string::npos) << rehead;
+  EXPECT_NE(rehead.find("deliveries_held"), std::string::npos) << rehead;
+  EXPECT_EQ(rehead.find("TEMP B-TREE"), std::string::npos) << rehead;
+  EXPECT_EQ(rehead.find("SCAN deliveries"), std::string::npos) << rehead;
   std::string insert = Plan(db, sql::kInsertDelivery);
   EXPECT_NE(insert.find("deliveries_order_key"), std::string::npos) << insert;
   // The claim's index leaves held deliveries out.
