@@ -120,11 +120,28 @@ std::vector<std::vector<std::string>> UnstoredHeaders(const std::vector<SourcePo
   return out;
 }
 
+// Per source: whether ingest reads anything out of its payloads (an event type, required
+// fields, a schema, an idempotency key, or a destination's payload filter or ordering key).
+// When none does, the body is only validated and no document is built.
+std::vector<bool> ReadsPayload(const IngestOptions& options) {
+  bool destinations_read = false;
+  for (const DestinationFilter& d : options.destinations) {
+    destinations_read |= !d.payload.empty() || (d.ordering && !d.ordering->by_source);
+  }
+  std::vector<bool> out;
+  for (const SourcePolicy& s : options.sources) {
+    out.push_back(destinations_read || s.event_type || !s.required_pointers.empty() ||
+                  !s.schemas.empty() || s.idempotency_pointer);
+  }
+  return out;
+}
+
 }  // namespace
 
 IngestHandler::IngestHandler(IngestOptions options, storage::EventWriter& writer)
     : options_(std::move(options)),
       unstored_headers_(UnstoredHeaders(options_.sources)),
+      reads_payload_(ReadsPayload(options_)),
       writer_(writer) {}
 
 const SourcePolicy* IngestHandler::FindSource(std::string_view name) const {
@@ -212,8 +229,13 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
                   content_type ? "content type \"" + *content_type + "\" is not JSON"
                                : "Content-Type header missing; send application/json");
   }
+  // Stays null when nothing reads the payload: every use below then only meets a null document
+  // (no pointers, an empty payload filter, orderings by source).
   rapidjson::Document doc;
-  if (storage::Status parsed = ParseJson(request.body, doc); !parsed.ok()) {
+  size_t source_index = static_cast<size_t>(source - options_.sources.data());
+  if (storage::Status parsed = reads_payload_[source_index] ? ParseJson(request.body, doc)
+                                                            : ValidateJson(request.body);
+      !parsed.ok()) {
     return reject(ProblemKind::kMalformedJson, parsed.message());
   }
   for (size_t i = 0; i < source->required_pointers.size(); ++i) {
@@ -262,8 +284,8 @@ void IngestHandler::Handle(const ApiRequest& request, std::string_view source_na
   event.source = source->name;
   event.received_at = request.received_at;
   event.remote_addr = log.remote_addr;
-  event.headers_json = HeadersToJson(WithoutSecretHeaders(
-      request.headers, unstored_headers_[static_cast<size_t>(source - options_.sources.data())]));
+  event.headers_json =
+      HeadersToJson(WithoutSecretHeaders(request.headers, unstored_headers_[source_index]));
   event.body = request.body;
 
   log.status = 200;

@@ -124,6 +124,9 @@ class IngestHandler {
   // Per source (same index as options_.sources): the signature headers not stored with its
   // events (SignatureHeaderNames of its verify policy; empty without one).
   const std::vector<std::vector<std::string>> unstored_headers_;
+  // Per source: whether anything reads its payloads; if not, they are validated, not parsed
+  // into a document.
+  const std::vector<bool> reads_payload_;
   storage::EventWriter& writer_;
   std::atomic<bool> accepting_{true};
 };

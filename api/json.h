@@ -23,6 +23,10 @@ inline constexpr int kMaxJsonDepth = 128;
 storage::Status ParseJson(std::string_view text, rapidjson::Document& doc,
                           int max_depth = kMaxJsonDepth);
 
+// Checks `text` exactly as ParseJson does (same answers, same messages) without building a
+// document: for a caller that reads nothing out of the JSON.
+storage::Status ValidateJson(std::string_view text, int max_depth = kMaxJsonDepth);
+
 // Returns the name of a member that `value` (or an object nested in it, at any depth) holds
 // twice, or nullopt when every object's member names are unique. When `value` itself repeats
 // a name, it is the first one repeated. Names are compared as

@@ -19,9 +19,13 @@ constexpr size_t kSha256Bytes = 32;
 // Writes the SHA-256 of `parts` concatenated to `out`. Returns false if OpenSSL fails. On the
 // stack, so that checking an ingest token (two digests per configured token) allocates nothing.
 bool Digest(std::initializer_list<std::string_view> parts, unsigned char (&out)[kSha256Bytes]) {
+  // Fetched once: EVP_sha256() makes every EVP_DigestInit_ex look the implementation up in
+  // OpenSSL 3's provider tables, which cost more than hashing a token. An EVP_MD may be shared
+  // by threads.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned int length = 0;
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  EVP_MD_CTX* ctx = sha256 ? EVP_MD_CTX_new() : nullptr;
+  bool ok = ctx != nullptr && EVP_DigestInit_ex2(ctx, sha256, nullptr) == 1;
   for (std::string_view part : parts) {
     ok = ok && EVP_DigestUpdate(ctx, part.data(), part.size()) == 1;
   }

@@ -3,7 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <map>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "storage/sqlite/migrations.h"
@@ -28,6 +30,13 @@ constexpr std::string_view kNoTransactionMarker = "-- hookvault: no-transaction\
 // cascade into the rows that reference it nor fail. PRAGMA foreign_key_check runs before
 // COMMIT; any violation fails the migration.
 constexpr std::string_view kForeignKeysOffMarker = "-- hookvault: foreign-keys-off\n";
+// A migration whose SQL starts with this line edits the text of sqlite_schema (SQLite's
+// "simpler procedure" for changing a CHECK constraint in place): the runner reads
+// schema_version before it, sets it one higher after it (so that every connection parses the
+// schema again), makes this connection parse the edited schema, and checks that each table the
+// script names in `WHERE type = 'table' AND name = '...'` no longer holds " IN (" in a CHECK,
+// all inside the migration's transaction.
+constexpr std::string_view kSchemaEditMarker = "-- hookvault: schema-edit\n";
 
 // Turns foreign keys off for its lifetime (back on however the scope is left).
 class ForeignKeysOff {
@@ -101,6 +110,40 @@ StatusOr<std::unique_ptr<SQLite::Database>> OpenDatabase(const DatabaseOptions& 
   }
 }
 
+namespace {
+
+// Runs a schema-edit migration (kSchemaEditMarker) inside the caller's transaction. Throws
+// SQLite::Exception when SQLite refuses a step, the parse of the edited schema included.
+Status EditSchema(SQLite::Database& db, const Migration& m) {
+  constexpr std::string_view kTables = "SELECT name, sql FROM sqlite_schema WHERE type = 'table'";
+  auto named_tables = [&] {
+    std::map<std::string, std::string> out;  // name -> CREATE TABLE text, of the tables m names
+    SQLite::Statement tables(db, std::string(kTables));
+    while (tables.executeStep()) {
+      std::string name = tables.getColumn(0).getString();
+      if (m.sql.find("name = '" + name + "'") == std::string_view::npos) continue;
+      out[name] = tables.getColumn(1).getString();
+    }
+    return out;
+  };
+  std::map<std::string, std::string> before = named_tables();
+  int64_t version = db.execAndGet("PRAGMA schema_version").getInt64();
+  db.exec(std::string(m.sql));
+  db.exec("PRAGMA schema_version = " + std::to_string(version + 1));
+  // The next statement parses the edited schema: a malformed CREATE TABLE throws here, inside
+  // the transaction.
+  std::map<std::string, std::string> after = named_tables();
+  for (const auto& [name, sql] : before) {
+    if (after[name] == sql) {
+      return Status::Internal("migration " + std::string(m.name) + " failed: table " + name +
+                              " was not changed (its CREATE TABLE text is not what it expects)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
                                                    const std::vector<Migration>& migrations) {
   std::vector<std::string> applied;
@@ -136,7 +179,11 @@ StatusOr<std::vector<std::string>> ApplyMigrations(SQLite::Database& db,
       }
       SQLite::Transaction txn(db, SQLite::TransactionBehavior::IMMEDIATE);
       try {
-        db.exec(std::string(m.sql));
+        if (m.sql.starts_with(kSchemaEditMarker)) {
+          if (Status s = EditSchema(db, m); !s.ok()) return s;
+        } else {
+          db.exec(std::string(m.sql));
+        }
         if (foreign_keys_off) {
           SQLite::Statement check(db, "PRAGMA foreign_key_check");
           if (check.executeStep()) {

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hookvault::api {
 namespace {
@@ -257,6 +258,38 @@ TEST(HeadersToJsonTest, KeepsEmptyValues) {
   ASSERT_TRUE(ParseJson(HeadersToJson({{"x-empty", ""}}), doc).ok());
   ASSERT_TRUE(doc.HasMember("x-empty"));
   EXPECT_STREQ(doc["x-empty"].GetString(), "");
+}
+
+// --- ValidateJson -----------------------------------------------------------------------------
+
+// ValidateJson must answer exactly as ParseJson: the same verdict and the same message (offsets
+// included), on ASCII bodies (parsed without RapidJSON's encoding check) and on others.
+TEST(ValidateJsonTest, AnswersExactlyAsParseJson) {
+  std::string long_string = "{\"s\":\"" + std::string(1000, 'x') + "\"}";
+  std::vector<std::string> texts = {
+      "{}", "[]", "null", "0", " {\"a\" : [1, 2.5e3, true, null, {\"b\":\"c\"}]} ",
+      long_string, long_string.substr(0, long_string.size() - 2),  // unterminated string
+      "{\"a\":}", "[1,2", "{\"a\" 1}", "", "   ", "{} x", "tru", "[1,]", "{\"a\":1,}",
+      "\"tab\tin a string\"", "\"bad escape \\q\"", "\"\\u00e9\\u4e2d\"",
+      "\"\\uD83D\\uDE00\"", "\"\\uD800\"", "\"\\uDC00\"", "{\"\\uDC00\":1}",
+      "\"caf\xC3\xA9\"", "\"\xC3\"", "\"\xFF\xFE\"", "\"\xED\xA0\x80\"", "[\"ok\", \"\xE2\x82\"]",
+      std::string("{\"a\":1}\0{}", 10), std::string("[\"a\0b\"]", 7), std::string("\0", 1),
+      Nested('[', kMaxJsonDepth), Nested('[', kMaxJsonDepth + 1), Nested('{', kMaxJsonDepth + 1),
+      std::string(20, ' ') + "{\"k\":\"" + std::string(33, 'y') + "\"}" + std::string(17, ' ')};
+  for (const std::string& text : texts) {
+    rapidjson::Document doc;
+    storage::Status parsed = ParseJson(text, doc);
+    storage::Status validated = ValidateJson(text);
+    EXPECT_EQ(validated.ok(), parsed.ok()) << text;
+    EXPECT_EQ(validated.message(), parsed.message()) << text;
+  }
+}
+
+TEST(ValidateJsonTest, RefusesInvalidUtf8InAStringAmongAsciiAndNot) {
+  EXPECT_TRUE(ValidateJson("{\"name\":\"Zo\xC3\xAB\"}").ok());
+  storage::Status s = ValidateJson("{\"name\":\"Zo\xC3\"}");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("at byte 11"), std::string::npos) << s.message();
 }
 
 // --- FindRepeatedMember -----------------------------------------------------------------------
