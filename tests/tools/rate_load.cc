@@ -1,4 +1,4 @@
-// hookvault_rate_load: the constant-rate load generator of `scripts/bench ingest` (run 8).
+// hookvault_rate_load: the constant-rate load generator of `scripts/bench ingest` (run 7).
 //
 //   hookvault_rate_load --url http://127.0.0.1:PORT/webhooks/bench --rate R --duration D
 //                       --token TOKEN [--connections 64] [--nonce N] [--body-bytes 1024]
