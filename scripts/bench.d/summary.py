@@ -145,7 +145,7 @@ def rows_ingest(j):
             latency(h), **pick(h)),
         row("ingest", "ingest / healthz throughput%s" % (" (medians)" if inter else ""),
             fmt(ratio["value"]) + ("" if not inter else " (pairs: %s)" % ", ".join(
-                fmt(p["throughput_ratio"]) for p in inter["pairs"])),
+                fmt(p["throughput_ratio"], 2) for p in inter["pairs"])),
             ">= %s" % ratio["goal"], ratio["met"], value=ratio["value"]),
     ]
     c = j.get("cpu_ingest_over_healthz")
@@ -153,7 +153,7 @@ def rows_ingest(j):
         out.append(row("ingest", "ingest / healthz server CPU per request (medians)",
                        fmt(c["value"]) + " (%s / %s; pairs: %s)" % (
                            cpu(b.get("cpu_us_per_req")), cpu(h.get("cpu_us_per_req")),
-                           ", ".join(fmt(p["cpu_ratio"]) for p in inter["pairs"])),
+                           ", ".join(fmt(p["cpu_ratio"], 2) for p in inter["pairs"])),
                        "<= %s" % c["goal"], c["met"], value=c["value"]))
     r = j.get("rate80")
     if r:
