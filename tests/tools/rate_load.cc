@@ -65,6 +65,7 @@ struct Conn {
   int64_t intended_ns = 0;  // the intended send time of the request in flight
   std::string out;          // the rest of the request still to write
   std::string in;           // answer bytes read so far
+  bool watch_out = false;   // registered for EPOLLOUT (a rest of `out` waits for room)
 };
 
 // Where to send: parsed once from --url, then only read.
@@ -236,10 +237,13 @@ int main(int argc, char** argv) {
       if (n <= 0) return false;
       k.out.erase(0, static_cast<size_t>(n));
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN | (k.out.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
-    ev.data.u64 = c;
-    epoll_ctl(ep, EPOLL_CTL_MOD, k.fd, &ev);
+    if (k.watch_out != !k.out.empty()) {  // only on a change: a syscall per request shows
+      k.watch_out = !k.out.empty();
+      epoll_event ev{};
+      ev.events = EPOLLIN | (k.watch_out ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+      ev.data.u64 = c;
+      epoll_ctl(ep, EPOLL_CTL_MOD, k.fd, &ev);
+    }
     return true;
   };
   auto fail_conn = [&](size_t c, const char* why) {
