@@ -16,10 +16,13 @@
 // 10 s after D count as errors. Prints one line:
 //   RATE target=R achieved=A requests=N ok=.. non2xx=.. errors=.. p50_ms=.. p90_ms=..
 //        p99_ms=.. p999_ms=.. max_ms=.. max_queue_ms=.. connections=C duration_s=D
+//        client_cpu_us=..
 // achieved = answers / (last answer - start); max_queue_ms = the longest a due request waited
-// for a free connection. Exits 1 when a connection cannot be opened or fails (closed, reset,
-// an answer it cannot parse, an answer missing at the end; with a message on stderr), 2 on a
-// bad argument; non-2xx answers are counted, not failed (scripts/bench checks them).
+// for a free connection; client_cpu_us = this program's own CPU (user + system) per answer,
+// what it took from the cores it shares with the server. Exits 1 when a connection cannot be opened
+// or fails (closed, reset, an answer it cannot parse, an answer missing at the end; with a message
+// on stderr), 2 on a bad argument; non-2xx answers are counted, not failed (scripts/bench checks
+// them).
 //
 // Written by hand on POSIX sockets and epoll, one thread: Debian has no wrk2, and libcurl's
 // multi interface would add its own scheduling between the intended time and the send.
@@ -31,6 +34,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -343,16 +347,22 @@ int main(int argc, char** argv) {
   }
 
   std::sort(latencies.begin(), latencies.end());
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  double client_cpu_s = static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                        static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   double seconds = static_cast<double>(last_answer - start) / 1e9;
   std::printf("RATE target=%.0f achieved=%.0f requests=%" PRId64 " ok=%" PRId64 " non2xx=%" PRId64
               " errors=%" PRId64
               " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f"
-              " max_queue_ms=%.2f connections=%" PRId64 " duration_s=%" PRId64 "\n",
+              " max_queue_ms=%.2f connections=%" PRId64 " duration_s=%" PRId64
+              " client_cpu_us=%.1f\n",
               rate, seconds > 0 ? static_cast<double>(latencies.size()) / seconds : 0.0, next, ok,
               non2xx, errors, PercentileMs(latencies, 50), PercentileMs(latencies, 90),
               PercentileMs(latencies, 99), PercentileMs(latencies, 99.9),
               latencies.empty() ? 0.0 : static_cast<double>(latencies.back()) / 1e6,
-              static_cast<double>(max_queue_ns) / 1e6, connections, duration_s);
+              static_cast<double>(max_queue_ns) / 1e6, connections, duration_s,
+              latencies.empty() ? 0.0 : client_cpu_s * 1e6 / static_cast<double>(latencies.size()));
   for (Conn& k : conns) close(k.fd);
   close(ep);
   return errors > 0 ? 1 : 0;
