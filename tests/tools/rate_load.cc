@@ -279,9 +279,9 @@ int main(int argc, char** argv) {
     if (next >= total && in_flight == 0) break;
     if (now >= deadline) {
       std::fprintf(stderr,
-                   "hookvault_rate_load: %" PRId64 " answers still missing %" PRId64
-                   " s after the run\n",
-                   in_flight, kDrainNs / 1'000'000'000);
+                   "hookvault_rate_load: %" PRId64 " answers still missing and %" PRId64
+                   " requests not sent %" PRId64 " s after the run\n",
+                   in_flight, total - next, kDrainNs / 1'000'000'000);
       errors += in_flight + (total - next);
       break;
     }
