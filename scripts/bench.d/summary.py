@@ -111,9 +111,17 @@ def ms(v):
     return "?" if v is None else "%.2f" % v
 
 
+def cpu(v):
+    return "?" if v is None else "%.1f us" % v
+
+
 def latency(r):
-    return "%s req/s, p50 %s ms, p99 %s ms" % (fmt(r.get("req_per_s")), ms(r.get("p50_ms")),
-                                              ms(r.get("p99_ms")))
+    """req/s, p50, p99 and, when the run measured it, the server's CPU per request."""
+    text = "%s req/s, p50 %s ms, p99 %s ms" % (fmt(r.get("req_per_s")), ms(r.get("p50_ms")),
+                                               ms(r.get("p99_ms")))
+    if "cpu_us_per_req" in r:
+        text += ", CPU %s/req" % cpu(r["cpu_us_per_req"])
+    return text
 
 
 def row(part, measure, result, goal=None, met=None, **figures):
@@ -126,15 +134,39 @@ def rows_ingest(j):
     b, h, u = runs["batched"], runs["healthz"], runs["unbatched"]
     ratio, gain = j["ingest_over_healthz"], j["batched_over_unbatched"]
     setup = "%s conns, %s B bodies, %s s" % (j["connections"], j["body_bytes"], j["duration_s"])
-    keep = ("req_per_s", "p50_ms", "p99_ms")
-    return [
-        row("ingest", "POST /webhooks, max_batch 512 (%s)" % setup, latency(b),
-            **{k: b[k] for k in keep}),
-        row("ingest", "GET /healthz, same server", latency(h), **{k: h[k] for k in keep}),
-        row("ingest", "ingest / healthz", fmt(ratio["value"]), ">= %s" % ratio["goal"],
-            ratio["met"], value=ratio["value"]),
-        row("ingest", "POST /webhooks, max_batch 1, fresh server", latency(u),
-            **{k: u[k] for k in keep}),
+    keep = ("req_per_s", "p50_ms", "p99_ms", "cpu_us_per_req")
+    pick = lambda r: {k: r[k] for k in keep if k in r}
+    inter = j.get("interleaved")
+    median = " (median of 3 interleaved with healthz)" if inter else ""
+    out = [
+        row("ingest", "POST /webhooks, max_batch 512 (%s)%s" % (setup, median), latency(b),
+            **pick(b)),
+        row("ingest", "GET /healthz, same server%s" % (" (median of 3)" if inter else ""),
+            latency(h), **pick(h)),
+        row("ingest", "ingest / healthz throughput%s" % (" (medians)" if inter else ""),
+            fmt(ratio["value"]) + ("" if not inter else " (pairs: %s)" % ", ".join(
+                fmt(p["throughput_ratio"], 2) for p in inter["pairs"])),
+            ">= %s" % ratio["goal"], ratio["met"], value=ratio["value"]),
+    ]
+    c = j.get("cpu_ingest_over_healthz")
+    if c:
+        out.append(row("ingest", "ingest / healthz server CPU per request (medians)",
+                       fmt(c["value"]) + " (%s / %s; pairs: %s)" % (
+                           cpu(b.get("cpu_us_per_req")), cpu(h.get("cpu_us_per_req")),
+                           ", ".join(fmt(p["cpu_ratio"], 2) for p in inter["pairs"])),
+                       "<= %s" % c["goal"], c["met"], value=c["value"]))
+    r = j.get("rate80")
+    if r:
+        out.append(row("ingest", "POST /webhooks at a constant 80 %% of the median: %s/s, %s conns, "
+                       "latency from the intended send time" % (r["target_per_s"], r["connections"]),
+                       "p99 %s ms (p50 %s, p99.9 %s, max %s ms; achieved %s/s, CPU %s/req)" % (
+                           ms(r["p99_ms"]), ms(r["p50_ms"]), ms(r["p999_ms"]), ms(r["max_ms"]),
+                           fmt(r["achieved_per_s"]), cpu(r["cpu_us_per_req"])),
+                       "p99 <= %s ms" % r["goal_p99_ms"], r["met"],
+                       **{k: r[k] for k in ("target_per_s", "achieved_per_s", "p50_ms", "p99_ms",
+                                            "p999_ms", "max_ms", "cpu_us_per_req")}))
+    return out + [
+        row("ingest", "POST /webhooks, max_batch 1, fresh server", latency(u), **pick(u)),
         row("ingest", "group-commit gain (max_batch 512 / 1)", "%sx" % fmt(gain["value"]),
             ">= %sx" % gain["goal"], gain["met"], value=gain["value"]),
     ] + rows_booking(j)
@@ -150,7 +182,8 @@ def rows_booking(j):
                       ("booking_github", "the same, GitHub signature instead of a token")):
         if key in runs:
             out.append(row("ingest", what, latency(runs[key]),
-                           **{k: runs[key][k] for k in ("req_per_s", "p50_ms", "p99_ms")}))
+                           **{k: runs[key][k] for k in ("req_per_s", "p50_ms", "p99_ms",
+                                                        "cpu_us_per_req") if k in runs[key]}))
     if "in_process_us_per_event" in j:
         out += rows_verify_figures("ingest", j["in_process_us_per_event"])
     return out
@@ -178,8 +211,12 @@ def rows_deliver(j):
     return [
         row("deliver", "deliveries/s, %s events, 1 destination, concurrency %s"
             % (t["n"], j["destination"]["concurrency"]),
-            "%s/s (%s delivered in %s s)" % (fmt(d["value"]), t["succeeded"], t["window_s"]),
-            ">= %s/s" % d["goal"], d["met"], value=d["value"]),
+            "%s/s (%s delivered in %s s%s)" % (
+                fmt(d["value"]), t["succeeded"], t["window_s"],
+                ", server CPU %s/delivery" % cpu(t["server_cpu_us_per_delivery"])
+                if "server_cpu_us_per_delivery" in t else ""),
+            ">= %s/s" % d["goal"], d["met"], value=d["value"],
+            cpu_us_per_delivery=t.get("server_cpu_us_per_delivery")),
         row("deliver", "lag received -> sink, %s events/s for %s s"
             % (lag["rate_per_s"], lag["duration_s"]),
             "p50 %s ms, p95 %s ms, p99 %s ms" % (fmt(lag["p50_ms"]), fmt(lag["p95_ms"]),
@@ -206,22 +243,30 @@ def rows_query(j):
     for key, r in j["lists"].items():
         goal = r.get("goal")
         label = "%s, %s events" % (QUERY_LABELS.get(key, r["path"]), n)
-        result = "p99 %s ms (p50 %s ms, %s req/s)" % (ms(r["p99_ms"]), ms(r["p50_ms"]),
-                                                      fmt(r["req_per_s"]))
+        result = "p99 %s ms (p50 %s ms, %s req/s%s)" % (
+            ms(r["p99_ms"]), ms(r["p50_ms"]), fmt(r["req_per_s"]),
+            ", CPU %s/req" % cpu(r["cpu_us_per_req"]) if "cpu_us_per_req" in r else "")
+        figures = dict(p99_ms=r["p99_ms"], p50_ms=r["p50_ms"], req_per_s=r["req_per_s"],
+                       cpu_us_per_req=r.get("cpu_us_per_req"))
         if goal:
             out.append(row("query", label, result, "p99 <= %s ms" % goal["p99_ms_max"],
-                           goal["met"], p99_ms=r["p99_ms"], p50_ms=r["p50_ms"],
-                           req_per_s=r["req_per_s"]))
+                           goal["met"], **figures))
         else:
             out.append(row("query", label, result,
-                           "(reference)" if key == "q_healthz" else "(no goal)", None,
-                           p99_ms=r["p99_ms"], p50_ms=r["p50_ms"], req_per_s=r["req_per_s"]))
+                           "(reference)" if key == "q_healthz" else "(no goal)", None, **figures))
     f = j["feed"]
+    feed_cpu = ""
+    if "cpu_us_per_event" in f:
+        feed_cpu = ", server CPU %s/event, %.2f ms/page" % (
+            cpu(f["cpu_us_per_event"]),
+            f["cpu_us_per_page"] / 1000.0 if f["cpu_us_per_page"] is not None else float("nan"))
     out.append(row("query", "feed, one consumer, 1000 per page, %s events" % n,
-                   "%s events/s (%s MB/s, page p99 %s ms)" % (fmt(f["events_per_s"]),
-                                                              fmt(f["mb_per_s"]),
-                                                              fmt(f["page_p99_ms"])),
-                   ">= %s/s" % f["goal"], f["met"], value=f["events_per_s"]))
+                   "%s events/s (%s MB/s, page p99 %s ms%s)" % (
+                       fmt(f["events_per_s"]), fmt(f["mb_per_s"]), fmt(f["page_p99_ms"]),
+                       feed_cpu),
+                   ">= %s/s" % f["goal"], f["met"], value=f["events_per_s"],
+                   cpu_us_per_event=f.get("cpu_us_per_event"),
+                   cpu_us_per_page=f.get("cpu_us_per_page")))
     return out
 
 
