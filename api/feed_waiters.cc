@@ -83,7 +83,10 @@ storage::Status FeedWaiters::Park(storage::FeedQuery query, std::chrono::millise
 void FeedWaiters::Notify() {
   std::lock_guard<std::mutex> lock(mu_);
   notified_ = true;
-  cv_.notify_one();
+  // Every commit notifies: with no long-poll parked or being checked there is nobody to look
+  // for, and Park() looks once more anyway, so the thread is not woken (a wake-up costs the
+  // writer a futex call and the machine a context switch per commit).
+  if (!waiters_.empty() || checking_ > 0) cv_.notify_one();
 }
 
 size_t FeedWaiters::waiting() const {

@@ -148,6 +148,9 @@ void Scheduler::WarnAboutUnknownDestinations() {
 }
 
 void Scheduler::Wake() {
+  // Without destinations there is never anything to claim: a commit need not wake the thread
+  // (destinations_ is set in the constructor and never changes).
+  if (destinations_.empty()) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
     woken_ = true;
