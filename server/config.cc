@@ -482,6 +482,8 @@ Config ParseRoot(Object root, const EnvLookup& env, const std::string& base_dir)
     c.writer_max_queue = static_cast<int>(w->Int("max_queue", 1, 10000000).value_or(8192));
     c.writer_max_queue_bytes =
         w->Int("max_queue_bytes", 1 << 20, int64_t{1} << 40).value_or(c.writer_max_queue_bytes);
+    c.writer_commit_interval_us =
+        w->Int("commit_interval_us", 0, 100000).value_or(c.writer_commit_interval_us);
     w->Finish();
   }
   c.trusted_proxies = ParseCidrs(

@@ -127,6 +127,7 @@ struct Config {
   int writer_max_batch = 512;
   int writer_max_queue = 8192;
   int64_t writer_max_queue_bytes = 64 << 20;
+  int64_t writer_commit_interval_us = 1000;  // storage::WriterOptions::commit_interval_us
   std::vector<api::Cidr> trusted_proxies;
   std::optional<TlsConfig> tls;  // absent: plain HTTP
   RetentionConfig retention;

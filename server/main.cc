@@ -243,7 +243,8 @@ Status Gateway::OpenStorage(bool embedded_default) {
                              .max_queue = static_cast<size_t>(config_.writer_max_queue),
                              .max_queue_bytes = static_cast<size_t>(config_.writer_max_queue_bytes),
                              .log_budget = config_.request_log.budget,
-                             .thread_nice = kWriterNice});
+                             .thread_nice = kWriterNice,
+                             .commit_interval_us = config_.writer_commit_interval_us});
   if (checkpointer_) StartCheckpointer();
   return Status::Ok();
 }

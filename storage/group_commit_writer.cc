@@ -172,10 +172,20 @@ void GroupCommitWriter::Stop() {
 void GroupCommitWriter::Run() {
   std::vector<Item> batch;
   batch.reserve(options_.max_batch + options_.max_logs_per_batch);
+  const auto interval = std::chrono::microseconds(options_.commit_interval_us);
+  auto last_start = std::chrono::steady_clock::time_point::min();
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !logs_.empty(); });
+      if (interval.count() > 0) {
+        // Gathers more items until `interval` after the previous batch began (see
+        // WriterOptions::commit_interval_us); a full batch or Stop() ends the wait.
+        cv_.wait_until(lock, last_start + interval, [this] {
+          return stopping_ || queue_.size() >= std::max<size_t>(options_.max_batch, 1);
+        });
+        last_start = std::chrono::steady_clock::now();
+      }
       if (queue_.empty() && logs_.empty()) return;  // stopping, and everything is written
       size_t n = std::min(queue_.size(), std::max<size_t>(options_.max_batch, 1));
       for (size_t i = 0; i < n; ++i) {

@@ -6,12 +6,28 @@
 #include <string>
 #include <utility>
 
+#include "storage/sqlite/wal_write_batching_vfs.h"
+
 namespace hookvault::storage {
 
 StatusOr<std::unique_ptr<SqliteWriteConnection>> SqliteWriteConnection::Open(
     const DatabaseOptions& options) {
-  auto db = OpenDatabase(options);
+  // The writer's WAL writes go down one per commit (storage/sqlite/wal_write_batching_vfs.h),
+  // over whatever VFS the options name (tests put a fault-injecting or power-cut one there).
+  StatusOr<std::string> vfs = WalWriteBatchingVfs(options.vfs);
+  if (!vfs.ok()) return vfs.status();
+  DatabaseOptions batched = options;
+  batched.vfs = *vfs;
+  auto db = OpenDatabase(batched);
   if (!db.ok()) return db.status();
+  try {
+    // The batching VFS relies on every commit syncing the WAL (see its header).
+    if ((*db)->execAndGet("PRAGMA synchronous").getInt() != 2) {
+      return Status::Internal("the writer connection is not synchronous = FULL");
+    }
+  } catch (const SQLite::Exception& e) {
+    return StatusFromSqlite(e, "read PRAGMA synchronous");
+  }
   return std::unique_ptr<SqliteWriteConnection>(new SqliteWriteConnection(std::move(db).value()));
 }
 
