@@ -12,7 +12,10 @@ using storage::DeliveryRow;
 using storage::EventRow;
 using storage::RequestRow;
 
-void Time(JsonWriter& w, int64_t micros) { WriteString(w, storage::FormatRfc3339(micros)); }
+void Time(JsonWriter& w, int64_t micros) {
+  storage::Rfc3339Buffer buf;
+  WriteString(w, storage::FormatRfc3339(micros, buf));
+}
 
 void OptString(JsonWriter& w, const std::optional<std::string>& s) {
   if (s) {

@@ -9,8 +9,10 @@
 #ifndef HOOKVAULT_STORAGE_CLOCK_H_
 #define HOOKVAULT_STORAGE_CLOCK_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace hookvault::storage {
 
@@ -40,6 +42,13 @@ class SystemClock final : public Clock {
 // Formats microseconds since the epoch as RFC 3339 UTC with microseconds
 // ("2026-11-28T11:22:01.123456Z").
 std::string FormatRfc3339(int64_t micros);
+
+// Room for any FormatRfc3339 text: 27 characters for the years 0 to 9999, a few more outside.
+using Rfc3339Buffer = std::array<char, 48>;
+
+// As FormatRfc3339, into `buf`, without allocating: a feed page renders 1,000 of these. Returns
+// the text, which lives in `buf`.
+std::string_view FormatRfc3339(int64_t micros, Rfc3339Buffer& buf);
 
 }  // namespace hookvault::storage
 
