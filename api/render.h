@@ -43,6 +43,7 @@ class StringSink {
 // through the stream (a feed page of 1,000 events is about 1.3 MB, most of it stored payloads),
 // so these append whole runs instead: the bytes are the same as RawValue's and String's. They
 // build on the writer's protected Prefix and EndValue, as RapidJSON's own PrettyWriter does.
+// Thread-safety: confined to one request, as RapidJSON's writer.
 class JsonWriter : public rapidjson::Writer<StringSink> {
  public:
   explicit JsonWriter(StringSink& sink) : rapidjson::Writer<StringSink>(sink) {}

@@ -49,13 +49,22 @@ TEST(ClockFormatTest, KnownTimes) {
 
 TEST(ClockFormatTest, SameAsGmtimeAndSnprintf) {
   constexpr int64_t kDay = 86'400'000'000;
-  std::vector<int64_t> times = {0, 1, -1, 999'999, 1'000'000, -999'999, -1'000'000, -1'000'001,
+  std::vector<int64_t> times = {0,
+                                1,
+                                -1,
+                                999'999,
+                                1'000'000,
+                                -999'999,
+                                -1'000'000,
+                                -1'000'001,
                                 std::numeric_limits<int64_t>::max(),
                                 std::numeric_limits<int64_t>::min()};
   // Around the edges of four-digit years, and leap days of 1900, 2000, 2100.
-  for (int64_t day : std::initializer_list<int64_t>{-719529, -719528, -719527, 2932895, 2932896, 2932897, -25508, -25509,
-                      11016, 11017, 47540, 47541, 47482}) {
-    for (int64_t offset : {int64_t{-1}, int64_t{0}, int64_t{1}, kDay / 2, kDay - 1}) times.push_back(day * kDay + offset);
+  for (int64_t day :
+       std::initializer_list<int64_t>{-719529, -719528, -719527, 2932895, 2932896, 2932897, -25508,
+                                      -25509, 11016, 11017, 47540, 47541, 47482}) {
+    for (int64_t offset : {int64_t{-1}, int64_t{0}, int64_t{1}, kDay / 2, kDay - 1})
+      times.push_back(day * kDay + offset);
   }
   // Every day of 1968 to 2104, at a time of day that moves.
   for (int64_t day = -731; day < 49'000; ++day) times.push_back(day * kDay + (day * 7919) % kDay);
