@@ -13,8 +13,7 @@ using storage::EventRow;
 using storage::RequestRow;
 
 void Time(JsonWriter& w, int64_t micros) {
-  storage::Rfc3339Buffer buf;
-  WriteString(w, storage::FormatRfc3339(micros, buf));
+  WriteString(w, storage::FormatRfc3339Text(micros).view());
 }
 
 void OptString(JsonWriter& w, const std::optional<std::string>& s) {

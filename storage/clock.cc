@@ -31,7 +31,8 @@ char* Digits(char* p, int64_t n, int width) {
 
 }  // namespace
 
-std::string_view FormatRfc3339(int64_t micros, Rfc3339Buffer& buf) {
+Rfc3339Text FormatRfc3339Text(int64_t micros) {
+  Rfc3339Text text;
   int64_t secs = micros / 1000000;
   int64_t frac = micros % 1000000;
   if (frac < 0) {
@@ -54,14 +55,16 @@ std::string_view FormatRfc3339(int64_t micros, Rfc3339Buffer& buf) {
     std::time_t t = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&t, &tm);
-    int n = std::snprintf(buf.data(), buf.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
-                          tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                          tm.tm_sec, static_cast<long long>(frac));
-    return {buf.data(), static_cast<size_t>(n)};
+    int n =
+        std::snprintf(text.chars.data(), text.chars.size(), "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, static_cast<long long>(frac));
+    text.size = static_cast<size_t>(n);
+    return text;
   }
   std::chrono::year_month_day ymd{std::chrono::sys_days(std::chrono::days(day))};
   int year = static_cast<int>(ymd.year());
-  char* p = Digits(buf.data(), year, 4);
+  char* p = Digits(text.chars.data(), year, 4);
   *p++ = '-';
   p = Digits(p, static_cast<unsigned>(ymd.month()), 2);
   *p++ = '-';
@@ -75,12 +78,10 @@ std::string_view FormatRfc3339(int64_t micros, Rfc3339Buffer& buf) {
   *p++ = '.';
   p = Digits(p, frac, 6);
   *p++ = 'Z';
-  return {buf.data(), static_cast<size_t>(p - buf.data())};
+  text.size = static_cast<size_t>(p - text.chars.data());
+  return text;
 }
 
-std::string FormatRfc3339(int64_t micros) {
-  Rfc3339Buffer buf;
-  return std::string(FormatRfc3339(micros, buf));
-}
+std::string FormatRfc3339(int64_t micros) { return std::string(FormatRfc3339Text(micros).view()); }
 
 }  // namespace hookvault::storage

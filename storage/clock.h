@@ -10,6 +10,7 @@
 #define HOOKVAULT_STORAGE_CLOCK_H_
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,12 +44,18 @@ class SystemClock final : public Clock {
 // ("2026-11-28T11:22:01.123456Z").
 std::string FormatRfc3339(int64_t micros);
 
-// Room for any FormatRfc3339 text: 27 characters for the years 0 to 9999, a few more outside.
-using Rfc3339Buffer = std::array<char, 48>;
+// A FormatRfc3339 text held in place, so that making one allocates nothing (a feed page
+// renders 1,000 of them). Thread-safety: a value.
+struct Rfc3339Text {
+  // 27 characters for the years 0 to 9999, a few more outside.
+  std::array<char, 48> chars{};
+  size_t size = 0;
 
-// As FormatRfc3339, into `buf`, without allocating: a feed page renders 1,000 of these. Returns
-// the text, which lives in `buf`.
-std::string_view FormatRfc3339(int64_t micros, Rfc3339Buffer& buf);
+  std::string_view view() const { return {chars.data(), size}; }
+};
+
+// As FormatRfc3339, without allocating.
+Rfc3339Text FormatRfc3339Text(int64_t micros);
 
 }  // namespace hookvault::storage
 

@@ -34,9 +34,8 @@ std::string Reference(int64_t micros) {
 }
 
 void ExpectSame(int64_t micros) {
-  Rfc3339Buffer buf;
   std::string want = Reference(micros);
-  EXPECT_EQ(FormatRfc3339(micros, buf), want) << micros;
+  EXPECT_EQ(FormatRfc3339Text(micros).view(), want) << micros;
   EXPECT_EQ(FormatRfc3339(micros), want) << micros;
 }
 
