@@ -12,7 +12,9 @@ using storage::DeliveryRow;
 using storage::EventRow;
 using storage::RequestRow;
 
-void Time(JsonWriter& w, int64_t micros) { WriteString(w, storage::FormatRfc3339(micros)); }
+void Time(JsonWriter& w, int64_t micros) {
+  WriteString(w, storage::FormatRfc3339Text(micros).view());
+}
 
 void OptString(JsonWriter& w, const std::optional<std::string>& s) {
   if (s) {
@@ -28,7 +30,17 @@ void Raw(JsonWriter& w, std::string_view json) {
     w.Null();
     return;
   }
-  w.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  w.RawJson(json, rapidjson::kObjectType);
+}
+
+// Returns true if RapidJSON's writer copies every byte of `s` as is between the quotes:
+// printable ASCII other than '"' and '\\' (it escapes those two and control characters).
+bool IsPlain(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x80 || c == '"' || c == '\\') return false;
+  }
+  return true;
 }
 
 void WriteEventFields(JsonWriter& w, const EventRow& e) {
@@ -51,13 +63,15 @@ void WriteEventWithPayloadFields(JsonWriter& w, const EventRow& e) {
 }  // namespace
 
 void WriteKey(JsonWriter& w, std::string_view key) {
+  if (IsPlain(key)) return w.PlainString(key);
   w.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
 }
 
 void WriteString(JsonWriter& w, std::string_view s) {
+  if (IsPlain(s)) return w.PlainString(s);  // ids, names, times: in one append
   bool ascii = true;
   for (char c : s) ascii &= static_cast<unsigned char>(c) < 0x80;
-  if (ascii) {  // ids, names, times: no copy
+  if (ascii) {  // no copy
     w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
     return;
   }

@@ -1,5 +1,6 @@
 // hookvault: the one place where the pieces are wired together. Gateway opens every part of a
 // serving hookvault in order and closes them on every way out; main() reads the command line.
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -640,6 +641,14 @@ int Serve(const std::string& config_path, const std::string& listen_override,
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  // Keep freed heap memory for reuse. By default glibc hands a freed block of over 128 KiB, and
+  // a free heap top past its trim threshold, back to the kernel, so each feed page (1.3 MB
+  // rendered, then copied by Pistache into buffers that double as they grow) faulted its memory
+  // in afresh: page faults and madvise were half the server's CPU on the feed. Blocks up to 16
+  // MiB (a page at its 4 MiB byte budget, as Pistache buffers it) now come from the heap, and
+  // up to 64 MiB of free heap stay mapped; peak RSS over a 1 M-event feed is the same (~60 MB).
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
   Config config;
   if (!config_path.empty()) {

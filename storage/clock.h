@@ -9,8 +9,11 @@
 #ifndef HOOKVAULT_STORAGE_CLOCK_H_
 #define HOOKVAULT_STORAGE_CLOCK_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace hookvault::storage {
 
@@ -40,6 +43,19 @@ class SystemClock final : public Clock {
 // Formats microseconds since the epoch as RFC 3339 UTC with microseconds
 // ("2026-11-28T11:22:01.123456Z").
 std::string FormatRfc3339(int64_t micros);
+
+// A FormatRfc3339 text held in place, so that making one allocates nothing (a feed page
+// renders 1,000 of them). Thread-safety: a value.
+struct Rfc3339Text {
+  // 27 characters for the years 0 to 9999, a few more outside.
+  std::array<char, 48> chars{};
+  size_t size = 0;
+
+  std::string_view view() const { return {chars.data(), size}; }
+};
+
+// As FormatRfc3339, without allocating.
+Rfc3339Text FormatRfc3339Text(int64_t micros);
 
 }  // namespace hookvault::storage
 
