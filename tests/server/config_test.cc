@@ -187,7 +187,7 @@ TEST(ParseConfigTest, AcceptsAdminRoleAndOptionalKeys) {
   std::string json = With(kMinimal, "/api_tokens",
                           R"([{"name":"root","token":"0123456789abcdef","role":"admin"}])");
   json = With(json, "/max_db_bytes", "1000000");
-  json = With(json, "/writer", R"({"max_batch": 1, "max_queue": 100})");
+  json = With(json, "/writer", R"({"max_batch": 1, "max_queue": 100, "commit_interval_us": 0})");
   json = With(json, "/log", R"({"level": "debug", "format": "json"})");
   auto config = ParseConfig(json, Env());
   ASSERT_TRUE(config.ok()) << config.status().message();
@@ -195,6 +195,11 @@ TEST(ParseConfigTest, AcceptsAdminRoleAndOptionalKeys) {
   EXPECT_EQ(config->max_db_bytes, 1000000);
   EXPECT_EQ(config->writer_max_batch, 1);
   EXPECT_EQ(config->writer_max_queue, 100);
+  EXPECT_EQ(config->writer_commit_interval_us, 0);
+  ExpectError(With(kMinimal, "/writer", R"({"commit_interval_us": -1})"),
+              "writer.commit_interval_us");
+  ExpectError(With(kMinimal, "/writer", R"({"commit_interval_us": 100001})"),
+              "writer.commit_interval_us");
   EXPECT_EQ(config->log.level, "debug");
   EXPECT_EQ(config->log.format, "json");
 }

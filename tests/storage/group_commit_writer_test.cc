@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -107,6 +108,44 @@ TEST_F(RealLogTest, MaxBatchOneCommitsEveryRecordAlone) {
   writer.Stop();
   EXPECT_EQ(writer.stats().commits, 50u);
   EXPECT_EQ(writer.stats().records, 50u);
+}
+
+// commit_interval_us: a batch starts no sooner than the interval after the previous one began,
+// so what arrives meanwhile shares one transaction; after a quiet spell nothing waits.
+TEST_F(RealLogTest, CommitIntervalGathersWhatArrivesMeanwhileAndDelaysNothingAfterAQuietSpell) {
+  constexpr int64_t kIntervalUs = 1'000'000;
+  GroupCommitWriter writer(*log_,
+                           {.max_batch = 512, .max_queue = 1000, .commit_interval_us = kIntervalUs});
+  auto submit_and_wait = [&](const std::string& key) {
+    std::promise<void> done;
+    EXPECT_TRUE(writer
+                    .SubmitEvent(Event(key), [&](const Status&,
+                                                 const AppendResult&) { done.set_value(); })
+                    .ok());
+    auto start = std::chrono::steady_clock::now();
+    done.get_future().wait();
+    return std::chrono::steady_clock::now() - start;
+  };
+  // The first batch ever does not wait.
+  EXPECT_LT(submit_and_wait("first"), std::chrono::microseconds(kIntervalUs / 2));
+  // Ten events submitted 20 ms apart right after it (each alone, without the interval) are one
+  // transaction, started a second after the first.
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(writer
+                    .SubmitEvent(Event(Key("k", i)),
+                                 [&](const Status&, const AppendResult&) { ++answered; })
+                    .ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  while (answered.load() < 10) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(writer.stats().commits, 2u);
+  // After more than the interval without a batch, an event is committed at once.
+  std::this_thread::sleep_for(std::chrono::microseconds(kIntervalUs + 100'000));
+  EXPECT_LT(submit_and_wait("after-quiet"), std::chrono::microseconds(kIntervalUs / 2));
+  writer.Stop();
+  EXPECT_EQ(writer.stats().commits, 3u);
+  EXPECT_EQ(writer.stats().records, 12u);
 }
 
 // Invariant 4: of two records with one key, the first submitted is the original.
