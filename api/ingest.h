@@ -127,6 +127,8 @@ class IngestHandler {
   // Per source: whether anything reads its payloads; if not, they are validated, not parsed
   // into a document.
   const std::vector<bool> reads_payload_;
+  // Per source: the SHA-256 of each of its tokens, so that a request costs one digest.
+  const std::vector<std::vector<std::string>> token_digests_;
   storage::EventWriter& writer_;
   std::atomic<bool> accepting_{true};
 };

@@ -5,7 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <map>
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -239,20 +239,41 @@ std::string JsonQuote(std::string_view s) {
 }
 
 std::string HeadersToJson(const HeaderList& headers) {
-  std::map<std::string, std::string> merged;
-  for (const auto& [name, value] : headers) {
-    if (name == "x-auth-token" || name == "authorization") continue;
-    auto [it, inserted] = merged.emplace(name, value);
-    if (!inserted) it->second += ", " + value;
+  // Sorted by name (stably, so a repeated name's values keep their order) instead of merged in
+  // a map: one allocation instead of two per header, on every ingested event.
+  std::vector<const std::pair<std::string, std::string>*> sorted;
+  sorted.reserve(headers.size());
+  for (const auto& header : headers) {
+    if (header.first == "x-auth-token" || header.first == "authorization") continue;
+    sorted.push_back(&header);
   }
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto* a, const auto* b) { return a->first < b->first; });
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  // Writes `s` as a key or a string, invalid UTF-8 replaced (ASCII, the usual case, as it is).
+  auto put = [&w](std::string_view s, bool key) {
+    std::string valid;
+    if (!IsAscii(s)) {
+      valid = ValidUtf8(s);
+      s = valid;
+    }
+    const auto n = static_cast<rapidjson::SizeType>(s.size());
+    key ? w.Key(s.data(), n) : w.String(s.data(), n);
+  };
   w.StartObject();
-  for (const auto& [name, value] : merged) {
-    std::string n = ValidUtf8(name);
-    std::string v = ValidUtf8(value);
-    w.Key(n.data(), static_cast<rapidjson::SizeType>(n.size()));
-    w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  for (size_t i = 0; i < sorted.size();) {
+    size_t end = i + 1;
+    while (end < sorted.size() && sorted[end]->first == sorted[i]->first) ++end;
+    put(sorted[i]->first, /*key=*/true);
+    if (end == i + 1) {
+      put(sorted[i]->second, /*key=*/false);
+    } else {
+      std::string joined = sorted[i]->second;
+      for (size_t k = i + 1; k < end; ++k) joined += ", " + sorted[k]->second;
+      put(joined, /*key=*/false);
+    }
+    i = end;
   }
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());
