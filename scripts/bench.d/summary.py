@@ -155,6 +155,18 @@ def rows_ingest(j):
                            cpu(b.get("cpu_us_per_req")), cpu(h.get("cpu_us_per_req")),
                            ", ".join(fmt(p["cpu_ratio"], 2) for p in inter["pairs"])),
                        "<= %s" % c["goal"], c["met"], value=c["value"]))
+    f, fr = runs.get("floor"), j.get("http_floor")
+    if f and fr:
+        out.append(row("ingest", "HTTP floor: the same requests to no route, answered 404 without "
+                       "storage (median of 3 interleaved)", latency(f), **pick(f)))
+        out.append(row("ingest", "HTTP floor / healthz (medians): throughput, CPU per request",
+                       "%s, %s; ingest is %s/req above the floor, the CPU goal leaves %s/req" % (
+                           fmt(fr["throughput_over_healthz"]), fmt(fr["cpu_over_healthz"]),
+                           cpu(fr["ingest_cpu_above_floor_us"]),
+                           cpu(fr["cpu_goal_left_above_floor_us"])),
+                       **{k: fr[k] for k in ("throughput_over_healthz", "cpu_over_healthz",
+                                             "ingest_cpu_above_floor_us",
+                                             "cpu_goal_left_above_floor_us")}))
     r = j.get("rate80")
     if r:
         out.append(row("ingest", "POST /webhooks at a constant 80 %% of the median: %s/s, %s conns, "
