@@ -167,6 +167,15 @@ def rows_ingest(j):
                        **{k: fr[k] for k in ("throughput_over_healthz", "cpu_over_healthz",
                                              "ingest_cpu_above_floor_us",
                                              "cpu_goal_left_above_floor_us")}))
+    t = j.get("cpu_us_per_req_by_thread")
+    if t:
+        out.append(row("ingest", "server CPU per request by thread (medians; others: reactors, main)",
+                       "ingest: writer %s, checkpointer %s, others %s; floor: others %s; healthz: "
+                       "others %s" % (cpu(t["batched"]["hv_writer"]), cpu(t["batched"]["hv_checkpoint"]),
+                                      cpu(t["batched"]["others"]), cpu(t["floor"]["others"]),
+                                      cpu(t["healthz"]["others"])),
+                       **{"%s_%s" % (k, n): t[k][n] for k in ("batched", "floor", "healthz")
+                          for n in ("hv_writer", "hv_checkpoint", "others")}))
     r = j.get("rate80")
     if r:
         out.append(row("ingest", "POST /webhooks at a constant 80 %% of the median: %s/s, %s conns, "
